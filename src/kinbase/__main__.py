@@ -1,0 +1,3 @@
+from kinbase.cli import main
+
+main()

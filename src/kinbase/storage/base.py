@@ -1,0 +1,383 @@
+"""The storage interface every engine implements.
+
+The model (``docs/storage.md``): an **app** owns **parents**; a parent holds **objects**. An object
+has an id unique in its parent, a JSON document, a change **stamp** (ms), a creation time, a
+creator, **grants** (permission, principal) and, when deleted, stays as a **tombstone** until
+purged. Each parent has one strictly increasing stamp, bumped inside every write transaction, so
+Kinto ``_since``, Kinvey ``_deltaset`` and ETags are all reads of the same history.
+
+Reads go through a :class:`Reader`, writes through a :class:`Writer` that is one transaction:
+committed when its ``async with`` block exits normally, rolled back when it raises. A write is
+acknowledged only after the commit returned.
+
+Implementations must pass :class:`kinbase.storage.testing.StorageContract`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+from kinbase.query.ast import IndexDef, Query
+from kinbase.types import Document, Path, Stamp
+
+__all__ = [
+    "AclFilter",
+    "AppRecord",
+    "Builder",
+    "FindOptions",
+    "IndexDef",
+    "NewVersion",
+    "ParentRecord",
+    "PutResult",
+    "Reader",
+    "StorageBackend",
+    "StoredObject",
+    "SystemColumns",
+    "WriteContext",
+    "Writer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AppRecord:
+    """An app (tenant) and its credentials."""
+
+    id: int
+    key: str
+    name: str
+    app_secret: str
+    master_secret: str
+    settings: Mapping[str, Any]
+    version: int
+    created: Stamp
+
+
+@dataclass(frozen=True, slots=True)
+class ParentRecord:
+    """A parent of objects (a collection). ``stamp`` is its change stamp when it was read."""
+
+    id: int
+    app_id: int
+    kind: str
+    name: str
+    stamp: Stamp
+    settings: Mapping[str, Any]
+    version: int
+    created: Stamp
+
+    @property
+    def indexes(self) -> tuple[IndexDef, ...]:
+        """The declared field indexes (from ``settings["indexes"]``)."""
+        return tuple(
+            IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False)))
+            for i in self.settings.get("indexes", ())
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One stored object or tombstone. ``data`` is the stored JSON text, ready to splice into a
+    response; it is ``"{}"`` for a tombstone."""
+
+    oid: int
+    id: str
+    stamp: Stamp
+    created: Stamp
+    creator: str | None
+    deleted: bool
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteContext:
+    """What a :data:`Builder` is told inside the write transaction.
+
+    Attributes:
+        stamp: the stamp the new version will carry.
+        current: the live object being replaced, or None when creating (a tombstone does not count).
+        tombstone: the tombstone being replaced, if any.
+    """
+
+    stamp: Stamp
+    current: StoredObject | None
+    tombstone: StoredObject | None = None
+
+    @property
+    def created(self) -> Stamp:
+        """The creation time of the object after the write."""
+        return self.current.created if self.current is not None else self.stamp
+
+
+@dataclass(slots=True)
+class NewVersion:
+    """The version a :data:`Builder` returns.
+
+    Attributes:
+        data: the document to store, with any protocol metadata already embedded.
+        creator: recorded on creation; ignored on update unless ``set_creator``.
+        grants: the object's complete grants, or None to keep the current ones (on create, none).
+        set_creator: replace the creator of an existing object.
+    """
+
+    data: Document
+    creator: str | None = None
+    grants: Iterable[tuple[str, str]] | None = None
+    set_creator: bool = False
+
+
+Builder = Callable[[WriteContext], NewVersion]
+"""Builds the new version of an object inside the write transaction. It may raise a
+:class:`~kinbase.errors.BaaSError` (e.g. PreconditionFailed) to abort the write."""
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    object: StoredObject
+    created: bool
+    previous: StoredObject | None
+
+
+@dataclass(frozen=True, slots=True)
+class AclFilter:
+    """Restrict a read to objects on which one of ``principals`` holds one of ``perms``."""
+
+    perms: tuple[str, ...]
+    principals: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SystemColumns:
+    """Paths of the stored documents that mirror a column, so filters and sorts on them use the
+    column and its index. ``id`` and ``stamp`` map a path to the object id (a string) and the stamp
+    (an integer)."""
+
+    id: Path | None = None
+    stamp: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FindOptions:
+    """Extra conditions of a read beyond the :class:`Query`.
+
+    Attributes:
+        acl: keep only objects the principals may access.
+        include_deleted: list tombstones too (they never match a filter on data).
+        since: only stamps strictly greater.
+        before: only stamps strictly lower.
+        columns: which document paths mirror columns.
+    """
+
+    acl: AclFilter | None = None
+    include_deleted: bool = False
+    since: Stamp | None = None
+    before: Stamp | None = None
+    columns: SystemColumns = field(default_factory=SystemColumns)
+
+
+class Reader(ABC):
+    """Read operations. Obtained from :meth:`StorageBackend.reader`."""
+
+    # apps ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def get_app(self, key: str) -> AppRecord | None:
+        """The app with this app key, or None."""
+
+    @abstractmethod
+    async def get_app_by_id(self, app_id: int) -> AppRecord | None:
+        """The app with this internal id, or None."""
+
+    @abstractmethod
+    async def list_apps(self) -> list[AppRecord]:
+        """Every app, ordered by creation."""
+
+    @abstractmethod
+    async def get_meta(self, key: str) -> str | None:
+        """A server-wide value (e.g. the server secret), or None."""
+
+    # parents ------------------------------------------------------------------------------
+    @abstractmethod
+    async def get_parent(self, app_id: int, kind: str, name: str) -> ParentRecord | None:
+        """The parent, or None if it was never written (or was dropped)."""
+
+    @abstractmethod
+    async def list_parents(self, app_id: int, kind: str, name_prefix: str = "") -> list[ParentRecord]:
+        """Parents of a kind whose name starts with ``name_prefix``, ordered by name."""
+
+    # objects ------------------------------------------------------------------------------
+    @abstractmethod
+    async def get_object(
+        self, parent: ParentRecord, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        """One object by id (a tombstone only with ``include_deleted``), or None."""
+
+    @abstractmethod
+    async def find(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[StoredObject]:
+        """Objects matching ``query``, in its order (insertion order when it has none).
+
+        The filter, the order, the window and the ACL are applied by the database. ``query.fields``
+        is ignored here (front-ends project).
+
+        Raises:
+            InvalidQuery: if the query cannot be compiled for this engine.
+        """
+
+    @abstractmethod
+    async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
+        """How many objects match ``query.filter`` (ignores sort, skip and limit)."""
+
+    @abstractmethod
+    async def get_grants(self, oid: int) -> list[tuple[str, str]]:
+        """The (permission, principal) grants of an object, sorted."""
+
+    @abstractmethod
+    async def find_granted(
+        self, app_id: int, kinds: Sequence[str], principals: Sequence[str]
+    ) -> list[tuple[ParentRecord, StoredObject, list[str]]]:
+        """Every live object in parents of these kinds on which one of ``principals`` holds a
+        grant, with the permissions held (Kinto ``GET /permissions``)."""
+
+
+class Writer(Reader):
+    """One write transaction. Obtained from :meth:`StorageBackend.writer`."""
+
+    # apps ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_app(
+        self, key: str, name: str, app_secret: str, master_secret: str, settings: Mapping[str, Any]
+    ) -> AppRecord:
+        """Create an app.
+
+        Raises:
+            AlreadyExists: if the app key is taken.
+        """
+
+    @abstractmethod
+    async def update_app(
+        self, app_id: int, *, name: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> AppRecord:
+        """Change an app's name or settings and bump its version.
+
+        Raises:
+            AppNotFound: if there is no such app.
+        """
+
+    @abstractmethod
+    async def delete_app(self, app_id: int) -> bool:
+        """Delete an app with every parent and object it owns. False if it did not exist."""
+
+    @abstractmethod
+    async def set_meta(self, key: str, value: str) -> None:
+        """Set a server-wide value."""
+
+    # parents ------------------------------------------------------------------------------
+    @abstractmethod
+    async def ensure_parent(self, app_id: int, kind: str, name: str) -> ParentRecord:
+        """The parent, created (with the current time as its stamp) if missing."""
+
+    @abstractmethod
+    async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:
+        """Replace a parent's settings (bumps its version, not its stamp).
+
+        Note:
+            ``settings["indexes"]`` is owned by :meth:`create_index` and :meth:`drop_index`; the
+            value given here for that key is ignored.
+        """
+
+    @abstractmethod
+    async def delete_parent(self, parent: ParentRecord) -> int:
+        """Drop a parent with all its objects, tombstones, grants and index entries. Returns the
+        number of live objects removed."""
+
+    @abstractmethod
+    async def create_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        """Declare a field index on ``path`` and fill it from the existing objects (idempotent)."""
+
+    @abstractmethod
+    async def drop_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        """Remove the field index on ``path`` (no-op if absent)."""
+
+    # objects ------------------------------------------------------------------------------
+    @abstractmethod
+    async def put(
+        self,
+        parent: ParentRecord,
+        object_id: str,
+        build: Builder,
+        *,
+        requested_stamp: Stamp | None = None,
+    ) -> PutResult:
+        """Create or replace one object.
+
+        The parent's stamp is bumped (see :func:`kinbase.storage.stamps.next_stamp`, which also
+        decides whether ``requested_stamp`` is honoured), then ``build`` is called with the new
+        stamp and the current version, and its result is stored with its grants and index entries.
+        A tombstone with the same id is replaced.
+
+        Raises:
+            BaaSError: whatever ``build`` raises; nothing is written.
+        """
+
+    @abstractmethod
+    async def delete(
+        self,
+        parent: ParentRecord,
+        object_id: str,
+        *,
+        check: Callable[[StoredObject | None], None] | None = None,
+        requested_stamp: Stamp | None = None,
+    ) -> tuple[StoredObject, StoredObject] | None:
+        """Replace a live object by a tombstone. Returns (tombstone, deleted object), or None if
+        there was no live object. ``check`` is called with the live object (or None) first and may
+        raise to abort."""
+
+    @abstractmethod
+    async def delete_matching(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[tuple[StoredObject, StoredObject]]:
+        """Tombstone every live object that ``query`` selects (its filter, order and window), in
+        order. Returns (tombstone, deleted object) pairs."""
+
+    @abstractmethod
+    async def purge_tombstones(self, parent: ParentRecord, before: Stamp | None = None) -> int:
+        """Forget tombstones older than ``before`` (all if None). Returns how many."""
+
+    @abstractmethod
+    async def set_grants(self, oid: int, grants: Iterable[tuple[str, str]]) -> None:
+        """Replace the grants of an object (without touching its stamp)."""
+
+
+class StorageBackend(ABC):
+    """A storage engine. One instance per server process, shared by all requests."""
+
+    engine: str
+    """``"sqlite"`` or ``"postgresql"``."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Open connections and apply pending migrations."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Close every connection."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True if the database answers (health checks)."""
+
+    @abstractmethod
+    def reader(self) -> AbstractAsyncContextManager[Reader]:
+        """A reader for one or more reads (each read sees the latest committed data)."""
+
+    @abstractmethod
+    def writer(self) -> AbstractAsyncContextManager[Writer]:
+        """One write transaction; committed on normal exit, rolled back on an exception.
+
+        Raises:
+            BackendUnavailable: if the database stays locked or unreachable.
+        """
