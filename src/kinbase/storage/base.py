@@ -68,6 +68,8 @@ class ParentRecord:
     settings: Mapping[str, Any]
     version: int
     created: Stamp
+    live: int = 0
+    """How many live objects it held when it was read."""
 
     @property
     def indexes(self) -> tuple[IndexDef, ...]:

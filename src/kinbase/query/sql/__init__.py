@@ -11,7 +11,15 @@ from typing import Any, Literal
 from kinbase.query.ast import IndexDef, Query
 from kinbase.types import Document, Path
 
-__all__ = ["CompileContext", "Dialect", "Sql", "compile_find", "index_entries", "register_sqlite_functions"]
+__all__ = [
+    "CompileContext",
+    "Dialect",
+    "Sql",
+    "compile_find",
+    "index_entries",
+    "is_multikey",
+    "register_sqlite_functions",
+]
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -49,7 +57,10 @@ def compile_find(query: Query, ctx: CompileContext, *, select: str, where: Sql, 
     params = list(where.params)
     if query.limit is not None or query.skip:
         text += f" LIMIT {ph} OFFSET {ph}"
-        params += [query.limit if query.limit is not None else -1 if ctx.dialect == "sqlite" else None, query.skip]
+        params += [
+            query.limit if query.limit is not None else -1 if ctx.dialect == "sqlite" else None,
+            query.skip,
+        ]
     return Sql(text, params)
 
 
@@ -60,3 +71,8 @@ def index_entries(doc: Document, path: Path) -> list[tuple[int, float, str]]:
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
     """Register the SQL functions the SQLite statements use (placeholder: none yet)."""
+
+
+def is_multikey(doc: Document, path: Path) -> bool:
+    """Whether ``path`` has several candidate values in ``doc`` (placeholder)."""
+    raise NotImplementedError("the query compiler has not landed yet")

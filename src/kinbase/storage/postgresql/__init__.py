@@ -1,1 +1,168 @@
-"""postgresql."""
+"""The PostgreSQL engine: ``jsonb`` documents over a psycopg 3 connection pool.
+
+A reader borrows a pooled connection in autocommit mode; a writer borrows one and runs one
+transaction on it. Writers of one parent serialise on the parent's row lock (taken before the
+stamp is bumped), so concurrent writers never reuse or reorder a stamp and never fail with a
+conflict. The pool checks a connection before lending it, so a connection the server closed does
+not fail the next request. Statements are prepared by psycopg after a few executions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg_pool import AsyncConnectionPool
+
+from kinbase.storage.base import Reader, StorageBackend, Writer
+from kinbase.storage.exceptions import StorageError
+from kinbase.storage.migrations import load_migrations
+from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
+
+__all__ = ["PostgreSQLStorage"]
+
+DIALECT = Dialect(
+    name="postgresql", placeholder="%s", json_param="%s::jsonb", text_cast="::text", for_update="FOR UPDATE"
+)
+
+_MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"kinbase-migrations").digest()[:8], "big", signed=True)
+
+
+class _PGOps:
+    dialect = DIALECT
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        cur = await self._conn.execute(sql, params)
+        return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+        cur = await self._conn.execute(sql, params)
+        return await cur.fetchall()
+
+
+class PGReader(_PGOps, SqlReader):
+    pass
+
+
+class PGWriter(_PGOps, SqlWriter):
+    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        _PGOps.__init__(self, conn)
+        SqlWriter.__init__(self)
+
+    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        cur = await self._conn.execute(sql, params)
+        return cur.rowcount
+
+    async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        async with self._conn.cursor() as cur:
+            await cur.executemany(sql, params)
+
+
+class PostgreSQLStorage(StorageBackend):
+    """PostgreSQL storage.
+
+    Args:
+        url: a libpq connection URL.
+        min_size, max_size: the pool bounds.
+        schema: a schema to create and use instead of the connection's default ``search_path``
+            (tests give each run its own).
+    """
+
+    engine = "postgresql"
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, schema: str | None = None) -> None:
+        self.url = url
+        self.schema = schema
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._min_size = min_size
+        self._max_size = max_size
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if self.schema is not None:
+            await conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
+        await conn.execute("SET TIME ZONE 'UTC'")
+
+    async def start(self) -> None:
+        try:
+            if self.schema is not None:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                    await conn.execute(
+                        pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema))
+                    )
+            pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
+                self.url,
+                min_size=self._min_size,
+                max_size=self._max_size,
+                kwargs={"autocommit": True},
+                configure=self._configure,
+                check=AsyncConnectionPool.check_connection,
+                open=False,
+                name="kinbase",
+            )
+            await pool.open(wait=True, timeout=10)
+            self._pool = pool
+            await self._migrate()
+        except (psycopg.Error, TimeoutError) as exc:
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
+            raise StorageError(f"cannot connect to PostgreSQL: {exc}", original=exc) from exc
+
+    async def stop(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _require_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        if self._pool is None:
+            raise StorageError("the PostgreSQL storage is not started")
+        return self._pool
+
+    async def _migrate(self) -> None:
+        async with self._require_pool().connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version integer PRIMARY KEY, applied timestamptz)"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            applied = {row[0] for row in await cur.fetchall()}
+            for migration in load_migrations("postgresql"):
+                if migration.version in applied:
+                    continue
+                await conn.execute(migration.sql.encode())
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, applied) VALUES (%s, now())",
+                    (migration.version,),
+                )
+
+    async def ping(self) -> bool:
+        try:
+            async with self._require_pool().connection(timeout=5) as conn:
+                await conn.execute("SELECT 1")
+        except (psycopg.Error, StorageError, TimeoutError):
+            return False
+        return True
+
+    @contextlib.asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        try:
+            async with self._require_pool().connection() as conn:
+                yield PGReader(conn)
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL read failed: {exc}", original=exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def writer(self) -> AsyncIterator[Writer]:
+        try:
+            async with self._require_pool().connection() as conn, conn.transaction():
+                yield PGWriter(conn)
+        except psycopg.Error as exc:
+            raise StorageError(f"PostgreSQL write failed: {exc}", original=exc) from exc

@@ -22,6 +22,7 @@ CREATE TABLE parents (
     kind     text   NOT NULL,
     name     text   NOT NULL,
     stamp    bigint NOT NULL,
+    live     bigint NOT NULL DEFAULT 0,
     settings jsonb  NOT NULL DEFAULT '{}',
     version  bigint NOT NULL DEFAULT 1,
     created  bigint NOT NULL,

@@ -7,7 +7,7 @@ CREATE TABLE server_meta (
 
 -- An app is a tenant: it owns its parents, and through them every object.
 CREATE TABLE apps (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     app_key       TEXT    NOT NULL UNIQUE,
     name          TEXT    NOT NULL,
     app_secret    TEXT    NOT NULL,
@@ -18,13 +18,15 @@ CREATE TABLE apps (
 );
 
 -- A parent holds objects: a Kinvey collection, the users of an app, a Kinto bucket's collections...
--- `stamp` is the parent's change stamp (ms), strictly increasing, bumped inside every write.
+-- `stamp` is the parent's change stamp (ms), strictly increasing, bumped inside every write;
+-- `live` counts its live objects.
 CREATE TABLE parents (
-    id       INTEGER PRIMARY KEY,
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id   INTEGER NOT NULL REFERENCES apps (id),
     kind     TEXT    NOT NULL,
     name     TEXT    NOT NULL,
     stamp    INTEGER NOT NULL,
+    live     INTEGER NOT NULL DEFAULT 0,
     settings TEXT    NOT NULL DEFAULT '{}',
     version  INTEGER NOT NULL DEFAULT 1,
     created  INTEGER NOT NULL,

@@ -1,0 +1,208 @@
+"""The ``kinbase`` command: serve, manage apps, migrate, show settings.
+
+Every command reads the same settings as the server (``--config``, ``--data-dir``,
+``--database-url`` and the ``KINBASE_*`` environment) and works while the server runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from kinbase import __version__
+from kinbase.core.services import Core
+from kinbase.errors import BaaSError, ConfigurationError
+from kinbase.settings import SETTINGS, Settings, load_settings
+from kinbase.storage.base import AppRecord
+from kinbase.storage.registry import create_storage
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+_INITIALIZED = "initialized"
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    root = ctx.find_root().obj or {}
+    merged = {**root.get("overrides", {}), **{k: v for k, v in overrides.items() if v is not None}}
+    try:
+        return load_settings(root.get("config"), overrides=merged)
+    except ConfigurationError as exc:
+        raise click.ClickException(f"configuration error: {exc.message}") from exc
+
+
+def _run(settings: Settings, work: Callable[[Core], Awaitable[T]]) -> T:
+    async def main() -> T:
+        core = Core(settings, create_storage(settings))
+        await core.start()
+        try:
+            return await work(core)
+        finally:
+            await core.stop()
+
+    try:
+        return asyncio.run(main())
+    except BaaSError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _print_app(app: AppRecord, *, secrets: bool) -> None:
+    click.echo(f"name:          {app.name}")
+    click.echo(f"app key:       {app.key}")
+    if secrets:
+        click.echo(f"app secret:    {app.app_secret}")
+        click.echo(f"master secret: {app.master_secret}")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="kinbase")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML settings file (or $KINBASE_CONFIG).")
+@click.option("--data-dir", help="Directory of the embedded SQLite database (or $KINBASE_DATA_DIR).")
+@click.option("--database-url", help="sqlite:///path or postgresql://... (or $KINBASE_DATABASE_URL).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, data_dir: str | None, database_url: str | None) -> None:
+    """kinbase: a self-hosted backend speaking the Kinvey REST API and the Kinto HTTP API."""
+    ctx.obj = {"config": config, "overrides": {"data_dir": data_dir, "database_url": database_url}}
+
+
+async def _first_start(core: Core) -> AppRecord | None:
+    """On the very first start of a database, create the default app (returned once)."""
+    async with core.storage.reader() as reader:
+        if await reader.get_meta(_INITIALIZED) is not None:
+            return None
+        has_apps = bool(await reader.list_apps())
+    app = None if has_apps else await core.apps.create("Default")
+    async with core.storage.writer() as writer:
+        if await writer.get_meta(_INITIALIZED) is None:
+            await writer.set_meta(_INITIALIZED, __version__)
+    return app
+
+
+@main.command()
+@click.option("--host", help="Interface to bind.")
+@click.option("--port", type=int, help="TCP port.")
+@click.option("--workers", type=int, help="Worker processes.")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    """Start the HTTP server."""
+    settings = _settings(ctx, host=host, port=port, workers=workers)
+    created = _run(settings, _first_start)
+    if created is not None:
+        click.echo("Created the default app. Its secrets are shown only this once:\n")
+        _print_app(created, secrets=True)
+        click.echo(
+            f"\nTry: curl -u {created.key}:{created.app_secret} http://{settings.host}:{settings.port}/appdata/{created.key}\n"
+        )
+    for setting in SETTINGS:
+        value = getattr(settings, setting.name)
+        os.environ["KINBASE_" + setting.name.upper()] = (
+            str(value).lower() if isinstance(value, bool) else str(value)
+        )
+    os.environ["KINBASE_DATA_DIR"] = settings.data_dir
+    import uvicorn
+
+    click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")
+    uvicorn.run(
+        "kinbase.app:create_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@main.command()
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
+    """Apply pending schema migrations and exit."""
+    settings = _settings(ctx)
+
+    async def work(core: Core) -> None:
+        return None
+
+    _run(settings, work)
+    click.echo(f"The {settings.engine} database is up to date.")
+
+
+@main.command(name="settings")
+@click.pass_context
+def show_settings(ctx: click.Context) -> None:
+    """Print the effective settings."""
+    settings = _settings(ctx)
+    for setting in SETTINGS:
+        click.echo(f"{setting.name} = {getattr(settings, setting.name)!r}    # {setting.help}")
+
+
+@main.group()
+def apps() -> None:
+    """Manage apps (tenants)."""
+
+
+@apps.command("create")
+@click.argument("name")
+@click.option("--app-key", help="Keep an existing app key (e.g. from Kinvey).")
+@click.option("--app-secret", help="Keep an existing app secret.")
+@click.option("--master-secret", help="Keep an existing master secret.")
+@click.pass_context
+def apps_create(
+    ctx: click.Context, name: str, app_key: str | None, app_secret: str | None, master_secret: str | None
+) -> None:
+    """Create an app; credentials not given are generated and shown once."""
+    settings = _settings(ctx)
+    app = _run(
+        settings,
+        lambda core: core.apps.create(name, key=app_key, app_secret=app_secret, master_secret=master_secret),
+    )
+    _print_app(app, secrets=True)
+
+
+@apps.command("list")
+@click.pass_context
+def apps_list(ctx: click.Context) -> None:
+    """List the apps."""
+    settings = _settings(ctx)
+    found = _run(settings, lambda core: core.apps.list())
+    for app in found:
+        click.echo(f"{app.key}\t{app.name}")
+
+
+@apps.command("show")
+@click.argument("key")
+@click.option("--secrets", is_flag=True, help="Also print the app secret and the master secret.")
+@click.pass_context
+def apps_show(ctx: click.Context, key: str, secrets: bool) -> None:
+    """Show one app."""
+    settings = _settings(ctx)
+    app = _run(settings, lambda core: core.apps.require(key))
+    _print_app(app, secrets=secrets)
+
+
+@apps.command("delete")
+@click.argument("key")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def apps_delete(ctx: click.Context, key: str, yes: bool) -> None:
+    """Delete an app and everything it owns."""
+    if not yes:
+        click.confirm(f"Delete the app {key} and all its data?", abort=True)
+    settings = _settings(ctx)
+    deleted = _run(settings, lambda core: core.apps.delete(key))
+    if not deleted:
+        raise click.ClickException(f"There is no app {key!r}.")
+    click.echo(f"Deleted {key}.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

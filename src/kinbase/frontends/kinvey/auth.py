@@ -1,0 +1,96 @@
+"""Kinvey credentials: ``Basic appKey:appSecret``, ``Basic appKey:masterSecret`` and user sessions.
+
+Wrong credentials answer ``InvalidCredentials``; valid credentials of a kind the endpoint does not
+accept answer ``InsufficientCredentials``. The two must never be confused: the SDK logs its user
+out on the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.requests import Request
+
+from kinbase.core.apps import check_app_credentials
+from kinbase.core.services import Core
+from kinbase.frontends.kinvey.errors import KinveyError
+from kinbase.storage.base import AppRecord
+
+__all__ = ["Auth", "AuthKind", "authenticate", "parse_basic"]
+
+AuthKind = Literal["app", "master", "user"]
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Who is calling: the app (app secret), the app admin (master secret) or a user."""
+
+    kind: AuthKind | None
+    user_id: str | None = None
+    token: str | None = None
+
+    @property
+    def is_master(self) -> bool:
+        return self.kind == "master"
+
+
+ANONYMOUS = Auth(kind=None)
+
+
+def parse_basic(value: str) -> tuple[str, str] | None:
+    """``(user, password)`` from a Basic authorization value, or None if malformed."""
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+async def _identify(core: Core, request: Request, app: AppRecord, version: int) -> Auth:
+    header = request.headers.get("authorization")
+    if not header:
+        raise KinveyError("InvalidCredentials", "The request has no Authorization header.")
+    scheme, _, value = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":
+        pair = parse_basic(value)
+        if pair is None:
+            raise KinveyError("InvalidCredentials", "The Basic credentials are malformed.")
+        user, secret = pair
+        if user == app.key:
+            kind = check_app_credentials(app, user, secret)
+            if kind is None:
+                raise KinveyError("InvalidCredentials", "Wrong app secret or master secret.")
+            return Auth(kind=kind)
+        raise KinveyError(
+            "InvalidCredentials", "Unknown credentials: use the app key with the app or master secret."
+        )
+    if scheme == "kinvey":
+        raise KinveyError("InvalidCredentials", "The session token is invalid or has expired.")
+    raise KinveyError("InvalidCredentials", f"Unsupported authorization scheme {scheme!r}.")
+
+
+async def authenticate(
+    core: Core, request: Request, app: AppRecord, accepts: Collection[AuthKind] | None, version: int
+) -> Auth:
+    """Identify the caller and check that the endpoint accepts its kind of credential.
+
+    Raises:
+        KinveyError: InvalidCredentials for wrong or missing credentials, InsufficientCredentials for
+            valid credentials the endpoint does not accept.
+    """
+    if accepts is None:
+        return ANONYMOUS
+    auth = await _identify(core, request, app, version)
+    if auth.kind not in accepts:
+        raise KinveyError(
+            "InsufficientCredentials",
+            "Please authenticate as an app End User or as the app admin using the Master secret to run "
+            "this operation",
+        )
+    return auth

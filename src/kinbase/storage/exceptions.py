@@ -1,0 +1,18 @@
+"""Errors raised by the storage engines; driver errors are wrapped once, at the engine boundary."""
+
+from __future__ import annotations
+
+from kinbase.errors import BackendUnavailable
+
+__all__ = ["StorageError"]
+
+
+class StorageError(BackendUnavailable):
+    """The database failed. ``original`` keeps the driver's exception."""
+
+    code = "storage_error"
+    default_message = "The storage backend failed; retry later."
+
+    def __init__(self, message: str | None = None, *, original: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.original = original

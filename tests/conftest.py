@@ -1,0 +1,78 @@
+"""Shared fixtures: every storage engine over a real connection, fresh apps per test.
+
+PostgreSQL and Redis are required: when they are unreachable the tests that need them fail.
+Each pytest-xdist worker works in its own PostgreSQL schema, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql as pgsql
+
+from kinbase.storage.base import AppRecord, StorageBackend
+from kinbase.storage.postgresql import PostgreSQLStorage
+from kinbase.storage.sqlite import SQLiteStorage
+
+POSTGRES_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("KINBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def worker_id_safe(request: pytest.FixtureRequest) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"{worker}_{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def pg_schema(worker_id_safe: str) -> Iterator[str]:
+    """A PostgreSQL schema private to this test process."""
+    schema = f"kbt_{worker_id_safe}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
+
+
+@pytest.fixture(scope="session")
+async def sqlite_storage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StorageBackend]:
+    storage = SQLiteStorage(Path(tmp_path_factory.mktemp("sqlite")) / "kinbase.db")
+    await storage.start()
+    yield storage
+    await storage.stop()
+
+
+@pytest.fixture(scope="session")
+async def postgresql_storage(pg_schema: str) -> AsyncIterator[StorageBackend]:
+    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=8, schema=pg_schema)
+    await storage.start()
+    yield storage
+    await storage.stop()
+
+
+@pytest.fixture(params=ENGINES, scope="session")
+def storage(request: pytest.FixtureRequest) -> StorageBackend:
+    """A started storage engine, shared by the tests of this process (each test uses its own app)."""
+    engine: StorageBackend = request.getfixturevalue(f"{request.param}_storage")
+    return engine
+
+
+@pytest.fixture
+async def app(storage: StorageBackend) -> AppRecord:
+    """A fresh app: every object a test writes lives under it, so tests never see each other."""
+    async with storage.writer() as w:
+        return await w.create_app(
+            "kid_" + secrets.token_hex(8), "Test app", secrets.token_hex(16), secrets.token_hex(16), {}
+        )
