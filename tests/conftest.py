@@ -6,15 +6,20 @@ Each pytest-xdist worker works in its own PostgreSQL schema, dropped at the end.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from kinbase.app import create_app
+from kinbase.core.services import Core
+from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sqlite import SQLiteStorage
@@ -76,3 +81,40 @@ async def app(storage: StorageBackend) -> AppRecord:
         return await w.create_app(
             "kid_" + secrets.token_hex(8), "Test app", secrets.token_hex(16), secrets.token_hex(16), {}
         )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with a private data directory."""
+    return Settings(data_dir=str(tmp_path / "data"))
+
+
+async def _started(core: Core) -> Core:
+    await core.load_secret()
+    return core
+
+
+@pytest.fixture
+async def core(settings: Settings, storage: StorageBackend) -> Core:
+    """The core over the shared (already started) storage engine."""
+    return await _started(Core(settings, storage))
+
+
+@pytest.fixture
+async def client(core: Core) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the kinbase ASGI app in-process (the storage is already started)."""
+    asgi = create_app(core.settings, core)
+    transport = httpx.ASGITransport(app=asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
+        yield http
+
+
+@pytest.fixture
+def basic() -> Callable[[str, str], dict[str, str]]:
+    """Build a Basic ``Authorization`` header."""
+
+    def header(user: str, password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    return header

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from kinbase import __version__
-from kinbase.core.services import Core
+from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
 from kinbase.settings import SETTINGS, Settings, load_settings
 from kinbase.storage.base import AppRecord
@@ -81,6 +81,8 @@ async def _first_start(core: Core) -> AppRecord | None:
     async with core.storage.writer() as writer:
         if await writer.get_meta(_INITIALIZED) is None:
             await writer.set_meta(_INITIALIZED, __version__)
+            if app is not None:
+                await writer.set_meta(DEFAULT_APP_KEY, app.key)
     return app
 
 

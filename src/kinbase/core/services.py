@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+
 from kinbase.core.apps import AppService
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 
-__all__ = ["Core"]
+__all__ = ["DEFAULT_APP_KEY", "Core"]
+
+_SECRET_KEY = "server_secret"
+DEFAULT_APP_KEY = "default_app"
 
 
 class Core:
@@ -16,10 +21,38 @@ class Core:
         self.settings = settings
         self.storage = storage
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
+        self._secret: bytes | None = None
+
+    @property
+    def secret(self) -> bytes:
+        """The server secret (32 random bytes kept in the database, shared by every worker and
+        machine): the key of every HMAC the server computes. Available once started."""
+        if self._secret is None:
+            raise RuntimeError("the core is not started")
+        return self._secret
 
     async def start(self) -> None:
-        """Open the storage (applying pending migrations)."""
+        """Open the storage (applying pending migrations) and load the server secret."""
         await self.storage.start()
+        await self.load_secret()
+
+    async def load_secret(self) -> bytes:
+        """Read the server secret, creating it on the first start of a database."""
+        async with self.storage.reader() as reader:
+            stored = await reader.get_meta(_SECRET_KEY)
+        if stored is None:
+            async with self.storage.writer() as writer:
+                stored = await writer.get_meta(_SECRET_KEY)
+                if stored is None:
+                    stored = secrets.token_hex(32)
+                    await writer.set_meta(_SECRET_KEY, stored)
+        self._secret = bytes.fromhex(stored)
+        return self._secret
+
+    async def default_app_key(self) -> str | None:
+        """The key of the server's default app (served by the Kinto API at ``/v1``), if any."""
+        async with self.storage.reader() as reader:
+            return await reader.get_meta(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
         await self.storage.stop()
