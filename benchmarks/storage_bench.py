@@ -28,7 +28,14 @@ from psycopg import sql as pgsql
 
 from kinbase.query.ast import And, Eq, In, Or, Query, Range, Regex, SortKey
 from kinbase.query.sql import CompileContext, Sql, compile_find
-from kinbase.storage.base import FindOptions, NewVersion, ParentRecord, StorageBackend, SystemColumns, WriteContext
+from kinbase.storage.base import (
+    FindOptions,
+    NewVersion,
+    ParentRecord,
+    StorageBackend,
+    SystemColumns,
+    WriteContext,
+)
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sqlite import SQLiteStorage
 
@@ -73,7 +80,15 @@ async def timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, f
         samples.append((time.perf_counter() - start) * 1000)
     total = time.perf_counter() - begin
     samples.sort()
-    return repeat / total, statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return (
+        repeat / total,
+        statistics.median(samples),
+        samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+    )
+
+
+def report(name: str, rate: float, p50: float, p99: float, unit: str) -> None:
+    print(f"{name:<42} {rate:>10,.1f}  p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  {unit}", flush=True)
 
 
 QUERIES: dict[str, Query] = {
@@ -81,7 +96,9 @@ QUERIES: dict[str, Query] = {
     "nested_eq_indexed {owner.id}": Query(filter=Eq(("owner", "id"), "u0042")),
     "in3_indexed": Query(filter=In(("category",), ("c0001", "c0002", "c0003"))),
     "or2_indexed": Query(filter=Or((Eq(("category",), "c0007"), Eq(("owner", "id"), "u0007")))),
-    "range_indexed {price 100..101}": Query(filter=And((Range(("price",), "gte", 100), Range(("price",), "lt", 101)))),
+    "range_indexed {price 100..101}": Query(
+        filter=And((Range(("price",), "gte", 100), Range(("price",), "lt", 101)))
+    ),
     "range_sort_limit50 {price}": Query(
         filter=And((Range(("price",), "gte", 100), Range(("price",), "lt", 300))),
         sort=(SortKey(("price",)),),
@@ -102,7 +119,9 @@ async def explain(storage: StorageBackend, parent: ParentRecord, query: Query) -
         id_path=("_id",),
     )
     ph = "?" if storage.engine == "sqlite" else "%s"
-    sql: Sql = compile_find(query, ctx, select="o.oid", where=Sql(f"o.parent_id = {ph} AND NOT o.deleted", [parent.id]))
+    sql: Sql = compile_find(
+        query, ctx, select="o.oid", where=Sql(f"o.parent_id = {ph} AND NOT o.deleted", [parent.id])
+    )
     if isinstance(storage, SQLiteStorage):
         conn = storage._read_conn
         assert conn is not None
@@ -148,7 +167,7 @@ async def run_engine(storage: StorageBackend, count: int, batch: int, seed: int)
             await w.put(fresh, f"e{i:07d}", builder(make_doc(rng, i)))
 
     ops, p50, p99 = await timed(single_insert, 2000)
-    print(f"{'single insert (one transaction each)':<42} {ops:>9,.0f} ops/s   p50 {p50:7.3f} ms   p99 {p99:7.3f} ms")
+    report("single insert (one transaction each)", ops, p50, p99, "ops/s")
 
     async def get_by_id() -> None:
         async with storage.reader() as r:
@@ -156,30 +175,33 @@ async def run_engine(storage: StorageBackend, count: int, batch: int, seed: int)
         assert found is not None
 
     ops, p50, p99 = await timed(get_by_id, 20_000)
-    print(f"{'get by id':<42} {ops:>9,.0f} ops/s   p50 {p50:7.3f} ms   p99 {p99:7.3f} ms")
+    report("get by id", ops, p50, p99, "ops/s")
 
     for name, query in QUERIES.items():
         rows: list[Any] = []
 
-        async def run(q: Query = query) -> None:
+        async def run(q: Query = query, out: list[Any] = rows) -> None:
             async with storage.reader() as r:
-                rows[:] = await r.find(fresh, q, COLUMNS)
+                out[:] = await r.find(fresh, q, COLUMNS)
 
         repeat = 5 if "unindexed" in name else 50
         ops, p50, p99 = await timed(run, repeat)
-        print(f"{name:<42} {ops:>9,.1f} q/s     p50 {p50:7.3f} ms   p99 {p99:7.3f} ms   rows {len(rows)}")
+        report(name, ops, p50, p99, f"q/s    rows {len(rows)}")
     for name in ("eq_indexed {category}", "range_sort_limit50 {price}", "eq_unindexed_limit50 {status}"):
         print(f"EXPLAIN {name}:\n{await explain(storage, fresh, QUERIES[name])}")
     await storage.stop()
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument(
-        "--pg-url", default=os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        "--pg-url",
+        default=os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
@@ -191,10 +213,14 @@ async def main() -> None:
         else:
             schema = f"kb_bench_{os.getpid()}"
             try:
-                await run_engine(PostgreSQLStorage(args.pg_url, schema=schema), args.count, args.batch, args.seed)
+                await run_engine(
+                    PostgreSQLStorage(args.pg_url, schema=schema), args.count, args.batch, args.seed
+                )
             finally:
                 with psycopg.connect(args.pg_url, autocommit=True) as conn:
-                    conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
+                    conn.execute(
+                        pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema))
+                    )
 
 
 if __name__ == "__main__":

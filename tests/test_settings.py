@@ -70,7 +70,7 @@ def test_file_errors(tmp_path: Path) -> None:
         load_settings(unknown, environ={})
     typed = tmp_path / "typed.toml"
     typed.write_text('port = "80"\nhost = 5')
-    with pytest.raises(ConfigurationError, match="setting 'host'.*expected a string"):
+    with pytest.raises(ConfigurationError, match=r"setting 'host'.*expected a string"):
         load_settings(typed, environ={})
 
 
