@@ -52,20 +52,18 @@ def test_sigkill_server_loses_no_acknowledged_write(tmp_path: Path) -> None:
             thread.join(timeout=30)
     assert not errors, errors[:3]
     assert len(acknowledged) >= 600
-    with run_server(*data, workdir=tmp_path) as server:
-        with httpx.Client(auth=(key, master), timeout=30) as http:
-            stored: set[str] = set()
-            skip = 0
-            while True:
-                page = http.get(
-                    f"{server.url}/appdata/{key}/stream",
-                    params={"limit": 10000, "skip": skip, "fields": "_id"},
-                )
-                assert page.status_code == 200, page.text
-                batch = [entity["_id"] for entity in page.json()]
-                stored.update(batch)
-                if len(batch) < 10000:
-                    break
-                skip += len(batch)
+    stored: set[str] = set()
+    with run_server(*data, workdir=tmp_path) as server, httpx.Client(auth=(key, master), timeout=30) as http:
+        skip = 0
+        while True:
+            page = http.get(
+                f"{server.url}/appdata/{key}/stream", params={"limit": 10000, "skip": skip, "fields": "_id"}
+            )
+            assert page.status_code == 200, page.text
+            batch = [entity["_id"] for entity in page.json()]
+            stored.update(batch)
+            if len(batch) < 10000:
+                break
+            skip += len(batch)
     missing = [i for i in acknowledged if i not in stored]
     assert not missing, f"{len(missing)} of {len(acknowledged)} acknowledged writes lost: {missing[:5]}"
