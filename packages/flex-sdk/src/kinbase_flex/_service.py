@@ -427,9 +427,10 @@ class FlexService:
             headers=current.get("headers"),
             username=task_request["username"],
             userId=task_request["userId"],
-            objectName=task_request["objectName"],
             hookType=hook_type,
         )
+        if truthy(task_request["objectName"]):
+            context["objectName"] = task_request["objectName"]
         if truthy(task_request.get("entityId")):
             context["entityId"] = task_request["entityId"]
         parsed, value = try_parse_json(current.get("body"))

@@ -14,9 +14,7 @@ from kinbase_flex.modules._store import BaseStore, split_callback
 
 __all__ = ["UserStore"]
 
-_CIRCULAR = (
-    "Recursive requests to the user store from the user store cannot use user credentials or use Bl"
-)
+_CIRCULAR = "Recursive requests to the user store from the user store cannot use user credentials or use Bl"
 
 
 def _version_number(version: str) -> float:
@@ -33,7 +31,7 @@ class UserStore(BaseStore):
     def _circular(self, use_user_context: bool | None = None) -> str | None:
         user_context = self._options.use_user_context if use_user_context is None else use_user_context
         if self._env.object_name == "user" and (self._options.use_bl or user_context):
-            return "Recursive requests to the user store from the user store cannot use user credentials or use Bl"
+            return _CIRCULAR
         return None
 
     def _call(
