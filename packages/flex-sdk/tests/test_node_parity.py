@@ -129,7 +129,8 @@ def services(
 ) -> Iterator[dict[str, _Service]]:
     _npm_ci()
     logs = tmp_path_factory.mktemp("parity-logs")
-    node = _Service("node", ["node", "service.js"], NODE_DIR, logs / "node.log")
+    # The Node SDK's task runner writes an output.log into its working directory: keep it out of the tree.
+    node = _Service("node", ["node", str(NODE_DIR / "service.js")], logs, logs / "node.log")
     try:
         python = _Service(
             "python",
