@@ -133,16 +133,21 @@ class CallRuntime:
             content = dumps(body)
             request_headers.setdefault("Content-Type", "application/json")
         try:
-            response = await self._client().request(
-                method,
-                url,
-                headers=request_headers,
-                params=params or None,
-                content=content,
-                auth=auth,
-                timeout=self.timeout,
+            # httpx enforces the timeout per network operation; wait_for bounds the whole call, so
+            # no transport (a slow server trickling bytes, a custom transport) can make it hang.
+            response = await asyncio.wait_for(
+                self._client().request(
+                    method,
+                    url,
+                    headers=request_headers,
+                    params=params or None,
+                    content=content,
+                    auth=auth,
+                    timeout=self.timeout,
+                ),
+                self.timeout,
             )
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             raise BackendUnavailable(f"No answer from {method} {url} within {self.timeout} s", exc) from exc
         except httpx.HTTPError as exc:
             raise BackendUnavailable(f"{method} {url} failed: {type(exc).__name__}: {exc}", exc) from exc
