@@ -1,4 +1,3 @@
-
 """Bad input and misbehaving handlers: each gets a clear error reply, and the service keeps serving."""
 
 from __future__ import annotations
@@ -196,10 +195,11 @@ def test_completing_twice_keeps_the_first_reply(tc: FlexTestClient, service: Any
     deadline = time.monotonic() + 5
     while "after the reply" not in log.getvalue() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert 'more than once to the same Flex Functions request to "twice"' in log.getvalue()
+    messages = [json.loads(line)["message"] for line in log.getvalue().splitlines()]
+    assert 'Invoked done() or next() more than once to the same Flex Functions request to "twice"' in messages
     assert (
         'Flex Functions handler "twice" raised after it had answered: RuntimeError: after the reply'
-        in log.getvalue()
+        in messages
     )
 
 
@@ -228,7 +228,6 @@ def test_body_limit(flex_client: Callable[..., FlexTestClient]) -> None:
         ("GET", "/a/b/c"),
         ("POST", "/_flexFunctions"),
         ("POST", "/_command"),
-        ("GET", "//x"),
         ("PATCH", "/so/1"),
         ("GET", "/"),
     ],
