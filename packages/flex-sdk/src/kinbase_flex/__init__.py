@@ -19,17 +19,17 @@
 
 from __future__ import annotations
 
-from kinbase_flex import protocol
+from kinbase_flex import _service, protocol
 from kinbase_flex._calls import Pending
 from kinbase_flex._completion import AuthCompletion, Completion
 from kinbase_flex._context import Context
 from kinbase_flex._logger import FlexLogger
 from kinbase_flex._registry import FlexAuth, FlexData, FlexFunctions, ServiceObject
-from kinbase_flex._service import VERSION, FlexService, service
+from kinbase_flex._service import FlexService, service
 from kinbase_flex.errors import BackendError, BackendUnavailable, FlexError, ModuleError, QueryError
 from kinbase_flex.modules import Modules, Query
 
-__version__ = VERSION
+__version__ = _service.VERSION
 
 __all__ = [
     "AuthCompletion",
