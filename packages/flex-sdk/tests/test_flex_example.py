@@ -1,4 +1,3 @@
-
 """The example service of the README (examples/widgets_service.py) does what it says."""
 
 from __future__ import annotations
