@@ -144,7 +144,7 @@ def test_a_handler_that_never_completes_times_out(
     service.auth.register("slow", handler)
     started = time.monotonic()
     data = tc.data("GET", "slow")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5
     assert (data.status_code, data.json()) == (
         550,
         {
@@ -264,4 +264,4 @@ def test_many_concurrent_requests(tc: FlexTestClient, service: Any) -> None:
 
     started = time.monotonic()
     assert tc._portal.call(burst) == list(range(50))
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5
