@@ -61,32 +61,43 @@ def _npm_ci() -> None:
 
 
 class _Service:
+    """A twin service in a subprocess on a free port (retried on a new port if the start fails)."""
+
     def __init__(self, name: str, command: list[str], cwd: Path, log: Path) -> None:
         self.name = name
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "FLEX_PORT": str(self.port), "FLEX_SHARED_SECRET": SECRET}
-        self._log_file = log.open("w")
-        self.process = subprocess.Popen(
-            [*command, "--port", str(self.port)] if name == "python" else command,
-            cwd=cwd,
-            env=env,
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while True:
+        failures = []
+        for _attempt in range(3):
+            self.port = _free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            env = {**os.environ, "FLEX_PORT": str(self.port), "FLEX_SHARED_SECRET": SECRET}
+            self._log_file = log.open("w")
+            self.process = subprocess.Popen(
+                [*command, "--port", str(self.port)] if name == "python" else command,
+                cwd=cwd,
+                env=env,
+                stdout=self._log_file,
+                stderr=subprocess.STDOUT,
+            )
+            if self._wait_until_serving():
+                self.client = httpx.Client(base_url=self.url, timeout=30)
+                return
+            self.stop()
+            failures.append(log.read_text())
+        raise RuntimeError(f"the {name} service did not start:\n" + "\n---\n".join(failures))
+
+    def _wait_until_serving(self) -> bool:
+        deadline = time.monotonic() + 60
+        while self.process.poll() is None and time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/healthcheck", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
+                # Discovery, not just the health check: it must be our twin on that port.
+                reply = httpx.post(f"{self.url}/_command/discover", json={}, timeout=1)
+                if "stampPreSave" in reply.json()["businessLogic"]["handlers"]:
+                    return True
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the {name} service did not start:\n{log.read_text()}")
             time.sleep(0.05)
-        self.client = httpx.Client(base_url=self.url, timeout=30)
+        return False
 
     def stop(self) -> None:
         if hasattr(self, "client"):
