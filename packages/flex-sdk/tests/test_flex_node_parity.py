@@ -3,13 +3,14 @@ kinbase-flex (twin_service.py) gets the same requests; the replies, and the requ
 send back to a fake backend, must be the same.
 
 The Node package is installed with ``npm ci`` from node/package-lock.json into the git-ignored
-node/node_modules; a failing install fails these tests. Each service is started once per session,
-on a free port (the Python one through ``kinbase-flex run``, which tests the CLI too).
+node/node_modules; a failing install fails these tests. Each service is started once per session
+(per xdist worker), on a free port (the Python one through ``kinbase-flex run``, which tests the CLI too).
 """
 
 from __future__ import annotations
 
 import difflib
+import fcntl
 import json
 import os
 import re
@@ -28,6 +29,8 @@ import pytest
 from kinbase_flex import protocol
 from kinbase_flex.testing import FakeBackend, RecordedRequest
 
+# Keep these on one worker where --dist loadgroup works (pytest-xdist 3.8 ignores it under pytest 9;
+# the fixtures below are safe on several workers anyway).
 pytestmark = pytest.mark.xdist_group("kinbase-flex-node")
 
 HERE = Path(__file__).parent
@@ -46,18 +49,28 @@ def _free_port() -> int:
 
 
 def _npm_ci() -> None:
-    installed = NODE_DIR / "node_modules" / "kinvey-flex-sdk" / "package.json"
-    if installed.exists() and json.loads(installed.read_text())["version"] == SDK_VERSION:
-        return
-    result = subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=NODE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+    """``npm ci`` once: under a file lock, since every pytest-xdist worker that runs these tests gets
+    here (each starts its own pair of services on its own ports)."""
+    modules = NODE_DIR / "node_modules"
+    with (NODE_DIR / ".npm-ci.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            installed = modules / "kinvey-flex-sdk" / "package.json"
+            # npm writes node_modules/.package-lock.json last: its presence means a finished install.
+            if (modules / ".package-lock.json").exists() and installed.exists():
+                if json.loads(installed.read_text())["version"] == SDK_VERSION:
+                    return
+            result = subprocess.run(
+                ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                cwd=NODE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class _Service:
