@@ -57,9 +57,9 @@ def _npm_ci() -> None:
         try:
             installed = modules / "kinvey-flex-sdk" / "package.json"
             # npm writes node_modules/.package-lock.json last: its presence means a finished install.
-            if (modules / ".package-lock.json").exists() and installed.exists():
-                if json.loads(installed.read_text())["version"] == SDK_VERSION:
-                    return
+            finished = (modules / ".package-lock.json").exists() and installed.exists()
+            if finished and json.loads(installed.read_text())["version"] == SDK_VERSION:
+                return
             result = subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                 cwd=NODE_DIR,
