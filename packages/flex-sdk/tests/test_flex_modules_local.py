@@ -404,3 +404,31 @@ def test_logger_lines() -> None:
         {"message": "ValueError: bad", "level": "error"},
         {"message": "dead", "level": "fatal"},
     ]
+
+
+def test_backend_context_and_temp_object_store(client: Any, flex: Any) -> None:
+    @flex.functions.register("info")
+    def info(context: Any, complete: Any, modules: Any) -> None:
+        bc = modules.backendContext
+        store = modules.tempObjectStore
+        assert store.set("k", {"v": 1}) == {"v": 1}
+        complete(
+            {
+                "keys": [bc.getAppKey(), bc.getAppSecret(), bc.getMasterSecret()],
+                "snake": [bc.get_app_key(), modules.backend_context.get_master_secret()],
+                "temp": [
+                    store.get("k"),
+                    store.get("absent"),
+                    store.getAll(),
+                    modules.temp_object_store.get_all(),
+                ],
+            }
+        ).ok().done()
+
+    body = client.function("info", {}, temp_object_store={"a": 1}).json()
+    assert body["response"]["body"] == {
+        "keys": ["kid_test", "test-app-secret", "test-master-secret"],
+        "snake": ["kid_test", "test-master-secret"],
+        "temp": [{"v": 1}, None, {"a": 1, "k": {"v": 1}}, {"a": 1, "k": {"v": 1}}],
+    }
+    assert body["request"]["tempObjectStore"] == {"a": 1, "k": {"v": 1}}

@@ -267,6 +267,7 @@ class FlexTestClient:
             "auth_key": flex.sharedSecret if auth_key is _UNSET else auth_key,
         }
         self.timeout = timeout
+        self._closed = False
         self._stack = contextlib.ExitStack()
         self._portal: BlockingPortal = self._stack.enter_context(start_blocking_portal(backend="asyncio"))
         self._client: httpx.AsyncClient = self._portal.call(self._open)
@@ -284,9 +285,14 @@ class FlexTestClient:
             pass  # the shutdown half closes the service's HTTP client for this loop
 
     def close(self) -> None:
-        if self._portal is not None:
+        """Close the HTTP clients and stop the event loop thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
             self._portal.call(self._close)
-        self._stack.close()
+        finally:
+            self._stack.close()
 
     def __enter__(self) -> FlexTestClient:
         return self
