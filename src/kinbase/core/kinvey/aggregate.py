@@ -175,7 +175,8 @@ def _run_js(source: str, initial: Document, groups: list[list[Any]], time_limit:
             ) from None
         if "SyntaxError" in message:
             raise KinveyError("BLSyntaxError", message.splitlines()[0]) from None
-        if "out of memory" in message or "stack overflow" in message:
+        if message.strip() == "null" or "out of memory" in message or "stack overflow" in message:
+            # QuickJS cannot even allocate the error object when the memory limit is hit.
             raise KinveyError("BLViolationError", message.splitlines()[0]) from None
         raise KinveyError("BLRuntimeError", message.splitlines()[0]) from None
     if not isinstance(result, str):
