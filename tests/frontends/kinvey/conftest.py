@@ -104,7 +104,9 @@ class Kinvey:
         body = {"username": name, "password": password, **fields}
         response = await self.post("/user/{k}", self.appauth, json=body)
         assert response.status_code == 201, response.text
-        login = await self.post("/user/{k}/login", self.appauth, json={"username": name, "password": password})
+        login = await self.post(
+            "/user/{k}/login", self.appauth, json={"username": name, "password": password}
+        )
         assert login.status_code == 200, login.text
         data = login.json()
         return User(data["_id"], name, password, data["_kmd"]["authtoken"])

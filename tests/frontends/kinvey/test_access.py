@@ -42,7 +42,9 @@ async def test_groups_and_nesting(kv: Kinvey) -> None:
         "all": False,
         "list": [{"_type": "KinveyRef", "_collection": "user", "_id": bob.id}],
     }
-    r = await kv.post("/group/{k}", json={"_id": "org", "groups": [{"_id": "team"}], "users": {"list": [cat.id]}})
+    r = await kv.post(
+        "/group/{k}", json={"_id": "org", "groups": [{"_id": "team"}], "users": {"list": [cat.id]}}
+    )
     assert r.status_code == 201
     r = await kv.post("/appdata/{k}/docs", ann, json={"_acl": {"gr": False, "groups": {"r": ["org"]}}})
     doc = r.json()["_id"]
@@ -59,7 +61,9 @@ async def test_groups_and_nesting(kv: Kinvey) -> None:
     assert (await kv.get(f"/appdata/{{k}}/docs/{doc}", bob)).status_code == 401
     r = await kv.put("/group/{k}/everyone", json={"users": {"all": True}})
     assert r.status_code == 201
-    await kv.post("/appdata/{k}/docs", ann, json={"_id": "all", "_acl": {"gr": False, "groups": {"r": ["everyone"]}}})
+    await kv.post(
+        "/appdata/{k}/docs", ann, json={"_id": "all", "_acl": {"gr": False, "groups": {"r": ["everyone"]}}}
+    )
     assert (await kv.get("/appdata/{k}/docs/all", cat)).status_code == 200
     assert (await kv.delete("/group/{k}/everyone", bob)).status_code == 401
     assert (await kv.delete("/group/{k}/everyone")).json() == {"count": 1}

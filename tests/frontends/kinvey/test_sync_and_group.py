@@ -13,7 +13,9 @@ async def test_deltaset(kv: Kinvey) -> None:
     ann = await kv.user()
     r = await kv.get("/appdata/{k}/tasks/_deltaset", ann, params={"since": "2020-01-01T00:00:00.000Z"})
     assert r.status_code == 403 and error_of(r) == "MissingConfiguration"
-    r = await kv.put("/appdata/{k}/tasks/_settings", json={"deltaSet": {"enabled": True, "deletedTtlDays": 7}})
+    r = await kv.put(
+        "/appdata/{k}/tasks/_settings", json={"deltaSet": {"enabled": True, "deletedTtlDays": 7}}
+    )
     assert r.json()["deltaSet"] == {"enabled": True, "deletedTtlDays": 7}
     a = (await kv.post("/appdata/{k}/tasks", ann, json={"n": 1})).json()
     b = (await kv.post("/appdata/{k}/tasks", ann, json={"n": 2})).json()
@@ -68,8 +70,16 @@ async def test_group(kv: Kinvey) -> None:
     assert sorted((g["lastName"], g["count"]) for g in r.json()) == [("Bond", 2), ("Jones", 3)]
     fns = {
         "sum": ('function(doc, out) { out.sum += doc["age"]; return out; }', {"sum": 0}, [60, 145]),
-        "min": ('function(doc, out) { out.min = Math.min(out.min, doc["age"]); return out; }', {"min": None}, [20, 35]),
-        "max": ('function(doc, out) { out.max = Math.max(out.max, doc.age); return out; }', {"max": None}, [40, 60]),
+        "min": (
+            'function(doc, out) { out.min = Math.min(out.min, doc["age"]); return out; }',
+            {"min": None},
+            [20, 35],
+        ),
+        "max": (
+            "function(doc, out) { out.max = Math.max(out.max, doc.age); return out; }",
+            {"max": None},
+            [40, 60],
+        ),
     }
     for name, (fn, initial, expected) in fns.items():
         body = {"key": {"lastName": True}, "initial": initial, "reduce": fn}
@@ -94,7 +104,11 @@ async def test_group_errors_change_nothing(kv: Kinvey) -> None:
         ("function(doc, out) { while (true) {} }", "BLTimeoutError", 550),
         ("function(doc, out) { throw new Error('boom'); }", "BLRuntimeError", 400),
         ("function(doc, out) { out.x = ; }", "BLSyntaxError", 550),
-        ("function(doc, out) { var a = []; while (true) { a.push(new Array(100000)); } }", "BLViolationError", 550),
+        (
+            "function(doc, out) { var a = []; while (true) { a.push(new Array(100000)); } }",
+            "BLViolationError",
+            550,
+        ),
     ]
     for reduce, error, status in cases:
         r = await kv.post("/appdata/{k}/g/_group", json={"key": {}, "initial": {}, "reduce": reduce})
