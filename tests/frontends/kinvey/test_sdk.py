@@ -72,7 +72,18 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     key, secret, master = "kid_" + secrets.token_hex(6), secrets.token_hex(12), secrets.token_hex(12)
     kinbase = [sys.executable, "-m", "kinbase"]
     subprocess.run(
-        [*kinbase, "apps", "create", "SDK", "--app-key", key, "--app-secret", secret, "--master-secret", master],
+        [
+            *kinbase,
+            "apps",
+            "create",
+            "SDK",
+            "--app-key",
+            key,
+            "--app-secret",
+            secret,
+            "--master-secret",
+            master,
+        ],
         env=env,
         check=True,
         capture_output=True,

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 
+from kinbase.core.clock import iso_from_ms, ms_from_iso
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.types import Stamp
 
@@ -18,14 +19,12 @@ __all__ = ["MAX_RESULTS", "iso_of", "join_array", "parse_iso", "stamp_of_iso"]
 MAX_RESULTS = 10_000
 """Kinvey's cap on the entities one read returns."""
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:?\d\d)?$")
 
 
 def iso_of(stamp: Stamp) -> str:
     """``2019-02-12T14:41:41.432Z`` for a stamp in ms (``_kmd`` times, ``X-Kinvey-Request-Start``)."""
-    moment = _EPOCH + dt.timedelta(milliseconds=stamp)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp % 1000:03d}Z"
+    return iso_from_ms(stamp)
 
 
 def parse_iso(value: str) -> dt.datetime:
@@ -48,14 +47,10 @@ def stamp_of_iso(value: str, parameter: str = "since") -> Stamp:
     Raises:
         KinveyError: ParameterValueOutOfRange for a malformed value.
     """
-    try:
-        moment = parse_iso(value)
-    except ValueError:
-        raise KinveyError(
-            "ParameterValueOutOfRange", f"{parameter}={value!r} is not an ISO-8601 time"
-        ) from None
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    stamp = ms_from_iso(value)
+    if stamp is None:
+        raise KinveyError("ParameterValueOutOfRange", f"{parameter}={value!r} is not an ISO-8601 time")
+    return stamp
 
 
 def join_array(texts: Iterable[str]) -> bytes:
