@@ -54,7 +54,7 @@ def test_configure_import_export_while_serving(tmp_path: Path) -> None:
         done = kinbase_cli(*data, "export", key, "books", "-o", str(tmp_path / "out.json"))
         assert done.returncode == 0, done.stderr
     exported = json.loads((tmp_path / "out.json").read_text())
-    assert [e["_id"] for e in exported][0] == "keep-1" and len(exported) == 3
+    assert exported[0]["_id"] == "keep-1" and len(exported) == 3
     assert exported[0]["_kmd"] == entities[0]["_kmd"]
     done = kinbase_cli(*data, "import", key, "books", str(tmp_path / "missing.json"))
     assert done.returncode != 0

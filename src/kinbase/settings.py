@@ -94,7 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
         "argon2id iterations for user passwords (higher: slower).",
         minimum=1,
     ),
-    Setting("password_hash_memory_kib", int, 65536, "argon2id memory per password hash, in KiB.", minimum=8),
+    Setting("password_hash_memory_kib", int, 19456, "argon2id memory per password hash, in KiB.", minimum=8),
     Setting(
         "password_cache_seconds",
         int,
@@ -137,8 +137,8 @@ class Settings:
     smtp_password: str = ""
     smtp_security: str = "none"
     mail_from: str = "kinbase@localhost"
-    password_hash_time_cost: int = 3
-    password_hash_memory_kib: int = 65536
+    password_hash_time_cost: int = 2
+    password_hash_memory_kib: int = 19456
     password_cache_seconds: int = 300
     login_max_failures: int = 10
     login_lockout_seconds: int = 300
