@@ -1,62 +1,106 @@
-"""Compile query ASTs to parameterised SQL for SQLite and PostgreSQL (placeholder: the compiler
-lands with the query engine). The storage engines use exactly this interface."""
+"""Compile query ASTs to parameterised SQL for SQLite and PostgreSQL.
+
+The storage engines use exactly this interface: :func:`compile_find` for reads and counts,
+:func:`index_entries` and :func:`is_multikey` to maintain field indexes, and
+:func:`register_sqlite_functions` on every SQLite connection. ``docs/query-language.md``
+describes the semantics and how indexes are used.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from kinbase.query.ast import Query
+from kinbase.query.geo import find_geo_near
+from kinbase.query.sql.base import CompileContext, Dialect, Sql, fmt, join, render
+from kinbase.query.sql.compiler import TREE_BUDGET, Compiler
+from kinbase.query.sql.index import index_entries, is_multikey, sort_join, sort_tiebreaks
+from kinbase.query.sql.sqlite import register_sqlite_functions
 
-from kinbase.query.ast import IndexDef, Query
-from kinbase.types import Document, Path
-
-__all__ = ["CompileContext", "Dialect", "Sql", "compile_find", "index_entries", "register_sqlite_functions"]
-
-Dialect = Literal["sqlite", "postgresql"]
-
-
-@dataclass(slots=True)
-class Sql:
-    """SQL text with ``?`` (SQLite) or ``%s`` (psycopg) placeholders, and the values they bind."""
-
-    text: str
-    params: list[Any] = field(default_factory=list)
-
-    def __add__(self, other: Sql) -> Sql:
-        return Sql(self.text + other.text, self.params + other.params)
+__all__ = [
+    "CompileContext",
+    "Dialect",
+    "Sql",
+    "compile_find",
+    "index_entries",
+    "is_multikey",
+    "register_sqlite_functions",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class CompileContext:
-    """What the compiler needs to know about the parent being queried."""
+def compile_find(
+    query: Query,
+    ctx: CompileContext,
+    *,
+    select: str,
+    where: Sql,
+    count: bool = False,
+    tree_budget: int = TREE_BUDGET,
+) -> Sql:
+    """The whole statement for ``query`` over ``objects o``.
 
-    dialect: Dialect
-    parent_id: int
-    indexes: Mapping[Path, IndexDef] = field(default_factory=dict)
-    id_path: Path | None = None
-    stamp_path: Path | None = None
+    ``SELECT {select} FROM objects o [JOIN field_values fs ...] WHERE ({where}) AND (<filter>)
+    ORDER BY ... LIMIT ... OFFSET ...``; with ``count``, ``SELECT count(*)`` ignoring order,
+    skip and limit.
 
+    The order is the sort keys, then ``o.oid`` in the direction of the first key; without keys,
+    increasing distance for a query with ``$near``/``$nearSphere``, then ``o.oid``; otherwise
+    ``o.oid`` (insertion order).
 
-def compile_find(query: Query, ctx: CompileContext, *, select: str, where: Sql, count: bool = False) -> Sql:
-    """The whole statement for ``query`` over ``objects o`` (placeholder: no filter, no sort)."""
-    if query.filter is not None or query.sort:
-        raise NotImplementedError("the query compiler has not landed yet")
-    ph = "?" if ctx.dialect == "sqlite" else "%s"
+    Args:
+        query: the parsed query (``fields`` is ignored).
+        ctx: the parent, its indexes and system columns, and the dialect.
+        select: the select list (fixed SQL text from the storage engine).
+        where: the engine's own conditions on ``o``, already in this dialect.
+        count: count the matching rows instead.
+        tree_budget: how far path walks may be expanded inline (tests vary it).
+    """
+    compiler = Compiler(ctx, tree_budget)
+    d = compiler.d
+    ph = d.placeholder
+    root = d.root()
+    condition = compiler.cond(query.filter, root, True, True) if query.filter is not None else True
+    where_sql = fmt("({})", where)
+    if condition is not True:
+        where_sql = where_sql + fmt(" AND ({})", render(condition))
     if count:
-        return Sql(f"SELECT count(*) FROM objects o WHERE {where.text}", list(where.params))
-    text = f"SELECT {select} FROM objects o WHERE {where.text} ORDER BY o.oid"
-    params = list(where.params)
+        return fmt("SELECT count(*) FROM objects o WHERE {}", where_sql)
+
+    join_sql = Sql("")
+    terms: list[tuple[Sql, bool]] = []
+    keys = query.sort
+    if keys:
+        first = keys[0]
+        index = ctx.indexes.get(first.path)
+        start = 0
+        if (
+            ctx.index_sort
+            and index is not None
+            and not index.multikey
+            and first.collation == "mongo"
+            and compiler.column_for(first.path) is None
+        ):
+            join_sql = sort_join(index, ctx.parent_id, ph)
+            exact = compiler.mongo_sort(first, root)
+            tiebreaks = sort_tiebreaks(exact[1], exact[2])
+            terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
+            terms += [(t, first.descending) for t in tiebreaks]
+            start = 1
+        for key in keys[start:]:
+            terms += [(t, key.descending) for t in compiler.sort_terms(key, root)]
+        tie_desc = first.descending
+    else:
+        near = find_geo_near(query.filter)
+        if near is not None:
+            terms.append((compiler.near_order(near, root), False))
+        tie_desc = False
+    terms.append((Sql("o.oid"), tie_desc))
+    order = join(", ", (t + Sql(" DESC") if desc else t for t, desc in terms), " ORDER BY ")
+
+    # `select` is the storage engine's fixed column list, never user input.
+    statement = fmt("SELECT " + select + " FROM objects o{} WHERE {}", join_sql, where_sql) + order  # noqa: S608
     if query.limit is not None or query.skip:
-        text += f" LIMIT {ph} OFFSET {ph}"
-        params += [query.limit if query.limit is not None else -1 if ctx.dialect == "sqlite" else None, query.skip]
-    return Sql(text, params)
-
-
-def index_entries(doc: Document, path: Path) -> list[tuple[int, float, str]]:
-    """The (type rank, number, string) candidate values of ``path`` in ``doc`` (placeholder)."""
-    raise NotImplementedError("the query compiler has not landed yet")
-
-
-def register_sqlite_functions(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions the SQLite statements use (placeholder: none yet)."""
+        if ctx.dialect == "sqlite":
+            limit: int | None = -1 if query.limit is None else query.limit
+        else:
+            limit = query.limit
+        statement = statement + Sql(f" LIMIT {ph} OFFSET {ph}", [limit, query.skip])
+    return statement
