@@ -219,7 +219,6 @@ def describe() -> list[tuple[str, str, str]]:
     return [(s.name, repr(s.default), s.help) for s in SETTINGS]
 
 
-
 def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields changed (tests and the CLI use it)."""
     return dataclasses.replace(settings, **changes)

@@ -59,6 +59,7 @@ from kinbase.query.ast import (
 from kinbase.query.paths import positional_index
 from kinbase.query.regex import RegexProgram, like_program, translate
 from kinbase.query.values import (
+    K_NUMBER,
     R_ARRAY,
     R_BOOL,
     R_EMPTY,
@@ -66,6 +67,7 @@ from kinbase.query.values import (
     R_NUMBER,
     R_OBJECT,
     R_STRING,
+    TWO_63,
     is_number,
     json_equal,
     kind,
@@ -85,7 +87,6 @@ __all__ = [
     "walk",
 ]
 
-_INT64_BOUND = float(2**63)
 
 SortValue = tuple[int, int | float, str]
 """A sort key component: (rank, number, string); unused parts are 0 and ''."""
@@ -181,9 +182,10 @@ def _mod_matches(value: JSONValue, divisor: int, remainder: int) -> bool:
     if not is_number(value):
         return False
     assert isinstance(value, int | float)
-    if not -_INT64_BOUND < value < _INT64_BOUND:
+    f = float(value)
+    if not -TWO_63 < f < TWO_63:
         return False
-    return _c_remainder(math.trunc(value), divisor) == remainder
+    return _c_remainder(math.trunc(f), divisor) == remainder
 
 
 def _range_matches(value: JSONValue, op: str, operand: JSONValue) -> bool:
@@ -199,6 +201,8 @@ def _range_matches(value: JSONValue, op: str, operand: JSONValue) -> bool:
     else:
         return False
     a, b = value, operand
+    if is_number(a):
+        a, b = float(a), float(b)  # type: ignore[arg-type]
     if op == "gt":
         return a > b  # type: ignore[operator]
     if op == "gte":
@@ -241,6 +245,8 @@ def kinto_compare(value: object, operand: JSONValue) -> int:
         return -1 if ra < rb else 1
     if isinstance(value, bool | int | float | str):
         assert isinstance(operand, bool | int | float | str)
+        if rb == K_NUMBER:
+            value, operand = float(value), float(operand)
         if value < operand:  # type: ignore[operator]
             return -1
         if value > operand:  # type: ignore[operator]
@@ -354,7 +360,7 @@ def _scalar_key(value: object) -> SortValue:
     if isinstance(value, bool):
         return (R_BOOL, int(value), "")
     if isinstance(value, int | float):
-        return (R_NUMBER, value, "")
+        return (R_NUMBER, float(value), "")
     if isinstance(value, str):
         return (R_STRING, 0, value)
     if isinstance(value, list):
@@ -381,7 +387,7 @@ def _kinto_key(doc: JSONValue, key: SortKey) -> SortValue:
     if isinstance(value, bool):
         return (rank, int(value), "")
     if isinstance(value, int | float):
-        return (rank, value, "")
+        return (rank, float(value), "")
     if isinstance(value, str):
         return (rank, 0, value)
     return (rank, 0, "")

@@ -42,6 +42,8 @@ INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
 INT64_MIN: Final = -(2**63)
 INT64_MAX: Final = 2**63 - 1
+TWO_53: Final = 2.0**53
+TWO_63: Final = 2.0**63
 
 # MongoDB collation ranks (sort keys and field index ``t``): empty array < null < numbers < strings
 # < objects < arrays < booleans.
@@ -84,12 +86,12 @@ def kind(value: JSONValue) -> Kind:
 
 
 def json_equal(a: JSONValue, b: JSONValue) -> bool:
-    """JSON equality: numbers by value (``1 == 1.0``), booleans are not numbers, arrays in order,
-    objects regardless of key order."""
+    """JSON equality: numbers as doubles (``1 == 1.0``, and ``2**53 + 1 == 2**53``), booleans are
+    not numbers, arrays in order, objects regardless of key order."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, int | float):
-        return isinstance(b, int | float) and a == b
+        return isinstance(b, int | float) and float(a) == float(b)
     if isinstance(a, list):
         return (
             isinstance(b, list)
@@ -106,13 +108,14 @@ def json_equal(a: JSONValue, b: JSONValue) -> bool:
 
 
 def number_class(value: int | float) -> Literal["int", "long", "double"]:
-    """``int``: integral within 32 bits; ``long``: integral within 64 bits but not 32; ``double``:
-    every other number (fractional, or integral beyond 64 bits). Decided by value, never by how
-    the number was written, so ``1.0`` is an int."""
-    if isinstance(value, int) or value.is_integer():
-        if INT32_MIN <= value <= INT32_MAX:
+    """``int``: integral within 32 bits; ``long``: integral, in ``[-2**63, 2**63)`` but not 32
+    bits; ``double``: every other number. Decided on the double value, never on how the number was
+    written, so ``1.0`` is an int and ``2**63 - 1`` (which rounds to ``2**63``) is a double."""
+    f = float(value)
+    if f.is_integer():
+        if INT32_MIN <= f <= INT32_MAX:
             return "int"
-        if INT64_MIN <= value <= INT64_MAX:
+        if -TWO_63 <= f < TWO_63:
             return "long"
     return "double"
 

@@ -12,7 +12,7 @@ from kinbase.query.ast import Query
 from kinbase.query.geo import find_geo_near
 from kinbase.query.sql.base import CompileContext, Dialect, Sql, fmt, join, render
 from kinbase.query.sql.compiler import TREE_BUDGET, Compiler
-from kinbase.query.sql.index import index_entries, is_multikey, sort_join, sort_tiebreaks
+from kinbase.query.sql.index import index_entries, is_multikey, sort_join, sort_tiebreak
 from kinbase.query.sql.sqlite import register_sqlite_functions
 
 __all__ = [
@@ -80,9 +80,8 @@ def compile_find(
         ):
             join_sql = sort_join(index, ctx.parent_id, ph)
             exact = compiler.mongo_sort(first, root)
-            tiebreaks = sort_tiebreaks(exact[1], exact[2])
             terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
-            terms += [(t, first.descending) for t in tiebreaks]
+            terms.append((sort_tiebreak(exact[2]), first.descending))
             start = 1
         for key in keys[start:]:
             terms += [(t, key.descending) for t in compiler.sort_terms(key, root)]

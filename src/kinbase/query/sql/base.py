@@ -39,17 +39,13 @@ def join(separator: str, parts: Iterable[Sql], prefix: str = "", suffix: str = "
 
 
 def fmt(template: str, *parts: Sql) -> Sql:
-    """``template`` with each ``{}`` replaced by the next fragment (params kept in order)."""
-    pieces = template.split("{}")
-    if len(pieces) != len(parts) + 1:
-        raise ValueError("template/fragment count mismatch")
-    texts = [pieces[0]]
-    params: list[Any] = []
-    for part, piece in zip(parts, pieces[1:], strict=True):
-        texts.append(part.text)
-        texts.append(piece)
-        params.extend(part.params)
-    return Sql("".join(texts), params)
+    """``template`` with each ``{}`` replaced by the next fragment (params kept in order).
+
+    Templates hold no other braces (the SQL this package writes never needs them)."""
+    if len(parts) == 1:
+        part = parts[0]
+        return Sql(template.format(part.text), [*part.params])
+    return Sql(template.format(*[p.text for p in parts]), [x for p in parts for x in p.params])
 
 
 Cond: TypeAlias = "Sql | bool"

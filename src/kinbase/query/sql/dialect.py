@@ -9,7 +9,7 @@ compiler combines.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from kinbase.query.regex import RegexProgram
@@ -44,7 +44,7 @@ class Val:
     column_kind: ColumnKind = "string"
 
     def step(self, key: str | int) -> Val:
-        return replace(self, steps=(*self.steps, key), alias=None)
+        return Val(self.base, (*self.steps, key), None, self.column, self.column_kind)
 
 
 class JsonDialect(ABC):

@@ -11,8 +11,9 @@ For each indexed path, every live object has the *distinct* rows ``(t, n, s)``:
 * ``t = 8`` ("present") when some terminal is not MISSING but every other row has ``t = 1``
   (so ``$exists`` is ``t > 1`` even for ``null`` values).
 
-A probe is exact unless a string operand reaches the prefix length or a number's magnitude
-reaches 2**53 (``n`` is a double): then it is a prefilter and the JSON condition is ANDed.
+Numbers are doubles everywhere, so ``n`` is exact. A probe is exact unless a string operand reaches
+the prefix length (or it is a regex prefix range): then it is a prefilter and the JSON condition is
+ANDed.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ T_EMPTY: Final = 7
 T_PRESENT: Final = 8
 T_SORTABLE_BELOW: Final = 7
 """Rows with ``t`` below this are the sort rows (exactly one per object of a non-multikey index)."""
-
-EXACT_FLOAT: Final = 2.0**53
 
 Row = tuple[int, float, str]
 
@@ -95,9 +94,7 @@ def _scalar(value: JSONValue, ph: str) -> tuple[Sql, bool] | None:
     if isinstance(value, bool):
         return Sql(f"(fv.t = {R_BOOL} AND fv.n = {ph} AND fv.s = '')", [1.0 if value else 0.0]), True
     if isinstance(value, int | float):
-        return Sql(f"(fv.t = {R_NUMBER} AND fv.n = {ph} AND fv.s = '')", [float(value)]), abs(
-            value
-        ) < EXACT_FLOAT
+        return Sql(f"(fv.t = {R_NUMBER} AND fv.n = {ph} AND fv.s = '')", [float(value)]), True
     if isinstance(value, str):
         return Sql(f"(fv.t = {R_STRING} AND fv.n = 0 AND fv.s = {ph})", [value[:PREFIX]]), len(value) < PREFIX
     return None
@@ -127,7 +124,6 @@ def _row_condition(node: Node, ph: str) -> tuple[Sql, bool] | None:
         if numbers:
             marks = ", ".join(ph for _ in numbers)
             parts.append(Sql(f"(fv.t = {R_NUMBER} AND fv.n IN ({marks}) AND fv.s = '')", numbers))
-            exact = exact and all(abs(n) < EXACT_FLOAT for n in numbers)
         if strings:
             marks = ", ".join(ph for _ in strings)
             parts.append(
@@ -142,9 +138,7 @@ def _row_condition(node: Node, ph: str) -> tuple[Sql, bool] | None:
         if isinstance(value, bool):
             return Sql(f"(fv.t = {R_BOOL} AND fv.n {_SYM[node.op]} {ph})", [1.0 if value else 0.0]), True
         if isinstance(value, int | float):
-            exact = abs(value) < EXACT_FLOAT
-            op = _SYM[node.op] if exact else _RELAXED[node.op]
-            return Sql(f"(fv.t = {R_NUMBER} AND fv.n {op} {ph})", [float(value)]), exact
+            return Sql(f"(fv.t = {R_NUMBER} AND fv.n {_SYM[node.op]} {ph})", [float(value)]), True
         if isinstance(value, str):
             exact = len(value) < PREFIX
             op = _SYM[node.op] if exact else _RELAXED[node.op]
@@ -189,10 +183,6 @@ def sort_join(index: IndexDef, parent_id: int, ph: str) -> Sql:
     )
 
 
-def sort_tiebreaks(number: Sql, text: Sql) -> list[Sql]:
-    """Exact tie-breakers inside equal index keys: the JSON number when ``n`` may be rounded, the
-    whole string when ``s`` is a cut prefix."""
-    return [
-        fmt(f"CASE WHEN fs.t = {R_NUMBER} AND abs(fs.n) >= 9007199254740992.0 THEN {{}} END", number),
-        fmt(f"CASE WHEN fs.t = {R_STRING} AND length(fs.s) >= {PREFIX} THEN {{}} END", text),
-    ]
+def sort_tiebreak(text: Sql) -> Sql:
+    """The exact tie-breaker inside equal index keys: the whole string when ``s`` is a cut prefix."""
+    return fmt(f"CASE WHEN fs.t = {R_STRING} AND length(fs.s) >= {PREFIX} THEN {{}} END", text)

@@ -10,6 +10,8 @@ The SQL text never contains a literal ``%``.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Final
 
 import orjson
@@ -18,6 +20,7 @@ from kinbase.query.regex import RegexProgram
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
 from kinbase.query.sql.sqlite import _bool_kinds, int_bound, int_equal, prefix_range
+from kinbase.query.values import TWO_53, TWO_63
 from kinbase.types import JSONValue
 
 __all__ = ["PostgresDialect"]
@@ -25,6 +28,8 @@ __all__ = ["PostgresDialect"]
 _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _TEXT: Final = '({} #>> ARRAY[]::text[]) COLLATE "C"'
 """The text of a jsonb string (template taking the jsonb expression), ordered by code point."""
+
+_DIGIT: Final = re.compile(r"[0-9]")
 
 _TYPE_NAMES: Final = {
     "null": "null",
@@ -36,11 +41,16 @@ _TYPE_NAMES: Final = {
 }
 
 
+def _big(value: object) -> bool:
+    """A number that jsonb's exact decimal comparison could tell apart from an equal double."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= TWO_53
+
+
 def _jsonb(value: JSONValue) -> Sql:
     return Sql("%s::jsonb", [orjson.dumps(value).decode()])
 
 
-def _list(values: list[object], cast: str = "") -> Sql:
+def _list(values: Sequence[object], cast: str = "") -> Sql:
     return Sql("(" + ", ".join("%s" + cast for _ in values) + ")", list(values))
 
 
@@ -61,30 +71,27 @@ class PostgresDialect(JsonDialect):
             return Sql(f"to_jsonb({v.column})")
         text = v.base
         params: list[object] = []
-        steps = v.steps
-        i = 0
-        while i < len(steps):
-            step = steps[i]
-            if isinstance(step, int):
-                text = f"({text} -> %s::int)"
-                params.append(step)
-                i += 1
-                continue
-            j = i
-            while (
-                j < len(steps) and isinstance(steps[j], str) and not any(c.isdigit() for c in str(steps[j]))
-            ):
-                j += 1
-            if j - i >= 2:
-                # No digit in these keys, so #> cannot read one as an array position.
+        run: list[str] = []
+
+        def flush(text: str) -> str:
+            if len(run) >= 2:
+                # No digit in these keys, so #> cannot read one of them as an array position.
+                params.append(list(run))
                 text = f"({text} #> %s::text[])"
-                params.append(list(steps[i:j]))
-                i = j
-            else:
+            elif run:
+                params.append(run[0])
                 text = f"({text} -> %s::text)"
-                params.append(step)
-                i += 1
-        return Sql(text, params)
+            run.clear()
+            return text
+
+        for step in v.steps:
+            if isinstance(step, str) and _DIGIT.search(step) is None:
+                run.append(step)
+                continue
+            text = flush(text)
+            params.append(step)
+            text = f"({text} -> %s::int)" if isinstance(step, int) else f"({text} -> %s::text)"
+        return Sql(flush(text), params)
 
     def elements(self, v: Val, alias: str) -> tuple[Sql, Val]:
         x = self.expr(v)
@@ -148,10 +155,19 @@ class PostgresDialect(JsonDialect):
                 return Sql(f"{v.column} = %s", [value]) if isinstance(value, str) else False
             target = int_equal(value)
             return False if target is None else Sql(f"{v.column} = %s", [target])
+        if _big(value):
+            return self._float_test(v, "= %s", [float(value)])  # type: ignore[arg-type]
         return fmt("{} = {}", self.expr(v), _jsonb(value))
 
+    def _float_test(self, v: Val, test: str, params: Sequence[object]) -> Sql:
+        """``test`` on the value as a double (``{}`` stands for it), false for non-numbers."""
+        x = self.expr(v)
+        return fmt(
+            "CASE WHEN jsonb_typeof({}) = 'number' THEN ({})::float8 " + test + " ELSE FALSE END", x, x
+        ) + Sql("", list(params))
+
     def eq_candidate(self, v: Val, value: JSONValue) -> Cond | None:
-        if v.column is not None or isinstance(value, list | dict):
+        if v.column is not None or isinstance(value, list | dict) or _big(value):
             return None
         # jsonb containment of a scalar: the value itself, or an array with it as an element.
         return fmt("{} @> {}", self.expr(v), _jsonb(value))
@@ -165,10 +181,13 @@ class PostgresDialect(JsonDialect):
             return Sql(f"{v.column} IN ") + _list(wanted) if wanted else False
         if not values:
             return False
-        return fmt("{} IN ", self.expr(v)) + _list([orjson.dumps(x).decode() for x in values], "::jsonb")
+        big = [float(x) for x in values if _big(x)]  # type: ignore[arg-type]
+        rest = [orjson.dumps(x).decode() for x in values if not _big(x)]
+        exact = fmt("{} IN ", self.expr(v)) + _list(rest, "::jsonb") if rest else False
+        return or_(exact, self._float_test(v, "IN " + _list(big).text, big) if big else False)
 
     def in_candidates(self, v: Val, values: tuple[JSONValue, ...]) -> Cond | None:
-        if v.column is not None or any(isinstance(x, list | dict) for x in values):
+        if v.column is not None or any(isinstance(x, list | dict) or _big(x) for x in values):
             return None
         if not values:
             return False
@@ -193,7 +212,7 @@ class PostgresDialect(JsonDialect):
         if isinstance(value, str):
             test = fmt("(jsonb_typeof({}) = 'string' AND " + _TEXT + " " + _SYM[op] + " %s)", x, x)
             return test + Sql("", [value])
-        return fmt("(jsonb_typeof({}) = 'number' AND {} " + _SYM[op] + " {})", x, x, _jsonb(value))
+        return self._float_test(v, _SYM[op] + " %s", [float(value)])
 
     def regex(self, v: Val, program: RegexProgram) -> Cond:
         if v.column is not None:
@@ -213,13 +232,16 @@ class PostgresDialect(JsonDialect):
             bounds = Sql(in32.replace("{}", v.column))
             return bounds if cls == "int" else fmt("NOT {}", bounds)
         x = self.expr(v)
-        n = fmt("({})::numeric", x)
+        f = fmt("({})::float8", x)
+        integral = fmt(
+            "({} = trunc({}) AND {} >= {} AND {} < {})", f, f, f, self.param(-TWO_63), f, self.param(TWO_63)
+        )
         if cls == "int":
-            body = fmt("({} = trunc({}) AND " + in32 + ")", n, n, n)
+            body = fmt("({} AND " + in32 + ")", integral, f)
         elif cls == "long":
-            body = fmt("({} = trunc({}) AND NOT " + in32 + ")", n, n, n)
+            body = fmt("({} AND NOT " + in32 + ")", integral, f)
         else:
-            body = fmt("{} <> trunc({})", n, n)
+            body = fmt("NOT {}", integral)
         return fmt("CASE WHEN jsonb_typeof({}) = 'number' THEN {} ELSE FALSE END", x, body)
 
     def mod(self, v: Val, divisor: int, remainder: int) -> Cond:
@@ -228,11 +250,19 @@ class PostgresDialect(JsonDialect):
                 return False
             return Sql(f"mod({v.column}, %s) = %s", [divisor, remainder])
         x = self.expr(v)
-        n = fmt("({})::numeric", x)
-        body = fmt(
-            "({} > -9223372036854775808 AND {} < 9223372036854775808 AND mod(trunc({}), %s) = %s)", n, n, n
-        ) + Sql("", [divisor, remainder])
-        return fmt("CASE WHEN jsonb_typeof({}) = 'number' THEN {} ELSE FALSE END", x, body)
+        f = fmt("({})::float8", x)
+        # Nested CASEs: the bigint cast must only see doubles within range.
+        inner = fmt(
+            "CASE WHEN {} > {} AND {} < {} THEN mod(trunc({})::bigint, {}) = {} ELSE FALSE END",
+            f,
+            self.param(-TWO_63),
+            f,
+            self.param(TWO_63),
+            f,
+            self.param(divisor),
+            self.param(remainder),
+        )
+        return fmt("CASE WHEN jsonb_typeof({}) = 'number' THEN {} ELSE FALSE END", x, inner)
 
     # -- values ------------------------------------------------------------------------------
 
@@ -259,10 +289,10 @@ class PostgresDialect(JsonDialect):
 
     def sort_number(self, v: Val) -> Sql:
         if v.column is not None:
-            return Sql(f"({v.column})::numeric" if v.column_kind == "integer" else "NULL::numeric")
+            return Sql(f"({v.column})::float8" if v.column_kind == "integer" else "NULL::float8")
         x = self.expr(v)
         return fmt(
-            "CASE jsonb_typeof({}) WHEN 'number' THEN ({})::numeric "
+            "CASE jsonb_typeof({}) WHEN 'number' THEN ({})::float8 "
             "WHEN 'boolean' THEN CASE WHEN {} = 'true'::jsonb THEN 1 ELSE 0 END END",
             x,
             x,

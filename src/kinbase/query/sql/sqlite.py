@@ -23,12 +23,13 @@ import orjson
 from kinbase.query.regex import RegexProgram
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
-from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, json_equal
+from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
 from kinbase.types import JSONValue
 
 __all__ = ["SqliteDialect", "register_sqlite_functions"]
 
 _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_NUMBER: Final = frozenset({"number"})
 _TYPE_NAMES: Final = {
     "null": ("null",),
     "bool": ("true", "false"),
@@ -151,10 +152,14 @@ class SqliteDialect(JsonDialect):
         if value is None or isinstance(value, bool):
             return self.kind_in(v, frozenset({"null" if value is None else ("true" if value else "false")}))
         if isinstance(value, int | float):
-            if value in (0, 1):
+            if abs(value) >= TWO_53:
                 return and_(
-                    fmt("{} = ?", self.value(v)) + Sql("", [value]), self.kind_in(v, frozenset({"number"}))
+                    self.kind_in(v, _NUMBER), fmt("{} + 0.0 = ?", self.value(v)) + Sql("", [float(value)])
                 )
+            # Exact comparison agrees with double comparison below 2**53; only true/false (1/0)
+            # can be mistaken for a number.
+            if value in (0, 1):
+                return and_(fmt("{} = ?", self.value(v)) + Sql("", [value]), self.kind_in(v, _NUMBER))
             return fmt("{} = ?", self.value(v)) + Sql("", [value])
         if isinstance(value, str):
             test = fmt("{} = ?", self.value(v)) + Sql("", [value])
@@ -175,6 +180,7 @@ class SqliteDialect(JsonDialect):
                 return False
             return Sql(v.column + " IN ") + _in_list(wanted)
         plain: list[object] = []
+        big: list[object] = []
         zero_one: list[object] = []
         braced: list[object] = []
         parts: list[Cond] = []
@@ -185,7 +191,10 @@ class SqliteDialect(JsonDialect):
             elif isinstance(x, bool):
                 kinds.add("true" if x else "false")
             elif isinstance(x, int | float):
-                (zero_one if x in (0, 1) else plain).append(x)
+                if abs(x) >= TWO_53:
+                    big.append(float(x))
+                else:
+                    (zero_one if x in (0, 1) else plain).append(x)
             elif isinstance(x, str):
                 (braced if x[:1] in ("{", "[") else plain).append(x)
             else:
@@ -194,6 +203,8 @@ class SqliteDialect(JsonDialect):
             parts.append(self.kind_in(v, frozenset(kinds)))
         if plain:
             parts.append(fmt("{} IN ", self.value(v)) + _in_list(plain))
+        if big:
+            parts.append(and_(self.kind_in(v, _NUMBER), fmt("{} + 0.0 IN ", self.value(v)) + _in_list(big)))
         if zero_one:
             parts.append(
                 and_(
@@ -218,10 +229,14 @@ class SqliteDialect(JsonDialect):
             if isinstance(bound, bool):
                 return bound
             return Sql(f"{v.column} {bound[0]} ?", [bound[1]])
-        kind = "string" if isinstance(value, str) else "number"
-        return and_(
-            self.kind_in(v, frozenset({kind})), fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
-        )
+        if isinstance(value, str):
+            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+            return and_(self.kind_in(v, frozenset({"string"})), test)
+        if abs(value) >= TWO_53:
+            test = fmt("{} + 0.0 " + _SYM[op] + " ?", self.value(v)) + Sql("", [float(value)])
+        else:
+            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+        return and_(self.kind_in(v, _NUMBER), test)
 
     def regex(self, v: Val, program: RegexProgram) -> Cond:
         test = fmt("kb_regexp(?, ?, {})", self.value(v))
@@ -239,7 +254,7 @@ class SqliteDialect(JsonDialect):
                 return False
             bounds = Sql(in32.replace("{}", v.column))
             return bounds if cls == "int" else fmt("NOT {}", bounds)
-        x = self.value(v)
+        x = fmt("({} + 0.0)", self.value(v))
         integral = fmt("{} = CAST({} AS INTEGER)", x, x)
         if cls == "int":
             test: Cond = and_(integral, fmt(in32, x))
@@ -254,7 +269,7 @@ class SqliteDialect(JsonDialect):
             if v.column_kind == "string":
                 return False
             return Sql(f"{v.column} % ? = ?", [divisor, remainder])
-        x = self.value(v)
+        x = fmt("({} + 0.0)", self.value(v))
         return and_(
             self.kind_in(v, frozenset({"number"})),
             fmt(
@@ -294,7 +309,9 @@ class SqliteDialect(JsonDialect):
         if v.column is not None:
             return Sql(v.column if v.column_kind == "integer" else "NULL")
         return fmt(
-            "CASE WHEN {} IN ('integer', 'real', 'true', 'false') THEN {} END", self.type_(v), self.value(v)
+            "CASE WHEN {} IN ('integer', 'real', 'true', 'false') THEN {} + 0.0 END",
+            self.type_(v),
+            self.value(v),
         )
 
     def sort_text(self, v: Val) -> Sql:
