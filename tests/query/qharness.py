@@ -46,6 +46,8 @@ class PgDatabase:
         self.schema = f"q_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.conn.execute(f'CREATE SCHEMA "{self.schema}"')
         self.conn.execute(f'SET search_path TO "{self.schema}"')
+        # JIT compiles the big JSON expressions for hundreds of ms; OLTP servers turn it off.
+        self.conn.execute("SET jit = off")
         self.conn.execute(PG_MIGRATION.read_text())
 
     def close(self) -> None:

@@ -65,17 +65,17 @@ def sphere_hav(lng: float, lat: float, c_lng_rad: float, c_lat_rad: float, c_cos
     """The haversine of the great-circle angle between a point (degrees) and a centre given in
     radians with ``c_cos = snap(cos(c_lat_rad))``. Monotonic in the angle, so comparing and
     ordering by it is comparing and ordering by distance."""
-    lat_rad = lat * DEGREE
+    lat_rad = snap(lat) * DEGREE
     s_lat = snap(math.sin((lat_rad - c_lat_rad) * 0.5))
-    s_lng = snap(math.sin((lng * DEGREE - c_lng_rad) * 0.5))
+    s_lng = snap(math.sin((snap(lng) * DEGREE - c_lng_rad) * 0.5))
     c = snap(c_cos * snap(math.cos(lat_rad)))
     return s_lat * s_lat + c * (s_lng * s_lng)
 
 
 def sphere_center(center: tuple[float, float]) -> tuple[float, float, float]:
     """(lng in radians, lat in radians, snapped cosine of lat) for :func:`sphere_hav`."""
-    lat_rad = center[1] * DEGREE
-    return center[0] * DEGREE, lat_rad, snap(math.cos(lat_rad))
+    lat_rad = snap(center[1]) * DEGREE
+    return snap(center[0]) * DEGREE, lat_rad, snap(math.cos(lat_rad))
 
 
 def haversine_limit(radius: float) -> float | None:

@@ -413,10 +413,12 @@ class Compiler:
 
     def sphere_hav(self, x: Sql, y: Sql, center: tuple[float, float]) -> Sql:
         c_lng, c_lat, c_cos = geo.sphere_center(center)
-        lat = fmt("({} * {})", y, self.num(geo.DEGREE))
+        lat = fmt("({} * {})", self.snap(y), self.num(geo.DEGREE))
         s_lat = self.snap(fmt("sin(({} - {}) * {})", lat, self.num(c_lat), self.num(0.5)))
         s_lng = self.snap(
-            fmt("sin(({} * {} - {}) * {})", x, self.num(geo.DEGREE), self.num(c_lng), self.num(0.5))
+            fmt(
+                "sin(({} * {} - {}) * {})", self.snap(x), self.num(geo.DEGREE), self.num(c_lng), self.num(0.5)
+            )
         )
         c = self.snap(fmt("({} * {})", self.num(c_cos), self.snap(fmt("cos({})", lat))))
         return fmt("({} * {} + {} * ({} * {}))", s_lat, s_lat, c, s_lng, s_lng)
