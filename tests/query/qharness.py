@@ -22,6 +22,7 @@ from kinbase.query.sql import (
     is_multikey,
     register_sqlite_functions,
 )
+from kinbase.query.sql.compiler import TREE_BUDGET
 from kinbase.types import Document, Path
 
 ROOT = FsPath(__file__).resolve().parents[2]
@@ -128,18 +129,23 @@ class Backends:
                     copy.write_row(row)
 
     def statement(
-        self, dialect: str, query: Query, ctx: CompileContext, tree_budget: int = 8, count: bool = False
+        self,
+        dialect: str,
+        query: Query,
+        ctx: CompileContext,
+        tree_budget: int = TREE_BUDGET,
+        count: bool = False,
     ) -> Sql:
         ph = "?" if dialect == "sqlite" else "%s"
         deleted = "o.deleted = 0" if dialect == "sqlite" else "NOT o.deleted"
         where = Sql(f"o.parent_id = {ph} AND {deleted}", [PARENT])
         return compile_find(query, ctx, select="o.oid", where=where, count=count, tree_budget=tree_budget)
 
-    def run_sqlite(self, query: Query, ctx: CompileContext, tree_budget: int = 8) -> list[int]:
+    def run_sqlite(self, query: Query, ctx: CompileContext, tree_budget: int = TREE_BUDGET) -> list[int]:
         sql = self.statement("sqlite", query, ctx, tree_budget)
         return [r[0] - 1 for r in self.lite.execute(sql.text, sql.params).fetchall()]
 
-    def run_pg(self, query: Query, ctx: CompileContext, tree_budget: int = 8) -> list[int]:
+    def run_pg(self, query: Query, ctx: CompileContext, tree_budget: int = TREE_BUDGET) -> list[int]:
         sql = self.statement("postgresql", query, ctx, tree_budget)
         return [r[0] - 1 for r in self.pg.execute(sql.text, sql.params).fetchall()]
 

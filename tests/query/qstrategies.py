@@ -252,10 +252,11 @@ kinto_leaves: st.SearchStrategy[Node] = st.one_of(
     st.builds(KintoContains, kinto_paths, st.lists(operands, max_size=2).map(tuple), st.booleans()),
 )
 kinto_filters: st.SearchStrategy[Node] = st.one_of(kinto_leaves, kinto_leaves, logic(kinto_leaves))
+kinto_keys: st.SearchStrategy[SortKey] = st.builds(
+    lambda p, d: SortKey(p, d, "kinto"), kinto_paths, st.booleans()
+)
 kinto_sorts: st.SearchStrategy[tuple[SortKey, ...]] = st.lists(
-    st.builds(lambda p, d: SortKey(p, d, "kinto"), kinto_paths, st.booleans()),
-    max_size=2,
-    unique_by=lambda k: k.path,
+    kinto_keys, max_size=2, unique_by=lambda k: k.path
 ).map(tuple)
 
 

@@ -4,6 +4,7 @@ comparison does not hinge on the last bit of a double."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -118,7 +119,7 @@ def test_geo_agrees(
     distances = sorted(
         min(geo.near_measure(near, x, y) for x, y in pts) for pts in map(candidate_points, docs) if pts
     )
-    assume(all(b - a > MARGIN for a, b in zip(distances, distances[1:], strict=False)))
+    assume(all(b - a > MARGIN for a, b in itertools.pairwise(distances)))
     backends.load(docs)
     lite, pg = contexts()
     filters: list[Node] = [

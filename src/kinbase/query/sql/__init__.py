@@ -8,11 +8,13 @@ describes the semantics and how indexes are used.
 
 from __future__ import annotations
 
-from kinbase.query.ast import Query
+from kinbase.errors import InvalidQuery
+from kinbase.query.ast import And, Node, Query
 from kinbase.query.geo import find_geo_near
+from kinbase.query.mongo import simplify_and
 from kinbase.query.sql.base import CompileContext, Dialect, Sql, fmt, join, render
-from kinbase.query.sql.compiler import TREE_BUDGET, Compiler
-from kinbase.query.sql.index import index_entries, is_multikey, sort_join, sort_tiebreak
+from kinbase.query.sql.compiler import _BASE, MAX_DEPTH, TREE_BUDGET, Compiler, estimate_depth
+from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
 from kinbase.query.sql.sqlite import register_sqlite_functions
 
 __all__ = [
@@ -52,25 +54,27 @@ def compile_find(
         where: the engine's own conditions on ``o``, already in this dialect.
         count: count the matching rows instead.
         tree_budget: how far path walks may be expanded inline (tests vary it).
+
+    Raises:
+        InvalidQuery: if the filter nests deeper than SQLite can parse (checked for both dialects,
+            so a query means the same everywhere).
     """
+    if query.filter is not None and _BASE + estimate_depth(query.filter, tree_budget) > MAX_DEPTH:
+        raise InvalidQuery("The query is too complex: its conditions are nested too deeply.")
     compiler = Compiler(ctx, tree_budget)
     d = compiler.d
     ph = d.placeholder
     root = d.root()
-    condition = compiler.cond(query.filter, root, True, True) if query.filter is not None else True
-    where_sql = fmt("({})", where)
-    if condition is not True:
-        where_sql = where_sql + fmt(" AND ({})", render(condition))
-    if count:
-        return fmt("SELECT count(*) FROM objects o WHERE {}", where_sql)
+    node = query.filter
+    keys = () if count else query.sort
 
+    # A single-valued field index on the first sort key drives the order: join its rows (one per
+    # object), and answer the conditions on that same field from the joined row itself.
     join_sql = Sql("")
-    terms: list[tuple[Sql, bool]] = []
-    keys = query.sort
+    sort_index = None
     if keys:
         first = keys[0]
         index = ctx.indexes.get(first.path)
-        start = 0
         if (
             ctx.index_sort
             and index is not None
@@ -78,7 +82,31 @@ def compile_find(
             and first.collation == "mongo"
             and compiler.column_for(first.path) is None
         ):
+            sort_index = index
             join_sql = sort_join(index, ctx.parent_id, ph)
+            remaining: list[Node] = []
+            for child in node.children if isinstance(node, And) else () if node is None else (node,):
+                pushed = (
+                    row_condition(child, ph, "fs") if getattr(child, "path", None) == first.path else None
+                )
+                if pushed is not None and pushed[1]:
+                    join_sql = join_sql + Sql(" AND ") + pushed[0]
+                else:
+                    remaining.append(child)
+            node = simplify_and(remaining) if node is not None else None
+
+    condition = compiler.cond(node, root, True, True) if node is not None else True
+    where_sql = fmt("({})", where)
+    if condition is not True:
+        where_sql = where_sql + fmt(" AND ({})", render(condition))
+    if count:
+        return fmt("SELECT count(*) FROM objects o WHERE {}", where_sql)
+
+    terms: list[tuple[Sql, bool]] = []
+    if keys:
+        first = keys[0]
+        start = 0
+        if sort_index is not None:
             exact = compiler.mongo_sort(first, root)
             terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
             terms.append((sort_tiebreak(exact[2]), first.descending))

@@ -62,8 +62,9 @@ from kinbase.types import Path
 
 __all__ = ["TREE_BUDGET", "Compiler"]
 
-TREE_BUDGET: Final = 8
-"""Most leaf tests a path walk may expand to in tree shape before the chain shape is used."""
+TREE_BUDGET: Final = 4
+"""Most leaf tests a path walk may expand to in tree shape before the chain shape is used (the
+tree nests one CASE and one EXISTS per level, and SQLite's parser allows little nesting)."""
 
 Leaf = Callable[[Val], Cond]
 RowSelect = tuple[Sql, Sql | None, Cond]
@@ -85,6 +86,76 @@ _SIMPLE_TYPES: Final = {
     "bool": "bool",
     "null": "null",
 }
+
+
+# -- statement depth ---------------------------------------------------------------------------
+#
+# SQLite's parser has a fixed stack (about 93 nested parentheses, only 13 nested EXISTS). These
+# are upper bounds of what each construct adds, measured on the SQL this module writes; a query
+# over the limit is refused up front instead of failing in the database.
+
+MAX_DEPTH: Final = 90
+_BASE: Final = 4
+_LEAF: Final[dict[type, int]] = {
+    Eq: 27,
+    In: 31,
+    Range: 24,
+    Exists: 9,
+    TypeIs: 29,
+    Regex: 27,
+    Size: 12,
+    Mod: 29,
+    GeoNear: 46,
+    KintoCompare: 25,
+    KintoContains: 25,
+    KintoHas: 10,
+    KintoLike: 25,
+}
+_GEO_WITHIN: Final = 64
+_FORK: Final = 13
+_CHAIN: Final = 12
+_CHAIN_BODY: Final = 34
+_LOGIC: Final = 3
+_NEGATION: Final = 5
+_ELEM_MATCH: Final = 15
+
+
+def estimate_depth(node: Node, tree_budget: int = TREE_BUDGET, root_object: bool = True) -> int:
+    """An upper bound of the SQLite parser nesting ``node`` compiles to (see :data:`MAX_DEPTH`)."""
+    if isinstance(node, And | Or):
+        return _LOGIC + max((estimate_depth(c, tree_budget, root_object) for c in node.children), default=0)
+    if isinstance(node, Nor):
+        return (
+            _NEGATION
+            + _LOGIC
+            + max((estimate_depth(c, tree_budget, root_object) for c in node.children), default=0)
+        )
+    if isinstance(node, Not):
+        return _NEGATION + estimate_depth(node.child, tree_budget, root_object)
+    if isinstance(node, Const):
+        return 0
+    if isinstance(node, All):
+        return _LOGIC + _walk_depth(node.path, tree_budget, root_object, _LEAF[Eq])
+    path: Path = node.path  # type: ignore[attr-defined]
+    if isinstance(node, ElemMatch):
+        inner = estimate_depth(node.condition, tree_budget, not node.on_value)
+        leaf = _ELEM_MATCH + inner
+    elif isinstance(node, GeoWithin):
+        leaf = _GEO_WITHIN
+    else:
+        leaf = _LEAF[type(node)]
+    if isinstance(node, KintoCompare | KintoContains | KintoHas | KintoLike):
+        return leaf
+    return _walk_depth(path, tree_budget, root_object, leaf)
+
+
+def _walk_depth(path: Path, tree_budget: int, root_object: bool, leaf: int) -> int:
+    """``leaf`` placed at the end of the walk of ``path``."""
+    if not path:
+        return leaf
+    if Compiler.tree_leaves(path, root_object) <= tree_budget:
+        return leaf + _FORK * (len(path) - (1 if root_object else 0))
+    return max(leaf + _CHAIN, _CHAIN_BODY)
 
 
 class Compiler:

@@ -104,6 +104,15 @@ _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _RELAXED: Final = {"gt": ">=", "gte": ">=", "lt": "<=", "lte": "<="}
 
 
+def row_condition(node: Node, ph: str, alias: str = "fv") -> tuple[Sql, bool] | None:
+    """The condition on ``field_values`` rows (named ``alias``) of the objects ``node`` matches,
+    and whether it is exact; None when the index cannot answer ``node``."""
+    found = _row_condition(node, ph)
+    if found is None or alias == "fv":
+        return found
+    return Sql(found[0].text.replace("fv.", alias + "."), found[0].params), found[1]
+
+
 def _row_condition(node: Node, ph: str) -> tuple[Sql, bool] | None:
     if isinstance(node, Eq):
         return _scalar(node.value, ph)
