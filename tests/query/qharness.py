@@ -44,12 +44,22 @@ class PgDatabase:
 
     def __init__(self) -> None:
         self.conn = psycopg.connect(PG_URL, autocommit=True)
+        self.drop_stale()
         self.schema = f"q_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.conn.execute(f'CREATE SCHEMA "{self.schema}"')
         self.conn.execute(f'SET search_path TO "{self.schema}"')
         # JIT compiles the big JSON expressions for hundreds of ms; OLTP servers turn it off.
         self.conn.execute("SET jit = off")
         self.conn.execute(PG_MIGRATION.read_text())
+
+    def drop_stale(self) -> None:
+        """Drop the schemas of earlier test processes that died before cleaning up."""
+        rows = self.conn.execute(
+            r"SELECT nspname FROM pg_namespace WHERE nspname ~ '^q_test_[0-9]+_[0-9a-f]{8}$'"
+        )
+        for (name,) in rows.fetchall():
+            if not FsPath(f"/proc/{name.split('_')[2]}").exists():
+                self.conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
     def close(self) -> None:
         try:

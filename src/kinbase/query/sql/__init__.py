@@ -83,17 +83,18 @@ def compile_find(
             and compiler.column_for(first.path) is None
         ):
             sort_index = index
-            join_sql = sort_join(index, ctx.parent_id, ph)
+            pushed_rows: list[Sql] = []
             remaining: list[Node] = []
             for child in node.children if isinstance(node, And) else () if node is None else (node,):
                 pushed = (
                     row_condition(child, ph, "fs") if getattr(child, "path", None) == first.path else None
                 )
                 if pushed is not None and pushed[1]:
-                    join_sql = join_sql + Sql(" AND ") + pushed[0]
+                    pushed_rows.append(pushed[0])
                 else:
                     remaining.append(child)
             node = simplify_and(remaining) if node is not None else None
+            join_sql = sort_join(index, ctx.parent_id, ph, pushed_rows)
 
     condition = compiler.cond(node, root, True, True) if node is not None else True
     where_sql = fmt("({})", where)

@@ -183,13 +183,17 @@ def probe(node: Node, index: IndexDef, parent_id: int, ph: str) -> tuple[Cond, b
     return join("", [head, condition], suffix=")"), exact
 
 
-def sort_join(index: IndexDef, parent_id: int, ph: str) -> Sql:
-    """The join that lets the index rows of a non-multikey path drive the order."""
-    return Sql(
-        f" JOIN field_values fs ON fs.oid = o.oid AND fs.parent_id = {ph} AND fs.slot = {ph}"
-        f" AND fs.t < {T_SORTABLE_BELOW}",
+def sort_join(index: IndexDef, parent_id: int, ph: str, conditions: list[Sql]) -> Sql:
+    """The join that lets the index rows of a non-multikey path drive the order, with the row
+    ``conditions`` of the filter on that same path (they pin ``t``, so they replace the
+    sort-row range)."""
+    head = Sql(
+        f" JOIN field_values fs ON fs.oid = o.oid AND fs.parent_id = {ph} AND fs.slot = {ph}",
         [parent_id, index.slot],
     )
+    if not conditions:
+        return head + Sql(f" AND fs.t < {T_SORTABLE_BELOW}")
+    return head + join(" AND ", conditions, " AND ")
 
 
 def sort_tiebreak(text: Sql) -> Sql:
