@@ -77,7 +77,7 @@ NUMBERS: list[int | float] = [
 TYPES = ["double", "int", "long", "number", "string", "object", "array", "bool", "null"]
 
 small_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=4
+    alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=4
 )
 
 _core: st.SearchStrategy[JSONValue] = st.sampled_from(

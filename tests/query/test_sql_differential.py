@@ -63,7 +63,7 @@ def check_all(
     variants = [("inline", plain, TREE_BUDGET), ("chain", plain, 0), ("indexed", indexed, TREE_BUDGET)]
     expected: list[list[int]] = []
     pg_statements = []
-    labels = []
+    labels: list[tuple[str, Query]] = []
     for q in query_list:
         want = evaluate.find(q, docs)
         for label, (lite, pg), budget in variants:
@@ -84,8 +84,8 @@ def check_all(
         pg_statements.append(backends.statement("postgresql", q, plain[1], count=True))
         expected.append([count])
         labels.append(("count", q))
-    for got, want, label in zip(backends.run_pg_many(pg_statements), expected, labels, strict=True):
-        assert got == want, ("postgresql", *label)
+    for got, want, (variant, q) in zip(backends.run_pg_many(pg_statements), expected, labels, strict=True):
+        assert got == want, ("postgresql", variant, q)
 
 
 @st.composite

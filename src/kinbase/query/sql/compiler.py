@@ -35,6 +35,7 @@ from kinbase.query.ast import (
     GeoPolygon,
     GeoWithin,
     In,
+    IndexDef,
     KintoCompare,
     KintoContains,
     KintoHas,
@@ -295,6 +296,8 @@ class Compiler:
         if isinstance(node, And):
             return and_(*(self.cond(c, root, root_object, top) for c in node.children))
         if isinstance(node, Or):
+            if top:
+                return self.indexed_or(node, root)
             return or_(*(self.cond(c, root, root_object, top) for c in node.children))
         if isinstance(node, Nor):
             return negate(or_(*(self.cond(c, root, root_object, top) for c in node.children)))
@@ -315,14 +318,32 @@ class Compiler:
 
         path: Path = node.path  # type: ignore[attr-defined]
         json_test = self.field(node, path, root, root_object, top)
-        if top and self.column_for(path) is None:
-            index = self.ctx.indexes.get(path)
-            if index is not None:
-                probe = fidx.probe(node, index, self.ctx.parent_id, self.d.placeholder)
-                if probe is not None:
-                    condition, exact = probe
-                    return condition if exact else and_(condition, json_test)
+        index = self.index_for(path) if top else None
+        if index is not None:
+            probe = fidx.probe(node, index, self.ctx.parent_id, self.d.placeholder)
+            if probe is not None:
+                condition, exact = probe
+                return condition if exact else and_(condition, json_test)
         return json_test
+
+    def index_for(self, path: Path) -> IndexDef | None:
+        return None if self.column_for(path) is not None else self.ctx.indexes.get(path)
+
+    def indexed_or(self, node: Or, root: Val) -> Cond:
+        """Top-level ``Or``: the branches an index answers exactly become one ``o.oid IN (... UNION
+        ALL ...)``, which both planners run as index searches."""
+        selects: list[Sql] = []
+        others: list[Cond] = []
+        for child in node.children:
+            path = getattr(child, "path", None)
+            index = self.index_for(path) if path is not None else None
+            found = fidx.probe_select(child, index, self.ctx.parent_id, self.d.placeholder) if index else None
+            if found is not None and found[1]:
+                selects.append(found[0])
+            else:
+                others.append(self.cond(child, root, True, True))
+        merged: Cond = join(" UNION ALL ", selects, "o.oid IN (", ")") if selects else False
+        return or_(merged, *others)
 
     def field(self, node: Node, path: Path, root: Val, root_object: bool, top: bool) -> Cond:
         """A condition on the terminals of ``path`` (``node``'s field)."""

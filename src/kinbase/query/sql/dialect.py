@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from kinbase.query.regex import RegexProgram
-from kinbase.query.sql.base import Cond, Sql, fmt, render
+from kinbase.query.sql.base import Cond, Sql, fmt, or_, render
 from kinbase.types import JSONValue
 
 __all__ = ["ColumnKind", "JsonDialect", "RangeOp", "Val"]
@@ -132,8 +132,6 @@ class JsonDialect(ABC):
 
     def in_values(self, v: Val, values: tuple[JSONValue, ...]) -> Cond:
         """``v`` JSON-equals one of ``values``."""
-        from kinbase.query.sql.base import or_
-
         return or_(*(self.eq(v, x) for x in values))
 
     def in_candidates(self, v: Val, values: tuple[JSONValue, ...]) -> Cond | None:

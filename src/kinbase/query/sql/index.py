@@ -169,18 +169,27 @@ def _row_condition(node: Node, ph: str) -> tuple[Sql, bool] | None:
     return None
 
 
-def probe(node: Node, index: IndexDef, parent_id: int, ph: str) -> tuple[Cond, bool] | None:
-    """``o.oid IN (<field_values rows matching node>)`` and whether it is exact, or None when the
-    index cannot answer ``node``."""
+def probe_select(node: Node, index: IndexDef, parent_id: int, ph: str) -> tuple[Sql, bool] | None:
+    """``SELECT fv.oid FROM field_values fv WHERE <rows matching node>`` and whether it is exact,
+    or None when the index cannot answer ``node``."""
     found = _row_condition(node, ph)
     if found is None:
         return None
     condition, exact = found
     head = Sql(
-        f"o.oid IN (SELECT fv.oid FROM field_values fv WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",  # noqa: S608
+        f"SELECT fv.oid FROM field_values fv WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",  # noqa: S608
         [parent_id, index.slot],
     )
-    return join("", [head, condition], suffix=")"), exact
+    return head + condition, exact
+
+
+def probe(node: Node, index: IndexDef, parent_id: int, ph: str) -> tuple[Cond, bool] | None:
+    """``o.oid IN (<field_values rows matching node>)`` and whether it is exact, or None when the
+    index cannot answer ``node``."""
+    found = probe_select(node, index, parent_id, ph)
+    if found is None:
+        return None
+    return fmt("o.oid IN ({})", found[0]), found[1]
 
 
 def sort_join(index: IndexDef, parent_id: int, ph: str, conditions: list[Sql]) -> Sql:
