@@ -22,7 +22,7 @@ from kinbase.query.sql import (
     is_multikey,
     register_sqlite_functions,
 )
-from kinbase.query.sql.compiler import TREE_BUDGET
+from kinbase.query.sql.depth import TREE_BUDGET
 from kinbase.types import Document, Path
 
 ROOT = FsPath(__file__).resolve().parents[2]

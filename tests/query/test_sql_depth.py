@@ -14,7 +14,7 @@ from qstrategies import field_nodes, logic, paths, relative_filters
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, ElemMatch, Eq, Node, Not, Or, Query
 from kinbase.query.sql import CompileContext, Sql, compile_find
-from kinbase.query.sql.compiler import _BASE, MAX_DEPTH, estimate_depth
+from kinbase.query.sql.depth import MAX_DEPTH, statement_depth
 
 WHERE = f"o.parent_id = {PARENT}"
 
@@ -57,7 +57,7 @@ deep_nodes: st.SearchStrategy[Node] = st.recursive(
 )
 @given(node=deep_nodes, budget=st.sampled_from([4, 0]))
 def test_estimate_bounds_sqlite_nesting(conn: sqlite3.Connection, node: Node, budget: int) -> None:
-    estimate = _BASE + estimate_depth(node, budget)
+    estimate = statement_depth(node, budget)
     ctx = CompileContext("sqlite", PARENT)
     if estimate > MAX_DEPTH:
         with pytest.raises(InvalidQuery, match="too complex"):
@@ -77,7 +77,7 @@ def test_typical_queries_are_far_from_the_limit() -> None:
         Eq(("a", "b", "c", "d", "e"), None),
     ]
     for node in typical:
-        assert _BASE + estimate_depth(node) < 60, node
+        assert statement_depth(node) < 60, node
 
 
 def test_deep_nesting_is_refused() -> None:

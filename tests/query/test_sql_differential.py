@@ -22,7 +22,7 @@ from qstrategies import (
 
 from kinbase.query import evaluate
 from kinbase.query.ast import Query
-from kinbase.query.sql.compiler import _BASE, MAX_DEPTH, TREE_BUDGET, estimate_depth
+from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.types import Document, Path
 
 pytestmark = [
@@ -67,13 +67,13 @@ def check_all(
     for q in query_list:
         want = evaluate.find(q, docs)
         for label, (lite, pg), budget in variants:
-            if q.filter is not None and _BASE + estimate_depth(q.filter, budget) > MAX_DEPTH:
+            if q.filter is not None and statement_depth(q.filter, budget) > MAX_DEPTH:
                 continue  # refused as too complex (tests/query/test_sql_depth.py)
             assert backends.run_sqlite(q, lite, tree_budget=budget) == want, ("sqlite", label, q)
             pg_statements.append(backends.statement("postgresql", q, pg, budget))
             expected.append([oid + 1 for oid in want])
             labels.append((label, q))
-        if q.filter is not None and _BASE + estimate_depth(q.filter) > MAX_DEPTH:
+        if q.filter is not None and statement_depth(q.filter) > MAX_DEPTH:
             continue
         count = len(evaluate.find(Query(q.filter), docs))
         statement = backends.statement("sqlite", q, plain[0], count=True)

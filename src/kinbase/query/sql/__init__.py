@@ -13,7 +13,8 @@ from kinbase.query.ast import And, Node, Query
 from kinbase.query.geo import find_geo_near
 from kinbase.query.mongo import simplify_and
 from kinbase.query.sql.base import CompileContext, Dialect, Sql, fmt, join, render
-from kinbase.query.sql.compiler import _BASE, MAX_DEPTH, TREE_BUDGET, Compiler, estimate_depth
+from kinbase.query.sql.compiler import Compiler
+from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
 from kinbase.query.sql.sqlite import register_sqlite_functions
 
@@ -59,7 +60,7 @@ def compile_find(
         InvalidQuery: if the filter nests deeper than SQLite can parse (checked for both dialects,
             so a query means the same everywhere).
     """
-    if query.filter is not None and _BASE + estimate_depth(query.filter, tree_budget) > MAX_DEPTH:
+    if query.filter is not None and statement_depth(query.filter, tree_budget) > MAX_DEPTH:
         raise InvalidQuery("The query is too complex: its conditions are nested too deeply.")
     compiler = Compiler(ctx, tree_budget)
     d = compiler.d

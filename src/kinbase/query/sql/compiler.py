@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from kinbase.query import geo
 from kinbase.query.ast import (
     All,
     And,
@@ -28,11 +27,7 @@ from kinbase.query.ast import (
     ElemMatch,
     Eq,
     Exists,
-    GeoBox,
-    GeoCenter,
-    GeoCenterSphere,
     GeoNear,
-    GeoPolygon,
     GeoWithin,
     In,
     IndexDef,
@@ -55,17 +50,15 @@ from kinbase.query.paths import positional_index
 from kinbase.query.regex import like_program, translate
 from kinbase.query.sql import index as fidx
 from kinbase.query.sql.base import CompileContext, Cond, Sql, and_, case, fmt, join, negate, or_, render
+from kinbase.query.sql.depth import TREE_BUDGET, tree_leaves
 from kinbase.query.sql.dialect import JsonDialect, Val
+from kinbase.query.sql.geo import GeoWriter
 from kinbase.query.sql.postgres import PostgresDialect
 from kinbase.query.sql.sqlite import SqliteDialect
 from kinbase.query.values import K_ARRAY, K_BOOL, K_NULL, K_NUMBER, K_OBJECT, K_STRING, R_EMPTY, kinto_rank
 from kinbase.types import Path
 
-__all__ = ["TREE_BUDGET", "Compiler"]
-
-TREE_BUDGET: Final = 4
-"""Most leaf tests a path walk may expand to in tree shape before the chain shape is used (the
-tree nests one CASE and one EXISTS per level, and SQLite's parser allows little nesting)."""
+__all__ = ["Compiler"]
 
 Leaf = Callable[[Val], Cond]
 RowSelect = tuple[Sql, Sql | None, Cond]
@@ -89,76 +82,6 @@ _SIMPLE_TYPES: Final = {
 }
 
 
-# -- statement depth ---------------------------------------------------------------------------
-#
-# SQLite's parser has a fixed stack (about 93 nested parentheses, only 13 nested EXISTS). These
-# are upper bounds of what each construct adds, measured on the SQL this module writes; a query
-# over the limit is refused up front instead of failing in the database.
-
-MAX_DEPTH: Final = 90
-_BASE: Final = 4
-_LEAF: Final[dict[type, int]] = {
-    Eq: 27,
-    In: 31,
-    Range: 24,
-    Exists: 9,
-    TypeIs: 29,
-    Regex: 27,
-    Size: 12,
-    Mod: 29,
-    GeoNear: 46,
-    KintoCompare: 25,
-    KintoContains: 25,
-    KintoHas: 10,
-    KintoLike: 25,
-}
-_GEO_WITHIN: Final = 64
-_FORK: Final = 13
-_CHAIN: Final = 12
-_CHAIN_BODY: Final = 34
-_LOGIC: Final = 3
-_NEGATION: Final = 5
-_ELEM_MATCH: Final = 15
-
-
-def estimate_depth(node: Node, tree_budget: int = TREE_BUDGET, root_object: bool = True) -> int:
-    """An upper bound of the SQLite parser nesting ``node`` compiles to (see :data:`MAX_DEPTH`)."""
-    if isinstance(node, And | Or):
-        return _LOGIC + max((estimate_depth(c, tree_budget, root_object) for c in node.children), default=0)
-    if isinstance(node, Nor):
-        return (
-            _NEGATION
-            + _LOGIC
-            + max((estimate_depth(c, tree_budget, root_object) for c in node.children), default=0)
-        )
-    if isinstance(node, Not):
-        return _NEGATION + estimate_depth(node.child, tree_budget, root_object)
-    if isinstance(node, Const):
-        return 0
-    if isinstance(node, All):
-        return _LOGIC + _walk_depth(node.path, tree_budget, root_object, _LEAF[Eq])
-    path: Path = node.path  # type: ignore[attr-defined]
-    if isinstance(node, ElemMatch):
-        inner = estimate_depth(node.condition, tree_budget, not node.on_value)
-        leaf = _ELEM_MATCH + inner
-    elif isinstance(node, GeoWithin):
-        leaf = _GEO_WITHIN
-    else:
-        leaf = _LEAF[type(node)]
-    if isinstance(node, KintoCompare | KintoContains | KintoHas | KintoLike):
-        return leaf
-    return _walk_depth(path, tree_budget, root_object, leaf)
-
-
-def _walk_depth(path: Path, tree_budget: int, root_object: bool, leaf: int) -> int:
-    """``leaf`` placed at the end of the walk of ``path``."""
-    if not path:
-        return leaf
-    if Compiler.tree_leaves(path, root_object) <= tree_budget:
-        return leaf + _FORK * (len(path) - (1 if root_object else 0))
-    return max(leaf + _CHAIN, _CHAIN_BODY)
-
-
 class Compiler:
     """Compiles the nodes of one statement (aliases are numbered per compiler)."""
 
@@ -166,6 +89,7 @@ class Compiler:
         self.ctx = ctx
         self.d: JsonDialect = SqliteDialect() if ctx.dialect == "sqlite" else PostgresDialect()
         self.tree_budget = tree_budget
+        self.geo = GeoWriter(self.d)
         self._n = 0
 
     def alias(self, prefix: str) -> str:
@@ -181,15 +105,6 @@ class Compiler:
             return self.d.column("o.stamp", "integer")
         return None
 
-    @staticmethod
-    def tree_leaves(path: Path, root_object: bool) -> int:
-        leaves = 1
-        for i, segment in enumerate(path):
-            if i == 0 and root_object:
-                continue
-            leaves *= 3 if positional_index(segment) is not None else 2
-        return leaves
-
     def terminals(
         self, root: Val, root_object: bool, top: bool, path: Path, leaf: Leaf, leaf_missing: bool
     ) -> Cond:
@@ -201,7 +116,7 @@ class Compiler:
                 return leaf(column)
         if not path:
             return leaf(root)
-        if self.tree_leaves(path, root_object) <= self.tree_budget:
+        if tree_leaves(path, root_object) <= self.tree_budget:
             return self._tree(root, path, 0, root_object, leaf, leaf_missing)
         ctes, last, terminal = self.chain(root, path, root_object)
         test = leaf(terminal)
@@ -420,10 +335,14 @@ class Compiler:
             return walk(lambda t: self.any_candidate(t, lambda c: d.mod(c, divisor, remainder)))
         if isinstance(node, GeoWithin):
             shape = node.shape
-            return walk(lambda t: self.any_candidate(t, lambda c: self.point_test(c, self.within(shape))))
+            return walk(
+                lambda t: self.any_candidate(t, lambda c: self.geo.point_test(c, self.geo.within(shape)))
+            )
         if isinstance(node, GeoNear):
             near = node
-            return walk(lambda t: self.any_candidate(t, lambda c: self.point_test(c, self.near_within(near))))
+            return walk(
+                lambda t: self.any_candidate(t, lambda c: self.geo.point_test(c, self.geo.near_within(near)))
+            )
         raise TypeError(f"unknown query node {node!r}")
 
     # -- Kinto -------------------------------------------------------------------------------------
@@ -476,117 +395,16 @@ class Compiler:
 
     # -- geo ---------------------------------------------------------------------------------------
 
-    def point_test(self, c: Val, test: Callable[[Sql, Sql], Cond]) -> Cond:
-        """``c`` is a point [lng, lat] for which ``test(x, y)`` holds."""
-        d = self.d
-        if c.column is not None:
-            return False
-        xv, yv = d.index(c, 0), d.index(c, 1)
-        shape = and_(d.is_array(c), d.kind_in(xv, _NUMBER), d.kind_in(yv, _NUMBER), d.missing(d.index(c, 2)))
-        x, y = d.float_(xv), d.float_(yv)
-        bounds = fmt("({} BETWEEN -180 AND 180 AND {} BETWEEN -90 AND 90)", x, y)
-        return case(shape, and_(bounds, test(x, y)), False)
-
-    def snap(self, e: Sql) -> Sql:
-        """``e``, or 0 when its magnitude is below :data:`geo.SNAP` (as :func:`geo.snap`)."""
-        ph = self.d.placeholder
-        return Sql(
-            f"(CASE WHEN abs({e.text}) < {ph} THEN {ph} ELSE {e.text} END)",
-            [*e.params, geo.SNAP, 0.0, *e.params],
-        )
-
-    def num(self, value: float) -> Sql:
-        return Sql(self.d.placeholder, [float(value)])
-
-    def planar_d2(self, x: Sql, y: Sql, cx: float, cy: float) -> Sql:
-        dx = self.snap(fmt("({} - {})", x, self.num(cx)))
-        dy = self.snap(fmt("({} - {})", y, self.num(cy)))
-        return fmt("({} * {} + {} * {})", dx, dx, dy, dy)
-
-    def sphere_hav(self, x: Sql, y: Sql, center: tuple[float, float]) -> Sql:
-        c_lng, c_lat, c_cos = geo.sphere_center(center)
-        lat = fmt("({} * {})", self.snap(y), self.num(geo.DEGREE))
-        s_lat = self.snap(fmt("sin(({} - {}) * {})", lat, self.num(c_lat), self.num(0.5)))
-        s_lng = self.snap(
-            fmt(
-                "sin(({} * {} - {}) * {})", self.snap(x), self.num(geo.DEGREE), self.num(c_lng), self.num(0.5)
-            )
-        )
-        c = self.snap(fmt("({} * {})", self.num(c_cos), self.snap(fmt("cos({})", lat))))
-        return fmt("({} * {} + {} * ({} * {}))", s_lat, s_lat, c, s_lng, s_lng)
-
-    def within(self, shape: GeoBox | GeoPolygon | GeoCenter | GeoCenterSphere) -> Callable[[Sql, Sql], Cond]:
-        if isinstance(shape, GeoBox):
-            (x1, y1), (x2, y2) = geo.box_bounds(shape)
-            return lambda x, y: fmt(
-                "({} BETWEEN {} AND {} AND {} BETWEEN {} AND {})",
-                x,
-                self.num(x1),
-                self.num(x2),
-                y,
-                self.num(y1),
-                self.num(y2),
-            )
-        if isinstance(shape, GeoPolygon):
-            edges = geo.polygon_edges(shape)
-
-            def polygon(x: Sql, y: Sql) -> Cond:
-                if not edges:
-                    return False
-                crossings = []
-                for e in edges:
-                    t = fmt("({} / {})", self.snap(fmt("({} - {})", y, self.num(e.yi))), self.num(e.dy))
-                    test = and_(
-                        fmt("(({} < {}) <> ({} < {}))", y, self.num(e.yi), y, self.num(e.yj)),
-                        fmt("{} < ({} + {} * {})", x, self.num(e.xi), self.num(e.dx), t),
-                    )
-                    crossings.append(self.d.bool_int(test))
-                total = join(" + ", crossings, "(", ")")
-                return fmt("{} = 1", self.d.modulo(total, Sql("2")))
-
-            return polygon
-        if isinstance(shape, GeoCenter):
-            center, radius = shape.center, shape.radius
-            return lambda x, y: fmt("{} <= {}", self.planar_d2(x, y, *center), self.num(radius * radius))
-        sphere = shape
-        limit = geo.haversine_limit(sphere.radius)
-        if limit is None:
-            return lambda x, y: True
-        return lambda x, y: fmt("{} <= {}", self.sphere_hav(x, y, sphere.center), self.num(limit))
-
-    def near_measure(self, node: GeoNear) -> Callable[[Sql, Sql], Sql]:
-        if node.spherical:
-            return lambda x, y: self.sphere_hav(x, y, node.point)
-        return lambda x, y: self.planar_d2(x, y, node.point[0], node.point[1])
-
-    def near_within(self, node: GeoNear) -> Callable[[Sql, Sql], Cond]:
-        limit = geo.near_limit(node)
-        if limit is None:
-            return lambda x, y: True
-        measure = self.near_measure(node)
-        bound = limit
-        return lambda x, y: fmt("{} <= {}", measure(x, y), self.num(bound))
-
-    def point_value(self, c: Val, value: Callable[[Sql, Sql], Sql]) -> Sql:
-        """``value(x, y)`` when ``c`` is a point, else NULL."""
-        d = self.d
-        xv, yv = d.index(c, 0), d.index(c, 1)
-        shape = and_(d.is_array(c), d.kind_in(xv, _NUMBER), d.kind_in(yv, _NUMBER), d.missing(d.index(c, 2)))
-        x, y = d.float_(xv), d.float_(yv)
-        bounds = fmt("({} BETWEEN -180 AND 180 AND {} BETWEEN -90 AND 90)", x, y)
-        guard = render(shape)
-        return fmt("CASE WHEN {} THEN CASE WHEN {} THEN {} END END", guard, bounds, value(x, y))
-
     def near_order(self, node: GeoNear, root: Val) -> Sql:
         """The smallest distance measure over the point candidates of ``node.path``."""
         d = self.d
-        measure = self.near_measure(node)
+        measure = self.geo.near_measure(node)
 
         def rows(t: Val) -> list[RowSelect]:
             from_, element = d.elements(t, self.alias("g"))
             return [
-                (fmt("{} AS m", self.point_value(t, measure)), None, True),
-                (fmt("{} AS m", self.point_value(element, measure)), from_, d.is_array(t)),
+                (fmt("{} AS m", self.geo.point_value(t, measure)), None, True),
+                (fmt("{} AS m", self.geo.point_value(element, measure)), from_, d.is_array(t)),
             ]
 
         return self.over_terminals(root, node.path, rows, "min(m)", None)
