@@ -12,7 +12,7 @@ from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, Node, Query
 from kinbase.query.geo import find_geo_near
 from kinbase.query.mongo import simplify_and
-from kinbase.query.sql.base import CompileContext, Dialect, Sql, fmt, join, render
+from kinbase.query.sql.base import CompileContext, Dialect, Sql, render
 from kinbase.query.sql.compiler import Compiler
 from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
@@ -98,20 +98,28 @@ def compile_find(
             join_sql = sort_join(index, ctx.parent_id, ph, pushed_rows)
 
     condition = compiler.cond(node, root, True, True) if node is not None else True
-    where_sql = fmt("({})", where)
-    if condition is not True:
-        where_sql = where_sql + fmt(" AND ({})", render(condition))
     if count:
-        return fmt("SELECT count(*) FROM objects o WHERE {}", where_sql)
+        texts = ["SELECT count(*) FROM objects o WHERE (", where.text, ")"]
+        params = [*where.params]
+    else:
+        # `select` is the storage engine's fixed column list, never user input.
+        texts = ["SELECT ", select, " FROM objects o", join_sql.text, " WHERE (", where.text, ")"]
+        params = [*join_sql.params, *where.params]
+    if condition is not True:
+        condition_sql = render(condition)
+        texts += [" AND (", condition_sql.text, ")"]
+        params += condition_sql.params
+    if count:
+        return Sql("".join(texts), params)
 
     terms: list[tuple[Sql, bool]] = []
     if keys:
         first = keys[0]
         start = 0
         if sort_index is not None:
-            exact = compiler.mongo_sort(first, root)
+            exact_text = compiler.mongo_sort(first, root)[2]
             terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
-            terms.append((sort_tiebreak(exact[2]), first.descending))
+            terms.append((sort_tiebreak(exact_text), first.descending))
             start = 1
         for key in keys[start:]:
             terms += [(t, key.descending) for t in compiler.sort_terms(key, root)]
@@ -122,14 +130,16 @@ def compile_find(
             terms.append((compiler.near_order(near, root), False))
         tie_desc = False
     terms.append((Sql("o.oid"), tie_desc))
-    order = join(", ", (t + Sql(" DESC") if desc else t for t, desc in terms), " ORDER BY ")
-
-    # `select` is the storage engine's fixed column list, never user input.
-    statement = fmt("SELECT " + select + " FROM objects o{} WHERE {}", join_sql, where_sql) + order  # noqa: S608
+    separator = " ORDER BY "
+    for term, descending in terms:
+        texts += [separator, term.text, " DESC" if descending else ""]
+        params += term.params
+        separator = ", "
     if query.limit is not None or query.skip:
         if ctx.dialect == "sqlite":
             limit: int | None = -1 if query.limit is None else query.limit
         else:
             limit = query.limit
-        statement = statement + Sql(f" LIMIT {ph} OFFSET {ph}", [limit, query.skip])
-    return statement
+        texts.append(f" LIMIT {ph} OFFSET {ph}")
+        params += [limit, query.skip]
+    return Sql("".join(texts), params)
