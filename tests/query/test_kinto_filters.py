@@ -86,6 +86,8 @@ def test_repeated_parameters() -> None:
         ({"contains_id": "x"}, "not available on 'id'"),
         ({"contains_any_last_modified": "1"}, "not available on 'last_modified'"),
         ({"has_a": "maybe"}, "expected true or false"),
+        ({"a": "[9007199254740992]"}, "must be below 2**53"),
+        ({"in_a": "[[1e300]]"}, "must be below 2**53"),
         ({"a..b": "1"}, "bad field name"),
     ],
 )

@@ -135,6 +135,8 @@ REFUSED: list[tuple[Any, str]] = [
     ({".".join(["a"] * 40): 1}, "more than 32 segments"),
     ({"a": "x\x00"}, "strings cannot contain NUL"),
     ({"a": 2**64}, "out of the 64-bit range"),
+    ({"a": [2**53]}, "numbers inside arrays must be below 2**53"),
+    ({"a": {"$in": [{"b": -(2**60)}]}}, "numbers inside objects must be below 2**53"),
     ({"a": {"$gt": [1]}}, "Invalid $gt for 'a'"),
     ({"a": {"$lt": {"b": 1}}}, "Invalid $lt for 'a'"),
     ({"a": {"$in": 1}}, "Invalid $in for 'a': expected an array"),

@@ -29,7 +29,7 @@ from kinbase.query.ast import (
 from kinbase.query.mongo import simplify_and
 from kinbase.query.paths import MAX_PATH_CHARS, MAX_PATH_SEGMENTS
 from kinbase.query.regex import like_program
-from kinbase.query.values import INT64_MAX, INT64_MIN, is_number
+from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number
 from kinbase.types import JSONValue, Path
 
 __all__ = ["keyset_after", "native_value", "parse_filters", "parse_sort"]
@@ -66,6 +66,14 @@ def native_value(text: str) -> JSONValue:
     except orjson.JSONDecodeError:
         return text
     return _checked(value, text)
+
+
+def _safe(value: JSONValue, param: str) -> JSONValue:
+    if unsafe_nested_number(value):
+        raise InvalidQuery(
+            f"Invalid value for {param!r}: numbers inside arrays and objects must be below 2**53."
+        )
+    return value
 
 
 def _checked(value: JSONValue, text: str) -> JSONValue:
@@ -149,7 +157,9 @@ def parse_filters(
             if is_id or is_stamp:
                 raise InvalidQuery(f"Invalid filter {name!r}: not available on {field!r}.")
             value = native_value(text)
-            values = tuple(value) if isinstance(value, list) else (value,)
+            values = (
+                tuple(_safe(v, name) for v in value) if isinstance(value, list) else (_safe(value, name),)
+            )
             children.append(KintoContains(path, values, any_=op == "contains_any"))
         elif op in ("in", "exclude"):
             listed: list[JSONValue]
@@ -164,10 +174,10 @@ def parse_filters(
             elif is_stamp:
                 listed = [_stamp(v, name, max_stamp) for v in _list(text)]
             else:
-                listed = _list(text)
+                listed = [_safe(v, name) for v in _list(text)]
             children.append(KintoCompare(path, _COMPARE[op], listed))
         else:
-            value = _unquoted(text) if is_id else native_value(text)
+            value = _unquoted(text) if is_id else _safe(native_value(text), name)
             if is_stamp:
                 value = _stamp(value, name, max_stamp)
             children.append(KintoCompare(path, _COMPARE[op], value))

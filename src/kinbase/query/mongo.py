@@ -42,7 +42,7 @@ from kinbase.query.ast import (
 )
 from kinbase.query.paths import parse_path
 from kinbase.query.regex import translate
-from kinbase.query.values import INT64_MAX, INT64_MIN, is_number
+from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number
 from kinbase.types import JSONValue, Path
 
 __all__ = ["MAX_DEPTH", "parse_fields", "parse_filter", "parse_query", "parse_sort", "simplify_and"]
@@ -149,8 +149,16 @@ class _Parser:
                 raise InvalidQuery(f"Invalid value for {where}: strings cannot contain NUL.")
             return value
         if isinstance(value, list | tuple):
+            if depth == 0 and unsafe_nested_number(list(value)):
+                raise InvalidQuery(
+                    f"Invalid value for {where}: numbers inside arrays must be below 2**53 in magnitude."
+                )
             return [self.value(v, where, depth + 1) for v in value]
         if isinstance(value, dict):
+            if depth == 0 and unsafe_nested_number(value):
+                raise InvalidQuery(
+                    f"Invalid value for {where}: numbers inside objects must be below 2**53 in magnitude."
+                )
             out: dict[str, JSONValue] = {}
             for k, v in value.items():
                 if not isinstance(k, str) or "\x00" in k:

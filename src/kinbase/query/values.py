@@ -34,6 +34,7 @@ __all__ = [
     "kinto_rank",
     "mongo_rank",
     "number_class",
+    "unsafe_nested_number",
 ]
 
 Kind: TypeAlias = Literal["null", "bool", "number", "string", "array", "object"]
@@ -105,6 +106,24 @@ def json_equal(a: JSONValue, b: JSONValue) -> bool:
             and all(k in b and json_equal(v, b[k]) for k, v in a.items())
         )
     return type(a) is type(b) and a == b
+
+
+def unsafe_nested_number(value: JSONValue) -> bool:
+    """Whether an array or object holds a number of magnitude 2**53 or more at any depth.
+
+    Such operands are refused: PostgreSQL compares numbers nested in jsonb exactly, as decimals,
+    where every other comparison in kinbase is on doubles; below 2**53 the two always agree."""
+    if isinstance(value, list):
+        return any(_unsafe(v) for v in value)
+    if isinstance(value, dict):
+        return any(_unsafe(v) for v in value.values())
+    return False
+
+
+def _unsafe(value: JSONValue) -> bool:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return abs(value) >= TWO_53
+    return unsafe_nested_number(value)
 
 
 def number_class(value: int | float) -> Literal["int", "long", "double"]:
