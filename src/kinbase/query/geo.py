@@ -20,15 +20,22 @@ __all__ = [
     "DEGREE",
     "SNAP",
     "Edge",
+    "box_bounds",
+    "crosses",
     "find_geo_near",
     "haversine_limit",
     "in_box",
+    "in_center",
     "in_polygon",
     "is_point",
+    "near_limit",
+    "near_measure",
     "planar_d2",
     "polygon_edges",
     "snap",
+    "sphere_center",
     "sphere_hav",
+    "within_sphere",
 ]
 
 SNAP: Final = 1e-100

@@ -113,12 +113,8 @@ def case(condition: Cond, then: Cond, otherwise: Cond) -> Cond:
         return otherwise
     if then == otherwise:
         return then
-    if otherwise is False:
-        return (
-            and_(condition, then)
-            if isinstance(then, bool)
-            else fmt("CASE WHEN {} THEN {} ELSE FALSE END", render(condition), render(then))
-        )
+    if then is True and otherwise is False:
+        return condition
     return fmt("CASE WHEN {} THEN {} ELSE {} END", render(condition), render(then), render(otherwise))
 
 

@@ -63,19 +63,13 @@ class JsonDialect(ABC):
 
     def child(self, v: Val, key: str) -> Val:
         """``v[key]``: MISSING unless ``v`` is an object with that key."""
-        if v.column is not None:
-            return Val(self.missing_base())
+        assert v.column is None, "system columns have no children"
         return v.step(key)
 
     def index(self, v: Val, position: int) -> Val:
         """``v[position]``: MISSING unless ``v`` is an array that long."""
-        if v.column is not None:
-            return Val(self.missing_base())
+        assert v.column is None, "system columns have no elements"
         return v.step(position)
-
-    @abstractmethod
-    def missing_base(self) -> str:
-        """SQL for a value that is always MISSING."""
 
     @abstractmethod
     def elements(self, v: Val, alias: str) -> tuple[Sql, Val]:

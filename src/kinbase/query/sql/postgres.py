@@ -60,9 +60,6 @@ class PostgresDialect(JsonDialect):
     def root(self) -> Val:
         return Val("o.data")
 
-    def missing_base(self) -> str:
-        raise AssertionError("columns have no children")
-
     # -- addressing ------------------------------------------------------------------------
 
     @staticmethod

@@ -73,9 +73,6 @@ class SqliteDialect(JsonDialect):
     def root(self) -> Val:
         return Val("")
 
-    def missing_base(self) -> str:
-        raise AssertionError("columns have no children")
-
     # -- addressing ------------------------------------------------------------------------
 
     @staticmethod
