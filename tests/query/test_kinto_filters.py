@@ -118,6 +118,7 @@ def test_keyset_shape() -> None:
         keyset_after((SortKey(A),), (1,))
 
 
+@pytest.mark.postgres
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )

@@ -13,7 +13,8 @@ from qstrategies import regexes
 
 from kinbase.query.regex import like_program, translate
 
-pytestmark = pytest.mark.xdist_group("postgres")
+# Each test process has its own PostgreSQL schema, so these may run in parallel.
+pytestmark = pytest.mark.postgres
 
 
 @pytest.mark.parametrize(

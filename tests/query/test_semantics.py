@@ -33,7 +33,8 @@ from kinbase.query.ast import (
 from kinbase.query.mongo import parse_filter
 from kinbase.types import Document
 
-pytestmark = pytest.mark.xdist_group("postgres")
+# Each test process has its own PostgreSQL schema, so these may run in parallel.
+pytestmark = pytest.mark.postgres
 
 DOCS: list[Document] = [
     {"a": 1},  # 0

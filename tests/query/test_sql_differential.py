@@ -26,7 +26,7 @@ from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.types import Document, Path
 
 pytestmark = [
-    pytest.mark.xdist_group("postgres"),
+    pytest.mark.postgres,
     # Documents carry 300-character strings on purpose (the index prefix); their reprs are long.
     pytest.mark.filterwarnings("ignore:Generating overly large repr"),
 ]

@@ -13,7 +13,8 @@ from kinbase.query.mongo import parse_filter
 from kinbase.query.sql import CompileContext
 from kinbase.types import Document
 
-pytestmark = pytest.mark.xdist_group("postgres")
+# Each test process has its own PostgreSQL schema, so these may run in parallel.
+pytestmark = pytest.mark.postgres
 
 SLOTS = {("category",): 0, ("price",): 1, ("name",): 2, ("owner", "id"): 3}
 

@@ -27,7 +27,8 @@ from kinbase.query.ast import (
 )
 from kinbase.types import Document
 
-pytestmark = pytest.mark.xdist_group("postgres")
+# Each test process has its own PostgreSQL schema, so these may run in parallel.
+pytestmark = pytest.mark.postgres
 
 MARGIN = 1e-7
 
