@@ -13,11 +13,29 @@ Field nodes address a :data:`~kinbase.types.Path`. Every node is an immutable, h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from kinbase.types import JSONValue, Path
 
+
+class _Missing:
+    """The marker of an absent value (a path that leads nowhere). Falsy, unique, immutable."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Final = _Missing()
+"""Stands for "no value here": a terminal of a path walk that found nothing, or a keyset position
+on a record that lacks the sort field."""
+
 __all__ = [
+    "MISSING",
     "All",
     "And",
     "Const",
@@ -25,6 +43,7 @@ __all__ = [
     "Eq",
     "Exists",
     "GeoBox",
+    "GeoCenter",
     "GeoCenterSphere",
     "GeoNear",
     "GeoPolygon",
@@ -203,6 +222,14 @@ class GeoPolygon:
 
 
 @dataclass(frozen=True, slots=True)
+class GeoCenter:
+    """Plane disc: centre ``[x, y]`` and radius in coordinate units, edge included."""
+
+    center: tuple[float, float]
+    radius: float
+
+
+@dataclass(frozen=True, slots=True)
 class GeoCenterSphere:
     """Spherical cap: centre ``[lng, lat]`` and radius in radians."""
 
@@ -213,7 +240,7 @@ class GeoCenterSphere:
 @dataclass(frozen=True, slots=True)
 class GeoWithin(Node):
     path: Path
-    shape: GeoBox | GeoPolygon | GeoCenterSphere
+    shape: GeoBox | GeoPolygon | GeoCenter | GeoCenterSphere
 
 
 @dataclass(frozen=True, slots=True)

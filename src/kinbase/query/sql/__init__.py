@@ -1,15 +1,22 @@
-"""Compile query ASTs to parameterised SQL for SQLite and PostgreSQL (placeholder: the compiler
-lands with the query engine). The storage engines use exactly this interface."""
+"""Compile query ASTs to parameterised SQL for SQLite and PostgreSQL.
+
+The storage engines use exactly this interface: :func:`compile_find` for reads and counts,
+:func:`index_entries` and :func:`is_multikey` to maintain field indexes, and
+:func:`register_sqlite_functions` on every SQLite connection. ``docs/query-language.md``
+describes the semantics and how indexes are used.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from kinbase.query.ast import IndexDef, Query
-from kinbase.types import Document, Path
+from kinbase.errors import InvalidQuery
+from kinbase.query.ast import And, Node, Query
+from kinbase.query.geo import find_geo_near
+from kinbase.query.mongo import simplify_and
+from kinbase.query.sql.base import CompileContext, Dialect, Sql, render
+from kinbase.query.sql.compiler import Compiler
+from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
+from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
+from kinbase.query.sql.sqlite import register_sqlite_functions
 
 __all__ = [
     "CompileContext",
@@ -21,58 +28,118 @@ __all__ = [
     "register_sqlite_functions",
 ]
 
-Dialect = Literal["sqlite", "postgresql"]
 
+def compile_find(
+    query: Query,
+    ctx: CompileContext,
+    *,
+    select: str,
+    where: Sql,
+    count: bool = False,
+    tree_budget: int = TREE_BUDGET,
+) -> Sql:
+    """The whole statement for ``query`` over ``objects o``.
 
-@dataclass(slots=True)
-class Sql:
-    """SQL text with ``?`` (SQLite) or ``%s`` (psycopg) placeholders, and the values they bind."""
+    ``SELECT {select} FROM objects o [JOIN field_values fs ...] WHERE ({where}) AND (<filter>)
+    ORDER BY ... LIMIT ... OFFSET ...``; with ``count``, ``SELECT count(*)`` ignoring order,
+    skip and limit.
 
-    text: str
-    params: list[Any] = field(default_factory=list)
+    The order is the sort keys, then ``o.oid`` in the direction of the first key; without keys,
+    increasing distance for a query with ``$near``/``$nearSphere``, then ``o.oid``; otherwise
+    ``o.oid`` (insertion order).
 
-    def __add__(self, other: Sql) -> Sql:
-        return Sql(self.text + other.text, self.params + other.params)
+    Args:
+        query: the parsed query (``fields`` is ignored).
+        ctx: the parent, its indexes and system columns, and the dialect.
+        select: the select list (fixed SQL text from the storage engine).
+        where: the engine's own conditions on ``o``, already in this dialect.
+        count: count the matching rows instead.
+        tree_budget: how far path walks may be expanded inline (tests vary it).
 
+    Raises:
+        InvalidQuery: if the filter nests deeper than SQLite can parse (checked for both dialects,
+            so a query means the same everywhere).
+    """
+    if query.filter is not None and statement_depth(query.filter, tree_budget) > MAX_DEPTH:
+        raise InvalidQuery("The query is too complex: its conditions are nested too deeply.")
+    compiler = Compiler(ctx, tree_budget)
+    d = compiler.d
+    ph = d.placeholder
+    root = d.root()
+    node = query.filter
+    keys = () if count else query.sort
 
-@dataclass(frozen=True, slots=True)
-class CompileContext:
-    """What the compiler needs to know about the parent being queried."""
+    # A single-valued field index on the first sort key drives the order: join its rows (one per
+    # object), and answer the conditions on that same field from the joined row itself.
+    join_sql = Sql("")
+    sort_index = None
+    if keys:
+        first = keys[0]
+        index = ctx.indexes.get(first.path)
+        if (
+            ctx.index_sort
+            and index is not None
+            and not index.multikey
+            and first.collation == "mongo"
+            and compiler.column_for(first.path) is None
+        ):
+            sort_index = index
+            pushed_rows: list[Sql] = []
+            remaining: list[Node] = []
+            for child in node.children if isinstance(node, And) else () if node is None else (node,):
+                pushed = (
+                    row_condition(child, ph, "fs") if getattr(child, "path", None) == first.path else None
+                )
+                if pushed is not None and pushed[1]:
+                    pushed_rows.append(pushed[0])
+                else:
+                    remaining.append(child)
+            node = simplify_and(remaining) if node is not None else None
+            join_sql = sort_join(index, ctx.parent_id, ph, pushed_rows)
 
-    dialect: Dialect
-    parent_id: int
-    indexes: Mapping[Path, IndexDef] = field(default_factory=dict)
-    id_path: Path | None = None
-    stamp_path: Path | None = None
-
-
-def compile_find(query: Query, ctx: CompileContext, *, select: str, where: Sql, count: bool = False) -> Sql:
-    """The whole statement for ``query`` over ``objects o`` (placeholder: no filter, no sort)."""
-    if query.filter is not None or query.sort:
-        raise NotImplementedError("the query compiler has not landed yet")
-    ph = "?" if ctx.dialect == "sqlite" else "%s"
+    condition = compiler.cond(node, root, True, True) if node is not None else True
     if count:
-        return Sql(f"SELECT count(*) FROM objects o WHERE {where.text}", list(where.params))
-    text = f"SELECT {select} FROM objects o WHERE {where.text} ORDER BY o.oid"
-    params = list(where.params)
+        texts = ["SELECT count(*) FROM objects o WHERE (", where.text, ")"]
+        params = [*where.params]
+    else:
+        # `select` is the storage engine's fixed column list, never user input.
+        texts = ["SELECT ", select, " FROM objects o", join_sql.text, " WHERE (", where.text, ")"]
+        params = [*join_sql.params, *where.params]
+    if condition is not True:
+        condition_sql = render(condition)
+        texts += [" AND (", condition_sql.text, ")"]
+        params += condition_sql.params
+    if count:
+        return Sql("".join(texts), params)
+
+    terms: list[tuple[Sql, bool]] = []
+    if keys:
+        first = keys[0]
+        start = 0
+        if sort_index is not None:
+            exact_text = compiler.mongo_sort(first, root)[2]
+            terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
+            terms.append((sort_tiebreak(exact_text), first.descending))
+            start = 1
+        for key in keys[start:]:
+            terms += [(t, key.descending) for t in compiler.sort_terms(key, root)]
+        tie_desc = first.descending
+    else:
+        near = find_geo_near(query.filter)
+        if near is not None:
+            terms.append((compiler.near_order(near, root), False))
+        tie_desc = False
+    terms.append((Sql("o.oid"), tie_desc))
+    separator = " ORDER BY "
+    for term, descending in terms:
+        texts += [separator, term.text, " DESC" if descending else ""]
+        params += term.params
+        separator = ", "
     if query.limit is not None or query.skip:
-        text += f" LIMIT {ph} OFFSET {ph}"
-        params += [
-            query.limit if query.limit is not None else -1 if ctx.dialect == "sqlite" else None,
-            query.skip,
-        ]
-    return Sql(text, params)
-
-
-def index_entries(doc: Document, path: Path) -> list[tuple[int, float, str]]:
-    """The (type rank, number, string) candidate values of ``path`` in ``doc`` (placeholder)."""
-    raise NotImplementedError("the query compiler has not landed yet")
-
-
-def register_sqlite_functions(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions the SQLite statements use (placeholder: none yet)."""
-
-
-def is_multikey(doc: Document, path: Path) -> bool:
-    """Whether ``path`` has several candidate values in ``doc`` (placeholder)."""
-    raise NotImplementedError("the query compiler has not landed yet")
+        if ctx.dialect == "sqlite":
+            limit: int | None = -1 if query.limit is None else query.limit
+        else:
+            limit = query.limit
+        texts.append(f" LIMIT {ph} OFFSET {ph}")
+        params += [limit, query.skip]
+    return Sql("".join(texts), params)

@@ -1,0 +1,394 @@
+"""SQLite (3.40, JSON1 on TEXT documents) primitives.
+
+Every value is addressed from the row's document ``o.data`` by a path *string* that is bound as a
+parameter (``$."a"."b"[2]``) or computed at run time from an array row (``e1.fullkey || ?``), so
+a document is parsed once per statement (SQLite's JSON parse cache) and an element's text is
+never re-parsed as JSON.
+
+Functions registered by :func:`register_sqlite_functions`: ``kb_regexp(pattern, flags, value)``
+(Python ``re`` search with the program of :mod:`kinbase.query.regex`) and ``kb_json_eq(a, b)``
+(JSON equality of two JSON texts).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Callable
+from typing import Final
+
+import orjson
+
+from kinbase.query.regex import RegexProgram
+from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
+from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
+from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
+from kinbase.types import JSONValue
+
+__all__ = ["SqliteDialect", "register_sqlite_functions"]
+
+_SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_NUMBER: Final = frozenset({"number"})
+_TYPE_NAMES: Final = {
+    "null": ("null",),
+    "bool": ("true", "false"),
+    "true": ("true",),
+    "false": ("false",),
+    "number": ("integer", "real"),
+    "string": ("text",),
+    "array": ("array",),
+    "object": ("object",),
+}
+
+
+def _in_list(values: list[object]) -> Sql:
+    return Sql("(" + ", ".join("?" for _ in values) + ")", list(values))
+
+
+def int_bound(op: RangeOp, value: int | float) -> tuple[str, int] | bool:
+    """An integer column compared to a number: the equivalent integer comparison, or a constant."""
+    if isinstance(value, float) and not value.is_integer():
+        value = math.floor(value) if op in ("gt", "lte") else math.ceil(value)
+    value = int(value)
+    if value > INT64_MAX:
+        return op in ("lt", "lte")
+    if value < INT64_MIN:
+        return op in ("gt", "gte")
+    return _SYM[op], value
+
+
+def int_equal(value: JSONValue) -> int | None:
+    """The integer an integer column must equal to JSON-equal ``value`` (None: none can)."""
+    if is_number(value):
+        assert isinstance(value, int | float)
+        if (isinstance(value, int) or value.is_integer()) and INT64_MIN <= value <= INT64_MAX:
+            return int(value)
+    return None
+
+
+class SqliteDialect(JsonDialect):
+    placeholder = "?"
+
+    def root(self) -> Val:
+        return Val("")
+
+    # -- addressing ------------------------------------------------------------------------
+
+    @staticmethod
+    def path(v: Val) -> Sql:
+        suffix = "".join(f'."{s}"' if isinstance(s, str) else f"[{s}]" for s in v.steps)
+        if not v.base:
+            return Sql("?", ["$" + suffix])
+        if not suffix:
+            return Sql(v.base)
+        return Sql(f"{v.base} || ?", [suffix])
+
+    def type_(self, v: Val) -> Sql:
+        if v.alias is not None:
+            return Sql(f"{v.alias}.type")
+        return fmt("json_type(o.data, {})", self.path(v))
+
+    def value(self, v: Val) -> Sql:
+        if v.column is not None:
+            return Sql(v.column)
+        if v.alias is not None:
+            return Sql(f"{v.alias}.value")
+        return fmt("json_extract(o.data, {})", self.path(v))
+
+    def elements(self, v: Val, alias: str) -> tuple[Sql, Val]:
+        return fmt("json_each(o.data, {}) AS " + alias, self.path(v)), Val(f"{alias}.fullkey", alias=alias)
+
+    def carrier(self, v: Val) -> Sql:
+        return self.path(v)
+
+    def from_carrier(self, column: str) -> Val:
+        return Val(column)
+
+    def missing_carrier(self, v: Val) -> Sql:
+        return self.path(v.step(0))
+
+    # -- kinds -------------------------------------------------------------------------------
+
+    def kind_in(self, v: Val, kinds: frozenset[str]) -> Cond:
+        if v.column is not None:
+            return ("string" if v.column_kind == "string" else "number") in kinds
+        names = sorted({n for k in kinds for n in _TYPE_NAMES[k]})
+        if not names:
+            return False
+        if len(names) == 1:
+            return fmt(f"{{}} = '{names[0]}'", self.type_(v))
+        return fmt("{} IN (" + ", ".join(f"'{n}'" for n in names) + ")", self.type_(v))
+
+    def present(self, v: Val) -> Cond:
+        return True if v.column is not None else fmt("{} IS NOT NULL", self.type_(v))
+
+    def missing(self, v: Val) -> Cond:
+        return False if v.column is not None else fmt("{} IS NULL", self.type_(v))
+
+    def is_empty_array(self, v: Val) -> Cond:
+        if v.column is not None:
+            return False
+        return fmt("({} = 'array' AND json_array_length(o.data, {}) = 0)", self.type_(v), self.path(v))
+
+    def array_length_is(self, v: Val, size: int) -> Cond:
+        if v.column is not None:
+            return False
+        return fmt("({} = 'array' AND json_array_length(o.data, {}) = ?)", self.type_(v), self.path(v)) + Sql(
+            "", [size]
+        )
+
+    # -- comparisons ----------------------------------------------------------------------------
+
+    def eq(self, v: Val, value: JSONValue) -> Cond:
+        if v.column is not None:
+            if v.column_kind == "string":
+                return Sql(f"{v.column} = ?", [value]) if isinstance(value, str) else False
+            target = int_equal(value)
+            return False if target is None else Sql(f"{v.column} = ?", [target])
+        if value is None or isinstance(value, bool):
+            return self.kind_in(v, frozenset({"null" if value is None else ("true" if value else "false")}))
+        if isinstance(value, int | float):
+            if abs(value) >= TWO_53:
+                return and_(
+                    self.kind_in(v, _NUMBER), fmt("{} + 0.0 = ?", self.value(v)) + Sql("", [float(value)])
+                )
+            # Exact comparison agrees with double comparison below 2**53; only true/false (1/0)
+            # can be mistaken for a number.
+            if value in (0, 1):
+                return and_(fmt("{} = ?", self.value(v)) + Sql("", [value]), self.kind_in(v, _NUMBER))
+            return fmt("{} = ?", self.value(v)) + Sql("", [value])
+        if isinstance(value, str):
+            test = fmt("{} = ?", self.value(v)) + Sql("", [value])
+            return and_(self.kind_in(v, frozenset({"string"})), test) if value[:1] in ("{", "[") else test
+        kind = "array" if isinstance(value, list) else "object"
+        return and_(
+            self.kind_in(v, frozenset({kind})),
+            fmt("kb_json_eq({}, ?)", self.value(v)) + Sql("", [orjson.dumps(value).decode()]),
+        )
+
+    def in_values(self, v: Val, values: tuple[JSONValue, ...]) -> Cond:
+        if v.column is not None:
+            if v.column_kind == "string":
+                wanted: list[object] = [x for x in values if isinstance(x, str)]
+            else:
+                wanted = [t for t in (int_equal(x) for x in values) if t is not None]
+            if not wanted:
+                return False
+            return Sql(v.column + " IN ") + _in_list(wanted)
+        plain: list[object] = []
+        big: list[object] = []
+        zero_one: list[object] = []
+        braced: list[object] = []
+        parts: list[Cond] = []
+        kinds: set[str] = set()
+        for x in values:
+            if x is None:
+                kinds.add("null")
+            elif isinstance(x, bool):
+                kinds.add("true" if x else "false")
+            elif isinstance(x, int | float):
+                if abs(x) >= TWO_53:
+                    big.append(float(x))
+                else:
+                    (zero_one if x in (0, 1) else plain).append(x)
+            elif isinstance(x, str):
+                (braced if x[:1] in ("{", "[") else plain).append(x)
+            else:
+                parts.append(self.eq(v, x))
+        if kinds:
+            parts.append(self.kind_in(v, frozenset(kinds)))
+        if plain:
+            parts.append(fmt("{} IN ", self.value(v)) + _in_list(plain))
+        if big:
+            parts.append(and_(self.kind_in(v, _NUMBER), fmt("{} + 0.0 IN ", self.value(v)) + _in_list(big)))
+        if zero_one:
+            parts.append(
+                and_(
+                    fmt("{} IN ", self.value(v)) + _in_list(zero_one), self.kind_in(v, frozenset({"number"}))
+                )
+            )
+        if braced:
+            parts.append(
+                and_(self.kind_in(v, frozenset({"string"})), fmt("{} IN ", self.value(v)) + _in_list(braced))
+            )
+        return or_(*parts)
+
+    def compare(self, v: Val, op: RangeOp, value: int | float | str | bool) -> Cond:
+        if isinstance(value, bool):
+            return self.kind_in(v, _bool_kinds(op, value))
+        if v.column is not None:
+            if v.column_kind == "string":
+                return Sql(f"{v.column} {_SYM[op]} ?", [value]) if isinstance(value, str) else False
+            if isinstance(value, str):
+                return False
+            bound = int_bound(op, value)
+            if isinstance(bound, bool):
+                return bound
+            return Sql(f"{v.column} {bound[0]} ?", [bound[1]])
+        if isinstance(value, str):
+            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+            return and_(self.kind_in(v, frozenset({"string"})), test)
+        if abs(value) >= TWO_53:
+            test = fmt("{} + 0.0 " + _SYM[op] + " ?", self.value(v)) + Sql("", [float(value)])
+        else:
+            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+        return and_(self.kind_in(v, _NUMBER), test)
+
+    def regex(self, v: Val, program: RegexProgram) -> Cond:
+        test = fmt("kb_regexp(?, ?, {})", self.value(v))
+        test.params[:0] = [program.python, program.python_flags]
+        if v.column is not None:
+            if v.column_kind != "string":
+                return False
+            return and_(prefix_range(v.column, program.prefix, "?"), test)
+        return and_(self.kind_in(v, frozenset({"string"})), test)
+
+    def number_class(self, v: Val, cls: str) -> Cond:
+        in32 = "{} BETWEEN -2147483648 AND 2147483647"
+        if v.column is not None:
+            if v.column_kind == "string" or cls == "double":
+                return False
+            bounds = Sql(in32.replace("{}", v.column))
+            return bounds if cls == "int" else fmt("NOT {}", bounds)
+        x = fmt("({} + 0.0)", self.value(v))
+        integral = fmt("{} = CAST({} AS INTEGER)", x, x)
+        if cls == "int":
+            test: Cond = and_(integral, fmt(in32, x))
+        elif cls == "long":
+            test = and_(integral, fmt("NOT " + in32, x))
+        else:
+            test = fmt("{} <> CAST({} AS INTEGER)", x, x)
+        return and_(self.kind_in(v, frozenset({"number"})), test)
+
+    def mod(self, v: Val, divisor: int, remainder: int) -> Cond:
+        if v.column is not None:
+            if v.column_kind == "string":
+                return False
+            return Sql(f"{v.column} % ? = ?", [divisor, remainder])
+        x = fmt("({} + 0.0)", self.value(v))
+        return and_(
+            self.kind_in(v, frozenset({"number"})),
+            fmt(
+                "({} > -9223372036854775808.0 AND {} < 9223372036854775808.0"
+                " AND CAST({} AS INTEGER) % ? = ?)",
+                x,
+                x,
+                x,
+            )
+            + Sql("", [divisor, remainder]),
+        )
+
+    # -- values ------------------------------------------------------------------------------
+
+    def float_(self, v: Val) -> Sql:
+        return self.value(v)
+
+    def mongo_rank(self, v: Val) -> Sql:
+        if v.column is not None:
+            return Sql("3" if v.column_kind == "string" else "2")
+        return fmt(
+            "CASE {} WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'object' THEN 4 "
+            "WHEN 'array' THEN 5 WHEN 'true' THEN 6 WHEN 'false' THEN 6 ELSE 1 END",
+            self.type_(v),
+        )
+
+    def kinto_rank(self, v: Val) -> Sql:
+        if v.column is not None:
+            return Sql("1" if v.column_kind == "string" else "2")
+        return fmt(
+            "CASE {} WHEN 'null' THEN 0 WHEN 'text' THEN 1 WHEN 'integer' THEN 2 WHEN 'real' THEN 2 "
+            "WHEN 'true' THEN 3 WHEN 'false' THEN 3 WHEN 'array' THEN 4 WHEN 'object' THEN 5 ELSE 6 END",
+            self.type_(v),
+        )
+
+    def sort_number(self, v: Val) -> Sql:
+        if v.column is not None:
+            return Sql(v.column if v.column_kind == "integer" else "NULL")
+        return fmt(
+            "CASE WHEN {} IN ('integer', 'real', 'true', 'false') THEN {} + 0.0 END",
+            self.type_(v),
+            self.value(v),
+        )
+
+    def sort_text(self, v: Val) -> Sql:
+        if v.column is not None:
+            return Sql(v.column if v.column_kind == "string" else "NULL")
+        return fmt("CASE WHEN {} = 'text' THEN {} END", self.type_(v), self.value(v))
+
+    def modulo(self, a: Sql, b: Sql) -> Sql:
+        return fmt("({} % {})", a, b)
+
+    def bool_int(self, c: Cond) -> Sql:
+        if isinstance(c, bool):
+            return Sql("1" if c else "0")
+        return fmt("CASE WHEN {} THEN 1 ELSE 0 END", render(c))
+
+
+def _bool_kinds(op: RangeOp, value: bool) -> frozenset[str]:
+    """Booleans compared to a boolean (false < true)."""
+    table: dict[tuple[str, bool], tuple[str, ...]] = {
+        ("gt", False): ("true",),
+        ("gte", False): ("true", "false"),
+        ("lt", False): (),
+        ("lte", False): ("false",),
+        ("gt", True): (),
+        ("gte", True): ("true",),
+        ("lt", True): ("false",),
+        ("lte", True): ("true", "false"),
+    }
+    return frozenset(table[(op, value)])
+
+
+def successor(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None: there is none)."""
+    chars = list(prefix)
+    while chars:
+        o = ord(chars[-1])
+        if o < 0x10FFFF:
+            chars[-1] = chr(0xE000 if o == 0xD7FF else o + 1)
+            return "".join(chars)
+        chars.pop()
+    return None
+
+
+def prefix_range(column: str, prefix: str | None, placeholder: str) -> Cond:
+    """``column`` starts with ``prefix`` as a range an index can seek (None or '': no condition)."""
+    if not prefix:
+        return True
+    upper = successor(prefix)
+    if upper is None:
+        return Sql(f"{column} >= {placeholder}", [prefix])
+    return Sql(f"({column} >= {placeholder} AND {column} < {placeholder})", [prefix, upper])
+
+
+def register_sqlite_functions(conn: sqlite3.Connection) -> None:
+    """Register ``kb_regexp`` and ``kb_json_eq`` on ``conn`` (deterministic, so SQLite may use them
+    anywhere). Compiled patterns are cached per connection."""
+    cache: dict[tuple[str, int], re.Pattern[str]] = {}
+
+    def kb_regexp(pattern: str, flags: int, value: object) -> int | None:
+        if not isinstance(value, str):
+            return None
+        key = (pattern, flags)
+        compiled = cache.get(key)
+        if compiled is None:
+            if len(cache) >= 256:
+                cache.clear()
+            compiled = cache[key] = re.compile(pattern, flags)
+        return 1 if compiled.search(value) is not None else 0
+
+    def kb_json_eq(a: object, b: object) -> int | None:
+        if not isinstance(a, str) or not isinstance(b, str):
+            return None
+        try:
+            return 1 if json_equal(orjson.loads(a), orjson.loads(b)) else 0
+        except orjson.JSONDecodeError:
+            return 0
+
+    functions: list[tuple[str, int, Callable[..., int | None]]] = [
+        ("kb_regexp", 3, kb_regexp),
+        ("kb_json_eq", 2, kb_json_eq),
+    ]
+    for name, nargs, fn in functions:
+        conn.create_function(name, nargs, fn, deterministic=True)

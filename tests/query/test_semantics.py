@@ -1,0 +1,169 @@
+"""The documented semantics (docs/query-language.md), case by case, in the evaluator and in both
+databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from qharness import Backends, contexts, index_defs
+
+from kinbase.query import evaluate
+from kinbase.query.ast import (
+    MISSING,
+    All,
+    ElemMatch,
+    Eq,
+    Exists,
+    In,
+    KintoCompare,
+    KintoContains,
+    KintoHas,
+    KintoLike,
+    Mod,
+    Node,
+    Not,
+    Query,
+    Range,
+    Regex,
+    Size,
+    SortKey,
+    TypeIs,
+)
+from kinbase.query.mongo import parse_filter
+from kinbase.types import Document
+
+# Each test process has its own PostgreSQL schema, so these may run in parallel.
+pytestmark = pytest.mark.postgres
+
+DOCS: list[Document] = [
+    {"a": 1},  # 0
+    {"a": 1.0},  # 1
+    {"a": True},  # 2
+    {"a": None},  # 3
+    {},  # 4
+    {"a": [1, 2, [3]]},  # 5
+    {"a": []},  # 6
+    {"a": "1"},  # 7
+    {"a": {"b": 1}},  # 8
+    {"a": [{"b": 1}, {"b": [2, 3]}, {"c": 1}, 5]},  # 9
+    {"a": [[{"b": 7}]]},  # 10
+    {"a": {"b": None}},  # 11
+    {"a": 2**53 + 1},  # 12
+    {"a": "é😀"},  # 13
+    {"a": -7.5},  # 14
+]
+
+
+def w(node: Node) -> Query:
+    return Query(node)
+
+
+A = ("a",)
+AB = ("a", "b")
+
+CASES: list[tuple[str, Node, list[int]]] = [
+    ("numbers equal across int and float", Eq(A, 1), [0, 1, 5]),
+    ("booleans are not numbers", Eq(A, True), [2]),
+    ("a string is not a number", Eq(A, "1"), [7]),
+    ("null matches null and missing", Eq(A, None), [3, 4]),
+    (
+        "null on a nested path counts every MISSING terminal",
+        Eq(AB, None),
+        [0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14],
+    ),
+    ("array candidates include the elements", Eq(A, 2), [5]),
+    ("a whole array is a candidate", Eq(A, [1, 2, [3]]), [5]),
+    ("nested arrays are candidates as values", Eq(A, [3]), [5]),
+    ("but not flattened", Eq(A, 3), []),
+    ("objects compare by content", Eq(A, {"b": 1}), [8, 9]),
+    ("walk into arrays of objects", Eq(AB, 1), [8, 9]),
+    ("elements of a reached array", Eq(AB, 3), [9]),
+    ("no walk through nested arrays", Eq(AB, 7), []),
+    ("positional segment", Eq(("a", "1", "b"), 2), [9]),
+    ("positional then nested array", Eq(("a", "0", "0", "b"), 7), [10]),
+    ("numbers are doubles", Eq(A, 2**53), [12]),
+    ("$ne matches missing", Not(Eq(A, 1)), [2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
+    ("$in", In(A, ("1", None)), [3, 4, 7]),
+    ("range is type-bracketed", Range(A, "gte", 1), [0, 1, 5, 9, 12]),
+    ("string range", Range(A, "gt", "1"), [13]),
+    ("boolean range", Range(A, "gte", False), [2]),
+    ("$exists false", Exists(A, False), [4]),
+    ("$exists through arrays", Exists(("a", "c"), True), [9]),
+    ("$exists true on a null", Exists(AB, True), [8, 9, 11]),
+    ("$type int by value", TypeIs(A, frozenset({"int"})), [0, 1, 5, 9]),
+    ("$type double", TypeIs(A, frozenset({"double"})), [14]),
+    ("$type long", TypeIs(A, frozenset({"long"})), [12]),
+    ("$type array", TypeIs(A, frozenset({"array"})), [5, 6, 9, 10]),
+    ("$type null is not missing", TypeIs(A, frozenset({"null"})), [3]),
+    ("$size", Size(A, 0), [6]),
+    ("$all", All(A, (1, 2)), [5]),
+    ("$all of nothing", All(A, ()), []),
+    ("$elemMatch on objects", ElemMatch(A, Eq(("c",), 1)), [9]),
+    ("$elemMatch on values", ElemMatch(A, Range((), "gt", 1), True), [5, 9]),
+    ("$mod truncates", Mod(A, 2, -1), [14]),
+    ("$regex on strings only", Regex(A, "^1", ""), [7]),
+    ("$regex unicode", Regex(A, "😀$", ""), [13]),
+    ("kinto eq has no array expansion", KintoCompare(A, "eq", 1), [0, 1]),
+    ("kinto not_ matches missing", KintoCompare(A, "not", 1), [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
+    ("kinto gt_ matches missing and higher types", KintoCompare(A, "gt", 1), [2, 4, 5, 6, 8, 9, 10, 11, 12]),
+    ("kinto lt_ never matches missing", KintoCompare(A, "lt", 1), [3, 7, 13, 14]),
+    ("kinto like_", KintoLike(A, "*😀"), [13]),
+    ("kinto has_", KintoHas(AB, True), [8, 11]),
+    ("kinto contains_", KintoContains(A, (1, 2)), [5]),
+    ("kinto contains_any_", KintoContains(A, (2, 5), any_=True), [5, 9]),
+]
+
+
+@pytest.mark.parametrize(("title", "node", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_semantics(backends: Backends, title: str, node: Node, expected: list[int]) -> None:
+    assert evaluate.find(Query(node), DOCS) == expected
+    backends.load(DOCS, {A: 0, AB: 1})
+    for indexes in ({}, index_defs(DOCS, {A: 0, AB: 1})):
+        lite, pg = contexts(indexes)
+        assert backends.run_sqlite(Query(node), lite) == expected
+        assert backends.run_pg(Query(node), pg) == expected
+
+
+SORTS: list[tuple[str, tuple[SortKey, ...], list[int]]] = [
+    (
+        "mongo ascending: empty array < null/missing < numbers < strings < objects < arrays < booleans",
+        (SortKey(A),),
+        [6, 3, 4, 14, 0, 1, 5, 9, 12, 7, 13, 8, 11, 10, 2],
+    ),
+    (
+        "mongo descending uses the greatest candidate; ties keep oid descending",
+        (SortKey(A, True),),
+        [2, 10, 5, 11, 9, 8, 13, 7, 12, 1, 0, 14, 4, 3, 6],
+    ),
+    (
+        "kinto: null < string < number < boolean < array < object < missing",
+        (SortKey(A, False, "kinto"),),
+        [3, 7, 13, 14, 0, 1, 12, 2, 5, 6, 9, 10, 8, 11, 4],
+    ),
+]
+
+
+@pytest.mark.parametrize(("title", "keys", "expected"), SORTS, ids=[s[0] for s in SORTS])
+def test_sorts(backends: Backends, title: str, keys: tuple[SortKey, ...], expected: list[int]) -> None:
+    assert evaluate.find(Query(sort=keys), DOCS) == expected
+    backends.load(DOCS)
+    lite, pg = contexts()
+    assert backends.run_sqlite(Query(sort=keys), lite) == expected
+    assert backends.run_pg(Query(sort=keys), pg) == expected
+
+
+def test_walk_and_candidates() -> None:
+    doc: dict[str, Any] = {"a": [{"b": 1}, 2, [], {"b": [3]}]}
+    assert evaluate.walk(doc, ("a", "b")) == [1, MISSING, MISSING, [3]]
+    assert evaluate.walk(doc, ("a", "3", "b")) == [MISSING, MISSING, MISSING, MISSING, [3]]
+    assert evaluate.walk({"a": []}, ("a", "b")) == [MISSING]
+    assert evaluate.candidates(evaluate.walk(doc, ("a", "b"))) == [1, [3], 3]
+
+
+def test_parsed_examples() -> None:
+    docs: list[Document] = [{"_geoloc": [1, 1], "n": 1}, {"_geoloc": [50, 50], "n": 2}]
+    near = parse_filter({"_geoloc": {"$nearSphere": [0, 0], "$maxDistance": 0.1}})
+    assert evaluate.find(Query(near), docs) == [0]
+    box = parse_filter({"_geoloc": {"$within": {"$box": [[0, 0], [60, 60]]}}, "n": {"$gt": 1}})
+    assert evaluate.find(Query(box), docs) == [1]
