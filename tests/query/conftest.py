@@ -7,7 +7,8 @@ import sqlite3
 from collections.abc import Iterator
 
 import pytest
-from qharness import Backends, PgDatabase, sqlite_database
+
+from tests.query.qharness import Backends, PgDatabase, sqlite_database
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qharness import Backends, contexts
-from qstrategies import documents, kinto_keys
 
 from kinbase.errors import InvalidQuery
 from kinbase.query import evaluate
@@ -25,6 +23,8 @@ from kinbase.query.ast import (
 )
 from kinbase.query.kinto import keyset_after, parse_filters, parse_sort
 from kinbase.types import Document
+from tests.query.qharness import Backends, contexts
+from tests.query.qstrategies import documents, kinto_keys
 
 A = ("a",)
 

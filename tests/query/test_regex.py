@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qharness import PgDatabase
-from qstrategies import regexes
 
 from kinbase.query.regex import like_program, translate
+from tests.query.qharness import PgDatabase
+from tests.query.qstrategies import regexes
 
 # Each test process has its own PostgreSQL schema, so these may run in parallel.
 pytestmark = pytest.mark.postgres

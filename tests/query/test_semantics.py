@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from qharness import Backends, contexts, index_defs
 
 from kinbase.query import evaluate
 from kinbase.query.ast import (
@@ -32,6 +31,7 @@ from kinbase.query.ast import (
 )
 from kinbase.query.mongo import parse_filter
 from kinbase.types import Document
+from tests.query.qharness import Backends, contexts, index_defs
 
 # Each test process has its own PostgreSQL schema, so these may run in parallel.
 pytestmark = pytest.mark.postgres

@@ -8,13 +8,13 @@ import sqlite3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qharness import PARENT, sqlite_database
-from qstrategies import field_nodes, logic, paths, relative_filters
 
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, ElemMatch, Eq, Node, Not, Or, Query
 from kinbase.query.sql import CompileContext, Sql, compile_find
 from kinbase.query.sql.depth import MAX_DEPTH, statement_depth
+from tests.query.qharness import PARENT, sqlite_database
+from tests.query.qstrategies import field_nodes, logic, paths, relative_filters
 
 WHERE = f"o.parent_id = {PARENT}"
 

@@ -9,8 +9,13 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qharness import Backends, contexts, index_defs
-from qstrategies import (
+
+from kinbase.query import evaluate
+from kinbase.query.ast import Query
+from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
+from kinbase.types import Document, Path
+from tests.query.qharness import Backends, contexts, index_defs
+from tests.query.qstrategies import (
     derived_filters,
     documents,
     kinto_filters,
@@ -19,11 +24,6 @@ from qstrategies import (
     small_text,
     top_paths,
 )
-
-from kinbase.query import evaluate
-from kinbase.query.ast import Query
-from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
-from kinbase.types import Document, Path
 
 pytestmark = [
     pytest.mark.postgres,
@@ -111,7 +111,7 @@ def test_mongo_queries_agree(
 def test_system_columns_agree(
     backends: Backends, docs: list[Document], query_list: list[Query], data: st.DataObject
 ) -> None:
-    from qstrategies import field_nodes, relative_filters
+    from tests.query.qstrategies import field_nodes, relative_filters
 
     on_columns = st.lists(
         queries(field_nodes(st.sampled_from([("_id",), ("lm",)]), relative_filters)), min_size=1, max_size=4

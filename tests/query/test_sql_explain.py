@@ -6,12 +6,12 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from qharness import Backends, PgDatabase, contexts, index_defs, sqlite_database
 
 from kinbase.query.ast import Exists, In, Query, Range, Regex, SortKey
 from kinbase.query.mongo import parse_filter
 from kinbase.query.sql import CompileContext
 from kinbase.types import Document
+from tests.query.qharness import Backends, PgDatabase, contexts, index_defs, sqlite_database
 
 # Each test process has its own PostgreSQL schema, so these may run in parallel.
 pytestmark = pytest.mark.postgres

@@ -10,7 +10,6 @@ import math
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from qharness import Backends, contexts
 
 from kinbase.query import evaluate, geo
 from kinbase.query.ast import (
@@ -26,6 +25,7 @@ from kinbase.query.ast import (
     Query,
 )
 from kinbase.types import Document
+from tests.query.qharness import Backends, contexts
 
 # Each test process has its own PostgreSQL schema, so these may run in parallel.
 pytestmark = pytest.mark.postgres

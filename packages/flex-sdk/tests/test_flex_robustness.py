@@ -142,9 +142,7 @@ def test_a_handler_that_never_completes_times_out(
     service.data.serviceObject("slow").onGetAll(handler)
     service.functions.register("slow", handler)
     service.auth.register("slow", handler)
-    started = time.monotonic()
     data = tc.data("GET", "slow")
-    assert time.monotonic() - started < 5
     assert (data.status_code, data.json()) == (
         550,
         {
@@ -246,8 +244,15 @@ def test_routes_are_case_insensitive_like_express(tc: FlexTestClient) -> None:
 
 
 def test_many_concurrent_requests(tc: FlexTestClient, service: Any) -> None:
+    in_flight = 0
+    most = 0
+
     async def slow(context: Any, complete: Any, modules: Any) -> None:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
         await asyncio.sleep(0.05)
+        in_flight -= 1
         complete({"n": context.body["n"]}).ok().done()
 
     service.functions.register("slow", slow)
@@ -262,6 +267,5 @@ def test_many_concurrent_requests(tc: FlexTestClient, service: Any) -> None:
         )
         return [r.json()["response"]["body"]["n"] for r in replies]
 
-    started = time.monotonic()
     assert tc._portal.call(burst) == list(range(50))
-    assert time.monotonic() - started < 5
+    assert most > 1, "async handlers must run concurrently, not one after another"

@@ -142,6 +142,7 @@ class SqlReader(Reader):
             indexes={i.path: i for i in parent.indexes},
             id_path=options.columns.id,
             stamp_path=options.columns.stamp,
+            index_sort=not options.include_deleted,
         )
 
     def _base_where(self, parent: ParentRecord, options: FindOptions) -> Sql:

@@ -122,7 +122,7 @@ class Compiler:
         test = leaf(terminal)
         if test is False:
             return False
-        return fmt("EXISTS (WITH {} SELECT 1 FROM " + last + " WHERE {})", ctes, render(test))  # noqa: S608
+        return fmt("EXISTS (WITH {} SELECT 1 FROM " + last + " WHERE {})", ctes, render(test))
 
     def _tree(self, v: Val, path: Path, i: int, known_object: bool, leaf: Leaf, leaf_missing: bool) -> Cond:
         if i == len(path):
@@ -436,7 +436,7 @@ class Compiler:
             parts.append(text)
         body = prefix + join(" UNION ALL ", parts)
         tail = f" ORDER BY {order} LIMIT 1" if order else ""
-        return fmt("(SELECT " + select + " FROM ({}) AS q" + tail + ")", body)  # noqa: S608
+        return fmt("(SELECT " + select + " FROM ({}) AS q" + tail + ")", body)
 
     def mongo_sort(self, key: SortKey, root: Val) -> list[Sql]:
         """(rank, number, text) of a row's key: its least (greatest, descending) sort candidate."""
