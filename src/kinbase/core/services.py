@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from kinbase.core.apps import AppService
+from kinbase.core.kinto.service import KintoService
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 
@@ -22,6 +23,7 @@ class Core:
         self.storage = storage
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
         self._secret: bytes | None = None
+        self.kinto = KintoService(settings, storage, lambda: self.secret)
 
     @property
     def secret(self) -> bytes:
@@ -55,4 +57,5 @@ class Core:
             return await reader.get_meta(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
+        self.kinto.close()
         await self.storage.stop()
