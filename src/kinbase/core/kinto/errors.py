@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 from kinbase.errors import NotFound, PreconditionFailed, ValidationFailed
-from kinbase.storage.base import StoredObject
 from kinbase.types import Stamp
 
 __all__ = ["InvalidParameter", "MissingObject", "MissingParent", "ObjectChanged"]
@@ -53,12 +52,12 @@ class MissingParent(NotFound):
 
 
 class ObjectChanged(PreconditionFailed):
-    """A precondition failed. ``existing`` is the current object (None when there is none) and
-    ``stamp`` the timestamp the response's ETag should carry."""
+    """A precondition failed. ``existing`` is the current object's data as JSON text (None when
+    there is none) and ``stamp`` the timestamp the response's ETag should carry."""
 
     code = "object_changed"
 
-    def __init__(self, existing: StoredObject | None, stamp: Stamp | None) -> None:
+    def __init__(self, existing: str | None, stamp: Stamp | None) -> None:
         super().__init__("Resource was modified meanwhile")
         self.existing = existing
         self.stamp = stamp

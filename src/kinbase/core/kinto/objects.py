@@ -108,9 +108,9 @@ def check_conditions(own: Loaded, cond: Conditions) -> None:
     """Raise ObjectChanged when If-Match / If-None-Match fail on a write."""
     stamp = own.obj.stamp if own.obj is not None else None
     if cond.if_match is not None and (stamp is None or (cond.if_match != "*" and cond.if_match != stamp)):
-        raise ObjectChanged(own.obj, stamp)
-    if cond.if_none_match == "*" and stamp is not None:
-        raise ObjectChanged(own.obj, stamp)
+        raise ObjectChanged(own.obj.data if own.obj is not None else None, stamp)
+    if cond.if_none_match == "*" and own.obj is not None:
+        raise ObjectChanged(own.obj.data, stamp)
 
 
 def parse_acl(resource: Resource, permissions: Any) -> dict[str, set[Principal]]:
