@@ -326,6 +326,16 @@ class Writer(Reader):
         """
 
     @abstractmethod
+    async def put_many(self, parent: ParentRecord, items: Sequence[tuple[str, Builder]]) -> list[PutResult]:
+        """Create or replace several objects in this transaction, in order (bulk path: imports,
+        multi-insert). Equivalent to calling :meth:`put` for each item, with fewer statements.
+
+        Raises:
+            InvalidRequest: if an id appears twice in ``items``.
+            BaaSError: whatever a builder raises; the caller decides whether to roll back.
+        """
+
+    @abstractmethod
     async def delete(
         self,
         parent: ParentRecord,

@@ -183,6 +183,33 @@ class StorageContract:
             fresh = await r.get_parent(app.id, "test.collection", "things")
         assert fresh is not None and fresh.stamp == replaced.object.stamp and fresh.live == 1
 
+    async def test_put_many(self, storage: StorageBackend, app: AppRecord) -> None:
+        parent = await _parent(storage, app)
+        await put_doc(storage, parent, "old", {"v": 0}, grants=[("read", "user:0")])
+        await put_doc(storage, parent, "gone", {"v": 0})
+        async with storage.writer() as w:
+            await w.delete(parent, "gone")
+            indexed = await w.create_index(parent, ("v",))
+        items = [(f"n{i}", _builder({"v": i}, "user:1", [("read", f"user:{i}")])) for i in range(1, 4)]
+        items += [("old", _builder({"v": 10})), ("gone", _builder({"v": 11}, "user:2"))]
+        async with storage.writer() as w:
+            results = await w.put_many(indexed, items)
+            with pytest.raises(BaaSError):
+                await w.put_many(indexed, [("x", _builder({})), ("x", _builder({}))])
+        assert [r.object.id for r in results] == ["n1", "n2", "n3", "old", "gone"]
+        assert [r.created for r in results] == [True, True, True, False, True]
+        stamps = [r.object.stamp for r in results]
+        assert stamps == sorted(stamps) and len(set(stamps)) == 5
+        async with storage.reader() as r:
+            fresh = await r.get_parent(app.id, "test.collection", "things")
+            assert fresh is not None and fresh.live == 5 and fresh.stamp == stamps[-1]
+            assert _ids(await r.find(fresh, Query(filter=Range(("v",), "gte", 10)))) == ["old", "gone"]
+            n2 = await r.get_object(fresh, "n2")
+            assert n2 is not None and await r.get_grants(n2.oid) == [("read", "user:2")]
+            old = await r.get_object(fresh, "old")
+            assert old is not None and await r.get_grants(old.oid) == [("read", "user:0")]
+            assert old.created == results[3].previous.created  # type: ignore[union-attr]
+
     async def test_builder_error_writes_nothing(self, storage: StorageBackend, app: AppRecord) -> None:
         parent = await _parent(storage, app)
         await put_doc(storage, parent, "e1", {"v": 1})

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kinbase import jsonutil
+from kinbase.core.clock import iso_from_ms
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
 from kinbase.frontends.kinvey.auth import Auth, AuthKind, authenticate
@@ -56,7 +57,7 @@ DEFAULT_ALLOWED_HEADERS = (
 
 def iso_ms(moment: dt.datetime) -> str:
     """``2019-02-12T14:41:41.432Z``: the format of ``_kmd`` times and ``X-Kinvey-Request-Start``."""
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso_from_ms(int(moment.timestamp()) * 1000 + moment.microsecond // 1000)
 
 
 @dataclass(slots=True)

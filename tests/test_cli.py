@@ -1,0 +1,130 @@
+"""The kinbase command: first start, app management, configuration errors, use while serving."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql as pgsql
+
+from tests.conftest import POSTGRES_URL
+from tests.support.server import kinbase_cli, run_server
+
+pytestmark = pytest.mark.slow
+
+
+def _creds(output: str) -> dict[str, str]:
+    found = dict(re.findall(r"^(app key|app secret|master secret):\s+(\S+)$", output, re.M))
+    return {"key": found["app key"], "secret": found["app secret"], "master": found["master secret"]}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
+    """Global CLI arguments selecting a fresh database of each engine."""
+    if request.param == "sqlite":
+        yield ["--data-dir", str(tmp_path / "data")]
+        return
+    schema = f"kbt_cli_{os.getpid()}_{time.monotonic_ns()}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(schema)))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield ["--database-url", f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(pgsql.SQL("DROP SCHEMA {} CASCADE").format(pgsql.Identifier(schema)))
+
+
+def test_first_start_prints_the_default_app_once(tmp_path: Path, database: list[str]) -> None:
+    with run_server(*database, workdir=tmp_path) as server:
+        creds = _creds(server.log())
+        response = httpx.get(f"{server.url}/appdata/{creds['key']}", auth=(creds["key"], creds["secret"]))
+        assert response.status_code == 200 and response.json()["appName"] == "Default"
+        master = httpx.get(f"{server.url}/appdata/{creds['key']}", auth=(creds["key"], creds["master"]))
+        assert master.status_code == 200
+    with run_server(*database, workdir=tmp_path) as server:
+        assert "app secret" not in server.log()
+    listed = kinbase_cli(*database, "apps", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.split() == [creds["key"], "Default"]
+
+
+def test_apps_commands_while_the_server_runs(tmp_path: Path, database: list[str]) -> None:
+    with run_server(*database, workdir=tmp_path) as server:
+        created = kinbase_cli(
+            *database,
+            "apps",
+            "create",
+            "Legacy",
+            "--app-key",
+            "kid_HkI2u1vGZ",
+            "--app-secret",
+            "legacy-secret",
+            "--master-secret",
+            "legacy-master",
+            cwd=tmp_path,
+        )
+        assert created.returncode == 0, created.stderr
+        assert _creds(created.stdout) == {
+            "key": "kid_HkI2u1vGZ",
+            "secret": "legacy-secret",
+            "master": "legacy-master",
+        }
+        response = httpx.get(f"{server.url}/appdata/kid_HkI2u1vGZ", auth=("kid_HkI2u1vGZ", "legacy-secret"))
+        assert response.status_code == 200 and response.json()["kinvey"] == "hello Legacy"
+
+        shown = kinbase_cli(*database, "apps", "show", "kid_HkI2u1vGZ", cwd=tmp_path)
+        assert "Legacy" in shown.stdout and "legacy-secret" not in shown.stdout
+        secret = kinbase_cli(*database, "apps", "show", "kid_HkI2u1vGZ", "--secrets", cwd=tmp_path)
+        assert "legacy-master" in secret.stdout
+
+        again = kinbase_cli(*database, "apps", "create", "Dup", "--app-key", "kid_HkI2u1vGZ", cwd=tmp_path)
+        assert again.returncode != 0 and "already exists" in again.stderr
+
+        deleted = kinbase_cli(*database, "apps", "delete", "kid_HkI2u1vGZ", "--yes", cwd=tmp_path)
+        assert deleted.returncode == 0, deleted.stderr
+        deadline = time.monotonic() + 10
+        while True:
+            response = httpx.get(
+                f"{server.url}/appdata/kid_HkI2u1vGZ", auth=("kid_HkI2u1vGZ", "legacy-secret")
+            )
+            if response.status_code == 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert response.status_code == 404 and response.json()["error"] == "AppNotFound"
+    missing = kinbase_cli(*database, "apps", "delete", "kid_nope", "--yes", cwd=tmp_path)
+    assert missing.returncode != 0 and "no app" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["apps", "create", "X", "--app-key", "bad key!"], "The app key 'bad key!' is invalid"),
+        (["apps", "create", "X", "--app-secret", "same", "--master-secret", "same"], "must differ"),
+        (["apps", "show", "kid_missing"], "was not found"),
+    ],
+)
+def test_cli_errors_are_clear(tmp_path: Path, args: list[str], message: str) -> None:
+    result = kinbase_cli("--data-dir", str(tmp_path / "d"), *args, cwd=tmp_path)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_configuration_error_stops_the_server(tmp_path: Path) -> None:
+    result = kinbase_cli("serve", env={"KINBASE_PORT": "eighty"}, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "setting 'port' (from $KINBASE_PORT): expected an integer" in result.stderr
+    assert "Traceback" not in result.stderr
+    bad_url = kinbase_cli("--database-url", "mysql://x", "migrate", cwd=tmp_path)
+    assert bad_url.returncode != 0 and "is not supported" in bad_url.stderr
+
+
+def test_migrate_and_settings(tmp_path: Path) -> None:
+    migrated = kinbase_cli("--data-dir", str(tmp_path / "d"), "migrate", cwd=tmp_path)
+    assert migrated.returncode == 0 and "up to date" in migrated.stdout
+    shown = kinbase_cli("--data-dir", str(tmp_path / "d"), "settings", cwd=tmp_path)
+    assert "port = 8080" in shown.stdout
