@@ -49,7 +49,12 @@ class CompileContext:
 def compile_find(query: Query, ctx: CompileContext, *, select: str, where: Sql, count: bool = False) -> Sql:
     """The whole statement for ``query`` over ``objects o`` (placeholder: no filter, no sort)."""
     if query.filter is not None or query.sort:
-        raise NotImplementedError("the query compiler has not landed yet")
+        from kinbase.query.sql.interim_kinto import compile_kinto  # INTERIM until the query engine lands
+
+        text, params = compile_kinto(
+            query, ctx.dialect, ctx.id_path, ctx.stamp_path, select, where.text, list(where.params), count
+        )
+        return Sql(text, params)
     ph = "?" if ctx.dialect == "sqlite" else "%s"
     if count:
         return Sql(f"SELECT count(*) FROM objects o WHERE {where.text}", list(where.params))
