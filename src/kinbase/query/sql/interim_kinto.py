@@ -61,7 +61,8 @@ class _Compiler:
             )
         return (
             f"(CASE jsonb_typeof(o.data #> {self.jpath(path)}::text[]) WHEN 'null' THEN 0 "
-            "WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN 3 WHEN 'array' THEN 4 WHEN 'object' THEN 5 ELSE 7 END)"
+            "WHEN 'string' THEN 1 WHEN 'number' THEN 2 WHEN 'boolean' THEN 3 WHEN 'array' THEN 4 "
+            "WHEN 'object' THEN 5 ELSE 7 END)"
         )
 
     @staticmethod
@@ -195,8 +196,8 @@ class _Compiler:
                     ]
                     inner = " OR ".join(parts) or "1 = 0"
                 else:
-                    values = orjson.dumps(list(node.values)).decode()
-                    inner = f"o.data #> {self.jpath(node.path)}::text[] @> {self.bind(values)}::jsonb"
+                    encoded = orjson.dumps(list(node.values)).decode()
+                    inner = f"o.data #> {self.jpath(node.path)}::text[] @> {self.bind(encoded)}::jsonb"
                 return f"({self.jtype(node.path)} = 'array' AND ({inner}))"
             parts = [
                 f"EXISTS (SELECT 1 FROM json_each(o.data, {self.jpath(node.path)}) j "
