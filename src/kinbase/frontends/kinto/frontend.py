@@ -19,7 +19,7 @@ from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.services import Core
-from kinbase.errors import BaaSError, NotAuthenticated
+from kinbase.errors import BackendUnavailable, BaaSError, NotAuthenticated
 from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
@@ -246,6 +246,8 @@ class KintoFrontend:
             call = KintoCall(request, self.core, ctx, {})
             response = await handler(call)
         except BaaSError as exc:
+            if isinstance(exc, BackendUnavailable):
+                logger.warning("backend unavailable in %s %s: %s", request.method, request.path, exc.message)
             status, body, headers = error_bytes(exc, config)
             response = KintoResponse(status, body, headers)
         except Exception:

@@ -88,7 +88,7 @@ class _Compiler:
             return f"{text}::numeric"
         if isinstance(value, str):
             return f'{text} COLLATE "C"'
-        return f"(o.data #> {self.params.pop() and self.jpath(path)}::text[])"
+        return f"(o.data #> {self.jpath(path)}::text[])"
 
     def literal(self, value: JSONValue) -> str:
         if self.dialect == "sqlite":
@@ -141,11 +141,12 @@ class _Compiler:
             return f"{column} {sql_op} {self.bind(value)}"
         rank = self.value_rank(value)
         strict = "<" if op in ("lt", "max") else ">"
+        first, second = self.rank(path), self.rank(path)
         if rank >= 4:
             same = "1 = 1" if op in ("min", "max") else "1 = 0"
         else:
             same = f"{self.scalar(path, value)} {sql_op} {self.literal(value)}"
-        return f"({self.rank(path)} {strict} {rank} OR ({self.rank(path)} = {rank} AND {same}))"
+        return f"({first} {strict} {rank} OR ({second} = {rank} AND {same}))"
 
     def node(self, node: Node) -> str:
         if isinstance(node, Const):
@@ -187,6 +188,7 @@ class _Compiler:
                 f"ILIKE {self.bind(pattern)} ESCAPE '\\')"
             )
         if isinstance(node, KintoContains):
+            is_array = f"{self.jtype(node.path)} = 'array'"
             if self.dialect == "postgresql":
                 if node.any_:
                     parts = [
@@ -198,7 +200,7 @@ class _Compiler:
                 else:
                     encoded = orjson.dumps(list(node.values)).decode()
                     inner = f"o.data #> {self.jpath(node.path)}::text[] @> {self.bind(encoded)}::jsonb"
-                return f"({self.jtype(node.path)} = 'array' AND ({inner}))"
+                return f"({is_array} AND ({inner}))"
             parts = [
                 f"EXISTS (SELECT 1 FROM json_each(o.data, {self.jpath(node.path)}) j "
                 f"WHERE j.value = {self.literal(v)})"
@@ -206,7 +208,7 @@ class _Compiler:
             ]
             joiner = " OR " if node.any_ else " AND "
             inner = joiner.join(parts) or ("1 = 0" if node.any_ else "1 = 1")
-            return f"({self.jtype(node.path)} = 'array' AND ({inner}))"
+            return f"({is_array} AND ({inner}))"
         raise NotImplementedError(f"the interim compiler does not handle {type(node).__name__}")
 
     def sort_key(self, path: Path, descending: bool) -> str:
@@ -214,11 +216,12 @@ class _Compiler:
         column = self.column(path)
         if column is not None:
             return f"{column} {direction}"
+        rank = self.rank(path)
         if self.dialect == "sqlite":
             value = f"json_extract(o.data, {self.jpath(path)})"
         else:
             value = f"(o.data #> {self.jpath(path)}::text[])"
-        return f"{self.rank(path)} {direction}, {value} {direction}"
+        return f"{rank} {direction}, {value} {direction}"
 
 
 def compile_kinto(
