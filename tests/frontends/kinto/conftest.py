@@ -108,9 +108,10 @@ async def kinto(http: httpx.AsyncClient, storage: StorageBackend) -> Kinto:
 def make_kinto(http: httpx.AsyncClient, storage: StorageBackend):  # type: ignore[no-untyped-def]
     """Build a Kinto namespace with extra settings."""
 
-    async def make(**settings: Any) -> Kinto:
+    async def make(*, with_accounts: bool = True, **settings: Any) -> Kinto:
         client = Kinto(http, await new_app(storage, settings))
-        await client.account("alice", "bob", "admin")
+        if with_accounts:
+            await client.account("alice", "bob", "admin")
         return client
 
     return make
