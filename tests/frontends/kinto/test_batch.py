@@ -101,8 +101,18 @@ async def test_batch_kinto_js_style_push(kinto) -> None:
         json={
             "defaults": {"headers": {}},
             "requests": [
-                {"method": "PUT", "path": f"{R}/new", "headers": {"If-None-Match": "*"}, "body": {"data": {"v": 1}}},
-                {"method": "PUT", "path": f"{R}/old", "headers": {"If-Match": '"1"'}, "body": {"data": {"v": 2}}},
+                {
+                    "method": "PUT",
+                    "path": f"{R}/new",
+                    "headers": {"If-None-Match": "*"},
+                    "body": {"data": {"v": 1}},
+                },
+                {
+                    "method": "PUT",
+                    "path": f"{R}/old",
+                    "headers": {"If-Match": '"1"'},
+                    "body": {"data": {"v": 2}},
+                },
                 {"method": "DELETE", "path": f"{R}/old", "headers": {"If-Match": '"2"'}},
             ],
         },

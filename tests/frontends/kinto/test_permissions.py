@@ -42,7 +42,9 @@ async def test_record_create_permission(kinto) -> None:
 
 async def test_anonymous_everyone_access(kinto) -> None:
     await kinto.tree("alice")
-    await kinto.patch(C, "alice", json={"permissions": {"record:create": ["system.Everyone"], "read": ["system.Everyone"]}})
+    await kinto.patch(
+        C, "alice", json={"permissions": {"record:create": ["system.Everyone"], "read": ["system.Everyone"]}}
+    )
     r = await kinto.post(R, json={"data": {"anon": True}})
     assert r.status_code == 201 and r.json()["permissions"] == {}
     r = await kinto.get(R)

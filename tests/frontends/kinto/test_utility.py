@@ -22,7 +22,9 @@ async def test_hello(kinto) -> None:
         body["capabilities"]
     )
     assert body["capabilities"]["accounts"]["validation_enabled"] is False
-    assert r.headers["content-security-policy"] == SECURITY and r.headers["x-content-type-options"] == "nosniff"
+    assert (
+        r.headers["content-security-policy"] == SECURITY and r.headers["x-content-type-options"] == "nosniff"
+    )
     r = await kinto.get("/", "alice")
     user = r.json()["user"]
     assert user["id"] == "account:alice"
