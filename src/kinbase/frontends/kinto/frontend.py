@@ -19,7 +19,7 @@ from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.services import Core
-from kinbase.errors import BackendUnavailable, BaaSError, NotAuthenticated
+from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
 from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
