@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from kinbase import jsonutil
 from kinbase.core.services import Core
-from kinbase.frontends.kinto import is_kinto_path
+from kinbase.frontends.kinto import KintoFrontend, KintoMiddleware, is_kinto_path
 from kinbase.frontends.kinto import routes as kinto_routes
 from kinbase.frontends.kinto.errors import Errno, KintoError
 from kinbase.frontends.kinto.frontend import error_bytes as kinto_error_bytes
@@ -54,13 +54,17 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         finally:
             await the_core.stop()
 
+    kinto = KintoFrontend(the_core)
     app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             *kinvey_routes(),
-            *kinto_routes(the_core, exclude=["/healthz", *(f"/{n}" for n in KINVEY_NAMESPACES)]),
+            *kinto_routes(kinto, exclude=["/healthz", *(f"/{n}" for n in KINVEY_NAMESPACES)]),
         ],
-        middleware=[Middleware(ServerMiddleware, error_body=_error_body)],
+        middleware=[
+            Middleware(ServerMiddleware, error_body=_error_body),
+            Middleware(KintoMiddleware, frontend=kinto),
+        ],
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

@@ -53,6 +53,7 @@ class KintoStore:
     def __init__(self, storage: StorageBackend) -> None:
         self.storage = storage
         self._parents: dict[tuple[int, str, str], ParentRecord] = {}
+        self._acls: dict[tuple[int, Stamp, str], Acl] = {}
 
     def forget(self, app_id: int, kind: str, name: str) -> None:
         self._parents.pop((app_id, kind, name), None)
@@ -102,7 +103,19 @@ class KintoStore:
         obj = await self.get(reader, app_id, KINDS[target.resource], target.parent_name, target.id)
         if obj is None:
             return _NOTHING
-        return Loaded(obj, acl_of(await reader.get_grants(obj.oid)))
+        return Loaded(obj, await self.acl(reader, obj))
+
+    async def acl(self, reader: Reader, obj: StoredObject) -> Acl:
+        """The ACL of an object. Cached by (oid, stamp, id): every grant change of an object goes
+        through a write that gives it a new stamp, so a cached ACL is never stale."""
+        key = (obj.oid, obj.stamp, obj.id)
+        found = self._acls.get(key)
+        if found is None:
+            found = acl_of(await reader.get_grants(obj.oid))
+            if len(self._acls) >= _MAX_CACHED:
+                self._acls.clear()
+            self._acls[key] = found
+        return found
 
     async def ancestors(self, reader: Reader, app_id: int, target: Target) -> dict[str, Loaded]:
         """The bucket (and collection) above ``target``, keyed by level."""

@@ -8,12 +8,11 @@ from typing import Any
 
 from starlette.datastructures import URLPath
 from starlette.routing import BaseRoute, Match, NoMatchFound
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kinbase.core.services import Core
 from kinbase.frontends.kinto.frontend import KintoFrontend, error_bytes, is_kinto_path
 
-__all__ = ["KintoRoute", "error_bytes", "is_kinto_path", "routes"]
+__all__ = ["KintoFrontend", "KintoMiddleware", "KintoRoute", "error_bytes", "is_kinto_path", "routes"]
 
 
 class KintoRoute(BaseRoute):
@@ -44,7 +43,21 @@ class KintoRoute(BaseRoute):
         await self.frontend(scope, receive, send)
 
 
-def routes(core: Core, *, exclude: Sequence[str]) -> list[BaseRoute]:
+class KintoMiddleware:
+    """Serves the Kinto paths before the router (the hot path skips route matching); everything
+    else goes on to the wrapped app."""
+
+    def __init__(self, app: ASGIApp, frontend: KintoFrontend) -> None:
+        self.app = app
+        self.frontend = frontend
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and is_kinto_path(scope["path"]):
+            await self.frontend(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def routes(frontend: KintoFrontend, *, exclude: Sequence[str]) -> list[BaseRoute]:
     """The Kinto route and, last, the redirect of any other path that ``exclude`` does not cover."""
-    frontend = KintoFrontend(core)
     return [KintoRoute(frontend), KintoRoute(frontend, catch_all=True, exclude=exclude)]

@@ -243,7 +243,9 @@ def compile_kinto(
     if count:
         return f"SELECT count(*) FROM objects o WHERE {text}", c.params
     order = ", ".join(c.sort_key(k.path, k.descending) for k in query.sort) or "o.oid"
-    sql = f"SELECT {select} FROM objects o WHERE {text} ORDER BY {order}, o.oid"
+    if not any(k.path == stamp_path for k in query.sort):
+        order += ", o.oid"
+    sql = f"SELECT {select} FROM objects o WHERE {text} ORDER BY {order}"
     if query.limit is not None or query.skip:
         sql += f" LIMIT {c.ph} OFFSET {c.ph}"
         c.params += [
