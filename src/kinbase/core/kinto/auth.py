@@ -26,7 +26,7 @@ import orjson
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.model import KINDS
 from kinbase.core.kinto.store import KintoStore
-from kinbase.storage.base import AppRecord, StorageBackend
+from kinbase.storage.base import AppRecord, Reader, StorageBackend
 
 __all__ = ["KintoAuth", "PasswordHasher", "parse_basic"]
 
@@ -88,7 +88,7 @@ class KintoAuth:
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
     async def user_id(
-        self, app: AppRecord, config: KintoConfig, secret: bytes, header: str | None
+        self, reader: Reader, app: AppRecord, config: KintoConfig, secret: bytes, header: str | None
     ) -> str | None:
         """The user the credentials authenticate, or None (anonymous: wrong credentials are not
         an error until a permission is needed, as in Kinto)."""
@@ -98,7 +98,7 @@ class KintoAuth:
         user, password = pair
         for policy in config.auth_policies:
             if policy == "account" and config.accounts:
-                if await self._account(app, config, secret, user, password):
+                if await self._account(reader, app, config, secret, user, password):
                     return f"account:{user}"
             elif policy == "basicauth":
                 key = config.userid_hmac_secret.encode() if config.userid_hmac_secret else secret
@@ -107,10 +107,9 @@ class KintoAuth:
         return None
 
     async def _account(
-        self, app: AppRecord, config: KintoConfig, secret: bytes, user: str, password: str
+        self, reader: Reader, app: AppRecord, config: KintoConfig, secret: bytes, user: str, password: str
     ) -> bool:
-        async with self._storage.reader() as reader:
-            account = await self._store.get(reader, app.id, KINDS["account"], "", user)
+        account = await self._store.get(reader, app.id, KINDS["account"], "", user)
         if account is None:
             return False
         stored = orjson.loads(account.data).get("password")

@@ -74,10 +74,12 @@ class KintoService:
     async def context(self, app: AppRecord, authorization: str | None) -> KintoContext:
         """Authenticate a request and compute its principals."""
         config = self.config(app)
-        user_id = await self.auth.user_id(app, config, self._secret(), authorization)
-        if user_id is None:
+        if not authorization:
             return KintoContext(app, config, None, ANONYMOUS)
         async with self.storage.reader() as reader:
+            user_id = await self.auth.user_id(reader, app, config, self._secret(), authorization)
+            if user_id is None:
+                return KintoContext(app, config, None, ANONYMOUS)
             principals = await self.membership.principals(reader, app.id, from_kinto(user_id))
         return KintoContext(app, config, user_id, principals)
 
