@@ -294,3 +294,15 @@ async def test_strictly_increasing_timestamps(kinto) -> None:
         r = await kinto.post(R, "alice", json={"data": {"i": i}})
         stamps.append(r.json()["data"]["last_modified"])
     assert stamps == sorted(set(stamps))
+
+
+async def test_concurrent_writers_serialise(kinto) -> None:
+    import asyncio
+
+    await kinto.tree("alice")
+    responses = await asyncio.gather(*(kinto.post(R, "alice", json={"data": {"i": i}}) for i in range(20)))
+    assert [r.status_code for r in responses] == [201] * 20
+    stamps = [r.json()["data"]["last_modified"] for r in responses]
+    assert len(set(stamps)) == 20
+    r = await kinto.head(R, "alice")
+    assert r.headers["total-records"] == "20" and r.headers["etag"] == f'"{max(stamps)}"'

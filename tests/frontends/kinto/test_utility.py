@@ -169,3 +169,21 @@ async def test_default_app_at_v1(kinto, storage) -> None:
     finally:
         async with storage.writer() as w:
             await w.set_meta(DEFAULT_APP_KEY, previous or "")
+
+
+async def test_not_acceptable(kinto) -> None:
+    r = await kinto.get("/buckets", "alice", headers={"Accept": "text/html"})
+    assert r.status_code == 406
+    r = await kinto.get("/buckets", "alice", headers={"Accept": "text/html, application/json;q=0.9"})
+    assert r.status_code == 200
+
+
+async def test_anonymous_record_reads_honour_cache_expires(kinto) -> None:
+    await kinto.put("/buckets/b", "alice", json={"permissions": {"read": ["system.Everyone"]}})
+    await kinto.put("/buckets/b/collections/c", "alice", json={"data": {"cache_expires": 60}})
+    await kinto.put("/buckets/b/collections/c/records/r", "alice", json={"data": {}})
+    for path in ("/buckets/b/collections/c/records", "/buckets/b/collections/c/records/r"):
+        r = await kinto.get(path)
+        assert r.headers["cache-control"] == "max-age=60" and "expires" in r.headers
+        r = await kinto.get(path, "alice")
+        assert r.headers["cache-control"] == "no-cache, no-store"

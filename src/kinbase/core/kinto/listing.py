@@ -15,7 +15,14 @@ from kinbase.core.kinto.acl import allowed, holders
 from kinbase.core.kinto.context import KintoContext, reading, writing
 from kinbase.core.kinto.errors import MissingParent
 from kinbase.core.kinto.model import Resource, Target
-from kinbase.core.kinto.objects import KintoObjects, ObjectResult, check_parents, create_permission, deny
+from kinbase.core.kinto.objects import (
+    KintoObjects,
+    ObjectResult,
+    cache_expires,
+    check_parents,
+    create_permission,
+    deny,
+)
 from kinbase.core.kinto.store import KintoStore, Loaded
 from kinbase.query.ast import And, Node, Query, SortKey
 from kinbase.storage.base import (
@@ -79,6 +86,7 @@ class ListResult:
     objects: list[StoredObject]
     stamp: Stamp
     more: bool
+    cache_expires: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +159,8 @@ class KintoListing:
         if parent is None:
             parent = await self._initialised(ctx, plural)
         more = listing.limit is not None and len(found) > listing.limit
-        return ListResult(found[: listing.limit] if more else found, parent.stamp, more)
+        expires = cache_expires(ctx, plural, scope.ancestors)
+        return ListResult(found[: listing.limit] if more else found, parent.stamp, more, expires)
 
     async def count(self, ctx: KintoContext, plural: Target, listing: Listing) -> tuple[int, Stamp]:
         """``Total-Objects`` and the plural's stamp."""

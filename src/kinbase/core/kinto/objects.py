@@ -65,6 +65,21 @@ class ObjectResult:
     stamp: Stamp
     permissions: dict[str, list[str]] | None
     created: bool = False
+    cache_expires: int | None = None
+    """For anonymous reads of records: the collection's ``cache_expires`` (seconds)."""
+
+
+def cache_expires(ctx: KintoContext, target: Target, ancestors: Mapping[str, Loaded]) -> int | None:
+    """How long an anonymous read of records may be cached: the collection's ``cache_expires``,
+    else the ``cache_expires_seconds`` setting (None: no caching)."""
+    if ctx.authenticated or target.resource != "record":
+        return None
+    collection = ancestors.get("collection")
+    if collection is not None and collection.obj is not None:
+        value = collection.document().get("cache_expires")
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return ctx.config.cache_expires_seconds if ctx.config.cache_expires_seconds >= 0 else None
 
 
 def deny(ctx: KintoContext) -> BaaSError:
@@ -212,7 +227,8 @@ class KintoObjects:
         check_parents(target, ancestors)
         if own.obj is None:
             raise MissingObject(target.resource, target.id)
-        return ObjectResult(own.obj.data, own.obj.stamp, render_acl(own.acl))
+        expires = cache_expires(ctx, target, ancestors)
+        return ObjectResult(own.obj.data, own.obj.stamp, render_acl(own.acl), cache_expires=expires)
 
     # -- PUT ------------------------------------------------------------------------------------
     async def put(self, ctx: KintoContext, target: Target, body: Body, cond: Conditions) -> ObjectResult:

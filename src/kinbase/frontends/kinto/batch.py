@@ -86,6 +86,7 @@ def _subrequest(outer: KintoRequest, sub: dict[str, Any]) -> tuple[KintoRequest,
         body,
         outer.prefix,
         outer.origin,
+        outer.request_id,
     )
     return request, "/v1" + path + (f"?{query}" if query else "")
 

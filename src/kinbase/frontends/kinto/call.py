@@ -8,6 +8,7 @@ handlers return a :class:`KintoResponse` whose body is bytes (stored JSON splice
 from __future__ import annotations
 
 import email.utils
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ class KintoRequest:
     body: bytes
     prefix: str
     origin: str
+    request_id: str = ""
 
     @property
     def base_url(self) -> str:
@@ -108,8 +110,12 @@ class KintoCall:
             return int(value[1:-1])
         raise invalid("header", name, "Invalid value for If-Match/If-None-Match")
 
-    def stamp_headers(self, stamp: Stamp) -> dict[str, str]:
-        return {"ETag": f'"{stamp}"', "Last-Modified": http_date(stamp)}
+    def stamp_headers(self, stamp: Stamp, cache_expires: int | None = None) -> dict[str, str]:
+        headers = {"ETag": f'"{stamp}"', "Last-Modified": http_date(stamp)}
+        if cache_expires is not None:
+            headers["Cache-Control"] = f"max-age={cache_expires}"
+            headers["Expires"] = email.utils.formatdate(time.time() + cache_expires, usegmt=True)
+        return headers
 
 
 def method_not_allowed() -> KintoError:

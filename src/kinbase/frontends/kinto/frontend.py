@@ -152,6 +152,7 @@ class KintoFrontend:
             b"",
             prefix,
             _origin(scope, self.core.settings.public_url),
+            scope.get("state", {}).get("request_id", ""),
         )
         try:
             app = await self._app(app_key)
@@ -226,6 +227,13 @@ class KintoFrontend:
             handler = resolved.methods.get(request.method)
             if handler is None:
                 raise KintoError(Errno.METHOD_NOT_ALLOWED)
+            if request.method in ("GET", "HEAD") and not _accepts_json(request.headers.get("accept")):
+                raise KintoError(
+                    Errno.INVALID_PARAMETERS,
+                    "Accept header should be one of ['application/json']",
+                    status=406,
+                    details=[{"location": "header", "name": "Accept", "description": "should accept JSON"}],
+                )
             if config.readonly and request.method not in _READS:
                 raise KintoError(Errno.METHOD_NOT_ALLOWED)
             if config.eos and _past(config.eos):
@@ -251,8 +259,9 @@ class KintoFrontend:
             status, body, headers = error_bytes(exc, config)
             response = KintoResponse(status, body, headers)
         except Exception:
-            request_id = "kinto"
-            logger.exception("unhandled error in %s %s (%s)", request.method, request.path, request_id)
+            logger.exception(
+                "unhandled error in %s %s (request id %s)", request.method, request.path, request.request_id
+            )
             status, body, headers = error_bytes(KintoError(Errno.UNDEFINED), config)
             response = KintoResponse(status, body, headers)
         self._finish(response, request, config, ctx)
@@ -315,6 +324,16 @@ class KintoFrontend:
             and response.status < 400
         ):
             headers.setdefault("Cache-Control", "no-cache, no-store")
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("*/*", "application/*", "application/json") or media.endswith("+json"):
+            return True
+    return False
 
 
 def _past(date: str) -> bool:

@@ -88,7 +88,8 @@ def render_object(result: ObjectResult, *, fields: Any = None) -> bytes:
 
 
 def _response(call: KintoCall, result: ObjectResult, status: int = 200, fields: Any = None) -> KintoResponse:
-    return KintoResponse(status, render_object(result, fields=fields), call.stamp_headers(result.stamp))
+    headers = call.stamp_headers(result.stamp, result.cache_expires)
+    return KintoResponse(status, render_object(result, fields=fields), headers)
 
 
 def _fields(call: KintoCall) -> Any:

@@ -38,7 +38,7 @@ def _check_plural_preconditions(call: KintoCall, stamp: int) -> KintoResponse | 
 
 
 def _page_response(call: KintoCall, page: Page, result: ListResult, items: list[bytes]) -> KintoResponse:
-    headers = call.stamp_headers(result.stamp)
+    headers = call.stamp_headers(result.stamp, result.cache_expires)
     if result.more and result.objects:
         request = call.request
         headers["Next-Page"] = next_page_url(
