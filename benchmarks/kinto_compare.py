@@ -209,12 +209,14 @@ def kinto_server(work: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def kinbase_server(work: Path, engine: str, workers: int) -> Iterator[str]:
+def kinbase_server(work: Path, engine: str, workers: int, history: bool) -> Iterator[str]:
     port = free_port()
     data = work / f"data-{engine}"
     shutil.rmtree(data, ignore_errors=True)
     config = work / "kinbase.toml"
-    config.write_text("[kinto]\naccount_write_principals = ['account:admin']\n")
+    config.write_text(
+        f"[kinto]\naccount_write_principals = ['account:admin']\nhistory = {'true' if history else 'false'}\n"
+    )
     args = ["--config", str(config), "--data-dir", str(data)]
     if engine == "postgresql":
         args += ["--database-url", fresh_database("kinbase_bench")]
@@ -344,6 +346,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the order of targets alternates")
     parser.add_argument("--workers", type=int, default=2, help="kinbase worker processes")
+    parser.add_argument(
+        "--history",
+        choices=("on", "off"),
+        default="off",
+        help="kinbase's history plugin (off by default: the Kinto server runs without its history plugin)",
+    )
     parser.add_argument("--targets", default="kinto,kinbase-sqlite,kinbase-postgresql")
     parser.add_argument("--only", default="a,b,c,d,e")
     parser.add_argument("--workloads", type=Path, default=Path("/work/shared/bench/kinto_workloads.py"))
@@ -362,7 +370,9 @@ def main() -> None:
                 bases[target] = stack.enter_context(kinto_server(work))
             else:
                 engine = target.removeprefix("kinbase-")
-                bases[target] = stack.enter_context(kinbase_server(work, engine, args.workers))
+                bases[target] = stack.enter_context(
+                    kinbase_server(work, engine, args.workers, args.history == "on")
+                )
             # seed (the harness's setup is idempotent), and the collection of workload (e)
             subprocess.run(
                 [sys.executable, str(args.workloads), bases[target], "--only", "a", "--duration", "1"],

@@ -34,6 +34,7 @@ from kinbase.storage.base import (
     StoredObject,
     SystemColumns,
 )
+from kinbase.storage.stamps import now_ms
 from kinbase.types import Stamp
 
 __all__ = ["COLUMNS", "KintoListing", "ListResult", "Listing"]
@@ -179,12 +180,11 @@ class KintoListing:
         return total, parent.stamp
 
     async def stamp(self, ctx: KintoContext, plural: Target) -> Stamp:
-        """The plural's stamp (for If-Match on plural endpoints)."""
+        """The plural's stamp (for If-Match on plural endpoints); the current time when it was
+        never written (nothing is created here: the parent may not exist)."""
         async with reading(self.storage, ctx) as reader:
             parent = await self.store.parent(reader, ctx.app.id, plural.kind, plural.parent_name, fresh=True)
-        if parent is None:
-            parent = await self._initialised(ctx, plural)
-        return parent.stamp
+        return parent.stamp if parent is not None else now_ms()
 
     async def delete(
         self, ctx: KintoContext, plural: Target, listing: Listing

@@ -57,6 +57,10 @@ async def get_plural(call: KintoCall, plural: Target) -> KintoResponse:
     not_modified = _check_plural_preconditions(call, result.stamp)
     if not_modified is not None:
         return not_modified
+    if page.fields is None:
+        # the common case: splice the stored JSON texts, encoded once
+        texts = [tombstone_json(o.id, o.stamp) if o.deleted else o.data for o in result.objects]
+        return _page_response(call, page, result, [",".join(texts).encode()] if texts else [])
     return _page_response(call, page, result, [_item(obj, page) for obj in result.objects])
 
 
