@@ -7,8 +7,9 @@ from kinbase.core.kinto.acl import allowed
 from kinbase.core.kinto.auth import PasswordHasher
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import InvalidParameter
-from kinbase.core.kinto.hooks import Hooks
+from kinbase.core.kinto.hooks import Change, Hooks
 from kinbase.core.kinto.model import ACCOUNT_ID, Target
+from kinbase.core.kinto.principals import Membership
 from kinbase.core.kinto.store import Loaded
 from kinbase.core.permissions import user_principal
 from kinbase.jsonutil import loads
@@ -27,8 +28,9 @@ class AccountHooks(Hooks):
     resource = "account"
     id_pattern = ACCOUNT_ID
 
-    def __init__(self, hasher: PasswordHasher) -> None:
+    def __init__(self, hasher: PasswordHasher, membership: Membership) -> None:
         self._hasher = hasher
+        self._membership = membership
 
     def new_id(self) -> str:
         raise InvalidParameter("body", "data.id", "Required")
@@ -52,6 +54,9 @@ class AccountHooks(Hooks):
         if password != stored:
             data["password"] = await self._hasher.hash(password, ctx.config.bcrypt_rounds)
         return data
+
+    async def after_write(self, ctx: KintoContext, writer: Writer, change: Change) -> None:
+        await self._membership.changed(writer, ctx.app.id)
 
     def adjust_acl(self, ctx: KintoContext, target: Target, acl: dict[str, set[str]]) -> None:
         assert target.id is not None

@@ -3,10 +3,11 @@
 Passwords are bcrypt hashes (as Kinto's accounts plugin stores them). bcrypt costs ~200 ms at
 12 rounds, so it runs in a thread pool (it releases the GIL, the event loop stays responsive) and a
 successful check is cached: the cache key is an HMAC (keyed by the server secret) of the app and
-the user, and the cached value an HMAC of the password **and the stored hash**. Every request still
-reads the account (one point read): a password change stores a new hash (new salt), so the old
-password misses the cache on every worker of every machine at once, and a deleted account stops
-authenticating at once. Concurrent checks of the same uncached credentials share one bcrypt run.
+the user, and the cached value an HMAC of the password **and the stored hash**. The account itself
+is read through the structure cache (:mod:`.principals`): any account change bumps the app's
+structure version, which every request reads, so a password change (a new hash, with a new salt)
+or a deletion is effective at once on every worker of every machine. Concurrent checks of the
+same uncached credentials share one bcrypt run.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import bcrypt
 import orjson
 
 from kinbase.core.kinto.config import KintoConfig
-from kinbase.core.kinto.model import KINDS
+from kinbase.core.kinto.model import ACCOUNT_ID, Target
 from kinbase.core.kinto.store import KintoStore
 from kinbase.storage.base import AppRecord, Reader, StorageBackend
+from kinbase.types import Stamp
 
 __all__ = ["KintoAuth", "PasswordHasher", "parse_basic"]
 
@@ -88,7 +90,13 @@ class KintoAuth:
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
     async def user_id(
-        self, reader: Reader, app: AppRecord, config: KintoConfig, secret: bytes, header: str | None
+        self,
+        reader: Reader,
+        app: AppRecord,
+        config: KintoConfig,
+        secret: bytes,
+        header: str | None,
+        version: Stamp | None = None,
     ) -> str | None:
         """The user the credentials authenticate, or None (anonymous: wrong credentials are not
         an error until a permission is needed, as in Kinto)."""
@@ -98,7 +106,7 @@ class KintoAuth:
         user, password = pair
         for policy in config.auth_policies:
             if policy == "account" and config.accounts:
-                if await self._account(reader, app, config, secret, user, password):
+                if await self._account(reader, app, config, secret, user, password, version):
                     return f"account:{user}"
             elif policy == "basicauth":
                 key = config.userid_hmac_secret.encode() if config.userid_hmac_secret else secret
@@ -107,9 +115,18 @@ class KintoAuth:
         return None
 
     async def _account(
-        self, reader: Reader, app: AppRecord, config: KintoConfig, secret: bytes, user: str, password: str
+        self,
+        reader: Reader,
+        app: AppRecord,
+        config: KintoConfig,
+        secret: bytes,
+        user: str,
+        password: str,
+        version: Stamp | None,
     ) -> bool:
-        account = await self._store.get(reader, app.id, KINDS["account"], "", user)
+        if not ACCOUNT_ID.match(user):
+            return False
+        account = (await self._store.load(reader, app.id, Target("account", id=user), version)).obj
         if account is None:
             return False
         stored = orjson.loads(account.data).get("password")

@@ -41,6 +41,7 @@ class BucketHooks(Hooks):
         bucket = change.target.id
         assert bucket is not None
         app_id = ctx.app.id
+        await self._membership.changed(writer, app_id)
         if change.action == "create":
             for kind in (KINDS["collection"], KINDS["group"]):
                 await self._store.ensure_parent(writer, app_id, kind, bucket)
@@ -50,8 +51,6 @@ class BucketHooks(Hooks):
         for kind in (KINDS["collection"], KINDS["group"], KINDS["history"]):
             parent = await writer.get_parent(app_id, kind, bucket)
             if parent is not None:
-                if kind == KINDS["group"] and parent.live:
-                    await self._membership.changed(writer, app_id)
                 await writer.delete_parent(parent)
             self._store.forget(app_id, kind, bucket)
         for parent in await writer.list_parents(app_id, KINDS["record"], f"{bucket}/"):

@@ -8,6 +8,7 @@ from typing import Any
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.hooks import Change, Hooks
 from kinbase.core.kinto.model import KINDS, Target
+from kinbase.core.kinto.principals import Membership
 from kinbase.core.kinto.schema import check_schema, validate
 from kinbase.core.kinto.store import KintoStore, Loaded
 from kinbase.storage.base import StoredObject, Writer
@@ -28,8 +29,9 @@ def bucket_schema(ancestors: dict[str, Loaded], name: str) -> dict[str, Any] | N
 class CollectionHooks(Hooks):
     resource = "collection"
 
-    def __init__(self, store: KintoStore) -> None:
+    def __init__(self, store: KintoStore, membership: Membership) -> None:
         self._store = store
+        self._membership = membership
 
     async def prepare(
         self,
@@ -50,6 +52,7 @@ class CollectionHooks(Hooks):
 
     async def after_write(self, ctx: KintoContext, writer: Writer, change: Change) -> None:
         name = f"{change.target.bucket}/{change.target.id}"
+        await self._membership.changed(writer, ctx.app.id)
         if change.action == "delete":
             parent = await writer.get_parent(ctx.app.id, KINDS["record"], name)
             if parent is not None:

@@ -24,6 +24,8 @@ class KintoContext:
         user_id: the Kinto user id (``account:alice``), None when anonymous.
         principals: every principal of the request, in the shared vocabulary.
         tx: the transaction of the enclosing ``/batch``; None outside a batch.
+        version: the app's structure version read at the start of the request (None: unknown, read
+            everything fresh).
     """
 
     app: AppRecord
@@ -31,6 +33,7 @@ class KintoContext:
     user_id: str | None
     principals: frozenset[Principal]
     tx: Writer | None = None
+    version: int | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -40,8 +43,14 @@ class KintoContext:
     def user_principal(self) -> Principal | None:
         return from_kinto(self.user_id) if self.user_id is not None else None
 
+    @property
+    def cached(self) -> int | None:
+        """The structure version to read cached objects with (None inside a batch, whose
+        transaction must see its own uncommitted writes)."""
+        return self.version if self.tx is None else None
+
     def in_transaction(self, tx: Writer | None) -> KintoContext:
-        return KintoContext(self.app, self.config, self.user_id, self.principals, tx)
+        return KintoContext(self.app, self.config, self.user_id, self.principals, tx, None)
 
 
 @contextlib.asynccontextmanager

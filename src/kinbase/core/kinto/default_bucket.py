@@ -31,10 +31,11 @@ class DefaultBucket:
         self._store = store
         self._objects = objects
 
-    async def ensure(self, ctx: KintoContext, bucket: str, collection: str | None) -> None:
-        """Create the bucket (and ``collection``) if missing, owned by the caller."""
+    async def ensure(self, ctx: KintoContext, bucket: str, collection: str | None) -> bool:
+        """Create the bucket (and ``collection``) if missing, owned by the caller. True if anything
+        was created (the structure version changed)."""
         if await self._exists(ctx, bucket, collection):
-            return
+            return False
         assert ctx.user_principal is not None
         async with writing(self._storage, ctx) as writer:
             for target in (Target("bucket", id=bucket), Target("collection", bucket, id=collection)):
@@ -46,11 +47,12 @@ class DefaultBucket:
                     continue
                 acl = {"write": {ctx.user_principal}}
                 await self._objects.store_object(ctx, writer, parent, target, {}, acl, ancestors)
+        return True
 
     async def _exists(self, ctx: KintoContext, bucket: str, collection: str | None) -> bool:
         async with reading(self._storage, ctx) as reader:
-            found = await self._store.load(reader, ctx.app.id, Target("bucket", id=bucket))
+            found = await self._store.load(reader, ctx.app.id, Target("bucket", id=bucket), ctx.cached)
             if not found.exists or collection is None:
                 return found.exists
             target = Target("collection", bucket, id=collection)
-            return (await self._store.load(reader, ctx.app.id, target)).exists
+            return (await self._store.load(reader, ctx.app.id, target, ctx.cached)).exists

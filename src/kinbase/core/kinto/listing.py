@@ -113,7 +113,7 @@ class KintoListing:
         self.objects = objects
 
     async def _scope(self, ctx: KintoContext, reader: Reader, plural: Target, perm: str) -> _Scope:
-        ancestors = await self.store.ancestors(reader, ctx.app.id, plural)
+        ancestors = await self.store.ancestors(reader, ctx.app.id, plural, ctx.cached)
         chain = {lvl: a.acl for lvl, a in ancestors.items()}
         full = allowed(ctx.config, ctx.principals, plural.resource, perm, chain)
         resource, create = create_permission(plural.resource)

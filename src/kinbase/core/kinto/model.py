@@ -18,8 +18,11 @@ splices the stored JSON into ``{"data": ...}``. Kinto permissions are grants (``
 ``collection:create``, ``group:create``, ``record:create``) whose principals are in the shared
 vocabulary (``account:alice`` is ``user:alice``, a group URI ``/buckets/b/groups/g`` is
 ``group:/buckets/b/groups/g``). A group's members are also grants: ``member`` rows, which index
-membership for the principal lookup. The parent ``kinto.meta``/``membership`` is bumped by every
-group change, so a worker knows cheaply whether its cached group principals are still valid.
+membership for the principal lookup. The parent ``kinto.meta``/``structure`` is bumped by every
+change of a bucket, collection, group or account (in the same transaction): its stamp is the
+app's **structure version**, which every request reads once, so workers may cache principals,
+verified credentials and bucket/collection/group/account objects and know cheaply, at once and
+without talking to each other, when those caches are stale.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ KINDS: dict[Resource, str] = {
     "history": "kinto.history",
 }
 META_KIND = "kinto.meta"
-MEMBERSHIP = "membership"
+STRUCTURE = "structure"
 MEMBER = "member"
 """The grant name of group membership (never a permission)."""
 

@@ -220,8 +220,8 @@ class KintoObjects:
         assert target.id is not None
         self.hooks[target.resource].check_id(target.id)
         async with reading(self.storage, ctx) as reader:
-            ancestors = await self.store.ancestors(reader, ctx.app.id, target)
-            own = await self.store.load(reader, ctx.app.id, target)
+            ancestors = await self.store.ancestors(reader, ctx.app.id, target, ctx.cached)
+            own = await self.store.load(reader, ctx.app.id, target, ctx.cached)
         perm = "read:attributes" if target.resource in ("bucket", "collection") else "read"
         self._authorize(ctx, target.resource, perm, chain_of(ancestors, own, target.resource))
         check_parents(target, ancestors)
@@ -236,7 +236,7 @@ class KintoObjects:
         hooks = self.hooks[target.resource]
         hooks.check_id(target.id)
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target)
+            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = (
                 await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
@@ -271,7 +271,7 @@ class KintoObjects:
         if patch.kind != "json-patch" and patch.body.data is None and patch.body.permissions is None:
             raise InvalidParameter("body", "data", "Provide at least one of data or permissions")
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target)
+            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = (
                 await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
@@ -312,7 +312,7 @@ class KintoObjects:
         hooks = self.hooks[target.resource]
         hooks.check_id(target.id)
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target)
+            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = (
                 await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
@@ -362,7 +362,7 @@ class KintoObjects:
         else:
             target = plural.with_id(hooks.new_id())
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target)
+            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = Loaded(None, {})
             if posted is not None and parent is not None:

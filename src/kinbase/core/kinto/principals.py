@@ -1,15 +1,17 @@
-"""The principals of a Kinto request, with group membership cached per worker.
+"""The structure version of an app and the principals of a Kinto request.
+
+The structure version is the stamp of the ``kinto.meta``/``structure`` parent, which every change
+of a bucket, collection, group or account bumps in its own transaction. Each request reads it once
+(one point read); caches keyed by it (group principals here, objects and verified credentials in
+the store and the authenticator) are therefore never stale, on any worker of any machine.
 
 A group's members are ``member`` grants on the group object, so "which groups is this user in"
-is one indexed read of the grants table. The result is cached per (app, user) together with the
-stamp of the ``kinto.meta``/``membership`` parent, which every group change bumps in its own
-transaction: each request reads that stamp (one point read), so a group change is seen at once by
-every worker of every machine, and the membership read runs only after a change.
+is one indexed read of the grants table, run only after a structure change.
 """
 
 from __future__ import annotations
 
-from kinbase.core.kinto.model import KINDS, MEMBER, MEMBERSHIP, META_KIND
+from kinbase.core.kinto.model import KINDS, MEMBER, META_KIND, STRUCTURE
 from kinbase.core.kinto.store import KintoStore
 from kinbase.core.permissions import AUTHENTICATED, EVERYONE
 from kinbase.storage.base import NewVersion, Reader, WriteContext, Writer
@@ -22,18 +24,23 @@ ANONYMOUS = frozenset({EVERYONE})
 
 
 class Membership:
-    """Computes request principals and invalidates them on group changes."""
+    """The structure version and the request principals."""
 
     def __init__(self, store: KintoStore) -> None:
         self._store = store
         self._cache: dict[tuple[int, Principal], tuple[Stamp, frozenset[Principal]]] = {}
 
-    async def principals(self, reader: Reader, app_id: int, user: Principal | None) -> frozenset[Principal]:
+    async def version(self, reader: Reader, app_id: int) -> Stamp:
+        """The app's structure version (0 before its first structure change)."""
+        parent = await self._store.parent(reader, app_id, META_KIND, STRUCTURE, fresh=True)
+        return parent.stamp if parent is not None else 0
+
+    async def principals(
+        self, reader: Reader, app_id: int, user: Principal | None, version: Stamp
+    ) -> frozenset[Principal]:
         """``system.Everyone``, and for a user ``system.Authenticated``, the user and its groups."""
         if user is None:
             return ANONYMOUS
-        version_parent = await self._store.parent(reader, app_id, META_KIND, MEMBERSHIP, fresh=True)
-        version = version_parent.stamp if version_parent is not None else 0
         cached = self._cache.get((app_id, user))
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -48,8 +55,8 @@ class Membership:
         return result
 
     async def changed(self, writer: Writer, app_id: int) -> None:
-        """Record, in the current transaction, that some group changed."""
-        parent = await self._store.ensure_parent(writer, app_id, META_KIND, MEMBERSHIP)
+        """Bump the structure version in the current transaction."""
+        parent = await self._store.ensure_parent(writer, app_id, META_KIND, STRUCTURE)
 
         def build(wc: WriteContext) -> NewVersion:
             return NewVersion(data={"last_modified": wc.stamp})

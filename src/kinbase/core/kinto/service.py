@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -44,10 +45,10 @@ class KintoService:
         self.history = History(self.store)
         hooks: dict[Resource, Hooks] = {
             "bucket": BucketHooks(self.store, self.membership),
-            "collection": CollectionHooks(self.store),
+            "collection": CollectionHooks(self.store, self.membership),
             "group": GroupHooks(self.membership),
             "record": RecordHooks(),
-            "account": AccountHooks(self.hasher),
+            "account": AccountHooks(self.hasher, self.membership),
             "history": Hooks(),
         }
         self.objects = KintoObjects(storage, self.store, self.history, hooks)
@@ -74,14 +75,15 @@ class KintoService:
     async def context(self, app: AppRecord, authorization: str | None) -> KintoContext:
         """Authenticate a request and compute its principals."""
         config = self.config(app)
-        if not authorization:
-            return KintoContext(app, config, None, ANONYMOUS)
         async with self.storage.reader() as reader:
-            user_id = await self.auth.user_id(reader, app, config, self._secret(), authorization)
+            version = await self.membership.version(reader, app.id)
+            user_id = None
+            if authorization:
+                user_id = await self.auth.user_id(reader, app, config, self._secret(), authorization, version)
             if user_id is None:
-                return KintoContext(app, config, None, ANONYMOUS)
-            principals = await self.membership.principals(reader, app.id, from_kinto(user_id))
-        return KintoContext(app, config, user_id, principals)
+                return KintoContext(app, config, None, ANONYMOUS, version=version)
+            principals = await self.membership.principals(reader, app.id, from_kinto(user_id), version)
+        return KintoContext(app, config, user_id, principals, version=version)
 
     def default_bucket_id(self, ctx: KintoContext) -> str | None:
         """The caller's personal bucket id (None when anonymous or the plugin is off)."""
@@ -90,8 +92,13 @@ class KintoService:
         key = ctx.config.default_bucket_hmac_secret
         return default_bucket_id(key.encode() if key else self._secret(), ctx.user_id)
 
-    async def ensure_default_bucket(self, ctx: KintoContext, bucket: str, collection: str | None) -> None:
-        await self.default_buckets.ensure(ctx, bucket, collection)
+    async def ensure_default_bucket(
+        self, ctx: KintoContext, bucket: str, collection: str | None
+    ) -> KintoContext:
+        """Create the personal bucket (and collection) if needed; the context to go on with."""
+        if await self.default_buckets.ensure(ctx, bucket, collection):
+            return dataclasses.replace(ctx, version=None)
+        return ctx
 
     # -- history and permissions -------------------------------------------------------------
     async def delete_history(self, ctx: KintoContext, bucket: str, listing: Listing) -> list[ObjectResult]:

@@ -17,6 +17,8 @@ from kinbase.types import Document, Stamp
 __all__ = ["KintoStore", "Loaded", "tombstone_json"]
 
 _MAX_CACHED = 50_000
+_MAX_STRUCTURE = 20_000
+_STRUCTURAL = ("bucket", "collection", "group", "account")
 
 
 def tombstone_json(object_id: str, stamp: Stamp) -> str:
@@ -54,6 +56,7 @@ class KintoStore:
         self.storage = storage
         self._parents: dict[tuple[int, str, str], ParentRecord] = {}
         self._acls: dict[tuple[int, Stamp, str], Acl] = {}
+        self._structure: dict[int, tuple[Stamp, dict[tuple[str, str, str], Loaded]]] = {}
 
     def forget(self, app_id: int, kind: str, name: str) -> None:
         self._parents.pop((app_id, kind, name), None)
@@ -97,8 +100,30 @@ class KintoStore:
                 found = await reader.get_object(again, object_id, include_deleted=deleted)
         return found
 
-    async def load(self, reader: Reader, app_id: int, target: Target) -> Loaded:
-        """The object ``target`` names, with its ACL."""
+    async def load(self, reader: Reader, app_id: int, target: Target, version: Stamp | None = None) -> Loaded:
+        """The object ``target`` names, with its ACL.
+
+        With the app's structure ``version``, buckets, collections, groups and accounts come from a
+        per-worker cache that any structure change (a new version) invalidates.
+        """
+        assert target.id is not None
+        if version is None or target.resource not in _STRUCTURAL:
+            return await self._load(reader, app_id, target)
+        cached = self._structure.get(app_id)
+        if cached is None or cached[0] != version:
+            cached = (version, {})
+            if len(self._structure) >= 1000:
+                self._structure.clear()
+            self._structure[app_id] = cached
+        key = (target.resource, target.parent_name, target.id)
+        found = cached[1].get(key)
+        if found is None:
+            found = await self._load(reader, app_id, target)
+            if len(cached[1]) < _MAX_STRUCTURE:
+                cached[1][key] = found
+        return found
+
+    async def _load(self, reader: Reader, app_id: int, target: Target) -> Loaded:
         assert target.id is not None
         obj = await self.get(reader, app_id, KINDS[target.resource], target.parent_name, target.id)
         if obj is None:
@@ -117,15 +142,17 @@ class KintoStore:
             self._acls[key] = found
         return found
 
-    async def ancestors(self, reader: Reader, app_id: int, target: Target) -> dict[str, Loaded]:
+    async def ancestors(
+        self, reader: Reader, app_id: int, target: Target, version: Stamp | None = None
+    ) -> dict[str, Loaded]:
         """The bucket (and collection) above ``target``, keyed by level."""
         out: dict[str, Loaded] = {}
         resource: Resource = target.resource
         if resource in ("collection", "group", "record", "history"):
-            out["bucket"] = await self.load(reader, app_id, Target("bucket", id=target.bucket))
+            out["bucket"] = await self.load(reader, app_id, Target("bucket", id=target.bucket), version)
             if resource == "record" and out["bucket"].exists:
                 out["collection"] = await self.load(
-                    reader, app_id, Target("collection", target.bucket, id=target.collection)
+                    reader, app_id, Target("collection", target.bucket, id=target.collection), version
                 )
             elif resource == "record":
                 out["collection"] = _NOTHING

@@ -250,7 +250,7 @@ class KintoFrontend:
                 and segments[1] == "default"
                 and config.default_bucket
             ):
-                resolved, handler = await self._default_bucket(ctx, request, segments)
+                ctx, handler = await self._default_bucket(ctx, request, segments)
             call = KintoCall(request, self.core, ctx, {})
             response = await handler(call)
         except BaaSError as exc:
@@ -269,7 +269,7 @@ class KintoFrontend:
 
     async def _default_bucket(
         self, ctx: KintoContext, request: KintoRequest, segments: list[str]
-    ) -> tuple[Resolved, Handler]:
+    ) -> tuple[KintoContext, Handler]:
         bucket = self.core.kinto.default_bucket_id(ctx)
         if bucket is None:
             raise NotAuthenticated()
@@ -284,8 +284,8 @@ class KintoFrontend:
             collection = segments[3] if len(segments) >= 4 and segments[2] == "collections" else None
             if creates_collection:
                 collection = None
-            await self.core.kinto.ensure_default_bucket(ctx, bucket, collection)
-        return resolved, handler
+            ctx = await self.core.kinto.ensure_default_bucket(ctx, bucket, collection)
+        return ctx, handler
 
     async def _batch(self, call: KintoCall) -> KintoResponse:
         async def run(outer: KintoCall, request: KintoRequest, tx: Writer) -> KintoResponse:
