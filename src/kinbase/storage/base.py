@@ -80,10 +80,15 @@ class ParentRecord:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredObject:
     """One stored object or tombstone. ``data`` is the stored JSON text, ready to splice into a
-    response; it is ``"{}"`` for a tombstone."""
+    response; it is ``"{}"`` for a tombstone. Treat it as immutable.
+
+    Note:
+        Not ``frozen``: a frozen dataclass costs ~2 µs to build against ~0.5 µs, and a page of
+        1,000 objects (a Kinto ``_since`` sync) builds 1,000 of them.
+    """
 
     oid: int
     id: str

@@ -103,15 +103,9 @@ def _parent(row: Row) -> ParentRecord:
 
 
 def _object(row: Row) -> StoredObject:
-    return StoredObject(
-        oid=int(row[0]),
-        id=row[1],
-        stamp=int(row[2]),
-        created=int(row[3]),
-        creator=row[4],
-        deleted=bool(row[5]),
-        data=row[6],
-    )
+    # Positional: this runs once per row of every read (both drivers return ints for the integer
+    # columns; SQLite returns 0/1 for ``deleted``).
+    return StoredObject(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
 _NO_OPTIONS = FindOptions()
