@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from kinbase import __version__
+from kinbase.cli_kinvey import register as register_kinvey
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
 from kinbase.settings import SETTINGS, Settings, load_settings
@@ -209,6 +210,9 @@ def apps_delete(ctx: click.Context, key: str, yes: bool) -> None:
     if not deleted:
         raise click.ClickException(f"There is no app {key!r}.")
     click.echo(f"Deleted {key}.")
+
+
+register_kinvey(main, _settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -73,6 +73,41 @@ SETTINGS: tuple[Setting, ...] = (
         "Externally visible base URL (scheme://host[:port]); by default taken from each request.",
     ),
     Setting("app_cache_seconds", int, 2, "How long a worker trusts its cached app credentials.", minimum=0),
+    Setting(
+        "smtp_host", str, "", "SMTP server for the Kinvey user mails (reset, verification); empty: no mail."
+    ),
+    Setting("smtp_port", int, 25, "SMTP server port.", minimum=1),
+    Setting("smtp_username", str, "", "SMTP login (empty: no authentication)."),
+    Setting("smtp_password", str, "", "SMTP password."),
+    Setting(
+        "smtp_security",
+        str,
+        "none",
+        "SMTP transport security: none, starttls or tls (implicit TLS).",
+        choices=("none", "starttls", "tls"),
+    ),
+    Setting("mail_from", str, "kinbase@localhost", "Sender address of the mails kinbase sends."),
+    Setting(
+        "password_hash_time_cost",
+        int,
+        3,
+        "argon2id iterations for user passwords (higher: slower).",
+        minimum=1,
+    ),
+    Setting("password_hash_memory_kib", int, 19456, "argon2id memory per password hash, in KiB.", minimum=8),
+    Setting(
+        "password_cache_seconds",
+        int,
+        300,
+        "How long a verified password is remembered (HMAC only) so repeated logins and Basic "
+        "authentication skip the slow hash.",
+        minimum=0,
+    ),
+    Setting(
+        "login_max_failures", int, 10, "Failed logins (per user or address) before a lockout.", minimum=1
+    ),
+    Setting("login_lockout_seconds", int, 300, "How long a login lockout lasts.", minimum=1),
+    Setting("login_delay_after", int, 3, "Failed logins after which each attempt is slowed down.", minimum=1),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -96,6 +131,18 @@ class Settings:
     access_log: bool = False
     public_url: str = ""
     app_cache_seconds: int = 2
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_security: str = "none"
+    mail_from: str = "kinbase@localhost"
+    password_hash_time_cost: int = 2
+    password_hash_memory_kib: int = 19456
+    password_cache_seconds: int = 300
+    login_max_failures: int = 10
+    login_lockout_seconds: int = 300
+    login_delay_after: int = 3
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections of the TOML file that belong to other components (e.g. ``[smtp]``)."""
 

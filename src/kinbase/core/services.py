@@ -6,6 +6,7 @@ import secrets
 
 from kinbase.core.apps import AppService
 from kinbase.core.kinto.service import KintoService
+from kinbase.core.kinvey.services import KinveyServices
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 
@@ -24,6 +25,7 @@ class Core:
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
         self._secret: bytes | None = None
         self.kinto = KintoService(settings, storage, lambda: self.secret)
+        self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
 
     @property
     def secret(self) -> bytes:

@@ -275,7 +275,9 @@ class StorageContract:
             changes = await r.find(
                 parent,
                 Query(sort=(SortKey(("_stamp",)),)),
-                FindOptions(include_deleted=True, since=first.stamp),
+                FindOptions(
+                    include_deleted=True, since=first.stamp, columns=SystemColumns(stamp=("_stamp",))
+                ),
             )
             assert [(o.id, o.deleted) for o in changes] == [("b", False), ("a", True)]
             assert await r.count(parent, Query()) == 1

@@ -1,4 +1,5 @@
-"""Kinvey credentials: ``Basic appKey:appSecret``, ``Basic appKey:masterSecret`` and user sessions.
+"""Kinvey credentials: ``Basic appKey:appSecret``, ``Basic appKey:masterSecret``, user sessions
+(``Kinvey <token>``) and, before API version 6, ``Basic username:password``.
 
 Wrong credentials answer ``InvalidCredentials``; valid credentials of a kind the endpoint does not
 accept answer ``InsufficientCredentials``. The two must never be confused: the SDK logs its user
@@ -10,19 +11,24 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from starlette.requests import Request
 
 from kinbase.core.apps import check_app_credentials
+from kinbase.core.kinvey.access import Caller
 from kinbase.core.services import Core
 from kinbase.frontends.kinvey.errors import KinveyError
 from kinbase.storage.base import AppRecord
 
-__all__ = ["Auth", "AuthKind", "authenticate", "parse_basic"]
+__all__ = ["ANY", "APP", "MASTER", "USER", "Auth", "AuthKind", "authenticate", "parse_basic"]
 
 AuthKind = Literal["app", "master", "user"]
+ANY: tuple[AuthKind, ...] = ("app", "master", "user")
+APP: tuple[AuthKind, ...] = ("app", "master")
+MASTER: tuple[AuthKind, ...] = ("master",)
+USER: tuple[AuthKind, ...] = ("user",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +36,16 @@ class Auth:
     """Who is calling: the app (app secret), the app admin (master secret) or a user."""
 
     kind: AuthKind | None
-    user_id: str | None = None
+    caller: Caller = field(default_factory=Caller.app)
     token: str | None = None
 
     @property
     def is_master(self) -> bool:
         return self.kind == "master"
+
+    @property
+    def user_id(self) -> str | None:
+        return self.caller.user_id
 
 
 ANONYMOUS = Auth(kind=None)
@@ -66,12 +76,22 @@ async def _identify(core: Core, request: Request, app: AppRecord, version: int) 
             kind = check_app_credentials(app, user, secret)
             if kind is None:
                 raise KinveyError("InvalidCredentials", "Wrong app secret or master secret.")
-            return Auth(kind=kind)
-        raise KinveyError(
-            "InvalidCredentials", "Unknown credentials: use the app key with the app or master secret."
-        )
+            return Auth(kind=kind, caller=Caller.master() if kind == "master" else Caller.app())
+        if version >= 6:
+            raise KinveyError(
+                "InvalidCredentials",
+                "From API version 6 Basic authentication takes only the app or master secret: log in.",
+            )
+        caller = await core.kinvey.caller_for_password(app, user, secret)
+        if caller is None:
+            raise KinveyError("InvalidCredentials", "Wrong username or password.")
+        return Auth(kind="user", caller=caller)
     if scheme == "kinvey":
-        raise KinveyError("InvalidCredentials", "The session token is invalid or has expired.")
+        token = value.strip()
+        found = await core.kinvey.caller_for_token(app, token)
+        if found is None:
+            raise KinveyError("InvalidCredentials", "The session token is invalid or has expired.")
+        return Auth(kind="user", caller=found, token=token)
     raise KinveyError("InvalidCredentials", f"Unsupported authorization scheme {scheme!r}.")
 
 

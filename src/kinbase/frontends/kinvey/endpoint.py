@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,8 @@ from starlette.responses import Response
 
 from kinbase import jsonutil
 from kinbase.core.clock import iso_from_ms
+from kinbase.core.kinvey.access import Caller
+from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
 from kinbase.frontends.kinvey.auth import Auth, AuthKind, authenticate
@@ -75,6 +77,22 @@ class KinveyCall:
     @property
     def path_params(self) -> dict[str, Any]:
         return self.request.path_params
+
+    @property
+    def caller(self) -> Caller:
+        return self.auth.caller
+
+    @property
+    def kinvey(self) -> KinveyServices:
+        return self.core.kinvey
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        return self.request.query_params
+
+    def base_url(self) -> str:
+        """The externally visible base URL (``public_url`` or the request's)."""
+        return self.core.settings.public_url.rstrip("/") or str(self.request.base_url).rstrip("/")
 
     async def json_body(self) -> Any:
         """The request body as JSON (None when empty).
@@ -139,7 +157,8 @@ def _finish(
 ) -> Response:
     headers = response.headers
     headers["X-Kinvey-Request-Id"] = request_id
-    headers["X-Kinvey-Request-Start"] = iso_ms(started)
+    if "x-kinvey-request-start" not in headers:
+        headers["X-Kinvey-Request-Start"] = iso_ms(started)
     if version is not None:
         headers["X-Kinvey-API-Version"] = str(version)
     for name, value in cors_headers(request).items():

@@ -1,0 +1,3 @@
+from kinbase_flex.cli import main
+
+main()

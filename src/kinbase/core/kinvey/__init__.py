@@ -1,0 +1,1 @@
+"""The Kinvey domain: entities, users, groups, roles, sessions, access rules, mail."""

@@ -1,0 +1,215 @@
+"""``_group`` aggregation: group the readable entities matching ``condition`` by ``key`` and fold
+each group with the ``reduce`` JavaScript function, starting from a copy of ``initial``.
+
+The five reducers the SDKs generate (count, sum, min, max, average) are recognised and computed in
+Python when every value is a number; anything else runs in QuickJS (an embedded engine without
+I/O: no ``std``/``os`` modules are loaded) under a time and a memory limit, in a worker thread.
+The SDKs send ``{"min": null}`` / ``{"max": null}`` because ``Infinity`` does not survive JSON;
+the fast path reads a null start as +/-infinity, which is what the SDK means.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import quickjs  # type: ignore[import-untyped]
+
+from kinbase.core.kinvey.errors import KinveyError
+from kinbase.types import Document
+
+__all__ = ["GroupSpec", "parse_group", "run_group"]
+
+MAX_GROUP_INPUT = 100_000
+"""The most entities one ``_group`` folds."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    key: tuple[str, ...]
+    initial: Document
+    reduce: str
+    condition: Any
+
+
+def parse_group(body: Any) -> GroupSpec:
+    """Validate a ``_group`` body.
+
+    Raises:
+        KinveyError: BadRequest for a missing or malformed member.
+    """
+    if not isinstance(body, dict):
+        raise KinveyError("BadRequest", "The _group body must be a JSON object.")
+    key = body.get("key", {})
+    if not isinstance(key, dict) or not all(isinstance(k, str) for k in key):
+        raise KinveyError("BadRequest", "key must be an object of field names.")
+    initial = body.get("initial", {})
+    if not isinstance(initial, dict):
+        raise KinveyError("BadRequest", "initial must be an object.")
+    reduce = body.get("reduce", body.get("reduceFn"))
+    if not isinstance(reduce, str) or not reduce.strip():
+        raise KinveyError("BadRequest", "reduce must be the source of a JavaScript function.")
+    condition = body.get("condition")
+    if condition is None and isinstance(body.get("query"), dict):
+        condition = body["query"].get("filter")
+    return GroupSpec(tuple(k for k, v in key.items() if v), initial, reduce, condition)
+
+
+def _get(doc: Any, path: str) -> Any:
+    value = doc
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+# -- the fast path ------------------------------------------------------------------------------
+
+_FIELD = r"""doc(?:\[\s*["']([^"'\]]+)["']\s*\]|\.([A-Za-z_$][\w$]*))"""
+_RET = r"(?:\s*;?\s*return\s+out\s*)?;?\s*"
+_HEAD = r"^\s*function\s*\w*\s*\(\s*doc\s*,\s*out\s*\)\s*\{\s*"
+_PATTERNS: dict[str, re.Pattern[str]] = {
+    "count": re.compile(_HEAD + r"out\.count\s*(?:\+=\s*1|\+\+|=\s*out\.count\s*\+\s*1)" + _RET + r"\}\s*$"),
+    "sum": re.compile(_HEAD + r"out\.sum\s*\+=\s*" + _FIELD + _RET + r"\}\s*$"),
+    "min": re.compile(
+        _HEAD + r"out\.min\s*=\s*Math\.min\(\s*out\.min\s*,\s*" + _FIELD + r"\s*\)" + _RET + r"\}\s*$"
+    ),
+    "max": re.compile(
+        _HEAD + r"out\.max\s*=\s*Math\.max\(\s*out\.max\s*,\s*" + _FIELD + r"\s*\)" + _RET + r"\}\s*$"
+    ),
+    "average": re.compile(
+        _HEAD
+        + r"out\.count\s*(?:\+=\s*1|\+\+)\s*;\s*out\.average\s*=\s*out\.average\s*\+\s*\(\(\s*"
+        + _FIELD
+        + r"\s*-\s*out\.average\s*\)\s*/\s*out\.count\s*\)"
+        + _RET
+        + r"\}\s*$"
+    ),
+}
+
+
+def _fast_reducer(source: str) -> tuple[str, str | None] | None:
+    for name, pattern in _PATTERNS.items():
+        match = pattern.match(source)
+        if match:
+            groups = [g for g in match.groups() if g]
+            return name, groups[0] if groups else None
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _fold_fast(kind: str, field: str | None, initial: Document, docs: list[Any]) -> dict[str, Any] | None:
+    """The reduction in Python, or None when a value is not a number (then JavaScript decides)."""
+    out: dict[str, Any] = dict(initial)
+    values = [_get(d, field) for d in docs] if field is not None else []
+    if field is not None and not all(_number(v) for v in values):
+        return None
+    if kind == "count":
+        if not _number(out.get("count")):
+            return None
+        out["count"] = out["count"] + len(docs)
+    elif kind == "sum":
+        if not _number(out.get("sum")):
+            return None
+        out["sum"] = out["sum"] + sum(values)
+    elif kind in ("min", "max"):
+        start = out.get(kind)
+        if start is not None and not _number(start):
+            return None
+        pick: Callable[..., Any] = min if kind == "min" else max
+        candidates = values if start is None else [start, *values]
+        out[kind] = pick(candidates) if candidates else (math.inf if kind == "min" else -math.inf)
+        if isinstance(out[kind], float) and math.isinf(out[kind]):
+            out[kind] = None
+    else:
+        if not (_number(out.get("count")) and _number(out.get("average"))):
+            return None
+        for value in values:
+            out["count"] += 1
+            out["average"] = out["average"] + (value - out["average"]) / out["count"]
+    return out
+
+
+# -- the JavaScript engine ----------------------------------------------------------------------
+
+_SCRIPT = """
+(function () {
+  var input = JSON.parse(__input);
+  var reduce = (%s);
+  if (typeof reduce !== 'function') { throw new TypeError('reduce is not a function'); }
+  var results = [];
+  for (var i = 0; i < input.groups.length; i++) {
+    var group = input.groups[i];
+    var out = JSON.parse(input.initial);
+    for (var j = 0; j < group.docs.length; j++) { reduce(group.docs[j], out); }
+    results.push(out);
+  }
+  return JSON.stringify(results);
+})()
+"""
+
+
+def _run_js(source: str, initial: Document, groups: list[list[Any]], time_limit: float) -> list[Any]:
+    context = quickjs.Context()
+    context.set_time_limit(time_limit)
+    context.set_memory_limit(128 * 1024 * 1024)
+    context.set_max_stack_size(1024 * 1024)
+    payload = {"initial": orjson.dumps(initial).decode(), "groups": [{"docs": docs} for docs in groups]}
+    context.set("__input", orjson.dumps(payload).decode())
+    try:
+        result = context.eval(_SCRIPT % source)
+    except quickjs.JSException as exc:
+        message = str(exc)
+        if "interrupted" in message:
+            raise KinveyError(
+                "BLTimeoutError", f"The reduce function ran longer than {time_limit} s."
+            ) from None
+        if "SyntaxError" in message:
+            raise KinveyError("BLSyntaxError", message.splitlines()[0]) from None
+        if message.strip() == "null" or "out of memory" in message or "stack overflow" in message:
+            # QuickJS cannot even allocate the error object when the memory limit is hit.
+            raise KinveyError("BLViolationError", message.splitlines()[0]) from None
+        raise KinveyError("BLRuntimeError", message.splitlines()[0]) from None
+    if not isinstance(result, str):
+        raise KinveyError("BLRuntimeError", "The reduce function produced no result.")
+    outs = orjson.loads(result)
+    assert isinstance(outs, list)
+    return outs
+
+
+async def run_group(spec: GroupSpec, texts: list[str], *, time_limit: float = 2.0) -> list[Document]:
+    """Group and fold the entities ``texts`` (stored JSON) as ``spec`` says."""
+
+    def work() -> list[Document]:
+        buckets: dict[bytes, tuple[Document, list[Any]]] = {}
+        for text in texts:
+            doc = orjson.loads(text)
+            keys: Document = {name: _get(doc, name) for name in spec.key}
+            marker = orjson.dumps([keys[name] for name in spec.key])
+            buckets.setdefault(marker, (keys, []))[1].append(doc)
+        groups = list(buckets.values())
+        fast = _fast_reducer(spec.reduce)
+        outs: list[Any] | None = None
+        if fast is not None:
+            folded = [_fold_fast(fast[0], fast[1], spec.initial, docs) for _, docs in groups]
+            if all(f is not None for f in folded):
+                outs = folded
+        if outs is None:
+            outs = (
+                _run_js(spec.reduce, spec.initial, [docs for _, docs in groups], time_limit) if groups else []
+            )
+        return [
+            {**keys, **(out if isinstance(out, dict) else {})}
+            for (keys, _), out in zip(groups, outs, strict=True)
+        ]
+
+    return await asyncio.to_thread(work)

@@ -1,0 +1,405 @@
+"""Kinvey entities (appdata): CRUD, queries, counts, multi-insert, collection removal.
+
+Each collection is a storage parent of kind ``kinvey.appdata`` named after it, created on its first
+write. Entities are stored in their wire form (``_id``, fields, ``_acl``, ``_kmd``) with grant rows
+compiled from ``_acl`` and the collection's permission level (:mod:`kinbase.core.kinvey.access`),
+so reads splice the stored text and lists and counts are filtered by the database.
+
+``X-Kinvey-Request-Start`` for a read is the collection's stamp read **before** the data (see
+:class:`ReadResult`): every write committed later carries a greater stamp, so a delta set from it
+never misses a change (at worst it repeats one).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kinbase.core.ids import object_id
+from kinbase.core.kinvey.access import Caller, CollectionPolicy, acl_filter, grants_of, normalize_acl, refuse
+from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, run_group
+from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.kinvey.querying import parse_filter, project
+from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_iso
+from kinbase.query.ast import Query
+from kinbase.storage.base import (
+    AppRecord,
+    FindOptions,
+    NewVersion,
+    ParentRecord,
+    Reader,
+    StorageBackend,
+    StoredObject,
+    SystemColumns,
+    WriteContext,
+    Writer,
+)
+from kinbase.storage.stamps import now_ms
+from kinbase.types import Document, Stamp
+
+__all__ = [
+    "APPDATA",
+    "COLUMNS",
+    "EntityService",
+    "ReadResult",
+    "check_collection_name",
+    "check_entity_id",
+]
+
+APPDATA = "kinvey.appdata"
+COLUMNS = SystemColumns(id=("_id",))
+_NAME = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9_.-]{0,127}$")
+_RESERVED_COLLECTIONS = {"user", "group", "_blob", "system"}
+
+
+def check_collection_name(name: str) -> None:
+    """Raises KinveyError for a reserved or malformed collection name."""
+    if name in _RESERVED_COLLECTIONS:
+        raise KinveyError("IndirectCollectionAccessDisallowed", f"Use the {name} API for {name!r}.")
+    if not _NAME.match(name):
+        raise KinveyError(
+            "InvalidIdentifier", f"Collection name {name!r}: use letters, digits, '-', '_' or '.'."
+        )
+
+
+def check_entity_id(value: Any) -> str:
+    """The entity id, or KinveyError for one that is not a string, is empty, or starts with ``_``."""
+    if not isinstance(value, str) or not value or len(value) > 1024:
+        raise KinveyError("InvalidIdentifier", "_id must be a non-empty string of at most 1024 characters.")
+    if value.startswith("_"):
+        raise KinveyError("InvalidIdentifier", "Ids starting with '_' are reserved.")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    """Entities read, in their stored JSON text, and the stamp the read started from."""
+
+    texts: list[str]
+    start: Stamp
+    count: int | None = None
+
+
+def _body(value: Any) -> Document:
+    if not isinstance(value, dict):
+        raise KinveyError("BadRequest", "The request body must be a JSON object.")
+    return value
+
+
+def _valid_iso(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_iso(value)
+    except ValueError:
+        return False
+    return True
+
+
+def build_entity(
+    body: Document, entity_id: str, caller: Caller, policy: CollectionPolicy, app: AppRecord
+) -> Any:
+    """The :data:`~kinbase.storage.base.Builder` storing ``body`` as entity ``entity_id``."""
+    given_acl = body.get("_acl")
+    given_kmd = body.get("_kmd") if isinstance(body.get("_kmd"), dict) else {}
+    fields = {k: v for k, v in body.items() if k not in ("_id", "_acl", "_kmd")}
+    master_creator: str | None = None
+    if caller.is_master and isinstance(given_acl, dict) and isinstance(given_acl.get("creator"), str):
+        master_creator = str(given_acl["creator"])
+    normalize_acl(given_acl, "x")  # validate before the transaction starts
+
+    def build(ctx: WriteContext) -> NewVersion:
+        if ctx.current is not None and ctx.current.creator is not None:
+            creator = ctx.current.creator
+        else:
+            creator = caller.user_id or app.key
+        if master_creator is not None:
+            creator = master_creator
+        acl = normalize_acl(given_acl, creator)
+        kmd: Document = {"lmt": iso_of(ctx.stamp), "ect": iso_of(ctx.created)}
+        if caller.is_master and isinstance(given_kmd, dict):
+            for key in ("lmt", "ect"):
+                if _valid_iso(given_kmd.get(key)):
+                    kmd[key] = given_kmd[key]
+        data: Document = {"_id": entity_id, **fields, "_acl": acl, "_kmd": kmd}
+        return NewVersion(
+            data, creator=creator, grants=grants_of(acl, policy), set_creator=master_creator is not None
+        )
+
+    return build
+
+
+class EntityService:
+    """Entities of the ``kinvey.appdata`` collections of an app."""
+
+    def __init__(self, storage: StorageBackend) -> None:
+        self._storage = storage
+
+    # -- reads ------------------------------------------------------------------------------
+    async def get(self, app: AppRecord, caller: Caller, collection: str, entity_id: str) -> str:
+        """The stored text of one entity.
+
+        Raises:
+            KinveyError: EntityNotFound, or InsufficientCredentials if the caller may not read it.
+        """
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+            found = await reader.get_object(parent, entity_id) if parent is not None else None
+            if found is None:
+                raise KinveyError("EntityNotFound", f"No entity {entity_id!r} in {collection!r}.")
+            await check_access(reader, caller, found, "read")
+        return found.data
+
+    async def find(
+        self,
+        app: AppRecord,
+        caller: Caller,
+        collection: str,
+        query: Query,
+        *,
+        api_version: int,
+        with_count: bool = False,
+    ) -> ReadResult:
+        """Entities matching ``query`` that the caller may read (at most 10,000).
+
+        Raises:
+            KinveyError: ResultSetSizeExceeded (API version 4 and later) when more than 10,000
+                entities match and the query set no smaller limit.
+        """
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+            if parent is None:
+                return ReadResult([], now_ms(), 0 if with_count else None)
+            return await read_window(reader, parent, caller, query, api_version, with_count)
+
+    async def count(self, app: AppRecord, caller: Caller, collection: str, query: Query) -> ReadResult:
+        """How many entities match ``query`` among those the caller may read."""
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+            if parent is None:
+                return ReadResult([], now_ms(), 0)
+            options = FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS)
+            total = await reader.count(parent, query, options)
+            return ReadResult([], read_start(parent), total)
+
+    # -- writes -----------------------------------------------------------------------------
+    async def create(self, app: AppRecord, caller: Caller, collection: str, body: Any) -> StoredObject:
+        """POST one entity (``_id`` generated unless given).
+
+        Raises:
+            KinveyError: EntityAlreadyExists if the given ``_id`` is taken; BadRequest, InvalidIdentifier.
+        """
+        doc = _body(body)
+        entity_id: str = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
+        async with self._storage.writer() as writer:
+            parent = await writer.ensure_parent(app.id, APPDATA, collection)
+            return await insert(writer, parent, app, caller, entity_id, doc)
+
+    async def save(
+        self, app: AppRecord, caller: Caller, collection: str, entity_id: str, body: Any
+    ) -> tuple[StoredObject, bool]:
+        """PUT: replace the entity, or create it. Returns (entity, created).
+
+        Raises:
+            KinveyError: InsufficientCredentials if the caller may not update it.
+        """
+        doc = _body(body)
+        check_entity_id(entity_id)
+        async with self._storage.writer() as writer:
+            parent = await writer.ensure_parent(app.id, APPDATA, collection)
+            policy = CollectionPolicy.of(parent.settings)
+            current = await writer.get_object(parent, entity_id)
+            if current is None:
+                check_create(caller, policy)
+            else:
+                check_write(caller, policy)
+                await check_access(writer, caller, current, "update")
+            result = await writer.put(parent, entity_id, build_entity(doc, entity_id, caller, policy, app))
+            return result.object, result.created
+
+    async def insert_many(
+        self, app: AppRecord, caller: Caller, collection: str, bodies: list[Any]
+    ) -> tuple[list[str | None], list[Document]]:
+        """Multi-insert: every item on its own; returns (entity texts or None, item errors)."""
+        if not bodies:
+            raise KinveyError("BadRequest", "The array of entities to insert is empty.")
+        entities: list[str | None] = []
+        errors: list[Document] = []
+        async with self._storage.writer() as writer:
+            parent = await writer.ensure_parent(app.id, APPDATA, collection)
+            for index, body in enumerate(bodies):
+                try:
+                    doc = _body(body)
+                    entity_id = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
+                    stored = await insert(writer, parent, app, caller, entity_id, doc)
+                except KinveyError as exc:
+                    entities.append(None)
+                    errors.append(item_error(index, exc))
+                    continue
+                entities.append(stored.data)
+        return entities, errors
+
+    async def delete(self, app: AppRecord, caller: Caller, collection: str, entity_id: str) -> int:
+        """Delete one entity.
+
+        Raises:
+            KinveyError: EntityNotFound, InsufficientCredentials.
+        """
+        async with self._storage.writer() as writer:
+            parent = await writer.get_parent(app.id, APPDATA, collection)
+            current = await writer.get_object(parent, entity_id) if parent is not None else None
+            if parent is None or current is None:
+                raise KinveyError("EntityNotFound", f"No entity {entity_id!r} in {collection!r}.")
+            check_write(caller, CollectionPolicy.of(parent.settings))
+            await check_access(writer, caller, current, "delete")
+            await writer.delete(parent, entity_id)
+        return 1
+
+    async def delete_where(self, app: AppRecord, caller: Caller, collection: str, query: Query) -> int:
+        """Delete the entities matching ``query`` that the caller may delete; returns how many."""
+        async with self._storage.writer() as writer:
+            parent = await writer.get_parent(app.id, APPDATA, collection)
+            if parent is None:
+                return 0
+            check_write(caller, CollectionPolicy.of(parent.settings))
+            options = FindOptions(acl=acl_filter(caller, "delete"), columns=COLUMNS)
+            return len(await writer.delete_matching(parent, query, options))
+
+    async def group(self, app: AppRecord, caller: Caller, collection: str, spec: GroupSpec) -> list[Document]:
+        """``_group``: fold the readable entities matching ``spec.condition`` per key.
+
+        Raises:
+            KinveyError: InvalidQuerySyntax, ResultSetSizeExceeded, BL* errors of the reduce function.
+        """
+        condition = parse_filter(spec.condition)
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+            if parent is None:
+                return []
+            found = await reader.find(
+                parent,
+                Query(filter=condition, limit=MAX_GROUP_INPUT + 1),
+                FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS),
+            )
+        if len(found) > MAX_GROUP_INPUT:
+            raise KinveyError("ResultSetSizeExceeded", f"_group folds at most {MAX_GROUP_INPUT} entities.")
+        return await run_group(spec, [o.data for o in found])
+
+    async def remove_collection(self, app: AppRecord, collection: str) -> int:
+        """Drop a whole collection with its settings and history; returns 1 (Kinvey's count).
+
+        Raises:
+            KinveyError: CollectionNotFound.
+        """
+        async with self._storage.writer() as writer:
+            parent = await writer.get_parent(app.id, APPDATA, collection)
+            if parent is None:
+                raise KinveyError("CollectionNotFound", f"There is no collection {collection!r}.")
+            await writer.delete_parent(parent)
+        return 1
+
+
+# -- helpers shared with users, groups, the delta set and aggregation ---------------------------
+
+
+def check_create(caller: Caller, policy: CollectionPolicy) -> None:
+    if not caller.is_master and not policy.users_may_write:
+        raise refuse("This collection is read-only: only the master secret may create entities.")
+
+
+def check_write(caller: Caller, policy: CollectionPolicy) -> None:
+    if not caller.is_master and not policy.users_may_write:
+        raise refuse("This collection is read-only: only the master secret may modify entities.")
+
+
+async def check_access(reader: Reader, caller: Caller, obj: StoredObject, permission: str) -> None:
+    """Raises InsufficientCredentials unless ``caller`` holds ``permission`` on ``obj``."""
+    if caller.is_master or (caller.user_id is not None and obj.creator == caller.user_id):
+        return
+    if not caller.principals.holds(permission, await reader.get_grants(obj.oid)):
+        raise refuse(f"You may not {permission} the entity {obj.id!r}.")
+
+
+async def insert(
+    writer: Writer, parent: ParentRecord, app: AppRecord, caller: Caller, entity_id: str, doc: Document
+) -> StoredObject:
+    """Create one entity; EntityAlreadyExists if ``entity_id`` is taken."""
+    policy = CollectionPolicy.of(parent.settings)
+    check_create(caller, policy)
+    build = build_entity(doc, entity_id, caller, policy, app)
+
+    def create_only(ctx: WriteContext) -> NewVersion:
+        if ctx.current is not None:
+            raise KinveyError("EntityAlreadyExists", f"An entity with _id {entity_id!r} already exists.")
+        version: NewVersion = build(ctx)
+        return version
+
+    return (await writer.put(parent, entity_id, create_only)).object
+
+
+def item_error(index: int, exc: KinveyError) -> Document:
+    """One entry of a multi-insert ``errors`` array, in every spelling the SDKs read."""
+    duplicate = exc.name == "EntityAlreadyExists"
+    name = "KinveyInternalErrorRetry" if duplicate else exc.name
+    description = (
+        "An entity with that _id already exists in this collection" if duplicate else exc.description
+    )
+    message = str(exc.debug) or description
+    return {
+        "index": index,
+        "error": name,
+        "description": description,
+        "debug": exc.debug,
+        "code": 11000 if duplicate else exc.status,
+        "errmsg": f"E11000 duplicate key error: {message}" if duplicate else message,
+    }
+
+
+def history_start(settings: Mapping[str, Any]) -> Stamp:
+    """The oldest ``since`` a delta set of a collection with these settings can answer."""
+    delta = settings.get("delta_set")
+    if not isinstance(delta, Mapping):
+        return 0
+    return max(int(delta.get("enabled_at", 1)) - 1, int(delta.get("purged_before", 0)))
+
+
+def read_start(parent: ParentRecord) -> Stamp:
+    """The ``X-Kinvey-Request-Start`` of a read of ``parent`` that read its stamp before its data.
+
+    Every write committed after the read gets a stamp above both the stamp read and the moment
+    delta set was enabled, so ``since`` = this value never misses a change.
+    """
+    return max(parent.stamp, history_start(parent.settings))
+
+
+async def read_window(
+    reader: Reader, parent: ParentRecord, caller: Caller, query: Query, api_version: int, with_count: bool
+) -> ReadResult:
+    """The capped page of ``query`` over ``parent`` for ``caller`` (see :meth:`EntityService.find`)."""
+    start = read_start(parent)
+    options = FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS)
+    capped = query.limit is None or query.limit > MAX_RESULTS
+    window = Query(
+        filter=query.filter,
+        sort=query.sort,
+        skip=query.skip,
+        limit=MAX_RESULTS + 1 if capped else query.limit,
+    )
+    found = await reader.find(parent, window, options)
+    if len(found) > MAX_RESULTS:
+        if api_version >= 4:
+            raise KinveyError(
+                "ResultSetSizeExceeded", "More than 10,000 entities match: page with limit and skip."
+            )
+        found = found[:MAX_RESULTS]
+    texts = [o.data for o in found]
+    if query.fields:
+        texts = [project(t, query.fields) for t in texts]
+    total = await reader.count(parent, Query(filter=query.filter), options) if with_count else None
+    return ReadResult(texts, start, total)
+
+
+def ids_of(objects: Sequence[StoredObject]) -> list[str]:
+    return [o.id for o in objects]

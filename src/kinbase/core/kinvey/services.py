@@ -1,0 +1,58 @@
+"""The Kinvey services of one server process, and who a request acts as."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kinbase.core.kinvey.access import Caller
+from kinbase.core.kinvey.collections import CollectionService
+from kinbase.core.kinvey.entities import EntityService
+from kinbase.core.kinvey.groups import GroupService, RoleService
+from kinbase.core.kinvey.mail import MailService
+from kinbase.core.kinvey.membership import MembershipService
+from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
+from kinbase.core.kinvey.sessions import SessionService
+from kinbase.core.kinvey.users import UserService
+from kinbase.settings import Settings
+from kinbase.storage.base import AppRecord, StorageBackend
+
+__all__ = ["KinveyServices"]
+
+
+class KinveyServices:
+    """Entities, collections, users, sessions, groups, roles and mail over one storage engine."""
+
+    def __init__(self, settings: Settings, storage: StorageBackend, secret: Callable[[], bytes]) -> None:
+        self.passwords = PasswordService(
+            secret,
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+            ttl_seconds=settings.password_cache_seconds,
+        )
+        self.throttle = LoginThrottle(
+            max_failures=settings.login_max_failures,
+            lockout_seconds=settings.login_lockout_seconds,
+            delay_after=settings.login_delay_after,
+        )
+        self.sessions = SessionService(storage)
+        self.membership = MembershipService(storage)
+        self.entities = EntityService(storage)
+        self.collections = CollectionService(storage)
+        self.users = UserService(storage, self.passwords, self.sessions, self.throttle)
+        self.groups = GroupService(storage, self.membership)
+        self.roles = RoleService(storage, self.membership)
+        self.mail = MailService(settings, storage, self.users)
+
+    async def user_caller(self, app: AppRecord, user_id: str) -> Caller:
+        """The caller acting as ``user_id`` with its groups and roles."""
+        return Caller("user", await self.membership.principals(app, user_id))
+
+    async def caller_for_token(self, app: AppRecord, token: str) -> Caller | None:
+        """The caller of a ``Kinvey <token>`` session, or None for an unknown or expired token."""
+        session = await self.sessions.resolve(app, token)
+        return await self.user_caller(app, session.user_id) if session is not None else None
+
+    async def caller_for_password(self, app: AppRecord, username: str, password: str) -> Caller | None:
+        """The caller of ``Basic username:password`` (API versions before 6), or None."""
+        user_id = await self.users.check_password(app, username, password)
+        return await self.user_caller(app, user_id) if user_id is not None else None

@@ -1,0 +1,63 @@
+"""The Kinvey wire form of stored entities: ISO times, ``_kmd``, splicing stored JSON.
+
+Entities are stored exactly as they are served (``_id``, ``_acl``, ``_kmd`` included), so a read
+joins the stored texts into the response without decoding them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Sequence
+
+from kinbase.core.clock import iso_from_ms, ms_from_iso
+from kinbase.core.kinvey.errors import KinveyError
+from kinbase.types import Stamp
+
+__all__ = ["MAX_RESULTS", "iso_of", "join_array", "parse_iso", "stamp_of_iso"]
+
+MAX_RESULTS = 10_000
+"""Kinvey's cap on the entities one read returns."""
+
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:?\d\d)?$")
+
+
+def iso_of(stamp: Stamp) -> str:
+    """``2019-02-12T14:41:41.432Z`` for a stamp in ms (``_kmd`` times, ``X-Kinvey-Request-Start``)."""
+    return iso_from_ms(stamp)
+
+
+def parse_iso(value: str) -> dt.datetime:
+    """Parse an ISO-8601 time (a missing zone is UTC).
+
+    Raises:
+        ValueError: if ``value`` is not an ISO-8601 date and time.
+    """
+    if not _ISO.match(value.strip()):
+        raise ValueError(value)
+    moment = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+def stamp_of_iso(value: str, parameter: str = "since") -> Stamp:
+    """The stamp (ms) of an ISO time sent by a client.
+
+    Raises:
+        KinveyError: ParameterValueOutOfRange for a malformed value.
+    """
+    stamp = ms_from_iso(value)
+    if stamp is None:
+        raise KinveyError("ParameterValueOutOfRange", f"{parameter}={value!r} is not an ISO-8601 time")
+    return stamp
+
+
+def join_array(texts: Iterable[str]) -> bytes:
+    """A JSON array of already-encoded JSON values."""
+    return ("[" + ",".join(texts) + "]").encode()
+
+
+def join_object(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """A JSON object of already-encoded values; the keys must be plain ASCII names."""
+    return ("{" + ",".join(f'"{k}":{v}' for k, v in pairs) + "}").encode()

@@ -1,0 +1,143 @@
+"""``/rpc/:appKey/...``: user helpers, collection removal, and the pages the mail links open."""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from kinbase.core.kinvey.entities import check_collection_name
+from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.services import Core
+from kinbase.errors import BaaSError
+from kinbase.frontends.kinvey import render
+from kinbase.frontends.kinvey.auth import ANY, APP, MASTER
+from kinbase.frontends.kinvey.endpoint import KinveyCall, endpoint
+from kinbase.http.body import read_body
+
+__all__ = [
+    "check_username",
+    "email_verification_initiate",
+    "forgot_username",
+    "password_reset_initiate",
+    "remove_collection",
+    "reset_page",
+    "reset_submit",
+    "verify_page",
+]
+
+
+@endpoint(accepts=APP)
+async def check_username(call: KinveyCall) -> Response:
+    body = await call.json_body()
+    if not isinstance(body, dict) or "username" not in body:
+        raise KinveyError("IncompleteRequestBody", 'Send {"username": ...}.')
+    return render.value(
+        {"usernameExists": await call.kinvey.users.username_exists(call.app, body["username"])}
+    )
+
+
+@endpoint(accepts=APP)
+async def password_reset_initiate(call: KinveyCall) -> Response:
+    """Mail a reset link to the user (by username or email); always 204."""
+    await call.kinvey.mail.start_reset(call.app, call.path_params["login"], call.base_url())
+    return render.no_content()
+
+
+@endpoint(accepts=ANY)
+async def email_verification_initiate(call: KinveyCall) -> Response:
+    """Mail a verification link to the user (by username or ``_id``); always 204."""
+    await call.kinvey.mail.start_verification(call.app, call.path_params["login"], call.base_url())
+    return render.no_content()
+
+
+@endpoint(accepts=APP)
+async def forgot_username(call: KinveyCall) -> Response:
+    body = await call.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("email"), str):
+        raise KinveyError("IncompleteRequestBody", 'Send {"email": ...}.')
+    await call.kinvey.mail.forgot_username(call.app, body["email"])
+    return render.no_content()
+
+
+@endpoint(accepts=MASTER)
+async def remove_collection(call: KinveyCall) -> Response:
+    """Drop a collection: master secret and ``X-Kinvey-Delete-Entire-Collection: true``."""
+    if call.request.headers.get("x-kinvey-delete-entire-collection", "").lower() != "true":
+        raise KinveyError("MissingRequestHeader", "Send X-Kinvey-Delete-Entire-Collection: true.")
+    body = await call.json_body()
+    if not isinstance(body, dict) or not isinstance(body.get("collectionName"), str):
+        raise KinveyError("IncompleteRequestBody", 'Send {"collectionName": ...}.')
+    check_collection_name(body["collectionName"])
+    return render.value(
+        {"count": await call.kinvey.entities.remove_collection(call.app, body["collectionName"])}
+    )
+
+
+# -- pages (no credentials: the one-time token is the credential) ------------------------------
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}}
+input,button{{font-size:1rem;padding:.5rem;width:100%;margin:.3rem 0;box-sizing:border-box}}</style>
+</head><body><h1>{title}</h1>{body}</body></html>"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+
+
+async def _app_name(core: Core, key: str) -> tuple[str, str] | None:
+    app = await core.apps.get(key)
+    return (app.key, app.name) if app is not None else None
+
+
+async def reset_page(request: Request) -> Response:
+    """The form a reset mail links to."""
+    core: Core = request.app.state.core
+    app = await core.apps.get(request.path_params["app_key"])
+    token = request.query_params.get("token", "")
+    if app is None or await core.kinvey.mail.redeem(app, token, "reset", consume=False) is None:
+        return _page("Link expired", "<p>This link is invalid or has expired. Ask for a new one.</p>", 404)
+    form = (
+        f'<form method="post"><input type="hidden" name="token" value="{html.escape(token)}">'
+        '<label>New password <input type="password" name="password" required minlength="1"></label>'
+        '<label>Repeat it <input type="password" name="confirm" required></label>'
+        "<button>Change my password</button></form>"
+    )
+    return _page(f"New password for {app.name}", form)
+
+
+async def reset_submit(request: Request) -> Response:
+    """Set the new password (and sign out every session of the user)."""
+    core: Core = request.app.state.core
+    app = await core.apps.get(request.path_params["app_key"])
+    try:
+        raw = await read_body(request, 64 * 1024)
+    except BaaSError:
+        return _page("Error", "<p>The form is too large.</p>", 413)
+    from urllib.parse import parse_qs
+
+    form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+    password = form.get("password", "")
+    if app is None:
+        return _page("Link expired", "<p>This link is invalid or has expired.</p>", 404)
+    if not password or password != form.get("confirm"):
+        return _page("Try again", "<p>The two passwords differ or are empty. Go back and retry.</p>", 400)
+    if not await core.kinvey.mail.finish_reset(app, form.get("token", ""), password):
+        return _page("Link expired", "<p>This link is invalid or has expired. Ask for a new one.</p>", 404)
+    return _page(
+        "Password changed", f"<p>Your {html.escape(app.name)} password was changed. Sign in again.</p>"
+    )
+
+
+async def verify_page(request: Request) -> Response:
+    """The page a verification mail links to: confirms the address."""
+    core: Core = request.app.state.core
+    app = await core.apps.get(request.path_params["app_key"])
+    token = request.query_params.get("token", "")
+    if app is None or not await core.kinvey.mail.finish_verification(app, token):
+        return _page("Link expired", "<p>This link is invalid, was used, or has expired.</p>", 404)
+    return _page("Address confirmed", f"<p>Thank you: your {html.escape(app.name)} address is confirmed.</p>")

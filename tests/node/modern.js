@@ -1,0 +1,84 @@
+// Drives kinbase with the core kinvey-js-sdk 7 (API version 6), pointed at kinbase by an httpAdapter
+// that rewrites https://*.kinvey.com to KINBASE_URL (the README shows the same few lines).
+'use strict';
+const Kinvey = require('kinvey-js-sdk');
+
+const { KINBASE_URL, APP_KEY, APP_SECRET } = process.env;
+function check(name, ok, detail) {
+  console.log(JSON.stringify({ name, ok: !!ok, detail }));
+  if (!ok) { throw new Error(`check failed: ${name} ${JSON.stringify(detail)}`); }
+}
+
+// --- the adapter: everything an app needs to reach a self-hosted kinbase -----------------------
+const httpAdapter = {
+  async send({ url, method, headers, body, timeout }) {
+    const target = new URL(url);
+    const base = new URL(KINBASE_URL);
+    target.protocol = base.protocol;
+    target.host = base.host;
+    const res = await fetch(target, { method, headers, body, signal: AbortSignal.timeout(timeout || 60000) });
+    const text = await res.text();
+    let data = text;
+    try { data = JSON.parse(text); } catch (e) { /* not JSON */ }
+    return { statusCode: res.status, headers: Object.fromEntries(res.headers), data };
+  },
+};
+// -------------------------------------------------------------------------------------------------
+
+const memory = new Map();
+const sessionStore = {
+  get: async (key) => memory.get(key) || null,
+  set: async (key, value) => { memory.set(key, value); return true; },
+  remove: async (key) => memory.delete(key),
+};
+
+// The offline cache (unused by network stores, but the SDK clears it on login and logout).
+const dbs = new Map();
+const table = (db, coll) => {
+  const key = `${db}/${coll}`;
+  if (!dbs.has(key)) { dbs.set(key, new Map()); }
+  return dbs.get(key);
+};
+const storageAdapter = {
+  find: async (db, coll) => [...table(db, coll).values()],
+  count: async (db, coll) => table(db, coll).size,
+  findById: async (db, coll, id) => table(db, coll).get(id),
+  save: async (db, coll, docs) => { for (const d of docs) { table(db, coll).set(d._id, d); } return docs; },
+  removeById: async (db, coll, id) => (table(db, coll).delete(id) ? 1 : 0),
+  removeManyById: async (db, coll, ids) => ids.filter((id) => table(db, coll).delete(id)).length,
+  clear: async (db, coll) => { const n = table(db, coll).size; table(db, coll).clear(); return n; },
+  clearDatabase: async () => { dbs.clear(); return true; },
+};
+
+async function main() {
+  Kinvey.init({ kinveyConfig: { appKey: APP_KEY, appSecret: APP_SECRET }, httpAdapter, sessionStore, storageAdapter });
+  const pong = await Kinvey.ping();
+  check('ping', pong.kinvey && pong.kinvey.startsWith('hello'), pong);
+
+  const name = `carol-${Date.now().toString(36)}`;
+  const signed = await Kinvey.User.signup({ username: name, password: 'pw-c' });
+  check('signup (v6: no session)', signed && signed._id, signed && signed.data);
+  if (await Kinvey.User.getActiveUser()) { await Kinvey.User.logout(); }
+  const user = await Kinvey.User.login(name, 'pw-c');
+  check('login', user.data.username === name && user.authtoken, user.data);
+  const me = await user.me();
+  check('me', me.data._id === user._id, me.data);
+
+  const store = Kinvey.DataStore.collection('modern', Kinvey.DataStoreType.Network);
+  const saved = await store.save({ title: 'hello' });
+  check('save', saved._id && saved._acl.creator === user._id, saved);
+  const found = await store.findById(saved._id).toPromise();
+  check('findById', found.title === 'hello', found);
+  const count = await store.count().toPromise();
+  check('count', count === 1, count);
+  const removed = await store.removeById(saved._id);
+  check('removeById', removed.count === 1, removed);
+
+  await Kinvey.User.logout();
+  check('logout', (await Kinvey.User.getActiveUser()) === null);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => { console.log(JSON.stringify({ name: 'error', ok: false, detail: String(err && err.stack || err) })); process.exit(1); },
+);
