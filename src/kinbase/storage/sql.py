@@ -507,9 +507,10 @@ class SqlWriter(SqlReader, Writer):
         build: Builder,
         *,
         requested_stamp: Stamp | None = None,
+        new: bool = False,
     ) -> PutResult:
         locked = await self._lock(parent)
-        existing = await self.get_object(locked, object_id, include_deleted=True)
+        existing = None if new else await self.get_object(locked, object_id, include_deleted=True)
         current = existing if existing is not None and not existing.deleted else None
         tombstone = existing if existing is not None and existing.deleted else None
         stamp, parent_stamp = next_stamp(

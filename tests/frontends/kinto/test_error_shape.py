@@ -63,3 +63,29 @@ async def test_head_object(kinto) -> None:
     await kinto.tree("alice")
     r = await kinto.head("/buckets/b", "alice")
     assert r.status_code == 200 and r.content == b"" and r.headers["etag"]
+
+
+async def test_unexpected_errors_are_kinto_500s(kinto, monkeypatch) -> None:
+    async def broken(self) -> bool:
+        raise RuntimeError("boom")
+
+    from kinbase.core.kinto.service import KintoService
+
+    monkeypatch.setattr(KintoService, "heartbeat", broken)
+    r = await kinto.get("/__heartbeat__")
+    assert_error(r, 500, 999)
+    assert r.json()["info"]
+    assert "boom" not in r.text
+
+
+def test_last_resort_500_body_follows_the_path() -> None:
+    import orjson
+
+    from kinbase.app import _error_body
+
+    kinto = orjson.loads(_error_body({"path": "/v1/buckets"}, "rid"))
+    assert kinto["errno"] == 999 and kinto["code"] == 500
+    kinto = orjson.loads(_error_body({"path": "/kinto/kid_x/v1/"}, "rid"))
+    assert kinto["errno"] == 999
+    kinvey = orjson.loads(_error_body({"path": "/appdata/kid_x"}, "rid"))
+    assert kinvey["error"] == "KinveyInternalErrorRetry"

@@ -64,4 +64,4 @@ class History:
             entry: Document = {"id": entry_id, "last_modified": wc.stamp, "date": iso_date(wc.stamp), **body}
             return NewVersion(data=entry, grants=[("read", p) for p in sorted(readers)])
 
-        await writer.put(parent, entry_id, build)
+        await writer.put(parent, entry_id, build, new=True)

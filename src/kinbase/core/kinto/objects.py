@@ -186,6 +186,8 @@ class KintoObjects:
         acl: dict[str, set[Principal]],
         ancestors: Mapping[str, Loaded],
         requested: Stamp | None = None,
+        *,
+        new: bool = False,
     ) -> tuple[ObjectResult, Document]:
         """Write the object (id and last_modified embedded), run the hooks and the history."""
         assert target.id is not None
@@ -204,7 +206,7 @@ class KintoObjects:
             built.append(doc)
             return NewVersion(data=doc, creator=ctx.user_id, grants=grants)
 
-        result = await writer.put(parent, object_id, build, requested_stamp=requested)
+        result = await writer.put(parent, object_id, build, requested_stamp=requested, new=new)
         frozen = {perm: frozenset(ps) for perm, ps in acl.items()}
         change = Change(
             target, "create" if result.created else "update", result.object, built[0], frozen, dict(ancestors)
@@ -361,6 +363,8 @@ class KintoObjects:
             target = plural.with_id(posted)
         else:
             target = plural.with_id(hooks.new_id())
+        # a generated UUID (records) cannot exist yet: skip the lookup inside the lock
+        fresh = posted is None and target.resource == "record"
         async with writing(self.storage, ctx) as writer:
             ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
@@ -380,7 +384,7 @@ class KintoObjects:
             acl = parse_acl(target.resource, body.permissions) if body.permissions is not None else {}
             data = await hooks.prepare(ctx, writer, target, data, None, ancestors)
             result, _ = await self.store_object(
-                ctx, writer, parent, target, data, acl, ancestors, _requested(body.data)
+                ctx, writer, parent, target, data, acl, ancestors, _requested(body.data), new=fresh
             )
             return result
 
