@@ -70,14 +70,15 @@ class ParentRecord:
     created: Stamp
     live: int = 0
     """How many live objects it held when it was read."""
+    indexes: tuple[IndexDef, ...] = field(init=False, repr=False, compare=False)
+    """The declared field indexes (from ``settings["indexes"]``)."""
 
-    @property
-    def indexes(self) -> tuple[IndexDef, ...]:
-        """The declared field indexes (from ``settings["indexes"]``)."""
-        return tuple(
+    def __post_init__(self) -> None:
+        indexes = tuple(
             IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False)))
             for i in self.settings.get("indexes", ())
         )
+        object.__setattr__(self, "indexes", indexes)
 
 
 @dataclass(slots=True)

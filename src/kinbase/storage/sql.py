@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from kinbase.errors import AlreadyExists, AppNotFound, CollectionNotFound, InvalidRequest
-from kinbase.query.ast import IndexDef, Query
+from kinbase.query.ast import Query
 from kinbase.query.sql import CompileContext, Sql, compile_find, index_entries, is_multikey
 from kinbase.storage.base import (
     AclFilter,
@@ -470,31 +470,39 @@ class SqlWriter(SqlReader, Writer):
         )
 
     async def _reindex(
-        self, parent: ParentRecord, oid: int, old: Document | None, new: Document | None
+        self, parent: ParentRecord, changes: Iterable[tuple[int, Document | None, Document | None]]
     ) -> ParentRecord:
-        """Bring the field_values rows of one object from ``old`` to ``new`` (None = absent)."""
+        """Bring the field_values rows of objects from ``old`` to ``new`` (None = absent), for a
+        batch of ``(oid, old, new)`` changes, with one statement per kind of change."""
         indexes = parent.indexes
         if not indexes:
             return parent
         added: list[tuple[Any, ...]] = []
         removed: list[tuple[Any, ...]] = []
-        newly_multikey: list[IndexDef] = []
-        for index in indexes:
-            before = set(index_entries(old, index.path)) if old is not None else set()
-            after = set(index_entries(new, index.path)) if new is not None else set()
-            removed.extend((parent.id, index.slot, t, n, s, oid) for t, n, s in before - after)
-            added.extend((parent.id, index.slot, t, n, s, oid) for t, n, s in after - before)
-            if new is not None and not index.multikey and is_multikey(new, index.path):
-                newly_multikey.append(index)
+        newly_multikey: set[int] = set()
+        for oid, old, new in changes:
+            for index in indexes:
+                before = set(index_entries(old, index.path)) if old is not None else set()
+                after = set(index_entries(new, index.path)) if new is not None else set()
+                if before != after:
+                    removed.extend((parent.id, index.slot, t, n, s, oid) for t, n, s in before - after)
+                    added.extend((parent.id, index.slot, t, n, s, oid) for t, n, s in after - before)
+                if (
+                    new is not None
+                    and not index.multikey
+                    and index.slot not in newly_multikey
+                    and is_multikey(new, index.path)
+                ):
+                    newly_multikey.add(index.slot)
         if removed:
             await self._delete_entries(removed)
         if added:
             await self._insert_entries(added)
         if newly_multikey:
-            slots = {i.slot for i in newly_multikey}
             settings = dict(parent.settings)
             settings["indexes"] = [
-                {**i, "multikey": True} if int(i["slot"]) in slots else i for i in settings["indexes"]
+                {**i, "multikey": True} if int(i["slot"]) in newly_multikey else i
+                for i in settings["indexes"]
             ]
             parent = await self._write_settings(parent, settings)
         return parent
@@ -546,7 +554,7 @@ class SqlWriter(SqlReader, Writer):
         if version.grants is not None:
             await self._replace_grants(oid, version.grants, had_grants=current is not None)
         old_doc = orjson.loads(current.data) if current is not None and locked.indexes else None
-        locked = await self._reindex(locked, oid, old_doc, version.data)
+        locked = await self._reindex(locked, [(oid, old_doc, version.data)])
         await self._save_parent(locked, parent_stamp, live_delta=0 if current else 1)
         stored = StoredObject(
             oid=oid, id=object_id, stamp=stamp, created=created, creator=creator, deleted=False, data=data
@@ -636,12 +644,21 @@ class SqlWriter(SqlReader, Writer):
             await self._run_many(
                 self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), grant_rows
             )
+        if locked.indexes:
+            locked = await self._reindex(
+                locked,
+                [
+                    (
+                        oids[object_id],
+                        orjson.loads(current.data) if current is not None else None,
+                        version.data,
+                    )
+                    for object_id, current, version, *_ in staged
+                ],
+            )
         results: list[PutResult] = []
-        for object_id, current, version, stamp, created, creator, data in staged:
+        for object_id, current, _version, stamp, created, creator, data in staged:
             oid = oids[object_id]
-            if locked.indexes:
-                old_doc = orjson.loads(current.data) if current is not None else None
-                locked = await self._reindex(locked, oid, old_doc, version.data)
             stored = StoredObject(
                 oid=oid, id=object_id, stamp=stamp, created=created, creator=creator, deleted=False, data=data
             )
@@ -689,7 +706,7 @@ class SqlWriter(SqlReader, Writer):
         )
         await self._run(self.dialect("DELETE FROM grants WHERE oid = ?"), (current.oid,))
         if locked.indexes:
-            locked = await self._reindex(locked, current.oid, orjson.loads(current.data), None)
+            locked = await self._reindex(locked, [(current.oid, orjson.loads(current.data), None)])
         await self._save_parent(locked, parent_stamp, live_delta=-1)
         tombstone = StoredObject(
             oid=current.oid,

@@ -37,6 +37,7 @@ __all__ = ["SQLiteStorage"]
 DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="")
 
 _BUSY_DEADLINE_SECONDS = 10.0
+_ANALYZE_EVERY_CHANGES = 50_000
 
 
 def _connect(path: str, *, synchronous: str) -> sqlite3.Connection:
@@ -105,6 +106,7 @@ class SQLiteStorage(StorageBackend):
         self._local = threading.local()
         self._thread_conns: list[sqlite3.Connection] = []
         self._thread_conns_lock = threading.Lock()
+        self._changes_at_analyze = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -112,6 +114,7 @@ class SQLiteStorage(StorageBackend):
         try:
             self._write_conn = _connect(self.path, synchronous=self.synchronous)
             await self._migrate(self._write_conn)
+            await self._analyze(self._write_conn)
             self._read_conn = _connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
@@ -191,6 +194,26 @@ class SQLiteStorage(StorageBackend):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise StorageError(f"SQLite commit failed: {exc}", original=exc) from exc
+            if conn.total_changes - self._changes_at_analyze > _ANALYZE_EVERY_CHANGES:
+                await self._analyze(conn)
+
+    async def _analyze(self, conn: sqlite3.Connection) -> None:
+        """Refresh the planner's statistics (sampled, so it takes milliseconds).
+
+        Without them SQLite guesses that ``parent_id = ?`` selects a few rows and prefers scanning a
+        whole collection to probing a field index. Called at start and after every
+        ``_ANALYZE_EVERY_CHANGES`` rows written by this process; statistics only steer plans, so a
+        late refresh costs speed, never correctness.
+        """
+        self._changes_at_analyze = conn.total_changes
+        try:
+            await self._begin(conn)
+            conn.execute("PRAGMA analysis_limit = 1000")
+            conn.execute("ANALYZE")
+            conn.execute("COMMIT")
+        except (sqlite3.Error, StorageError):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
 
     async def _begin(self, conn: sqlite3.Connection) -> None:
         """``BEGIN IMMEDIATE``, retried without blocking while another process writes."""

@@ -41,6 +41,7 @@ CREATE TABLE objects (
     UNIQUE (parent_id, id)
 );
 CREATE INDEX objects_parent_stamp ON objects (parent_id, stamp);
+CREATE INDEX objects_parent_oid ON objects (parent_id, oid);
 
 CREATE TABLE grants (
     oid       bigint NOT NULL,

@@ -46,6 +46,7 @@ CREATE TABLE objects (
     UNIQUE (parent_id, id)
 );
 CREATE INDEX objects_parent_stamp ON objects (parent_id, stamp);
+CREATE INDEX objects_parent ON objects (parent_id);
 
 -- Who may do what on an object: one row per (permission, principal).
 CREATE TABLE grants (
