@@ -153,8 +153,3 @@ class KintoAuth:
                 self._verified.clear()
             self._verified[cache_key] = (token, time.monotonic() + config.account_cache_ttl_seconds)
         return ok
-
-    def forget(self, app: AppRecord, secret: bytes, user: str) -> None:
-        """Drop this worker's cached check of ``user`` (a password change also misses by design)."""
-        cache_key = hmac.new(secret, f"{app.id}:accounts:{user}:verified".encode(), hashlib.sha256).digest()
-        self._verified.pop(cache_key, None)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from kinbase.core.kinto.acl import allowed, holders
 from kinbase.core.kinto.context import KintoContext, reading, writing
-from kinbase.core.kinto.errors import MissingParent
 from kinbase.core.kinto.model import Resource, Target
 from kinbase.core.kinto.objects import (
     KintoObjects,
@@ -209,12 +208,3 @@ class KintoListing:
                     continue
                 results.append(await self.objects.remove(ctx, writer, parent, target, own, scope.ancestors))
         return results, more
-
-    async def parent_exists(self, ctx: KintoContext, plural: Target) -> bool:
-        async with reading(self.storage, ctx) as reader:
-            ancestors = await self.store.ancestors(reader, ctx.app.id, plural)
-        try:
-            check_parents(plural, ancestors)
-        except MissingParent:
-            return False
-        return True
