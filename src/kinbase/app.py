@@ -12,6 +12,11 @@ from starlette.routing import Route
 
 from kinbase import jsonutil
 from kinbase.core.services import Core
+from kinbase.frontends.kinto import KintoFrontend, KintoMiddleware, is_kinto_path
+from kinbase.frontends.kinto import routes as kinto_routes
+from kinbase.frontends.kinto.errors import Errno, KintoError
+from kinbase.frontends.kinto.frontend import error_bytes as kinto_error_bytes
+from kinbase.frontends.kinvey import NAMESPACES as KINVEY_NAMESPACES
 from kinbase.frontends.kinvey import routes as kinvey_routes
 from kinbase.http.health import healthz
 from kinbase.http.middleware import ServerMiddleware
@@ -26,6 +31,8 @@ logger = logging.getLogger("kinbase")
 
 def _error_body(scope: Scope, request_id: str) -> bytes:
     """The body of a last-resort 500, in the protocol of the path."""
+    if is_kinto_path(scope.get("path", "")):
+        return kinto_error_bytes(KintoError(Errno.UNDEFINED))[1]
     return jsonutil.dumps(
         {
             "error": "KinveyInternalErrorRetry",
@@ -47,9 +54,17 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
         finally:
             await the_core.stop()
 
+    kinto = KintoFrontend(the_core)
     app = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), *kinvey_routes()],
-        middleware=[Middleware(ServerMiddleware, error_body=_error_body)],
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            *kinvey_routes(),
+            *kinto_routes(kinto, exclude=["/healthz", *(f"/{n}" for n in KINVEY_NAMESPACES)]),
+        ],
+        middleware=[
+            Middleware(ServerMiddleware, error_body=_error_body),
+            Middleware(KintoMiddleware, frontend=kinto),
+        ],
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False

@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -108,6 +109,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
             str(value).lower() if isinstance(value, bool) else str(value)
         )
     os.environ["KINBASE_DATA_DIR"] = settings.data_dir
+    config_file = (ctx.find_root().obj or {}).get("config")
+    if config_file:
+        # Workers re-read the file for the sections that are not in the SETTINGS table ([kinto]).
+        os.environ["KINBASE_CONFIG"] = str(Path(config_file).resolve())
     import uvicorn
 
     click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from kinbase.core.apps import AppService
+from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
@@ -23,6 +24,7 @@ class Core:
         self.storage = storage
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
         self._secret: bytes | None = None
+        self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
 
     @property
@@ -57,4 +59,5 @@ class Core:
             return await reader.get_meta(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
+        self.kinto.close()
         await self.storage.stop()

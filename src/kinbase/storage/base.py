@@ -81,10 +81,15 @@ class ParentRecord:
         object.__setattr__(self, "indexes", indexes)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredObject:
     """One stored object or tombstone. ``data`` is the stored JSON text, ready to splice into a
-    response; it is ``"{}"`` for a tombstone."""
+    response; it is ``"{}"`` for a tombstone. Treat it as immutable.
+
+    Note:
+        Not ``frozen``: a frozen dataclass costs ~2 µs to build against ~0.5 µs, and a page of
+        1,000 objects (a Kinto ``_since`` sync) builds 1,000 of them.
+    """
 
     oid: int
     id: str
@@ -314,8 +319,13 @@ class Writer(Reader):
         build: Builder,
         *,
         requested_stamp: Stamp | None = None,
+        new: bool = False,
     ) -> PutResult:
         """Create or replace one object.
+
+        ``new`` tells that no object or tombstone has this id (a fresh random UUID): the lookup of
+        the current version is skipped (one statement less inside the parent's lock). A wrong
+        ``new`` fails the write with a unique violation.
 
         The parent's stamp is bumped (see :func:`kinbase.storage.stamps.next_stamp`, which also
         decides whether ``requested_stamp`` is honoured), then ``build`` is called with the new

@@ -103,15 +103,9 @@ def _parent(row: Row) -> ParentRecord:
 
 
 def _object(row: Row) -> StoredObject:
-    return StoredObject(
-        oid=int(row[0]),
-        id=row[1],
-        stamp=int(row[2]),
-        created=int(row[3]),
-        creator=row[4],
-        deleted=bool(row[5]),
-        data=row[6],
-    )
+    # Positional: this runs once per row of every read (both drivers return ints for the integer
+    # columns; SQLite returns 0/1 for ``deleted``).
+    return StoredObject(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6])
 
 
 _NO_OPTIONS = FindOptions()
@@ -522,9 +516,10 @@ class SqlWriter(SqlReader, Writer):
         build: Builder,
         *,
         requested_stamp: Stamp | None = None,
+        new: bool = False,
     ) -> PutResult:
         locked = await self._lock(parent)
-        existing = await self.get_object(locked, object_id, include_deleted=True)
+        existing = None if new else await self.get_object(locked, object_id, include_deleted=True)
         current = existing if existing is not None and not existing.deleted else None
         tombstone = existing if existing is not None and existing.deleted else None
         stamp, parent_stamp = next_stamp(

@@ -102,6 +102,18 @@ class StorageContract:
         async with storage.reader() as r:
             assert await r.get_app(key) is None
 
+    async def test_put_new_skips_the_lookup(self, storage: StorageBackend, app: AppRecord) -> None:
+        parent = await _parent(storage, app)
+        async with storage.writer() as w:
+            result = await w.put(parent, "fresh", _builder({"n": 1}), new=True)
+        assert result.created and result.previous is None
+        async with storage.reader() as r:
+            found = await r.get_object(parent, "fresh")
+        assert found is not None and orjson.loads(found.data)["n"] == 1
+        with pytest.raises(BaaSError):
+            async with storage.writer() as w:
+                await w.put(parent, "fresh", _builder({"n": 2}), new=True)
+
     async def test_meta(self, storage: StorageBackend) -> None:
         key = "k" + secrets.token_hex(4)
         async with storage.writer() as w:

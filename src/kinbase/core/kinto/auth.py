@@ -1,0 +1,155 @@
+"""Kinto authentication: Basic auth against the accounts, or Kinto's legacy ``basicauth`` policy.
+
+Passwords are bcrypt hashes (as Kinto's accounts plugin stores them). bcrypt costs ~200 ms at
+12 rounds, so it runs in a thread pool (it releases the GIL, the event loop stays responsive) and a
+successful check is cached: the cache key is an HMAC (keyed by the server secret) of the app and
+the user, and the cached value an HMAC of the password **and the stored hash**. The account itself
+is read through the structure cache (:mod:`.principals`): any account change bumps the app's
+structure version, which every request reads, so a password change (a new hash, with a new salt)
+or a deletion is effective at once on every worker of every machine. Concurrent checks of the
+same uncached credentials share one bcrypt run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import bcrypt
+import orjson
+
+from kinbase.core.kinto.config import KintoConfig
+from kinbase.core.kinto.model import ACCOUNT_ID, Target
+from kinbase.core.kinto.store import KintoStore
+from kinbase.storage.base import AppRecord, Reader, StorageBackend
+from kinbase.types import Stamp
+
+__all__ = ["KintoAuth", "PasswordHasher", "parse_basic"]
+
+_MAX_CACHED = 50_000
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """``(user, password)`` of a Basic ``Authorization`` header, None if absent or malformed."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    if not sep or not user:
+        return None
+    return user, password
+
+
+class PasswordHasher:
+    """bcrypt in a thread pool sized to the cores."""
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2, thread_name_prefix="kinbase-bcrypt"
+        )
+
+    async def hash(self, password: str, rounds: int) -> str:
+        def run() -> str:
+            return bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds)).decode()
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def check(self, password: str, hashed: str) -> bool:
+        def run() -> bool:
+            try:
+                return bcrypt.checkpw(password.encode(), hashed.encode())
+            except ValueError:
+                return False
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False)
+
+
+class KintoAuth:
+    """Turns an ``Authorization`` header into a Kinto user id (``account:alice``) or None."""
+
+    def __init__(self, storage: StorageBackend, store: KintoStore, hasher: PasswordHasher) -> None:
+        self._storage = storage
+        self._store = store
+        self._hasher = hasher
+        self._verified: dict[bytes, tuple[bytes, float]] = {}
+        self._inflight: dict[bytes, asyncio.Future[bool]] = {}
+
+    async def user_id(
+        self,
+        reader: Reader,
+        app: AppRecord,
+        config: KintoConfig,
+        secret: bytes,
+        header: str | None,
+        version: Stamp | None = None,
+    ) -> str | None:
+        """The user the credentials authenticate, or None (anonymous: wrong credentials are not
+        an error until a permission is needed, as in Kinto)."""
+        pair = parse_basic(header)
+        if pair is None:
+            return None
+        user, password = pair
+        for policy in config.auth_policies:
+            if policy == "account" and config.accounts:
+                if await self._account(reader, app, config, secret, user, password, version):
+                    return f"account:{user}"
+            elif policy == "basicauth":
+                key = config.userid_hmac_secret.encode() if config.userid_hmac_secret else secret
+                digest = hmac.new(key, f"{user}:{password}".encode(), hashlib.sha256).hexdigest()
+                return f"basicauth:{digest}"
+        return None
+
+    async def _account(
+        self,
+        reader: Reader,
+        app: AppRecord,
+        config: KintoConfig,
+        secret: bytes,
+        user: str,
+        password: str,
+        version: Stamp | None,
+    ) -> bool:
+        if not ACCOUNT_ID.match(user):
+            return False
+        account = (await self._store.load(reader, app.id, Target("account", id=user), version)).obj
+        if account is None:
+            return False
+        stored = orjson.loads(account.data).get("password")
+        if not isinstance(stored, str):
+            return False
+        cache_key = hmac.new(secret, f"{app.id}:accounts:{user}:verified".encode(), hashlib.sha256).digest()
+        token = hmac.new(cache_key, f"{password}\0{stored}".encode(), hashlib.sha256).digest()
+        now = time.monotonic()
+        cached = self._verified.get(cache_key)
+        if cached is not None and cached[1] > now and hmac.compare_digest(cached[0], token):
+            return True
+        running = self._inflight.get(token)
+        if running is None:
+            running = asyncio.ensure_future(self._hasher.check(password, stored))
+            self._inflight[token] = running
+            try:
+                ok = await running
+            finally:
+                self._inflight.pop(token, None)
+        else:
+            ok = await asyncio.shield(running)
+        if ok and config.account_cache_ttl_seconds > 0:
+            if len(self._verified) >= _MAX_CACHED:
+                self._verified.clear()
+            self._verified[cache_key] = (token, time.monotonic() + config.account_cache_ttl_seconds)
+        return ok

@@ -1,0 +1,73 @@
+"""The request context of a Kinto core call and the storage access it implies."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from kinbase.core.kinto.config import KintoConfig
+from kinbase.core.kinto.model import from_kinto
+from kinbase.storage.base import AppRecord, Reader, StorageBackend, Writer
+from kinbase.types import Principal
+
+__all__ = ["KintoContext", "reading", "writing"]
+
+
+@dataclass(frozen=True, slots=True)
+class KintoContext:
+    """Who calls, in which app, with which settings, inside which transaction.
+
+    Attributes:
+        app: the app whose Kinto namespace is addressed.
+        config: the app's effective Kinto settings.
+        user_id: the Kinto user id (``account:alice``), None when anonymous.
+        principals: every principal of the request, in the shared vocabulary.
+        tx: the transaction of the enclosing ``/batch``; None outside a batch.
+        version: the app's structure version read at the start of the request (None: unknown, read
+            everything fresh).
+    """
+
+    app: AppRecord
+    config: KintoConfig
+    user_id: str | None
+    principals: frozenset[Principal]
+    tx: Writer | None = None
+    version: int | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.user_id is not None
+
+    @property
+    def user_principal(self) -> Principal | None:
+        return from_kinto(self.user_id) if self.user_id is not None else None
+
+    @property
+    def cached(self) -> int | None:
+        """The structure version to read cached objects with (None inside a batch, whose
+        transaction must see its own uncommitted writes)."""
+        return self.version if self.tx is None else None
+
+    def in_transaction(self, tx: Writer | None) -> KintoContext:
+        return KintoContext(self.app, self.config, self.user_id, self.principals, tx, None)
+
+
+@contextlib.asynccontextmanager
+async def reading(storage: StorageBackend, ctx: KintoContext) -> AsyncIterator[Reader]:
+    """A reader: the batch transaction when there is one (it sees its own writes)."""
+    if ctx.tx is not None:
+        yield ctx.tx
+        return
+    async with storage.reader() as reader:
+        yield reader
+
+
+@contextlib.asynccontextmanager
+async def writing(storage: StorageBackend, ctx: KintoContext) -> AsyncIterator[Writer]:
+    """A write transaction: the batch's, or a new one committed at the end of the block."""
+    if ctx.tx is not None:
+        yield ctx.tx
+        return
+    async with storage.writer() as writer:
+        yield writer

@@ -1,0 +1,122 @@
+"""One Kinto request as the handlers see it, and the response they return.
+
+The Kinto front-end is plain ASGI (no framework objects on the hot path): a request is parsed
+once into a :class:`KintoRequest`, which is also what a ``/batch`` sub-request is built as, and
+handlers return a :class:`KintoResponse` whose body is bytes (stored JSON spliced in).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kinbase import jsonutil
+from kinbase.core.kinto.context import KintoContext
+from kinbase.core.kinto.service import KintoService
+from kinbase.core.services import Core
+from kinbase.frontends.kinto.errors import Errno, KintoError, invalid
+from kinbase.types import Stamp
+
+__all__ = ["KintoCall", "KintoRequest", "KintoResponse", "http_date", "json_response"]
+
+
+@dataclass(slots=True)
+class KintoRequest:
+    """A parsed request.
+
+    Attributes:
+        method: upper-case HTTP method.
+        path: the path below the API prefix (``/buckets/b``), without a trailing slash.
+        query: the querystring pairs, in order.
+        headers: header names in lower case.
+        body: the raw body.
+        prefix: the API prefix (``/v1`` or ``/kinto/<app key>/v1``).
+        origin: ``scheme://host[:port]`` as the client sees the server.
+    """
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: Mapping[str, str]
+    body: bytes
+    prefix: str
+    origin: str
+    request_id: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + self.prefix
+
+
+@dataclass(slots=True)
+class KintoResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> KintoResponse:
+    return KintoResponse(status, jsonutil.dumps(value), headers or {})
+
+
+def http_date(stamp: Stamp) -> str:
+    """``Last-Modified`` of a millisecond timestamp."""
+    return email.utils.formatdate(stamp / 1000, usegmt=True)
+
+
+@dataclass(slots=True)
+class KintoCall:
+    """A request being served: its parse, the core, the caller's context, the path parameters."""
+
+    request: KintoRequest
+    core: Core
+    ctx: KintoContext
+    params: dict[str, str]
+
+    @property
+    def kinto(self) -> KintoService:
+        return self.core.kinto
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty).
+
+        Raises:
+            InvalidJSON: if it is not JSON.
+        """
+        body = self.request.body
+        if not body.strip():
+            return None
+        return jsonutil.loads(body)
+
+    def header(self, name: str) -> str | None:
+        return self.request.headers.get(name)
+
+    def precondition(self, name: str) -> Stamp | str | None:
+        """``If-Match`` / ``If-None-Match``: a quoted integer, ``*``, or absent.
+
+        Raises:
+            KintoError: 400 for any other value.
+        """
+        raw = self.request.headers.get(name.lower())
+        if raw is None:
+            return None
+        value = raw.strip()
+        if value == "*":
+            return "*"
+        if len(value) >= 2 and value[0] == value[-1] == '"' and value[1:-1].isdigit():
+            return int(value[1:-1])
+        raise invalid("header", name, "Invalid value for If-Match/If-None-Match")
+
+    def stamp_headers(self, stamp: Stamp, cache_expires: int | None = None) -> dict[str, str]:
+        headers = {"ETag": f'"{stamp}"', "Last-Modified": http_date(stamp)}
+        if cache_expires is not None:
+            headers["Cache-Control"] = f"max-age={cache_expires}"
+            headers["Expires"] = email.utils.formatdate(time.time() + cache_expires, usegmt=True)
+        return headers
+
+
+def method_not_allowed() -> KintoError:
+    return KintoError(Errno.METHOD_NOT_ALLOWED)

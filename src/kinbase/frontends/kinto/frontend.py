@@ -1,0 +1,343 @@
+"""The Kinto front-end as one ASGI app: API prefix and tenancy, redirects, authentication, the
+default bucket alias, dispatch, error rendering and the headers every Kinto response carries.
+
+Tenancy: ``/v1`` serves the server's default app (``kinbase serve`` creates one on the first
+start; without one, ``/v1`` answers 404/111), ``/kinto/{app_key}/v1`` serves any app. Each is an
+isolated namespace of accounts, buckets and permissions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import time
+from urllib.parse import parse_qsl
+
+from kinbase import jsonutil
+from kinbase.core.kinto.config import KintoConfig
+from kinbase.core.kinto.context import KintoContext
+from kinbase.core.kinto.errors import ObjectChanged
+from kinbase.core.services import Core
+from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
+from kinbase.frontends.kinto.batch import batch
+from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
+from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
+from kinbase.frontends.kinto.routes import Handler, Resolved, resolve
+from kinbase.storage.base import AppRecord, Writer
+from kinbase.types_asgi import Receive, Scope, Send
+
+__all__ = ["KintoFrontend", "error_bytes", "is_kinto_path"]
+
+logger = logging.getLogger("kinbase.kinto")
+
+_VERSIONED = re.compile(r"^/v(\d+)(/.*)?$")
+_READS = ("GET", "HEAD", "OPTIONS")
+_SECURITY = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none';",
+    "X-Content-Type-Options": "nosniff",
+}
+_EXPOSED = "Backoff, Retry-After, Alert, Content-Length, Content-Type"
+_EXPOSED_READ = (
+    _EXPOSED
+    + ", ETag, Last-Modified, Cache-Control, Expires, Pragma, Next-Page, Total-Objects, Total-Records"
+)
+_ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Response-Behavior, " + _EXPOSED_READ
+
+
+def is_kinto_path(path: str) -> bool:
+    """Whether the Kinto front-end serves ``path`` (``/v<n>...`` or ``/kinto/...``)."""
+    return path.startswith("/kinto/") or _VERSIONED.match(path) is not None
+
+
+def error_bytes(exc: BaaSError, config: KintoConfig | None = None) -> tuple[int, bytes, dict[str, str]]:
+    status, body, headers = error_body(exc, config.retry_after_seconds if config else 30)
+    if isinstance(exc, ObjectChanged) and exc.stamp is not None:
+        headers["ETag"] = f'"{exc.stamp}"'
+    return status, jsonutil.dumps(body), headers
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise KintoError(Errno.REQUEST_TOO_LARGE)
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _origin(scope: Scope, public_url: str) -> str:
+    if public_url:
+        return public_url.rstrip("/")
+    host = ""
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            host = value.decode("latin-1")
+            break
+    if not host:
+        server = scope.get("server") or ("127.0.0.1", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}"
+
+
+async def _send(send: Send, method: str, response: KintoResponse) -> None:
+    body = b"" if method == "HEAD" or response.status == 304 else response.body
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    if response.status != 304:
+        headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _redirect(location: str, ttl: int | None = None) -> KintoResponse:
+    headers = {"Location": location, **_SECURITY}
+    if ttl is not None:
+        headers["Cache-Control"] = f"max-age={ttl}"
+    return KintoResponse(307, b"", headers)
+
+
+class KintoFrontend:
+    """ASGI app for the Kinto paths of the server."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._default: tuple[float, str | None] = (0.0, None)
+        self._extra = {"batch": Resolved({"POST": self._batch})}
+
+    # -- ASGI -----------------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path: str = scope["path"]
+        qs = scope.get("query_string", b"").decode("latin-1")
+        base = ""
+        remainder = path
+        if path.startswith("/kinto/"):
+            _, _, key, *rest = path.split("/", 3)
+            base, remainder = f"/kinto/{key}", "/" + rest[0] if rest else ""
+        app_key = base[7:] if base else None
+        match = _VERSIONED.match(remainder)
+        if match is None:
+            await _send(send, method, await self._unversioned(method, base, remainder, qs, scope))
+            return
+        if match.group(1) != "1":
+            status, body, headers = error_bytes(KintoError(Errno.VERSION_NOT_AVAILABLE))
+            await _send(
+                send,
+                method,
+                KintoResponse(status, body, {**headers, **_SECURITY, "Content-Type": "application/json"}),
+            )
+            return
+        rest_path = match.group(2)
+        prefix = f"{base}/v1"
+        if rest_path is None:
+            await _send(send, method, _redirect(prefix + "/" + (f"?{qs}" if qs else "")))
+            return
+        if rest_path != "/" and rest_path.endswith("/"):
+            await _send(
+                send, method, _redirect(prefix + rest_path.rstrip("/") + (f"?{qs}" if qs else ""), 3600)
+            )
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+        request = KintoRequest(
+            method,
+            "" if rest_path == "/" else rest_path,
+            parse_qsl(qs, keep_blank_values=True),
+            headers,
+            b"",
+            prefix,
+            _origin(scope, self.core.settings.public_url),
+            scope.get("state", {}).get("request_id", ""),
+        )
+        try:
+            app = await self._app(app_key)
+            if method not in _READS:
+                request.body = await _read_body(receive, self.core.settings.max_body_bytes)
+        except BaaSError as exc:
+            status, body, extra = error_bytes(exc)
+            response = KintoResponse(status, body, {**extra, "Content-Type": "application/json"})
+            self._finish(response, request, None, None)
+            await _send(send, method, response)
+            return
+        response = await self.handle(request, app)
+        await _send(send, method, response)
+
+    async def _unversioned(
+        self, method: str, base: str, remainder: str, qs: str, scope: Scope
+    ) -> KintoResponse:
+        if method == "OPTIONS":
+            return KintoResponse(200, b"", {**_SECURITY, **self._preflight_headers(None, scope)})
+        return _redirect(f"{base}/v1{remainder or '/'}" + (f"?{qs}" if qs else ""))
+
+    def _preflight_headers(self, resolved: Resolved | None, scope: Scope | None = None) -> dict[str, str]:
+        return {
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": resolved.allow
+            if resolved
+            else "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS",
+            "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
+            "Access-Control-Max-Age": "3600",
+        }
+
+    async def _app(self, key: str | None) -> AppRecord:
+        if key is None:
+            expires, cached = self._default
+            now = time.monotonic()
+            if expires < now:
+                cached = await self.core.default_app_key()
+                self._default = (now + max(self.core.settings.app_cache_seconds, 0), cached)
+            key = cached
+            if key is None:
+                raise KintoError(
+                    Errno.MISSING_RESOURCE,
+                    "This server has no default app: use the per-app base URL /kinto/{app_key}/v1/.",
+                )
+        app = await self.core.apps.get(key)
+        if app is None:
+            raise KintoError(Errno.MISSING_RESOURCE, f"There is no app {key!r} on this server.")
+        return app
+
+    # -- dispatch -------------------------------------------------------------------------------
+    async def handle(
+        self,
+        request: KintoRequest,
+        app: AppRecord,
+        *,
+        tx: Writer | None = None,
+        outer: KintoContext | None = None,
+    ) -> KintoResponse:
+        """Serve one request (or one ``/batch`` sub-request inside ``tx``)."""
+        kinto = self.core.kinto
+        config = kinto.config(app)
+        ctx: KintoContext | None = None
+        try:
+            if not config.enabled:
+                raise KintoError(Errno.MISSING_RESOURCE)
+            segments = request.path.strip("/").split("/") if request.path.strip("/") else []
+            resolved = resolve(segments, self._extra)
+            if request.method == "OPTIONS":
+                response = KintoResponse(200, b"", self._preflight_headers(resolved))
+                self._finish(response, request, config, None)
+                return response
+            handler = resolved.methods.get(request.method)
+            if handler is None:
+                raise KintoError(Errno.METHOD_NOT_ALLOWED)
+            if request.method in ("GET", "HEAD") and not _accepts_json(request.headers.get("accept")):
+                raise KintoError(
+                    Errno.INVALID_PARAMETERS,
+                    "Accept header should be one of ['application/json']",
+                    status=406,
+                    details=[{"location": "header", "name": "Accept", "description": "should accept JSON"}],
+                )
+            if config.readonly and request.method not in _READS:
+                raise KintoError(Errno.METHOD_NOT_ALLOWED)
+            if config.eos and _past(config.eos):
+                raise KintoError(Errno.SERVICE_DEPRECATED)
+            if outer is not None:
+                ctx = outer
+            else:
+                ctx = await kinto.context(app, request.headers.get("authorization"))
+            if tx is not None:
+                ctx = ctx.in_transaction(tx)
+            if (
+                len(segments) >= 2
+                and segments[0] == "buckets"
+                and segments[1] == "default"
+                and config.default_bucket
+            ):
+                ctx, handler = await self._default_bucket(ctx, request, segments)
+            call = KintoCall(request, self.core, ctx, {})
+            response = await handler(call)
+        except BaaSError as exc:
+            if isinstance(exc, BackendUnavailable):
+                logger.warning("backend unavailable in %s %s: %s", request.method, request.path, exc.message)
+            status, body, headers = error_bytes(exc, config)
+            response = KintoResponse(status, body, headers)
+        except Exception:
+            logger.exception(
+                "unhandled error in %s %s (request id %s)", request.method, request.path, request.request_id
+            )
+            status, body, headers = error_bytes(KintoError(Errno.UNDEFINED), config)
+            response = KintoResponse(status, body, headers)
+        self._finish(response, request, config, ctx)
+        return response
+
+    async def _default_bucket(
+        self, ctx: KintoContext, request: KintoRequest, segments: list[str]
+    ) -> tuple[KintoContext, Handler]:
+        bucket = self.core.kinto.default_bucket_id(ctx)
+        if bucket is None:
+            raise NotAuthenticated()
+        segments = [segments[0], bucket, *segments[2:]]
+        resolved = resolve(segments, self._extra)
+        handler = resolved.methods.get(request.method)
+        if handler is None:
+            raise KintoError(Errno.METHOD_NOT_ALLOWED)
+        creates_bucket = request.method == "PUT" and len(segments) == 2
+        creates_collection = request.method == "PUT" and len(segments) == 4
+        if not creates_bucket:
+            collection = segments[3] if len(segments) >= 4 and segments[2] == "collections" else None
+            if creates_collection:
+                collection = None
+            ctx = await self.core.kinto.ensure_default_bucket(ctx, bucket, collection)
+        return ctx, handler
+
+    async def _batch(self, call: KintoCall) -> KintoResponse:
+        async def run(outer: KintoCall, request: KintoRequest, tx: Writer) -> KintoResponse:
+            same_auth = request.headers.get("authorization") == outer.request.headers.get("authorization")
+            response = await self.handle(
+                request, outer.ctx.app, tx=tx, outer=outer.ctx if same_auth else None
+            )
+            return response
+
+        return await batch(call, run)
+
+    def _finish(
+        self,
+        response: KintoResponse,
+        request: KintoRequest,
+        config: KintoConfig | None,
+        ctx: KintoContext | None,
+    ) -> None:
+        headers = response.headers
+        headers.setdefault("Content-Type", "application/json")
+        headers.update(_SECURITY)
+        if config is not None:
+            if config.backoff > 0:
+                headers["Backoff"] = str(config.backoff)
+            if config.eos:
+                code = "hard-eol" if _past(config.eos) else "soft-eol"
+                alert = {"code": code, "message": config.eos_message, "url": config.eos_url}
+                headers["Alert"] = jsonutil.dumps_str(alert)
+        if "origin" in request.headers:
+            headers["Access-Control-Allow-Origin"] = config.cors_origins if config else "*"
+            headers["Access-Control-Expose-Headers"] = _EXPOSED_READ
+        if (
+            request.method in ("GET", "HEAD")
+            and ctx is not None
+            and ctx.authenticated
+            and response.status < 400
+        ):
+            headers.setdefault("Cache-Control", "no-cache, no-store")
+
+
+def _accepts_json(accept: str | None) -> bool:
+    if not accept:
+        return True
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("*/*", "application/*", "application/json") or media.endswith("+json"):
+            return True
+    return False
+
+
+def _past(date: str) -> bool:
+    try:
+        return dt.date.fromisoformat(date) <= dt.datetime.now(dt.UTC).date()
+    except ValueError:
+        return False

@@ -1,0 +1,176 @@
+"""Utility endpoints: the hello document, heartbeats, version, contribute.json, flush and
+``GET /permissions``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kinbase import __version__
+from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
+from kinbase.frontends.kinto.errors import Errno, KintoError
+from kinbase.frontends.kinto.querystring import native
+
+__all__ = ["HTTP_API_VERSION", "flush", "heartbeat", "hello", "lbheartbeat", "permissions", "version"]
+
+HTTP_API_VERSION = "1.23"
+_DOCS = "https://kinto.readthedocs.io/en/latest/"
+
+
+def capabilities(call: KintoCall) -> dict[str, Any]:
+    config = call.ctx.config
+    caps: dict[str, Any] = {}
+    if config.default_bucket:
+        caps["default_bucket"] = {
+            "description": "The default bucket is an alias for a personal bucket where collections are "
+            "created implicitly.",
+            "url": _DOCS + "api/1.x/buckets.html#personal-bucket-default",
+        }
+    if config.accounts:
+        caps["accounts"] = {
+            "description": "Manage user accounts.",
+            "url": _DOCS + "api/1.x/accounts.html",
+            "validation_enabled": False,
+        }
+    if config.history:
+        caps["history"] = {"description": "Track changes on data.", "url": _DOCS + "api/1.x/history.html"}
+    if config.permissions_endpoint:
+        caps["permissions_endpoint"] = {
+            "description": "The permissions endpoint can be used to list all user objects permissions.",
+            "url": _DOCS + "configuration/settings.html#activating-the-permissions-endpoint",
+        }
+    if config.flush_endpoint:
+        caps["flush_endpoint"] = {
+            "description": "The __flush__ endpoint can be used to remove all data from all backends.",
+            "url": _DOCS + "configuration/settings.html#activating-the-flush-endpoint",
+        }
+    if config.schema_validation:
+        caps["schema"] = {
+            "description": "Validates collection records with JSON schemas.",
+            "url": _DOCS + "api/1.x/buckets.html#collection-json-schema",
+        }
+    return caps
+
+
+async def hello(call: KintoCall) -> KintoResponse:
+    config = call.ctx.config
+    body: dict[str, Any] = {
+        "project_name": config.project_name,
+        "project_version": __version__,
+        "http_api_version": HTTP_API_VERSION,
+        "project_docs": config.project_docs,
+        "url": call.request.base_url + "/",
+        "settings": {
+            "batch_max_requests": config.batch_max_requests,
+            "readonly": config.readonly,
+            "explicit_permissions": config.explicit_permissions,
+        },
+        "capabilities": capabilities(call),
+    }
+    if config.eos:
+        body["eos"] = config.eos
+    if call.ctx.user_id is not None:
+        user: dict[str, Any] = {
+            "id": call.ctx.user_id,
+            "principals": sorted(_kinto(p) for p in call.ctx.principals),
+        }
+        bucket = call.kinto.default_bucket_id(call.ctx)
+        if bucket is not None:
+            user["bucket"] = bucket
+        body["user"] = user
+    headers = {}
+    if config.readonly:
+        headers["Cache-Control"] = "max-age=86400"
+    return json_response(body, headers=headers)
+
+
+def _kinto(principal: str) -> str:
+    from kinbase.core.kinto.model import to_kinto
+
+    return to_kinto(principal)
+
+
+async def heartbeat(call: KintoCall) -> KintoResponse:
+    try:
+        ok = await asyncio.wait_for(call.kinto.heartbeat(), timeout=10)
+    except TimeoutError:
+        ok = False
+    body = {"storage": ok, "permission": ok, "cache": True}
+    return json_response(body, status=200 if ok else 503)
+
+
+async def lbheartbeat(call: KintoCall) -> KintoResponse:
+    return json_response({})
+
+
+async def version(call: KintoCall) -> KintoResponse:
+    return json_response(
+        {
+            "name": "kinbase",
+            "version": __version__,
+            "source": "https://github.com/kinbase/kinbase",
+            "commit": "",
+            "build": "",
+        }
+    )
+
+
+async def contribute(call: KintoCall) -> KintoResponse:
+    return json_response(
+        {
+            "name": "kinbase",
+            "description": "A self-hosted backend speaking the Kinvey REST API and the Kinto HTTP API.",
+            "keywords": ["backend", "kinto", "kinvey", "sync"],
+        }
+    )
+
+
+async def flush(call: KintoCall) -> KintoResponse:
+    if not call.ctx.config.flush_endpoint:
+        raise KintoError(Errno.MISSING_RESOURCE)
+    await call.kinto.flush(call.ctx)
+    return json_response({}, status=202)
+
+
+def _matches(entry: dict[str, Any], key: str, raw: str) -> bool:
+    if key.startswith("in_"):
+        return str(entry.get(key[3:])) in raw.split(",")
+    if key.startswith("exclude_"):
+        return str(entry.get(key[8:])) not in raw.split(",")
+    if key.startswith("not_"):
+        return entry.get(key[4:]) != native(raw)
+    name = key[3:] if key.startswith("eq_") else key
+    return entry.get(name) == native(raw)
+
+
+async def permissions(call: KintoCall) -> KintoResponse:
+    """The caller's permissions; filtered, sorted and paged here (a short derived list)."""
+    if not call.ctx.config.permissions_endpoint:
+        raise KintoError(Errno.MISSING_RESOURCE)
+    entries = await call.kinto.permissions(call.ctx)
+    sort = "-uri"
+    limit: int | None = None
+    offset = 0
+    for key, raw in call.request.query:
+        if key == "_sort":
+            sort = raw
+        elif key == "_limit" and raw.isdigit():
+            limit = int(raw)
+        elif key == "_token" and raw.isdigit():
+            offset = int(raw)
+        elif not key.startswith("_"):
+            entries = [e for e in entries if _matches(e, key, raw)]
+    for name in reversed([s for s in sort.split(",") if s]):
+        field = name.lstrip("-")
+        entries.sort(key=lambda e: str(e.get(field, "")), reverse=name.startswith("-"))
+    headers = {"Total-Objects": str(len(entries)), "Total-Records": str(len(entries))}
+    if call.request.method == "HEAD":
+        return KintoResponse(200, b"", headers)
+    page = entries[offset : offset + limit] if limit is not None else entries[offset:]
+    if limit is not None and offset + limit < len(entries):
+        from urllib.parse import urlencode
+
+        params = [(k, v) for k, v in call.request.query if k not in ("_limit", "_token")]
+        params += [("_limit", str(limit)), ("_token", str(offset + limit))]
+        headers["Next-Page"] = f"{call.request.base_url}{call.request.path}?{urlencode(params)}"
+    return json_response({"data": page}, headers=headers)
