@@ -167,3 +167,26 @@ def test_parsed_examples() -> None:
     assert evaluate.find(Query(near), docs) == [0]
     box = parse_filter({"_geoloc": {"$within": {"$box": [[0, 0], [60, 60]]}}, "n": {"$gt": 1}})
     assert evaluate.find(Query(box), docs) == [1]
+
+
+SCALARS: list[Document] = [{"p": 50}, {"p": 100}, {"p": 100.5}, {"p": 101}, {"p": "100"}, {}, {"p": None}]
+WITH_ARRAY: list[Document] = [*SCALARS, {"p": [50, 150]}, {"p": [100.5]}]
+P = ("p",)
+
+
+@pytest.mark.parametrize(
+    ("docs", "expected"),
+    [(SCALARS, [1, 2]), (WITH_ARRAY, [1, 2, 7, 8])],
+    ids=["single-valued index: one probe", "multikey index: each bound may hold on another element"],
+)
+def test_ranges_on_one_indexed_path(backends: Backends, docs: list[Document], expected: list[int]) -> None:
+    node = parse_filter({"p": {"$gte": 100, "$lt": 101}, "q": {"$exists": False}})
+    assert evaluate.find(Query(node), docs) == expected
+    backends.load(docs, {P: 0})
+    indexes = index_defs(docs, {P: 0})
+    assert indexes[P].multikey is (docs is WITH_ARRAY)
+    lite, pg = contexts(indexes)
+    assert backends.run_sqlite(Query(node), lite) == expected
+    assert backends.run_pg(Query(node), pg) == expected
+    merged = backends.statement("sqlite", Query(node), lite)
+    assert (merged.text.count("FROM field_values") == 1) is (docs is SCALARS)
