@@ -25,7 +25,6 @@ from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sqlite import SQLiteStorage
 
 POSTGRES_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("KINBASE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 ENGINES = ["sqlite", "postgresql"]
 
 

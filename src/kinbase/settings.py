@@ -62,7 +62,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("postgres_pool_min", int, 2, "Minimum open PostgreSQL connections per worker.", minimum=1),
     Setting("postgres_pool_max", int, 16, "Maximum open PostgreSQL connections per worker.", minimum=1),
-    Setting("redis_url", str, "", "Redis URL for sharing cache invalidations between workers (optional)."),
     Setting("max_body_bytes", int, 16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1),
     Setting("log_level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
     Setting("access_log", bool, False, "Log every request."),
@@ -125,7 +124,6 @@ class Settings:
     sqlite_synchronous: str = "normal"
     postgres_pool_min: int = 2
     postgres_pool_max: int = 16
-    redis_url: str = ""
     max_body_bytes: int = 16 * 1024 * 1024
     log_level: str = "info"
     access_log: bool = False

@@ -287,7 +287,13 @@ class SqlWriter(SqlReader, Writer):
 
     @abstractmethod
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
-        """Run a statement once per parameter tuple."""
+        """Run a statement once per parameter tuple (no result needed; may be queued)."""
+
+    async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose result is not needed. An engine may queue it (PostgreSQL's
+        pipeline sends it with the next statement that needs an answer, or with the commit);
+        its errors still abort the transaction."""
+        await self._run(sql, params)
 
     # -- apps -----------------------------------------------------------------------------
     async def create_app(
@@ -372,7 +378,7 @@ class SqlWriter(SqlReader, Writer):
 
     async def _save_parent(self, parent: ParentRecord, stamp: Stamp, *, live_delta: int = 0) -> None:
         self._locked[parent.id] = dataclasses.replace(parent, stamp=stamp, live=parent.live + live_delta)
-        await self._run(
+        await self._send(
             self.dialect("UPDATE parents SET stamp = ?, live = live + ? WHERE id = ?"),
             (stamp, live_delta, parent.id),
         )
@@ -389,7 +395,7 @@ class SqlWriter(SqlReader, Writer):
         return await self._write_settings(locked, merged)
 
     async def _write_settings(self, parent: ParentRecord, settings: dict[str, Any]) -> ParentRecord:
-        await self._run(
+        await self._send(
             self.dialect("UPDATE parents SET settings = :J:, version = version + 1 WHERE id = ?"),
             (orjson.dumps(settings).decode(), parent.id),
         )
@@ -545,7 +551,7 @@ class SqlWriter(SqlReader, Writer):
             oid = int(row[0])
         else:
             oid = existing.oid
-            await self._run(
+            await self._send(
                 self.dialect(
                     "UPDATE objects SET stamp = ?, created = ?, creator = ?, deleted = ?, data = :J: "
                     "WHERE oid = ?"
@@ -670,7 +676,7 @@ class SqlWriter(SqlReader, Writer):
 
     async def _replace_grants(self, oid: int, grants: Iterable[tuple[str, str]], *, had_grants: bool) -> None:
         if had_grants:
-            await self._run(self.dialect("DELETE FROM grants WHERE oid = ?"), (oid,))
+            await self._send(self.dialect("DELETE FROM grants WHERE oid = ?"), (oid,))
         rows = sorted({(oid, perm, principal) for perm, principal in grants})
         if rows:
             await self._run_many(
@@ -701,11 +707,11 @@ class SqlWriter(SqlReader, Writer):
     ) -> tuple[StoredObject, StoredObject]:
         locked = await self._lock(parent)
         stamp, parent_stamp = next_stamp(locked.stamp, now_ms(), requested_stamp, current.stamp)
-        await self._run(
+        await self._send(
             self.dialect("UPDATE objects SET stamp = ?, deleted = ?, data = :J: WHERE oid = ?"),
             (stamp, True, "{}", current.oid),
         )
-        await self._run(self.dialect("DELETE FROM grants WHERE oid = ?"), (current.oid,))
+        await self._send(self.dialect("DELETE FROM grants WHERE oid = ?"), (current.oid,))
         if locked.indexes:
             locked = await self._reindex(locked, [(current.oid, orjson.loads(current.data), None)])
         await self._save_parent(locked, parent_stamp, live_delta=-1)

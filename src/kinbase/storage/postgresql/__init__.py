@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg import AsyncPipeline
 from psycopg import sql as pgsql
 from psycopg_pool import AsyncConnectionPool
 
@@ -52,13 +53,22 @@ class PGReader(_PGOps, SqlReader):
 
 
 class PGWriter(_PGOps, SqlWriter):
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    """A transaction in pipeline mode: statements whose answer is not needed (``_send``) travel
+    with the next one that needs an answer, or with the commit. A put costs about three round
+    trips instead of seven."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline) -> None:
         _PGOps.__init__(self, conn)
         SqlWriter.__init__(self)
+        self._pipeline = pipeline
 
     async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
         cur = await self._conn.execute(sql, params)
+        await self._pipeline.sync()
         return cur.rowcount
+
+    async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
+        await self._conn.execute(sql, params)
 
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         async with self._conn.cursor() as cur:
@@ -164,7 +174,11 @@ class PostgreSQLStorage(StorageBackend):
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
         try:
-            async with self._require_pool().connection() as conn, conn.transaction():
-                yield PGWriter(conn)
+            async with (
+                self._require_pool().connection() as conn,
+                conn.pipeline() as pipeline,
+                conn.transaction(),
+            ):
+                yield PGWriter(conn, pipeline)
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL write failed: {exc}", original=exc) from exc
