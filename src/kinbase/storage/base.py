@@ -286,7 +286,8 @@ class Writer(Reader):
     # parents ------------------------------------------------------------------------------
     @abstractmethod
     async def ensure_parent(self, app_id: int, kind: str, name: str) -> ParentRecord:
-        """The parent, created (with the current time as its stamp) if missing."""
+        """The parent, created (with the current time as its stamp) if missing. Reading it does not
+        lock it: the first write to it in this transaction does, so the lock is held briefly."""
 
     @abstractmethod
     async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:

@@ -51,6 +51,7 @@ class Dialect:
     json_param: str
     text_cast: str
     for_update: str
+    for_update_of_p: str
 
     def __call__(self, sql: str) -> str:
         return _translate(self, sql)
@@ -59,7 +60,8 @@ class Dialect:
 @lru_cache(maxsize=512)
 def _translate(dialect: Dialect, sql: str) -> str:
     out = sql.replace(":J:", "\0J").replace("?", dialect.placeholder).replace("\0J", dialect.json_param)
-    return out.replace(":TEXT:", dialect.text_cast).replace(":FOR_UPDATE:", dialect.for_update)
+    out = out.replace(":TEXT:", dialect.text_cast).replace(":FOR_UPDATE_OF_P:", dialect.for_update_of_p)
+    return out.replace(":FOR_UPDATE:", dialect.for_update)
 
 
 _APP_COLUMNS = "id, app_key, name, app_secret, master_secret, settings:TEXT:, version, created"
@@ -348,22 +350,54 @@ class SqlWriter(SqlReader, Writer):
 
     # -- parents --------------------------------------------------------------------------
     async def ensure_parent(self, app_id: int, kind: str, name: str) -> ParentRecord:
-        row = await self._one(
-            self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ? :FOR_UPDATE:"), (app_id, kind, name)
+        locked = next(
+            (p for p in self._locked.values() if (p.app_id, p.kind, p.name) == (app_id, kind, name)), None
         )
-        if row is None:
-            row = await self._one(
-                self.dialect(
-                    "INSERT INTO parents (app_id, kind, name, stamp, created) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (app_id, kind, name) DO UPDATE SET version = parents.version "
-                    "RETURNING id, app_id, kind, name, stamp, settings:TEXT:, version, created, live"
-                ),
-                (app_id, kind, name, now_ms(), now_ms()),
-            )
-            assert row is not None
+        if locked is not None:
+            return locked
+        # Not locked here: the write that follows locks the parent as late as it can (see put).
+        row = await self._one(
+            self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)
+        )
+        if row is not None:
+            return _parent(row)
+        row = await self._one(
+            self.dialect(
+                "INSERT INTO parents (app_id, kind, name, stamp, created) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (app_id, kind, name) DO UPDATE SET version = parents.version "
+                "RETURNING id, app_id, kind, name, stamp, settings:TEXT:, version, created, live"
+            ),
+            (app_id, kind, name, now_ms(), now_ms()),
+        )
+        assert row is not None
         parent = _parent(row)
         self._locked[parent.id] = parent
         return parent
+
+    async def _lock_with(
+        self, parent: ParentRecord, object_id: str, *, include_deleted: bool
+    ) -> tuple[ParentRecord, StoredObject | None]:
+        """Lock the parent and read one of its objects, in one statement when the parent is not
+        locked yet (the lock is then held for the fewest round trips before the commit)."""
+        if parent.id in self._locked:
+            locked = self._locked[parent.id]
+            return locked, await self.get_object(locked, object_id, include_deleted=include_deleted)
+        row = await self._one(
+            self.dialect(
+                f"SELECT {_PARENT_COLUMNS}, {_OBJECT_COLUMNS} FROM parents p "
+                "LEFT JOIN objects o ON o.parent_id = p.id AND o.id = ? "
+                "WHERE p.id = ? :FOR_UPDATE_OF_P:"
+            ),
+            (object_id, parent.id),
+        )
+        if row is None:
+            raise CollectionNotFound(f"The collection {parent.name!r} was dropped meanwhile.")
+        locked = _parent(row[:9])
+        self._locked[locked.id] = locked
+        found = _object(row[9:]) if row[9] is not None else None
+        if found is not None and found.deleted and not include_deleted:
+            found = None
+        return locked, found
 
     async def _lock(self, parent: ParentRecord) -> ParentRecord:
         locked = self._locked.get(parent.id)
@@ -524,8 +558,10 @@ class SqlWriter(SqlReader, Writer):
         requested_stamp: Stamp | None = None,
         new: bool = False,
     ) -> PutResult:
-        locked = await self._lock(parent)
-        existing = None if new else await self.get_object(locked, object_id, include_deleted=True)
+        if new:
+            locked, existing = await self._lock(parent), None
+        else:
+            locked, existing = await self._lock_with(parent, object_id, include_deleted=True)
         current = existing if existing is not None and not existing.deleted else None
         tombstone = existing if existing is not None and existing.deleted else None
         stamp, parent_stamp = next_stamp(
@@ -694,8 +730,7 @@ class SqlWriter(SqlReader, Writer):
         check: Callable[[StoredObject | None], None] | None = None,
         requested_stamp: Stamp | None = None,
     ) -> tuple[StoredObject, StoredObject] | None:
-        locked = await self._lock(parent)
-        current = await self.get_object(locked, object_id)
+        locked, current = await self._lock_with(parent, object_id, include_deleted=False)
         if check is not None:
             check(current)
         if current is None:

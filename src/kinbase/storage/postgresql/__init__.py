@@ -27,7 +27,12 @@ from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 __all__ = ["PostgreSQLStorage"]
 
 DIALECT = Dialect(
-    name="postgresql", placeholder="%s", json_param="%s::jsonb", text_cast="::text", for_update="FOR UPDATE"
+    name="postgresql",
+    placeholder="%s",
+    json_param="%s::jsonb",
+    text_cast="::text",
+    for_update="FOR UPDATE",
+    for_update_of_p="FOR UPDATE OF p",
 )
 
 _MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"kinbase-migrations").digest()[:8], "big", signed=True)

@@ -34,7 +34,9 @@ from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 
 __all__ = ["SQLiteStorage"]
 
-DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="")
+DIALECT = Dialect(
+    name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="", for_update_of_p=""
+)
 
 _BUSY_DEADLINE_SECONDS = 10.0
 _ANALYZE_EVERY_CHANGES = 50_000
