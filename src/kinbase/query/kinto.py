@@ -1,8 +1,9 @@
 """Kinto's querystring filters and ``_sort`` to the AST, and the keyset condition that pages
 through a sorted listing.
 
-``_since``, ``_before``, ``_to``, ``_limit``, ``_token`` and ``_fields`` belong to the front-end:
-every parameter starting with ``_`` is ignored here.
+Every parameter starting with ``_`` is ignored here: :mod:`kinbase.query.kinto_querystring` parses
+the whole querystring (``_sort``, ``_since``, ``_before``, ``_to``, ``_limit``, ``_token``,
+``_fields``) with these functions.
 """
 
 from __future__ import annotations
@@ -32,7 +33,16 @@ from kinbase.query.regex import like_program
 from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number
 from kinbase.types import JSONValue, Path
 
-__all__ = ["keyset_after", "native_value", "parse_filters", "parse_sort"]
+__all__ = [
+    "keyset_after",
+    "native_value",
+    "parse_filters",
+    "parse_path",
+    "parse_sort",
+    "parse_stamp",
+    "safe_value",
+    "split_filter",
+]
 
 _KEYWORD: Final = re.compile(r"^(lt|min|max|not|eq|gt|in|exclude|like|has|contains_any|contains)_([\w.]+)$")
 _COMPARE: Final[dict[str, KintoOp]] = {
@@ -47,7 +57,12 @@ _COMPARE: Final[dict[str, KintoOp]] = {
 }
 
 
-def _path(field: str, param: str) -> Path:
+def parse_path(field: str, param: str) -> Path:
+    """A dotted field name as a path.
+
+    Raises:
+        InvalidQuery: for an empty, too long or malformed name (``param`` names the parameter).
+    """
     if not field or len(field) > MAX_PATH_CHARS:
         raise InvalidQuery(f"Invalid filter {param!r}: bad field name.")
     segments = tuple(field.split("."))
@@ -68,7 +83,12 @@ def native_value(text: str) -> JSONValue:
     return _checked(value, text)
 
 
-def _safe(value: JSONValue, param: str) -> JSONValue:
+def safe_value(value: JSONValue, param: str) -> JSONValue:
+    """``value``, refused when it holds a number SQL cannot compare exactly.
+
+    Raises:
+        InvalidQuery: for a number inside an array or object beyond 2**53.
+    """
     if unsafe_nested_number(value):
         raise InvalidQuery(
             f"Invalid value for {param!r}: numbers inside arrays and objects must be below 2**53."
@@ -92,7 +112,12 @@ def _unquoted(text: str) -> str:
     return value if isinstance(value, str) else text
 
 
-def _stamp(value: JSONValue, param: str, max_stamp: int | None) -> int:
+def parse_stamp(value: JSONValue, param: str, max_stamp: int | None) -> int:
+    """A timestamp: a non-negative integer (or its digits as a string) below ``max_stamp``.
+
+    Raises:
+        InvalidQuery: for anything else.
+    """
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -136,54 +161,69 @@ def parse_filters(
     for name, text in items:
         if name.startswith("_"):
             continue
-        if "\x00" in name or "\x00" in text:
-            raise InvalidQuery(f"Invalid filter {name[:40]!r}: NUL characters are not allowed.")
-        m = _KEYWORD.match(name)
-        op, field = (m.group(1), m.group(2)) if m else ("eq", name)
-        path = _path(field, name)
-        is_id, is_stamp = field == id_field, field == stamp_field
-        if op == "has":
-            value = native_value(text)
-            if isinstance(value, bool):
-                children.append(KintoHas(path, value))
-            elif is_number(value):
-                children.append(KintoHas(path, value != 0))
-            else:
-                raise InvalidQuery(f"Invalid value for {name!r}: expected true or false.")
-        elif op == "like":
-            like_program(_unquoted(text))  # validates
-            children.append(KintoLike(path, _unquoted(text)))
-        elif op in ("contains", "contains_any"):
-            if is_id or is_stamp:
-                raise InvalidQuery(f"Invalid filter {name!r}: not available on {field!r}.")
-            value = native_value(text)
-            values = (
-                tuple(_safe(v, name) for v in value) if isinstance(value, list) else (_safe(value, name),)
-            )
-            children.append(KintoContains(path, values, any_=op == "contains_any"))
-        elif op in ("in", "exclude"):
-            listed: list[JSONValue]
-            if is_id:
-                value = native_value(text)
-                if isinstance(value, list):
-                    if not all(isinstance(v, str) for v in value):
-                        raise InvalidQuery(f"Invalid value for {name!r}: ids are strings.")
-                    listed = value
-                else:
-                    listed = [_unquoted(part) for part in text.split(",")]
-            elif is_stamp:
-                listed = [_stamp(v, name, max_stamp) for v in _list(text)]
-            else:
-                listed = [_safe(v, name) for v in _list(text)]
-            children.append(KintoCompare(path, _COMPARE[op], listed))
-        else:
-            value = _unquoted(text) if is_id else _safe(native_value(text), name)
-            if is_stamp:
-                value = _stamp(value, name, max_stamp)
-            children.append(KintoCompare(path, _COMPARE[op], value))
+        try:
+            children.append(_filter(name, text, id_field, stamp_field, max_stamp))
+        except InvalidQuery as exc:
+            if exc.details is not None:
+                raise
+            raise InvalidQuery(exc.message, details={"name": name.replace("\x00", "")}) from None
     if not children:
         return None
     return simplify_and(children)
+
+
+def split_filter(name: str) -> tuple[str, str]:
+    """A filter parameter's operator and field: ``gt_a.b`` is ``("gt", "a.b")``, ``a`` is
+    ``("eq", "a")``."""
+    m = _KEYWORD.match(name)
+    return (m.group(1), m.group(2)) if m else ("eq", name)
+
+
+def _filter(name: str, text: str, id_field: str, stamp_field: str, max_stamp: int | None) -> Node:
+    if "\x00" in name or "\x00" in text:
+        raise InvalidQuery(f"Invalid filter {name[:40]!r}: NUL characters are not allowed.")
+    op, field = split_filter(name)
+    path = parse_path(field, name)
+    is_id, is_stamp = field == id_field, field == stamp_field
+    if op == "has":
+        value = native_value(text)
+        if isinstance(value, bool):
+            return KintoHas(path, value)
+        if is_number(value):
+            return KintoHas(path, value != 0)
+        raise InvalidQuery(f"Invalid value for {name!r}: expected true or false.")
+    if op == "like":
+        like_program(_unquoted(text))  # validates
+        return KintoLike(path, _unquoted(text))
+    if op in ("contains", "contains_any"):
+        if is_id or is_stamp:
+            raise InvalidQuery(f"Invalid filter {name!r}: not available on {field!r}.")
+        value = native_value(text)
+        values = (
+            tuple(safe_value(v, name) for v in value)
+            if isinstance(value, list)
+            else (safe_value(value, name),)
+        )
+        return KintoContains(path, values, any_=op == "contains_any")
+    if op in ("in", "exclude"):
+        listed: list[JSONValue]
+        if is_id:
+            value = native_value(text)
+            if isinstance(value, list):
+                if not all(isinstance(v, str) for v in value):
+                    raise InvalidQuery(f"Invalid value for {name!r}: ids are strings.")
+                listed = value
+            else:
+                listed = [_unquoted(part) for part in text.split(",")]
+        elif is_stamp:
+            listed = [parse_stamp(v, name, max_stamp) for v in _list(text)]
+        else:
+            listed = [safe_value(v, name) for v in _list(text)]
+        return KintoCompare(path, _COMPARE[op], listed)
+    value = _unquoted(text) if is_id else safe_value(native_value(text), name)
+    if is_stamp:
+        value = parse_stamp(value, name, max_stamp)
+    return KintoCompare(path, _COMPARE[op], value)
 
 
 def parse_sort(value: str) -> tuple[SortKey, ...]:
@@ -200,7 +240,7 @@ def parse_sort(value: str) -> tuple[SortKey, ...]:
             continue
         descending = part.startswith("-")
         field = part[1:] if part[0] in "+-" else part
-        path = _path(field, "_sort")
+        path = parse_path(field, "_sort")
         if path in seen:
             raise InvalidQuery(f"Invalid _sort: {field!r} appears twice.")
         seen.add(path)

@@ -53,6 +53,29 @@ async def test_invalid_parameter_details(kinto) -> None:
     assert body["message"] == f"_limit in querystring: {body['details'][0]['description']}"
 
 
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("gt_last_modified=abc", "gt_last_modified"),
+        ("_since=-1", "_since"),
+        ("has_x=maybe", "has_x"),
+        ("in_id=[1,2]", "in_id"),
+        ("contains_id=x", "contains_id"),
+        ("_sort=a..b", "_sort"),
+        ("_token=!!!", "_token"),
+        ("_fields=a..b", "_fields"),
+        ("x=%00", "x"),
+    ],
+)
+async def test_querystring_errors_name_the_parameter(kinto, query: str, name: str) -> None:
+    await kinto.tree("alice")
+    r = await kinto.get(f"{R}?{query}", "alice")
+    assert_error(r, 400, 107)
+    (detail,) = r.json()["details"]
+    assert detail["location"] == "querystring" and detail["name"] == name
+    assert r.json()["message"] == f"{name} in querystring: {detail['description']}"
+
+
 async def test_body_too_large(kinto, core) -> None:
     big = b'{"data": {"x": "' + b"a" * (core.settings.max_body_bytes + 10) + b'"}}'
     r = await kinto.put("/buckets/b", "alice", content=big, headers={"Content-Type": "application/json"})

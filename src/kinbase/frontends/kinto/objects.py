@@ -12,9 +12,12 @@ from kinbase import jsonutil
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.kinto.model import Target
 from kinbase.core.kinto.objects import Body, Conditions, ObjectResult, Patch
+from kinbase.errors import InvalidQuery
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, invalid
-from kinbase.frontends.kinto.querystring import project
+from kinbase.frontends.kinto.querystring import project, query_error
+from kinbase.query.kinto import native_value, parse_stamp
+from kinbase.query.kinto_querystring import parse_fields
 from kinbase.types import Stamp
 
 __all__ = ["delete_object", "get_object", "parse_body", "patch_object", "put_object", "render_object"]
@@ -95,7 +98,10 @@ def _response(call: KintoCall, result: ObjectResult, status: int = 200, fields: 
 def _fields(call: KintoCall) -> Any:
     for key, value in call.request.query:
         if key == "_fields":
-            return tuple(tuple(f.strip().split(".")) for f in value.split(",") if f.strip())
+            try:
+                return parse_fields(value)
+            except InvalidQuery as exc:
+                raise query_error(exc) from None
     return None
 
 
@@ -137,9 +143,10 @@ async def patch_object(call: KintoCall, target: Target) -> KintoResponse:
 def requested_stamp(call: KintoCall) -> Stamp | None:
     for key, value in call.request.query:
         if key == "last_modified":
-            if not value.strip('"').isdigit():
-                raise invalid("querystring", "last_modified", "Invalid value for last_modified")
-            return int(value.strip('"'))
+            try:
+                return parse_stamp(native_value(value), key, None)
+            except InvalidQuery as exc:
+                raise query_error(exc, key) from None
     return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from kinbase import __version__
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
-from kinbase.frontends.kinto.querystring import native
+from kinbase.query.kinto import native_value as native
 
 __all__ = ["HTTP_API_VERSION", "flush", "heartbeat", "hello", "lbheartbeat", "permissions", "version"]
 
