@@ -86,6 +86,34 @@ KINTO_SETTINGS: tuple[KintoSetting, ...] = (
         "Key of 'basicauth' user ids (empty: the server secret); the old server's value keeps its ids.",
     ),
     KintoSetting("history", "bool", True, "Record changes in /buckets/{id}/history."),
+    KintoSetting(
+        "history_exclude_resources",
+        "strings",
+        (),
+        "Kinto's 'history.exclude_resources': URIs of buckets, collections, groups or records whose "
+        "changes (and, for a bucket or collection, those of everything in it) get no history entry.",
+    ),
+    KintoSetting(
+        "history_exclude_user_ids",
+        "principals",
+        (),
+        "Kinto's 'history.exclude_user_ids': user ids (e.g. 'account:bot') whose changes get no "
+        "history entry.",
+    ),
+    KintoSetting(
+        "history_auto_trim_max_count",
+        "int",
+        -1,
+        "Kinto's 'history.auto_trim_max_count': keep only this many entries per bucket and resource "
+        "type, the oldest are deleted at each change (-1: keep everything).",
+    ),
+    KintoSetting(
+        "history_auto_trim_user_ids",
+        "principals",
+        (),
+        "Kinto's 'history.auto_trim_user_ids': trim only the entries of these users, counted per "
+        "user (empty: trim every entry).",
+    ),
     KintoSetting("permissions_endpoint", "bool", True, "Serve GET /permissions."),
     KintoSetting("flush_endpoint", "bool", False, "Serve POST /__flush__ (wipes the app: tests only)."),
     KintoSetting(
@@ -132,6 +160,10 @@ class KintoConfig:
     default_bucket_hmac_secret: str = ""
     userid_hmac_secret: str = ""
     history: bool = True
+    history_exclude_resources: tuple[str, ...] = ()
+    history_exclude_user_ids: tuple[str, ...] = ()
+    history_auto_trim_max_count: int = -1
+    history_auto_trim_user_ids: tuple[str, ...] = ()
     permissions_endpoint: bool = True
     flush_endpoint: bool = False
     schema_validation: bool = False
@@ -169,6 +201,14 @@ class KintoConfig:
 
 
 _BY_NAME = {s.name: s for s in KINTO_SETTINGS}
+_ALIASES = {
+    f"history.{name}": f"history_{name}"
+    for name in ("exclude_resources", "exclude_user_ids", "auto_trim_max_count", "auto_trim_user_ids")
+}
+"""Kinto's own spelling of the history settings (a quoted key in TOML)."""
+_HISTORY_URI = re.compile(
+    r"^/buckets/[^/]+(?:/(?:collections|groups)/[^/]+)?$|^/buckets/[^/]+/collections/[^/]+/records/[^/]+$"
+)
 
 
 def _convert(setting: KintoSetting, raw: Any, origin: str) -> Any:
@@ -215,6 +255,7 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
     values: dict[str, Any] = {}
     for origin, source in (("[kinto]", server), ("app settings", app or {})):
         for key, raw in source.items():
+            key = _ALIASES.get(key, key)
             setting = _BY_NAME.get(key)
             if setting is None:
                 raise ConfigurationError(f"unknown Kinto setting {key!r} in {origin}")
@@ -228,4 +269,10 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
         raise ConfigurationError("Kinto setting 'bcrypt_rounds' must be between 4 and 31")
     if values.get("batch_max_requests", 25) < 1 or values.get("max_fetch_size", 1) < 1:
         raise ConfigurationError("Kinto settings 'batch_max_requests' and 'max_fetch_size' must be positive")
+    for uri in values.get("history_exclude_resources", ()):
+        if not _HISTORY_URI.match(uri):
+            raise ConfigurationError(
+                f"Kinto setting 'history_exclude_resources': {uri!r} is not the URI of a bucket, "
+                "collection, group or record"
+            )
     return KintoConfig(**values)

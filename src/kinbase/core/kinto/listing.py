@@ -22,7 +22,7 @@ from kinbase.core.kinto.objects import (
     create_permission,
     deny,
 )
-from kinbase.core.kinto.store import KintoStore, Loaded
+from kinbase.core.kinto.store import COLUMNS, KintoStore, Loaded
 from kinbase.query.ast import And, Node, Query, SortKey
 from kinbase.storage.base import (
     AclFilter,
@@ -31,15 +31,11 @@ from kinbase.storage.base import (
     Reader,
     StorageBackend,
     StoredObject,
-    SystemColumns,
 )
 from kinbase.storage.stamps import now_ms
 from kinbase.types import Stamp
 
 __all__ = ["COLUMNS", "KintoListing", "ListResult", "Listing"]
-
-COLUMNS = SystemColumns(id=("id",), stamp=("last_modified",))
-"""``id`` and ``last_modified`` are the object id and stamp columns: filters and sorts use them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,10 +11,13 @@ import orjson
 
 from kinbase.core.kinto.acl import Acl, acl_of
 from kinbase.core.kinto.model import KINDS, Resource, Target
-from kinbase.storage.base import ParentRecord, Reader, StorageBackend, StoredObject, Writer
+from kinbase.storage.base import ParentRecord, Reader, StorageBackend, StoredObject, SystemColumns, Writer
 from kinbase.types import Document, Stamp
 
-__all__ = ["KintoStore", "Loaded", "tombstone_json"]
+__all__ = ["COLUMNS", "KintoStore", "Loaded", "tombstone_json"]
+
+COLUMNS = SystemColumns(id=("id",), stamp=("last_modified",))
+"""``id`` and ``last_modified`` are the object id and stamp columns: filters and sorts use them."""
 
 _MAX_CACHED = 50_000
 _MAX_STRUCTURE = 20_000

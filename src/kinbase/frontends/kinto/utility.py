@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from kinbase import __version__
+from kinbase.core.kinto.config import KintoConfig
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
 from kinbase.query.kinto import native_value as native
@@ -33,7 +34,7 @@ def capabilities(call: KintoCall) -> dict[str, Any]:
             "validation_enabled": False,
         }
     if config.history:
-        caps["history"] = {"description": "Track changes on data.", "url": _DOCS + "api/1.x/history.html"}
+        caps["history"] = _history_capability(config)
     if config.permissions_endpoint:
         caps["permissions_endpoint"] = {
             "description": "The permissions endpoint can be used to list all user objects permissions.",
@@ -50,6 +51,25 @@ def capabilities(call: KintoCall) -> dict[str, Any]:
             "url": _DOCS + "api/1.x/buckets.html#collection-json-schema",
         }
     return caps
+
+
+def _history_capability(config: KintoConfig) -> dict[str, Any]:
+    """Kinto's history capability, with the trim and exclusion settings that are set."""
+    cap: dict[str, Any] = {"description": "Track changes on data.", "url": _DOCS + "api/1.x/history.html"}
+    if config.history_auto_trim_max_count > 0:
+        cap["auto_trim_max_count"] = config.history_auto_trim_max_count
+    if config.history_auto_trim_user_ids:
+        cap["auto_trim_user_ids"] = list(config.history_auto_trim_user_ids)
+    if config.history_exclude_resources:
+        cap["excluded_resources"] = [_uri_parts(uri) for uri in config.history_exclude_resources]
+    return cap
+
+
+def _uri_parts(uri: str) -> dict[str, str]:
+    """``/buckets/b/collections/c`` as ``{"bucket": "b", "collection": "c"}``."""
+    parts = uri.strip("/").split("/")
+    names = {"buckets": "bucket", "collections": "collection", "groups": "group", "records": "record"}
+    return {names[parts[i]]: parts[i + 1] for i in range(0, len(parts) - 1, 2)}
 
 
 async def hello(call: KintoCall) -> KintoResponse:
