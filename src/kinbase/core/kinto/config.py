@@ -119,7 +119,13 @@ KINTO_SETTINGS: tuple[KintoSetting, ...] = (
     KintoSetting(
         "schema_validation", "bool", False, "Validate records against their collection's JSON schema."
     ),
-    KintoSetting("backoff", "int", 0, "Seconds sent in a Backoff header on every response (0: none)."),
+    KintoSetting("backoff", "int", 0, "Seconds sent in a Backoff header (0: none)."),
+    KintoSetting(
+        "backoff_percentage",
+        "int",
+        100,
+        "Percentage (0 to 100) of the responses, drawn at random, that carry the Backoff header.",
+    ),
     KintoSetting("retry_after_seconds", "int", 30, "Retry-After of 503, 409 and 429 answers."),
     KintoSetting("eos", "str", "", "End-of-service date (YYYY-MM-DD); adds an Alert header."),
     KintoSetting("eos_message", "str", "", "Message of the end-of-service Alert."),
@@ -168,6 +174,7 @@ class KintoConfig:
     flush_endpoint: bool = False
     schema_validation: bool = False
     backoff: int = 0
+    backoff_percentage: int = 100
     retry_after_seconds: int = 30
     eos: str = ""
     eos_message: str = ""
@@ -269,6 +276,8 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
         raise ConfigurationError("Kinto setting 'bcrypt_rounds' must be between 4 and 31")
     if values.get("batch_max_requests", 25) < 1 or values.get("max_fetch_size", 1) < 1:
         raise ConfigurationError("Kinto settings 'batch_max_requests' and 'max_fetch_size' must be positive")
+    if not 0 <= values.get("backoff_percentage", 100) <= 100:
+        raise ConfigurationError("Kinto setting 'backoff_percentage' must be between 0 and 100")
     for uri in values.get("history_exclude_resources", ()):
         if not _HISTORY_URI.match(uri):
             raise ConfigurationError(

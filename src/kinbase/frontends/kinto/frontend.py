@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import re
 import time
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
 from kinbase import jsonutil
@@ -27,7 +29,7 @@ from kinbase.frontends.kinto.routes import Handler, Resolved, resolve
 from kinbase.storage.base import AppRecord, Writer
 from kinbase.types_asgi import Receive, Scope, Send
 
-__all__ = ["KintoFrontend", "error_bytes", "is_kinto_path"]
+__all__ = ["KintoFrontend", "backoff", "error_bytes", "is_kinto_path"]
 
 logger = logging.getLogger("kinbase.kinto")
 
@@ -43,6 +45,18 @@ _EXPOSED_READ = (
     + ", ETag, Last-Modified, Cache-Control, Expires, Pragma, Next-Page, Total-Objects, Total-Records"
 )
 _ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Response-Behavior, " + _EXPOSED_READ
+
+
+def backoff(config: KintoConfig, draw: Callable[[], float]) -> str | None:
+    """The ``Backoff`` header of one response, if any: as Kinto, sent when ``draw()`` (uniform in
+    [0, 1)) falls below ``backoff_percentage`` / 100, so 0 never sends it and 100 always does."""
+    if config.backoff <= 0 or draw() >= config.backoff_percentage / 100:
+        return None
+    return str(config.backoff)
+
+
+def _draw() -> float:
+    return random.random()
 
 
 def is_kinto_path(path: str) -> bool:
@@ -308,8 +322,9 @@ class KintoFrontend:
         headers.setdefault("Content-Type", "application/json")
         headers.update(_SECURITY)
         if config is not None:
-            if config.backoff > 0:
-                headers["Backoff"] = str(config.backoff)
+            seconds = backoff(config, _draw)
+            if seconds is not None:
+                headers["Backoff"] = seconds
             if config.eos:
                 code = "hard-eol" if _past(config.eos) else "soft-eol"
                 alert = {"code": code, "message": config.eos_message, "url": config.eos_url}
