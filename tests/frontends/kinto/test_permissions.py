@@ -135,7 +135,18 @@ async def test_permissions_endpoint(kinto) -> None:
     r = await kinto.get("/permissions", "bob")
     assert r.status_code == 200
     entries = {e["uri"]: e for e in r.json()["data"]}
-    assert entries["/"]["permissions"] == ["bucket:create"]
+    assert entries["/"] == {
+        "uri": "/",
+        "resource_name": "root",
+        "permissions": ["account:create", "bucket:create"],
+    }
+    assert entries["/accounts/bob"] == {
+        "uri": "/accounts/bob",
+        "resource_name": "account",
+        "permissions": ["read", "write"],
+        "id": "bob",
+        "account_id": "bob",
+    }
     entry = entries[f"{R}/r1"]
     assert entry == {
         "uri": f"{R}/r1",

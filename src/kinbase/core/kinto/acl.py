@@ -15,7 +15,7 @@ from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.model import MEMBER, Resource, from_kinto, to_kinto
 from kinbase.types import Principal
 
-__all__ = ["INHERITANCE", "Acl", "Chain", "acl_of", "allowed", "holders", "render_acl"]
+__all__ = ["INHERITANCE", "Acl", "Chain", "acl_of", "allowed", "holders", "render_acl", "settings_grant"]
 
 Acl = Mapping[str, frozenset[Principal]]
 """Permission name -> principals holding it (shared vocabulary)."""
@@ -65,6 +65,11 @@ def _settings(config: KintoConfig, level: str, perm: str) -> frozenset[Principal
         resource, _, verb = perm.partition(":")
         return _internal(config.settings_principals(resource, verb))
     return _internal(config.settings_principals(level, perm))
+
+
+def settings_grant(config: KintoConfig, principals: frozenset[Principal], resource: str, perm: str) -> bool:
+    """Whether the settings' ``<resource>_<perm>_principals`` hold one of ``principals``."""
+    return not principals.isdisjoint(_internal(config.settings_principals(resource, perm)))
 
 
 def allowed(

@@ -20,10 +20,11 @@ from kinbase.core.kinto.hooks import Hooks
 from kinbase.core.kinto.listing import KintoListing, Listing
 from kinbase.core.kinto.model import KINDS, META_KIND, Resource, Target, from_kinto
 from kinbase.core.kinto.objects import KintoObjects, ObjectResult, check_parents, deny
-from kinbase.core.kinto.permissions_list import list_permissions
+from kinbase.core.kinto.permissions_list import PermissionsPage, list_permissions
 from kinbase.core.kinto.principals import ANONYMOUS, Membership
 from kinbase.core.kinto.records import RecordHooks
 from kinbase.core.kinto.store import KintoStore, tombstone_json
+from kinbase.query.kinto_querystring import KintoQuerystring
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend, Writer
 
@@ -119,8 +120,11 @@ class KintoService:
             await writer.purge_tombstones(parent)
         return [ObjectResult(tombstone_json(t.id, t.stamp), t.stamp, None) for t, _ in pairs]
 
-    async def permissions(self, ctx: KintoContext) -> list[dict[str, Any]]:
-        return await list_permissions(self.storage, ctx)
+    async def permissions(
+        self, ctx: KintoContext, qs: KintoQuerystring, limit: int | None
+    ) -> PermissionsPage:
+        """A page of ``GET /permissions``."""
+        return await list_permissions(self.storage, ctx, qs, limit)
 
     async def flush(self, ctx: KintoContext) -> None:
         """Delete every Kinto object of the app (``POST /__flush__``)."""

@@ -4,13 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 from kinbase import __version__
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
-from kinbase.query.kinto import native_value as native
+from kinbase.frontends.kinto.querystring import kinto_querystring
+from kinbase.query.ast import SortKey
+from kinbase.query.kinto import split_filter
+from kinbase.query.kinto_querystring import page_token
 
 __all__ = ["HTTP_API_VERSION", "flush", "heartbeat", "hello", "lbheartbeat", "permissions", "version"]
 
@@ -152,45 +157,35 @@ async def flush(call: KintoCall) -> KintoResponse:
     return json_response({}, status=202)
 
 
-def _matches(entry: dict[str, Any], key: str, raw: str) -> bool:
-    if key.startswith("in_"):
-        return str(entry.get(key[3:])) in raw.split(",")
-    if key.startswith("exclude_"):
-        return str(entry.get(key[8:])) not in raw.split(",")
-    if key.startswith("not_"):
-        return entry.get(key[4:]) != native(raw)
-    name = key[3:] if key.startswith("eq_") else key
-    return entry.get(name) == native(raw)
+_BY_URI = SortKey(("uri",), True, "kinto")
+
+
+def _without_stamps(query: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Kinto drops filters on ``last_modified`` here: permission entries have none."""
+    return [
+        (k, v)
+        for k, v in query
+        if k not in ("_since", "_before", "_to")
+        and (k.startswith("_") or split_filter(k)[1] != "last_modified")
+    ]
 
 
 async def permissions(call: KintoCall) -> KintoResponse:
-    """The caller's permissions; filtered, sorted and paged here (a short derived list)."""
+    """The caller's permissions (default order ``-uri``, which also breaks ties)."""
     if not call.ctx.config.permissions_endpoint:
         raise KintoError(Errno.MISSING_RESOURCE)
-    entries = await call.kinto.permissions(call.ctx)
-    sort = "-uri"
-    limit: int | None = None
-    offset = 0
-    for key, raw in call.request.query:
-        if key == "_sort":
-            sort = raw
-        elif key == "_limit" and raw.isdigit():
-            limit = int(raw)
-        elif key == "_token" and raw.isdigit():
-            offset = int(raw)
-        elif not key.startswith("_"):
-            entries = [e for e in entries if _matches(e, key, raw)]
-    for name in reversed([s for s in sort.split(",") if s]):
-        field = name.lstrip("-")
-        entries.sort(key=lambda e: str(e.get(field, "")), reverse=name.startswith("-"))
-    headers = {"Total-Objects": str(len(entries)), "Total-Records": str(len(entries))}
-    if call.request.method == "HEAD":
-        return KintoResponse(200, b"", headers)
-    page = entries[offset : offset + limit] if limit is not None else entries[offset:]
-    if limit is not None and offset + limit < len(entries):
-        from urllib.parse import urlencode
-
-        params = [(k, v) for k, v in call.request.query if k not in ("_limit", "_token")]
-        params += [("_limit", str(limit)), ("_token", str(offset + limit))]
-        headers["Next-Page"] = f"{call.request.base_url}{call.request.path}?{urlencode(params)}"
-    return json_response({"data": page}, headers=headers)
+    request = call.request
+    qs = kinto_querystring(_without_stamps(request.query), default_sort=(_BY_URI,), tiebreaker=_BY_URI)
+    cap = call.ctx.config.page_cap
+    limit = min(qs.limit, cap) if qs.limit is not None else cap
+    page = await call.kinto.permissions(call.ctx, qs, limit)
+    if request.method == "HEAD":
+        total = str(page.total)
+        return KintoResponse(200, b"", {"Total-Objects": total, "Total-Records": total})
+    headers = {}
+    if page.more and page.entries:
+        token = page_token(qs.sort, page.entries[-1], qs.offset + len(page.entries))
+        params = [(k, v) for k, v in request.query if k not in ("_limit", "_token")]
+        params += [("_limit", str(qs.limit if qs.limit is not None else limit)), ("_token", token)]
+        headers["Next-Page"] = f"{request.base_url}{request.path}?{urlencode(params)}"
+    return json_response({"data": page.entries}, headers=headers)
