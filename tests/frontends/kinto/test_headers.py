@@ -146,3 +146,42 @@ async def test_not_modified_keeps_the_etag(kinto) -> None:
     r = await kinto.get(f"{R}/r1", "alice", headers={"If-Match": "nope"})
     assert r.status_code == 400 and r.json()["errno"] == 107
     assert r.json()["details"][0]["location"] == "header"
+
+
+async def test_unexpected_errors_are_kinto_500s(kinto, core, monkeypatch) -> None:
+    await kinto.tree("alice")
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(core.kinto.listing, "page", broken)
+    r = await kinto.get(R, "alice")
+    body = r.json()
+    assert r.status_code == 500 and body["errno"] == 999 and body["error"] == "Internal Server Error"
+    assert body["info"].startswith("https://") and "bug" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_plural_if_match(kinto) -> None:
+    await kinto.tree("alice")
+    r = await kinto.put(f"{R}/r1", "alice", json={"data": {}})
+    etag = r.headers["etag"]
+    r = await kinto.post(R, "alice", json={"data": {}}, headers={"If-Match": '"1"'})
+    assert r.status_code == 412 and r.json()["errno"] == 114
+    r = await kinto.delete(R, "alice", headers={"If-Match": '"1"'})
+    assert r.status_code == 412
+    assert (await kinto.get(f"{R}/r1", "alice")).status_code == 200
+    r = await kinto.post(R, "alice", json={"data": {"id": "r2"}}, headers={"If-Match": etag})
+    assert r.status_code == 201
+    r = await kinto.delete(R, "alice", headers={"If-Match": r.headers["etag"]})
+    assert r.status_code == 200 and len(r.json()["data"]) == 2
+
+
+async def test_failing_heartbeat_is_a_503(kinto, core, monkeypatch) -> None:
+    async def down() -> bool:
+        return False
+
+    monkeypatch.setattr(core.kinto, "heartbeat", down)
+    r = await kinto.get("/__heartbeat__")
+    assert r.status_code == 503 and r.json() == {"storage": False, "permission": False, "cache": True}
+    assert (await kinto.get("/__lbheartbeat__")).status_code == 200
