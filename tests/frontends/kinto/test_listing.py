@@ -109,6 +109,8 @@ async def test_fields_projection(seeded) -> None:
     assert set(item) == {"id", "last_modified", "s", "nested"} and item["nested"] == {"k": 1}
     r = await seeded.get(f"{R}/r1?_fields=n", "alice")
     assert set(r.json()["data"]) == {"id", "last_modified", "n"}
+    r = await seeded.get(f"{R}/r1?_fields=nested..k,%22", "alice")
+    assert r.status_code == 200 and set(r.json()["data"]) == {"id", "last_modified"}
 
 
 async def test_paging_follows_next_page(seeded) -> None:

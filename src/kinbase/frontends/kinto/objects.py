@@ -98,10 +98,7 @@ def _response(call: KintoCall, result: ObjectResult, status: int = 200, fields: 
 def _fields(call: KintoCall) -> Any:
     for key, value in call.request.query:
         if key == "_fields":
-            try:
-                return parse_fields(value)
-            except InvalidQuery as exc:
-                raise query_error(exc) from None
+            return parse_fields(value)
     return None
 
 
