@@ -108,7 +108,7 @@ def parse_querystring(
             on_stamp = on_stamp or split_filter(name)[1] == "last_modified"
         elif name == "_sort":
             try:
-                sort = parse_sort(text)
+                sort = parse_sort(_first_occurrences(text))
             except InvalidQuery as exc:
                 raise _invalid(name, exc.message) from None
         elif name == "_limit":
@@ -129,6 +129,20 @@ def parse_querystring(
         sort = (*sort, tiebreaker)
     after, offset = _decode_token(token, sort) if token is not None else (None, 0)
     return KintoQuerystring(node, sort, limit, after, offset, since, before, fields, on_stamp, deprecated_to)
+
+
+def _first_occurrences(text: str) -> str:
+    """``_sort`` with each field kept once, where it first appears: what ``ORDER BY a, a DESC``
+    does in Kinto's database (keyset paging needs distinct keys)."""
+    seen: set[str] = set()
+    parts: list[str] = []
+    for part in text.split(","):
+        field = part.strip()
+        field = field[1:] if field[:1] in ("+", "-") else field
+        if field not in seen:
+            seen.add(field)
+            parts.append(part)
+    return ",".join(parts)
 
 
 def parse_fields(text: str) -> tuple[Path, ...]:

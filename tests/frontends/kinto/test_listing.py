@@ -69,6 +69,7 @@ async def ids(kinto, query: str) -> list[str]:
         ("n=2&s=apple", []),
         ("_sort=n", ["r1", "r2", "r3", "r5", "r4"]),
         ("_sort=-n", ["r4", "r5", "r3", "r2", "r1"]),
+        ("_sort=n,-n,id", ["r1", "r2", "r3", "r5", "r4"]),
         ("_sort=s", ["r2", "r1", "r3", "r4", "r5"]),
         ("_sort=id", ["r1", "r2", "r3", "r4", "r5"]),
         ("_sort=-id", ["r5", "r4", "r3", "r2", "r1"]),
