@@ -45,7 +45,15 @@ from kinbase.query.regex import translate
 from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number
 from kinbase.types import JSONValue, Path
 
-__all__ = ["MAX_DEPTH", "parse_fields", "parse_filter", "parse_query", "parse_sort", "simplify_and"]
+__all__ = [
+    "EARTH_RADIUS_MILES",
+    "MAX_DEPTH",
+    "parse_fields",
+    "parse_filter",
+    "parse_query",
+    "parse_sort",
+    "simplify_and",
+]
 
 MAX_DEPTH: Final = 100
 """Deepest accepted nesting of logical operators, ``$not`` and ``$elemMatch`` (and of operand
@@ -55,6 +63,9 @@ MAX_LIST: Final = 10_000
 """Most values in one ``$in``, ``$nin`` or ``$all``."""
 
 MAX_POLYGON: Final = 1000
+
+EARTH_RADIUS_MILES: Final = 3958.8
+"""The mean radius of the Earth in miles: Kinvey's ``$maxDistance`` (``Query.near``) is in miles."""
 
 _TYPE_NAMES: Final = {
     "double": "double",
@@ -124,8 +135,9 @@ def _dumpable(value: Any) -> bool:
 
 
 class _Parser:
-    def __init__(self, require_anchor: bool) -> None:
+    def __init__(self, require_anchor: bool, sphere_radius: float | None) -> None:
         self.require_anchor = require_anchor
+        self.sphere_radius = sphere_radius
         self.near_seen = False
 
     # -- values --------------------------------------------------------------------------
@@ -369,6 +381,8 @@ class _Parser:
             raise InvalidQuery(f"Invalid {op} for {name!r}: only one $near or $nearSphere per query.")
         self.near_seen = True
         limit = None if max_distance is None else self.distance(max_distance, f"$maxDistance for {name!r}")
+        if limit is not None and op == "$nearSphere" and self.sphere_radius is not None:
+            limit = limit / self.sphere_radius
         return GeoNear(path, self.point(arg, f"{op} for {name!r}"), limit, op == "$nearSphere")
 
     def within(self, path: Path, name: str, op: str, arg: Any) -> Node:
@@ -399,18 +413,21 @@ class _Parser:
         raise InvalidQuery(f"Invalid {op} for {name!r}: unknown shape {shape_op}.")
 
 
-def parse_filter(obj: Any, *, require_anchor: bool = True) -> Node:
+def parse_filter(obj: Any, *, require_anchor: bool = True, sphere_radius: float | None = None) -> Node:
     """Parse a decoded Kinvey ``query`` object.
 
     Args:
         obj: the decoded JSON filter.
         require_anchor: refuse ``$regex`` patterns whose alternatives do not all start with ``^``
             (Kinvey's rule).
+        sphere_radius: when set, the ``$maxDistance`` of ``$nearSphere`` is a length on a sphere
+            of this radius (Kinvey: miles, :data:`EARTH_RADIUS_MILES`) instead of an angle in
+            radians (MongoDB). ``$centerSphere`` radii stay in radians either way.
 
     Raises:
         InvalidQuery: for anything outside the supported language.
     """
-    return _Parser(require_anchor).filter(obj, 0, True)
+    return _Parser(require_anchor, sphere_radius).filter(obj, 0, True)
 
 
 def _direction(value: Any, field: str) -> bool:
@@ -485,7 +502,9 @@ def _count(params: Mapping[str, str], name: str) -> int | None:
     return result
 
 
-def parse_query(params: Mapping[str, str], *, require_anchor: bool = True) -> Query:
+def parse_query(
+    params: Mapping[str, str], *, require_anchor: bool = True, sphere_radius: float | None = None
+) -> Query:
     """Parse the ``query``, ``sort``, ``fields``, ``limit`` and ``skip`` parameters of a Kinvey
     read (other parameters are ignored).
 
@@ -499,7 +518,7 @@ def parse_query(params: Mapping[str, str], *, require_anchor: bool = True) -> Qu
             decoded = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise InvalidQuery(f"Invalid query: not valid JSON ({exc}).") from exc
-        node = parse_filter(decoded, require_anchor=require_anchor)
+        node = parse_filter(decoded, require_anchor=require_anchor, sphere_radius=sphere_radius)
         filter_ = None if node == Const(True) else node
     sort = parse_sort(params["sort"]) if params.get("sort") else ()
     fields = parse_fields(params["fields"]) if params.get("fields") is not None else None

@@ -2,8 +2,9 @@
 
 The MongoDB filter and sort documents are parsed by the query engine
 (:mod:`kinbase.query.mongo`); this module handles Kinvey's own rules around them: ``$where`` and
-``$query`` are refused, ``sort`` may be a bare field name, ``fields`` is a comma list, and the
-projection always keeps ``_id``, ``_acl`` and ``_kmd``.
+``$query`` are refused, ``sort`` may be a bare field name, ``fields`` is a comma list, the
+projection always keeps ``_id``, ``_acl`` and ``_kmd``, and the ``$maxDistance`` of
+``$nearSphere`` is in miles (Kinvey's ``Query.near(field, coord, miles)``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def parse_filter(value: Any) -> Node | None:
         raise KinveyError("InvalidQuerySyntax", "The query must be a JSON object.")
     _refuse_operators(value)
     try:
-        node: Node | None = _mongo().parse_filter(value)
+        mongo = _mongo()
+        node: Node | None = mongo.parse_filter(value, sphere_radius=mongo.EARTH_RADIUS_MILES)
     except InvalidQuery as exc:
         raise KinveyError("InvalidQuerySyntax", exc.message) from exc
     return node
