@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import pytest
+
+from kinbase.app import create_app
+from kinbase.core.services import Core
 
 from .conftest import Kinvey, error_of
 
@@ -155,6 +159,33 @@ async def test_login_throttling(kv: Kinvey) -> None:
         assert r.status_code == 401
     r = await kv.post("/user/{k}/login", kv.appauth, json={"username": "ann", "password": "pw"})
     assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+
+
+async def test_basic_user_auth_is_throttled_like_login(kv: Kinvey) -> None:
+    """Guessing passwords through ``Basic username:password`` (v < 6) counts as failed logins."""
+    await kv.user("ann", "pw")
+    for _ in range(4):
+        r = await kv.get("/user/{k}/_me", basic("ann", "guess"), version="5")
+        assert r.status_code == 401 and error_of(r) == "InvalidCredentials"
+    r = await kv.get("/user/{k}/_me", basic("ann", "pw"), version="5")
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+    r = await kv.post("/user/{k}/login", kv.appauth, json={"username": "ann", "password": "pw"})
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+
+
+async def test_login_throttling_by_client_address(kv: Kinvey, core: Core) -> None:
+    """Failures spread over many usernames from one address lock that address out, not others."""
+    await kv.user("ann", "pw")
+    for n in range(4):
+        body = {"username": f"guess{n}", "password": "x"}
+        assert (await kv.post("/user/{k}/login", kv.appauth, json=body)).status_code == 401
+    good = {"username": "ann", "password": "pw"}
+    r = await kv.post("/user/{k}/login", kv.appauth, json=good)
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+    transport = httpx.ASGITransport(app=create_app(core.settings, core), client=("192.0.2.7", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as other:
+        r = await Kinvey(other, kv.app).post("/user/{k}/login", kv.appauth, json=good)
+        assert r.status_code == 200, "another address is not locked out"
 
 
 async def test_session_expiry(kv: Kinvey, core) -> None:
