@@ -63,6 +63,8 @@ async def _seed(core: Core, kv: Kinvey, collection: str, count: int) -> None:
 
 
 async def test_result_cap_by_version(kv: Kinvey, core: Core) -> None:
+    await kv.put("/appdata/{k}/big/_settings", json={"deltaSet": {"enabled": True}})
+    since = (await kv.get("/appdata/{k}/big")).headers["x-kinvey-request-start"]
     await _seed(core, kv, "big", 10_001)
     r = await kv.get("/appdata/{k}/big", version="4")
     assert r.status_code == 400 and error_of(r) == "ResultSetSizeExceeded"
@@ -75,6 +77,10 @@ async def test_result_cap_by_version(kv: Kinvey, core: Core) -> None:
     r = await kv.get("/appdata/{k}/big", version="6", params={"query": q({"i": {"$gte": 1}})})
     assert r.status_code == 200 and len(r.json()) == 10_000
     assert (await kv.get("/appdata/{k}/big/_count", version="6")).json() == {"count": 10_001}
+    r = await kv.get("/appdata/{k}/big/_deltaset", params={"since": since})
+    assert r.status_code == 400 and error_of(r) == "ResultSetSizeExceeded"
+    r = await kv.get("/appdata/{k}/big/_deltaset", params={"since": since, "query": q({"i": {"$lt": 3}})})
+    assert r.status_code == 200 and len(r.json()["changed"]) == 3
 
 
 async def test_app_default_api_version(kv: Kinvey, core: Core) -> None:
