@@ -126,7 +126,8 @@ def _run(script: str, server: Server) -> list[str]:
 
 
 def test_legacy_node_sdk(node_modules: Path, server: Server) -> None:
-    """kinvey-node-sdk 3.12.5: ping, users, CRUD, query, count, group, ACLs, Sync store + delta set."""
+    """kinvey-node-sdk 3.12.5: ping, users, CRUD, query, count, group, ACLs, Sync store + delta set,
+    ``Query.near`` in miles, ``User.lookup``."""
     lines = _run("legacy.js", server)
     assert lines[-1].startswith('{"name":"done","ok":true')
 
