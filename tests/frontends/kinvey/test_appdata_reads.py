@@ -36,6 +36,13 @@ async def test_query_sort_count_and_delete_by_query(kv: Kinvey) -> None:
     assert r.json() == {"count": 4}
     r = await kv.get("/appdata/{k}/n/_count", ann)
     assert r.json() == {"count": 5}
+    huge = "9" * 30
+    r = await kv.get("/appdata/{k}/n", ann, params={"sort": "n", "limit": huge})
+    assert r.status_code == 200 and [e["n"] for e in r.json()] == [1, 3, 5, 7, 9], "a huge limit is no limit"
+    r = await kv.get("/appdata/{k}/n", ann, params={"skip": huge})
+    assert r.status_code == 200 and r.json() == [], "a huge skip skips everything"
+    r = await kv.get("/user/{k}", ann, params={"skip": huge})
+    assert r.status_code == 200 and r.json() == []
     r = await kv.delete("/appdata/{k}/n", ann, params={"query": q({"n": {"$gte": 3}})})
     assert r.status_code == 200 and r.json() == {"count": 3}, "only what ann may delete: 3, 5, 7"
     r = await kv.get("/appdata/{k}/n", params={"sort": "n"})

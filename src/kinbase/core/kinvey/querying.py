@@ -93,13 +93,19 @@ def parse_sort(raw: str) -> tuple[SortKey, ...]:
     return keys
 
 
+MAX_WINDOW = 2**53 - 1
+"""``limit`` and ``skip`` above this are read as this: the same result (no collection is that
+large), and every engine stores it in a 64-bit integer."""
+
+
 def _count(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit():
-        raise KinveyError("InvalidQuerySyntax", f"{name} must be a non-negative integer, got {raw!r}")
-    return int(text)
+    if not text.isascii() or not text.isdigit():
+        raise KinveyError("InvalidQuerySyntax", f"{name} must be a non-negative integer, got {raw[:40]!r}")
+    digits = text.lstrip("0") or "0"
+    return MAX_WINDOW if len(digits) > 16 else min(int(digits), MAX_WINDOW)
 
 
 def _fields(raw: str | None) -> tuple[Path, ...] | None:
