@@ -88,6 +88,10 @@ async def test_get_update_list_lookup_count(kv: Kinvey) -> None:
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json=me)
     assert r.status_code == 200 and r.json()["color"] == "red"
     assert r.json()["_kmd"]["authtoken"] == ann.token and "llt" in r.json()["_kmd"]
+    social = {"kinveyAuth": {"access_token": "provider-secret", "refresh_token": "r"}}
+    r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "_socialIdentity": social})
+    assert r.status_code == 200 and "_socialIdentity" not in r.json()
+    assert "_socialIdentity" not in (await kv.get(f"/user/{{k}}/{ann.id}", bob)).json()
     r = await kv.put(f"/user/{{k}}/{ann.id}", bob, json={"username": "ann", "color": "blue"})
     assert r.status_code == 401 and error_of(r) == "InsufficientCredentials"
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "username": "bob"})
