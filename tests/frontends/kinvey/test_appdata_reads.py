@@ -109,3 +109,20 @@ async def test_handshake_with_a_user_session(kv: Kinvey) -> None:
     assert r.status_code == 200 and r.json()["kinvey"].startswith("hello ")
     r = await kv.get("/appdata/{k}", {"Authorization": "Kinvey not-a-session"})
     assert r.status_code == 401 and error_of(r) == "InvalidCredentials"
+
+
+async def test_client_metadata_is_not_stored(kv: Kinvey) -> None:
+    """Offline-created entities arrive with ``_kmd.local``; clients echo ``_kmd.authtoken``."""
+    ann = await kv.user()
+    kmd = {
+        "local": True,
+        "authtoken": "t",
+        "lmt": "2000-01-01T00:00:00.000Z",
+        "ect": "2000-01-01T00:00:00.000Z",
+    }
+    r = await kv.post("/appdata/{k}/off", ann, json={"_id": "x1", "v": 1, "_kmd": kmd})
+    assert r.status_code == 201 and set(r.json()["_kmd"]) == {"lmt", "ect"}
+    assert r.json()["_kmd"]["lmt"] > "2001"
+    r = await kv.put("/appdata/{k}/off/x1", ann, json={"v": 2, "_kmd": kmd})
+    stored = (await kv.get("/appdata/{k}/off/x1", ann)).json()
+    assert stored["v"] == 2 and set(stored["_kmd"]) == {"lmt", "ect"} and stored["_kmd"]["ect"] > "2001"
