@@ -218,3 +218,42 @@ async def test_reduce_that_never_ends(world: World) -> None:
     body["reduce"] = "function(doc, out) { out.n += doc.v; }"
     r = await kv.post("/appdata/{k}/b/_group", world.ann, json=body)
     assert r.status_code == 200 and r.json() == [{"n": 1}], "the sandbox still works afterwards"
+
+
+NUL_BODIES = {
+    "appdata-put": ("PUT", "/appdata/{k}/b/keep", "master", b'{"v": "a\\u0000b"}'),
+    "appdata-post": ("POST", "/appdata/{k}/b", "ann", b'{"k\\u0000": 1}'),
+    "appdata-post-id": ("POST", "/appdata/{k}/b", "ann", b'{"_id": "x\\u0000"}'),
+    "appdata-multi": ("POST", "/appdata/{k}/b", "ann", b'[{"v": 1}, {"v": ["\\u0000"]}]'),
+    "user-signup": ("POST", "/user/{k}", "app", b'{"username": "n\\u0000", "password": "p"}'),
+    "user-login": ("POST", "/user/{k}/login", "app", b'{"username": "ann\\u0000", "password": "pw"}'),
+    "user-put": ("PUT", "/user/{k}/{ann}", "ann", b'{"username": "ann", "bio": {"x": "\\u0000"}}'),
+    "group-post": ("POST", "/group/{k}", "ann", b'{"_id": "g\\u0000"}'),
+    "rpc-check-username": ("POST", "/rpc/{k}/check-username-exists", "app", b'{"username": "\\u0000"}'),
+}
+
+
+@pytest.mark.parametrize("name", list(NUL_BODIES))
+async def test_nul_characters_are_refused(world: World, name: str) -> None:
+    """PostgreSQL cannot store U+0000: both engines refuse it the same way, before any write."""
+    method, path, who, content = NUL_BODIES[name]
+    before = await world.snapshot()
+    headers = {"Content-Type": "application/json", "X-Kinvey-API-Version": "5"}
+    r = await world.kv.request(method, world.path(path), world.who(who), content=content, headers=headers)
+    assert r.status_code == 400 and error_of(r) == "BadRequest", r.text
+    assert await world.snapshot() == before
+    r = await world.kv.get("/appdata/{k}/b/x%00", world.ann)
+    assert r.status_code == 400 and error_of(r) == "InvalidIdentifier"
+
+
+async def test_ids_outside_ascii_get_an_encoded_location(world: World) -> None:
+    kv = world.kv
+    r = await kv.put("/appdata/{k}/b/日本", world.ann, json={"v": 2})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"].endswith(f"/appdata/{kv.key}/b/%E6%97%A5%E6%9C%AC")
+    r = await kv.post("/appdata/{k}/b", world.ann, json={"_id": "a/b é", "v": 3})
+    assert r.status_code == 201 and r.headers["location"].endswith("/b/a%2Fb%20%C3%A9")
+    r = await kv.get("/appdata/{k}/b/%E6%97%A5%E6%9C%AC", world.ann)
+    assert r.status_code == 200 and r.json()["_id"] == "日本"
+    r = await kv.put("/group/{k}/équipe", json={})
+    assert r.status_code == 201 and r.headers["location"].endswith("/group/" + kv.key + "/%C3%A9quipe")

@@ -118,3 +118,30 @@ async def test_no_input_breaks_an_endpoint(kv: Kinvey) -> None:
                 if _bad(r):
                     failures.append((method, path, extra, r.status_code, r.text[:300]))
     assert not failures, failures[:20]
+
+
+SEGMENTS = ["%00", "a%00b", "%FF", "%C3%A9", "%E6%97%A5%E6%9C%AC", "x" * 3000, "..", "a%2Fb", "%20"]
+
+
+async def test_no_path_segment_breaks_an_endpoint(kv: Kinvey) -> None:
+    """Odd path segments, in every position of every route: a Kinvey error or a success."""
+    ann = await kv.user("ann", "pw")
+    ids = {"collection": "c", "entity_id": "e", "user_id": ann.id, "group_id": "g", "role_id": "r"}
+    ids["login"] = "ann"
+    failures = []
+    for route in routes():
+        if not isinstance(route, Route) or "{rest" in route.path or route.path.endswith("/"):
+            continue
+        for method in sorted((route.methods or set()) - {"HEAD", "OPTIONS"}):
+            for name in ("app_key", *ids):
+                if "{" + name + "}" not in route.path:
+                    continue
+                for segment in SEGMENTS:
+                    path = route.path.replace("{" + name + "}", segment).replace("{app_key}", kv.key)
+                    for other, value in ids.items():
+                        path = path.replace("{" + other + "}", value)
+                    content = b"{}" if method in ("POST", "PUT") else None
+                    r = await kv.request(method, path, content=content)
+                    if _bad(r):
+                        failures.append((method, path[:100], r.status_code, r.text[:300]))
+    assert not failures, failures[:20]

@@ -39,7 +39,7 @@ def _collection(call: KinveyCall) -> str:
 
 
 def _location(call: KinveyCall, collection: str, entity_id: str) -> str:
-    return f"{call.base_url()}/appdata/{call.app.key}/{collection}/{entity_id}"
+    return call.url("appdata", call.app.key, collection, entity_id)
 
 
 @endpoint(accepts=DATA)
