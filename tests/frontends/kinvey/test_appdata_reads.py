@@ -126,3 +126,12 @@ async def test_client_metadata_is_not_stored(kv: Kinvey) -> None:
     r = await kv.put("/appdata/{k}/off/x1", ann, json={"v": 2, "_kmd": kmd})
     stored = (await kv.get("/appdata/{k}/off/x1", ann)).json()
     assert stored["v"] == 2 and set(stored["_kmd"]) == {"lmt", "ect"} and stored["_kmd"]["ect"] > "2001"
+
+
+async def test_deltaset_honours_fields(kv: Kinvey) -> None:
+    await kv.put("/appdata/{k}/d/_settings", json={"deltaSet": {"enabled": True}})
+    since = (await kv.get("/appdata/{k}/d")).headers["x-kinvey-request-start"]
+    await kv.post("/appdata/{k}/d", json={"_id": "a", "title": "t", "body": "long"})
+    r = await kv.get("/appdata/{k}/d/_deltaset", params={"since": since, "fields": "title"})
+    assert r.status_code == 200, r.text
+    assert [set(e) for e in r.json()["changed"]] == [{"_id", "title", "_acl", "_kmd"}]
