@@ -135,3 +135,23 @@ async def test_deltaset_honours_fields(kv: Kinvey) -> None:
     r = await kv.get("/appdata/{k}/d/_deltaset", params={"since": since, "fields": "title"})
     assert r.status_code == 200, r.text
     assert [set(e) for e in r.json()["changed"]] == [{"_id", "title", "_acl", "_kmd"}]
+
+
+@pytest.mark.parametrize(
+    ("name", "status", "error"),
+    [
+        ("group", 403, "IndirectCollectionAccessDisallowed"),
+        ("system", 403, "IndirectCollectionAccessDisallowed"),
+        ("_blob", 403, "IndirectCollectionAccessDisallowed"),
+        ("_private", 400, "InvalidIdentifier"),
+        (".hidden", 400, "InvalidIdentifier"),
+        ("books%0A", 400, "InvalidIdentifier"),
+        ("a" * 129, 400, "InvalidIdentifier"),
+    ],
+)
+async def test_collection_names(kv: Kinvey, name: str, status: int, error: str) -> None:
+    r = await kv.post(f"/appdata/{{k}}/{name}", json={"a": 1})
+    assert r.status_code == status and error_of(r) == error, r.text
+    r = await kv.get(f"/appdata/{{k}}/{name}/_count")
+    assert r.status_code == status and error_of(r) == error, r.text
+    assert (await kv.post("/appdata/{k}/" + "a" * 128, json={})).status_code == 201
