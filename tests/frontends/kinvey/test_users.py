@@ -192,14 +192,18 @@ async def test_login_throttling_by_client_address(kv: Kinvey, core: Core) -> Non
         assert r.status_code == 200, "another address is not locked out"
 
 
-async def test_session_expiry(kv: Kinvey, core) -> None:
+async def test_session_expiry(kv: Kinvey, core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session clock is moved forward instead of waiting (no dependence on wall-clock time)."""
+    from kinbase.core.kinvey import sessions
+
     async with core.storage.writer() as w:
-        await w.update_app(kv.app.id, settings={"session_ttl_seconds": 1})
+        await w.update_app(kv.app.id, settings={"session_ttl_seconds": 60})
     core.apps._cache.clear()
     ann = await kv.user("ann", "pw")
     assert (await kv.get("/user/{k}/_me", ann)).status_code == 200
-    import asyncio
-
-    await asyncio.sleep(1.1)
+    real = sessions.now_ms
+    monkeypatch.setattr(sessions, "now_ms", lambda: real() + 50_000)
+    assert (await kv.get("/user/{k}/_me", ann)).status_code == 200, "still within the 60 s"
+    monkeypatch.setattr(sessions, "now_ms", lambda: real() + 61_000)
     r = await kv.get("/user/{k}/_me", ann)
     assert r.status_code == 401 and error_of(r) == "InvalidCredentials"
