@@ -2,6 +2,15 @@
 // Env: KINBASE_URL, APP_KEY, APP_SECRET, MASTER_SECRET. Prints one JSON line per check; exit 1 on failure.
 'use strict';
 const Kinvey = require('kinvey-node-sdk');
+const http = require('http');
+
+// Every request path the SDK sends (to check that the Sync pull really asks for a delta set).
+const sentPaths = [];
+const httpRequest = http.request;
+http.request = function request(options, ...rest) {
+  sentPaths.push(typeof options === 'string' ? options : options.path || (options.href || ''));
+  return httpRequest.call(this, options, ...rest);
+};
 
 const { KINBASE_URL, APP_KEY, APP_SECRET, MASTER_SECRET } = process.env;
 const results = [];
@@ -114,12 +123,25 @@ async function main() {
   check('other client deletes', r.status === 200, r.body);
   r = await raw('POST', `/appdata/${APP_KEY}/tasks`, { auth: master, body: { title: 'three', done: false } });
   check('other client creates', r.status === 201, r.body);
-  const before = Date.now();
+  const sentBefore = sentPaths.length;
   await tasks.pull();
   const local = await tasks.find().toPromise();
   const titles = local.map((t) => `${t.title}:${t.done}`).sort();
   check('delta pull applied changes and deletes', JSON.stringify(titles) === JSON.stringify(['one:true', 'three:false']), titles);
-  check('delta pull was fast', Date.now() - before < 5000);
+  const pullPaths = sentPaths.slice(sentBefore);
+  check('the pull asked for a delta set', pullPaths.some((p) => p.includes('/tasks/_deltaset?') && p.includes('since=')), pullPaths);
+
+  // Location query: Query.near(field, coord, miles).
+  const places = Kinvey.DataStore.collection('places', Kinvey.DataStoreType.Network);
+  for (const [name, loc] of [['main', [-71.083934, 42.362474]], ['broadway', [-71.085438, 42.362688]], ['atlantic', [-71.056416, 42.351018]]]) {
+    await places.save({ name, _geoloc: loc });
+  }
+  const nearby = await places.find(new Kinvey.Query().near('_geoloc', [-71.0837, 42.3623], 1)).toPromise();
+  check('near with a distance in miles', JSON.stringify(nearby.map((p) => p.name)) === JSON.stringify(['main', 'broadway']), nearby);
+
+  // User lookup (POST /user/_lookup) with a query.
+  const found = await Kinvey.User.lookup(new Kinvey.Query().equalTo('username', `bob-${suffix}`)).toPromise();
+  check('user lookup', found.length === 1 && found[0].username === `bob-${suffix}`, found);
 
   // Multi-insert is API v5: raw HTTP (this SDK speaks v4).
   r = await raw('POST', `/appdata/${APP_KEY}/bulk`, { auth: master, body: [{ a: 1 }, { a: 2 }] });

@@ -74,6 +74,37 @@ async function main() {
   const removed = await store.removeById(saved._id);
   check('removeById', removed.count === 1, removed);
 
+  // Multi-insert (API v6 >= 5), query with sort and limit, count and remove by query, group.
+  const many = await store.create([{ title: 'a', n: 1 }, { title: 'b', n: 2 }, { title: 'b', n: 3 }]);
+  const created = Array.isArray(many) ? many : many.entities;
+  check('multi-insert', created.length === 3 && created.every((e) => e._id) && !(many.errors || []).length, many);
+  const q = new Kinvey.Query().greaterThanOrEqualTo('n', 2).descending('n');
+  const top = await store.find(q).toPromise();
+  check('find with query and sort', JSON.stringify(top.map((e) => e.n)) === '[3,2]', top);
+  const paged = new Kinvey.Query().ascending('n');
+  paged.limit = 1;
+  paged.skip = 1;
+  const page = await store.find(paged).toPromise();
+  check('find with limit and skip', page.length === 1 && page[0].n === 2, page);
+  const counted = await store.count(new Kinvey.Query().equalTo('title', 'b')).toPromise();
+  check('count with query', counted === 2, counted);
+  const groups = await store.group(Kinvey.Aggregation.count('title')).toPromise();
+  const byTitle = Object.fromEntries(groups.map((g) => [g.title, g.count]));
+  check('group count', byTitle.a === 1 && byTitle.b === 2, groups);
+
+  // Location: Query.near(field, coord, miles).
+  for (const [where, loc] of [['main', [-71.083934, 42.362474]], ['atlantic', [-71.056416, 42.351018]]]) {
+    await store.save({ where, _geoloc: loc });
+  }
+  const near = await store.find(new Kinvey.Query().near('_geoloc', [-71.0837, 42.3623], 1)).toPromise();
+  check('near in miles', near.length === 1 && near[0].where === 'main', near);
+  const wide = await store.find(new Kinvey.Query().near('_geoloc', [-71.0837, 42.3623], 2)).toPromise();
+  check('near in miles, wider', JSON.stringify(wide.map((e) => e.where)) === '["main","atlantic"]', wide);
+
+  const gone = await store.remove(new Kinvey.Query().equalTo('title', 'b'));
+  check('remove by query', gone.count === 2, gone);
+  check('count after remove', (await store.count().toPromise()) === 3);
+
   await Kinvey.User.logout();
   check('logout', (await Kinvey.User.getActiveUser()) === null);
 }

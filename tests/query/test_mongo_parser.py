@@ -33,7 +33,7 @@ from kinbase.query.ast import (
     SortKey,
     TypeIs,
 )
-from kinbase.query.mongo import parse_fields, parse_filter, parse_query, parse_sort
+from kinbase.query.mongo import EARTH_RADIUS_MILES, parse_fields, parse_filter, parse_query, parse_sort
 
 A = ("a",)
 
@@ -229,6 +229,22 @@ def test_nesting_limit() -> None:
         value = [value]
     with pytest.raises(InvalidQuery, match="nested too deeply"):
         parse_filter({"a": value})
+
+
+def test_near_sphere_distance_in_miles() -> None:
+    """With a sphere radius (Kinvey: miles) only the ``$maxDistance`` of ``$nearSphere`` is scaled."""
+    miles = {"sphere_radius": EARTH_RADIUS_MILES}
+    near = parse_filter({"_geoloc": {"$nearSphere": [1, 2], "$maxDistance": 10}}, **miles)
+    assert near == GeoNear(("_geoloc",), (1.0, 2.0), 10 / EARTH_RADIUS_MILES, True)
+    assert parse_filter({"_geoloc": {"$nearSphere": [1, 2]}}, **miles) == GeoNear(
+        ("_geoloc",), (1.0, 2.0), None, True
+    )
+    planar = parse_filter({"_geoloc": {"$near": [1, 2], "$maxDistance": 10}}, **miles)
+    assert planar == GeoNear(("_geoloc",), (1.0, 2.0), 10.0, False)
+    sphere = parse_filter({"_geoloc": {"$geoWithin": {"$centerSphere": [[1, 2], 0.5]}}}, **miles)
+    assert sphere == GeoWithin(("_geoloc",), GeoCenterSphere((1.0, 2.0), 0.5))
+    query = parse_query({"query": '{"_geoloc": {"$nearSphere": [1, 2], "$maxDistance": 1}}'}, **miles)
+    assert query.filter == GeoNear(("_geoloc",), (1.0, 2.0), 1 / EARTH_RADIUS_MILES, True)
 
 
 def test_unanchored_regex_allowed_when_asked() -> None:

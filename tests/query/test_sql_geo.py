@@ -24,6 +24,7 @@ from kinbase.query.ast import (
     Node,
     Query,
 )
+from kinbase.query.mongo import EARTH_RADIUS_MILES, parse_filter
 from kinbase.types import Document
 from tests.query.qharness import Backends, contexts
 
@@ -166,3 +167,50 @@ def test_geo_examples(backends: Backends) -> None:
         assert evaluate.find(query, docs) == expected, node
         assert backends.run_sqlite(query, lite) == expected, node
         assert backends.run_pg(query, pg) == expected, node
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(docs=located(), center=points, miles=st.floats(0, 3.5 * EARTH_RADIUS_MILES))
+def test_near_sphere_in_miles_agrees(
+    backends: Backends, docs: list[Document], center: tuple[float, float], miles: float
+) -> None:
+    """Kinvey's ``$maxDistance`` in miles: the parser scales it once, so the evaluator and both
+    compilers read the same bound in radians."""
+    node = parse_filter(
+        {"loc": {"$nearSphere": list(center), "$maxDistance": miles}}, sphere_radius=EARTH_RADIUS_MILES
+    )
+    assert isinstance(node, GeoNear)
+    for doc in docs:
+        for x, y in candidate_points(doc):
+            assume(not near_boundary(node, x, y))
+    distances = sorted(
+        min(geo.near_measure(node, x, y) for x, y in pts) for pts in map(candidate_points, docs) if pts
+    )
+    assume(all(b - a > MARGIN for a, b in itertools.pairwise(distances)))
+    backends.load(docs)
+    lite, pg = contexts()
+    query = Query(node)
+    expected = evaluate.find(query, docs)
+    assert backends.run_sqlite(query, lite) == expected
+    assert backends.run_pg(query, pg) == expected
+
+
+def test_near_sphere_in_miles_example(backends: Backends) -> None:
+    """The DevCenter's Cambridge listings: two are within a mile of the point, the third 1.3 miles away."""
+    docs: list[Document] = [
+        {"loc": [-71.056416, 42.351018]},
+        {"loc": [-71.085438, 42.362688]},
+        {"loc": [-71.083934, 42.362474]},
+        {"loc": "elsewhere"},
+    ]
+    backends.load(docs)
+    lite, pg = contexts()
+    for miles, expected in ((1, [2, 1]), (2, [2, 1, 0]), (0.05, [2])):
+        node = parse_filter(
+            {"loc": {"$nearSphere": [-71.0837, 42.3623], "$maxDistance": miles}},
+            sphere_radius=EARTH_RADIUS_MILES,
+        )
+        query = Query(node)
+        assert evaluate.find(query, docs) == expected, miles
+        assert backends.run_sqlite(query, lite) == expected, miles
+        assert backends.run_pg(query, pg) == expected, miles

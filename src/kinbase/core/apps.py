@@ -48,6 +48,8 @@ class AppService:
 
     async def get(self, key: str) -> AppRecord | None:
         """The app with this key, or None (cached for a short time)."""
+        if not _KEY.fullmatch(key):
+            return None  # no app can have it (and the storage never sees odd characters)
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
@@ -88,7 +90,7 @@ class AppService:
         if not name.strip() or len(name) > 200:
             raise ValidationFailed("The app name must be 1 to 200 characters.")
         key = key or generate_app_key()
-        if not _KEY.match(key):
+        if not _KEY.fullmatch(key):
             raise ValidationFailed(
                 f"The app key {key!r} is invalid: use up to 64 letters, digits, '_', '.' or '-'."
             )

@@ -20,12 +20,6 @@ from kinbase.query.ast import (
     ElemMatch,
     Eq,
     Exists,
-    GeoBox,
-    GeoCenter,
-    GeoCenterSphere,
-    GeoNear,
-    GeoPolygon,
-    GeoWithin,
     In,
     Mod,
     Node,
@@ -40,12 +34,21 @@ from kinbase.query.ast import (
     SortKey,
     TypeIs,
 )
+from kinbase.query.mongo_geo import EARTH_RADIUS_MILES, GeoParsing
 from kinbase.query.paths import parse_path
 from kinbase.query.regex import translate
 from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number
 from kinbase.types import JSONValue, Path
 
-__all__ = ["MAX_DEPTH", "parse_fields", "parse_filter", "parse_query", "parse_sort", "simplify_and"]
+__all__ = [
+    "EARTH_RADIUS_MILES",
+    "MAX_DEPTH",
+    "parse_fields",
+    "parse_filter",
+    "parse_query",
+    "parse_sort",
+    "simplify_and",
+]
 
 MAX_DEPTH: Final = 100
 """Deepest accepted nesting of logical operators, ``$not`` and ``$elemMatch`` (and of operand
@@ -54,7 +57,6 @@ values)."""
 MAX_LIST: Final = 10_000
 """Most values in one ``$in``, ``$nin`` or ``$all``."""
 
-MAX_POLYGON: Final = 1000
 
 _TYPE_NAMES: Final = {
     "double": "double",
@@ -123,9 +125,10 @@ def _dumpable(value: Any) -> bool:
     return True
 
 
-class _Parser:
-    def __init__(self, require_anchor: bool) -> None:
+class _Parser(GeoParsing):
+    def __init__(self, require_anchor: bool, sphere_radius: float | None) -> None:
         self.require_anchor = require_anchor
+        self.sphere_radius = sphere_radius
         self.near_seen = False
 
     # -- values --------------------------------------------------------------------------
@@ -334,83 +337,22 @@ class _Parser:
             raise InvalidQuery(f"Invalid $mod for {name!r}: the divisor cannot be 0.")
         return Mod(path, divisor, remainder)
 
-    # -- geo -------------------------------------------------------------------------------
 
-    @staticmethod
-    def point(value: Any, what: str) -> tuple[float, float]:
-        if (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(is_number(v) and math.isfinite(v) for v in value)
-            and -180 <= value[0] <= 180
-            and -90 <= value[1] <= 90
-        ):
-            return float(value[0]), float(value[1])
-        raise InvalidQuery(
-            f"Invalid {what}: expected a point [longitude, latitude] within [-180, 180] x [-90, 90]."
-        )
-
-    @staticmethod
-    def distance(value: Any, what: str) -> float:
-        if is_number(value) and math.isfinite(value) and value >= 0:
-            return float(value)
-        raise InvalidQuery(f"Invalid {what}: expected a non-negative number.")
-
-    def near(self, path: Path, name: str, op: str, arg: Any, max_distance: Any, conjunctive: bool) -> Node:
-        if isinstance(arg, dict):
-            raise InvalidQuery(
-                f"Invalid {op} for {name!r}: GeoJSON points are not supported, use [lng, lat]."
-            )
-        if not conjunctive or not path:
-            raise InvalidQuery(
-                f"Invalid {op} for {name!r}: it cannot be used inside $or, $nor, $not or $elemMatch."
-            )
-        if self.near_seen:
-            raise InvalidQuery(f"Invalid {op} for {name!r}: only one $near or $nearSphere per query.")
-        self.near_seen = True
-        limit = None if max_distance is None else self.distance(max_distance, f"$maxDistance for {name!r}")
-        return GeoNear(path, self.point(arg, f"{op} for {name!r}"), limit, op == "$nearSphere")
-
-    def within(self, path: Path, name: str, op: str, arg: Any) -> Node:
-        if not isinstance(arg, dict) or len(arg) != 1:
-            raise InvalidQuery(
-                f"Invalid {op} for {name!r}: expected one of $box, $polygon, $center, $centerSphere."
-            )
-        ((shape_op, shape),) = arg.items()
-        where = f"{op}.{shape_op} for {name!r}"
-        if shape_op == "$box":
-            if not isinstance(shape, list) or len(shape) != 2:
-                raise InvalidQuery(f"Invalid {where}: expected [[lng, lat], [lng, lat]].")
-            return GeoWithin(path, GeoBox(self.point(shape[0], where), self.point(shape[1], where)))
-        if shape_op == "$polygon":
-            if not isinstance(shape, list) or not 3 <= len(shape) <= MAX_POLYGON:
-                raise InvalidQuery(f"Invalid {where}: expected 3 to {MAX_POLYGON} points.")
-            return GeoWithin(path, GeoPolygon(tuple(self.point(p, where) for p in shape)))
-        if shape_op in ("$center", "$centerSphere"):
-            if not isinstance(shape, list) or len(shape) != 2:
-                raise InvalidQuery(f"Invalid {where}: expected [[lng, lat], radius].")
-            center = self.point(shape[0], where)
-            radius = self.distance(shape[1], where)
-            if shape_op == "$center":
-                return GeoWithin(path, GeoCenter(center, radius))
-            return GeoWithin(path, GeoCenterSphere(center, radius))
-        if shape_op == "$geometry":
-            raise InvalidQuery(f"Invalid {op} for {name!r}: GeoJSON geometries are not supported.")
-        raise InvalidQuery(f"Invalid {op} for {name!r}: unknown shape {shape_op}.")
-
-
-def parse_filter(obj: Any, *, require_anchor: bool = True) -> Node:
+def parse_filter(obj: Any, *, require_anchor: bool = True, sphere_radius: float | None = None) -> Node:
     """Parse a decoded Kinvey ``query`` object.
 
     Args:
         obj: the decoded JSON filter.
         require_anchor: refuse ``$regex`` patterns whose alternatives do not all start with ``^``
             (Kinvey's rule).
+        sphere_radius: when set, the ``$maxDistance`` of ``$nearSphere`` is a length on a sphere
+            of this radius (Kinvey: miles, :data:`EARTH_RADIUS_MILES`) instead of an angle in
+            radians (MongoDB). ``$centerSphere`` radii stay in radians either way.
 
     Raises:
         InvalidQuery: for anything outside the supported language.
     """
-    return _Parser(require_anchor).filter(obj, 0, True)
+    return _Parser(require_anchor, sphere_radius).filter(obj, 0, True)
 
 
 def _direction(value: Any, field: str) -> bool:
@@ -485,7 +427,9 @@ def _count(params: Mapping[str, str], name: str) -> int | None:
     return result
 
 
-def parse_query(params: Mapping[str, str], *, require_anchor: bool = True) -> Query:
+def parse_query(
+    params: Mapping[str, str], *, require_anchor: bool = True, sphere_radius: float | None = None
+) -> Query:
     """Parse the ``query``, ``sort``, ``fields``, ``limit`` and ``skip`` parameters of a Kinvey
     read (other parameters are ignored).
 
@@ -499,7 +443,7 @@ def parse_query(params: Mapping[str, str], *, require_anchor: bool = True) -> Qu
             decoded = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise InvalidQuery(f"Invalid query: not valid JSON ({exc}).") from exc
-        node = parse_filter(decoded, require_anchor=require_anchor)
+        node = parse_filter(decoded, require_anchor=require_anchor, sphere_radius=sphere_radius)
         filter_ = None if node == Const(True) else node
     sort = parse_sort(params["sort"]) if params.get("sort") else ()
     fields = parse_fields(params["fields"]) if params.get("fields") is not None else None

@@ -93,6 +93,12 @@ async def test_roles(kv: Kinvey) -> None:
     assert r.status_code == 401, "roles.u does not give delete"
     assert (await kv.delete(f"/user/{{k}}/{bob.id}/roles/editor")).status_code == 204
     assert (await kv.get(f"/appdata/{{k}}/art/{doc}", bob)).status_code == 401
+    r = await kv.put("/roles/{k}/editor", json={"name": "Chief editor"})
+    assert r.status_code == 200 and r.json()["name"] == "Chief editor"
+    assert (await kv.get("/roles/{k}/editor")).json()["name"] == "Chief editor"
+    r = await kv.put("/roles/{k}/viewer", json={"name": "Viewer"})
+    assert r.status_code == 201 and r.headers["location"].endswith(f"/roles/{kv.key}/viewer")
+    assert (await kv.put("/roles/{k}/viewer", ann, json={"name": "x"})).status_code == 401
     assert (await kv.delete("/roles/{k}/editor")).json() == {"count": 1}
     assert error_of(await kv.get("/roles/{k}/editor")) == "EntityNotFound"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +38,25 @@ class Scenario:
     entities: list[dict[str, Any]] = field(default_factory=list)  # creator + acl (indexes)
     deleters: list[int] = field(default_factory=list)
     bulk_deleter: int = 0
+    user_acls: list[dict[str, Any]] = field(default_factory=list)  # one per user (its own _acl)
+    user_deleter: int = 0
 
 
 def subsets(n: int) -> st.SearchStrategy[set[int]]:
     return st.sets(st.integers(0, n - 1), max_size=n) if n else st.just(set())
+
+
+@st.composite
+def acls(draw: st.DrawFn, users: int, n_groups: int, n_roles: int) -> dict[str, Any]:
+    flag = st.sampled_from([None, True, False])
+    return {
+        "gr": draw(flag),
+        "gw": draw(flag),
+        "r": draw(subsets(users)),
+        "w": draw(subsets(users)),
+        "groups": {"r": draw(subsets(n_groups)), "w": draw(subsets(n_groups))},
+        "roles": {k: draw(subsets(n_roles)) for k in ("r", "u", "d")},
+    }
 
 
 @st.composite
@@ -53,19 +69,13 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     ]
     roles = [draw(subsets(users)) for _ in range(draw(st.integers(0, 2)))]
     scenario = Scenario(users, groups, roles, draw(st.sampled_from(LEVELS)), draw(st.booleans()))
-    flag = st.sampled_from([None, True, False])
     for _ in range(draw(st.integers(1, 6))):
-        acl: dict[str, Any] = {
-            "gr": draw(flag),
-            "gw": draw(flag),
-            "r": draw(subsets(users)),
-            "w": draw(subsets(users)),
-        }
-        acl["groups"] = {"r": draw(subsets(n_groups)), "w": draw(subsets(n_groups))}
-        acl["roles"] = {k: draw(subsets(len(roles))) for k in ("r", "u", "d")}
+        acl = draw(acls(users, n_groups, len(roles)))
         scenario.entities.append({"creator": draw(st.integers(0, users - 1)), "acl": acl})
     scenario.deleters = [draw(st.integers(0, users - 1)) for _ in scenario.entities]
     scenario.bulk_deleter = draw(st.integers(0, users - 1))
+    scenario.user_acls = [draw(acls(users, n_groups, len(roles))) for _ in range(users)]
+    scenario.user_deleter = draw(st.integers(0, users - 1))
     return scenario
 
 
@@ -84,8 +94,9 @@ def groups_of(s: Scenario, user: int) -> set[int]:
     return member
 
 
-def allowed(s: Scenario, user: int, entity: dict[str, Any], action: str) -> bool:
-    if action != "read" and s.level == "readonly":
+def allowed(s: Scenario, user: int, entity: dict[str, Any], action: str, level: str | None = None) -> bool:
+    level = level or s.level
+    if action != "read" and level == "readonly":
         return False
     if entity["creator"] == user:
         return True
@@ -93,12 +104,12 @@ def allowed(s: Scenario, user: int, entity: dict[str, Any], action: str) -> bool
     groups = groups_of(s, user)
     roles = {r for r, holders in enumerate(s.roles) if user in holders}
     writes = (
-        (acl["gw"] if acl["gw"] is not None else s.level == "full")
+        (acl["gw"] if acl["gw"] is not None else level == "full")
         or user in acl["w"]
         or bool(acl["groups"]["w"] & groups)
     )
     if action == "read":
-        reads = acl["gr"] if acl["gr"] is not None else s.level != "private"
+        reads = acl["gr"] if acl["gr"] is not None else level != "private"
         return bool(
             writes or reads or user in acl["r"] or acl["groups"]["r"] & groups or acl["roles"]["r"] & roles
         )
@@ -199,7 +210,49 @@ async def run(storage: StorageBackend, tmp: Path, s: Scenario) -> None:
             assert r.json() == {"count": len(expected_bulk)}
         r = await call("GET", "/appdata/{k}/c", master)
         assert {d["_id"] for d in r.json()} == {f"e{n}" for n in remaining - expected_bulk}
+        await check_users(s, call, master, ids, tokens)
     await core.apps.delete(app.key)
+
+
+Call = Callable[..., Awaitable[httpx.Response]]
+
+
+async def check_users(
+    s: Scenario, call: Call, master: dict[str, str], ids: list[str], tokens: list[dict[str, str]]
+) -> None:
+    """The same rules on the users themselves (the users collection is ``shared``; each user is
+    its own creator): list, ``_count``, ``_lookup``, get, update, then one soft delete."""
+    users = [{"creator": v, "acl": acl} for v, acl in enumerate(s.user_acls)]
+    docs = []
+    for v, user in enumerate(users):
+        current = (await call("GET", f"/user/{{k}}/{ids[v]}", master)).json()
+        body = {**current, "_acl": wire_acl(s, user["acl"], ids)}
+        r = await call("PUT", f"/user/{{k}}/{ids[v]}", master, body)
+        assert r.status_code == 200, r.text
+        docs.append(r.json())
+    for u in range(s.users):
+        readable = {ids[v] for v, user in enumerate(users) if allowed(s, u, user, "read", "shared")}
+        r = await call("GET", "/user/{k}", tokens[u])
+        assert {d["_id"] for d in r.json()} == readable, (u, r.json())
+        r = await call("GET", "/user/{k}/_count", tokens[u])
+        assert r.json() == {"count": len(readable)}
+        r = await call("POST", "/user/{k}/_lookup", tokens[u], {"username": {"$gte": ""}})
+        assert {d["_id"] for d in r.json()} == readable
+        for v, user in enumerate(users):
+            r = await call("GET", f"/user/{{k}}/{ids[v]}", tokens[u])
+            assert r.status_code == (200 if ids[v] in readable else 401), (u, v)
+            r = await call("PUT", f"/user/{{k}}/{ids[v]}", tokens[u], docs[v])
+            assert r.status_code == (200 if allowed(s, u, user, "update", "shared") else 401), (u, v)
+    u = s.user_deleter
+    target = (u + 1) % s.users
+    r = await call("DELETE", f"/user/{{k}}/{ids[target]}", tokens[u])
+    ok = allowed(s, u, users[target], "delete", "shared")
+    assert r.status_code == (204 if ok else 401), r.text
+    r = await call("GET", "/user/{k}/_count", master)
+    assert r.json() == {"count": s.users}, "soft delete keeps the user for the master"
+    r = await call("GET", "/user/{k}", tokens[u])
+    visible = {d["_id"] for d in r.json()}
+    assert (ids[target] in visible) == (not ok and allowed(s, u, users[target], "read", "shared"))
 
 
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])

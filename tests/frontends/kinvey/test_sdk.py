@@ -126,12 +126,14 @@ def _run(script: str, server: Server) -> list[str]:
 
 
 def test_legacy_node_sdk(node_modules: Path, server: Server) -> None:
-    """kinvey-node-sdk 3.12.5: ping, users, CRUD, query, count, group, ACLs, Sync store + delta set."""
+    """kinvey-node-sdk 3.12.5: ping, users, CRUD, query, count, group, ACLs, Sync store + delta set,
+    ``Query.near`` in miles, ``User.lookup``."""
     lines = _run("legacy.js", server)
     assert lines[-1].startswith('{"name":"done","ok":true')
 
 
 def test_core_js_sdk_with_http_adapter(node_modules: Path, server: Server) -> None:
-    """kinvey-js-sdk 7 through the README's httpAdapter: sign-up, login, me, CRUD, logout."""
+    """kinvey-js-sdk 7 through the README's httpAdapter: sign-up, login, me, CRUD, multi-insert,
+    query with sort/limit/skip, count and remove by query, group, ``Query.near`` in miles, logout."""
     lines = _run("modern.js", server)
     assert lines[-1] == '{"name":"logout","ok":true}'

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 
+import httpx
 import pytest
+
+from kinbase.app import create_app
+from kinbase.core.services import Core
 
 from .conftest import Kinvey, error_of
 
@@ -84,6 +88,10 @@ async def test_get_update_list_lookup_count(kv: Kinvey) -> None:
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json=me)
     assert r.status_code == 200 and r.json()["color"] == "red"
     assert r.json()["_kmd"]["authtoken"] == ann.token and "llt" in r.json()["_kmd"]
+    social = {"kinveyAuth": {"access_token": "provider-secret", "refresh_token": "r"}}
+    r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "_socialIdentity": social})
+    assert r.status_code == 200 and "_socialIdentity" not in r.json()
+    assert "_socialIdentity" not in (await kv.get(f"/user/{{k}}/{ann.id}", bob)).json()
     r = await kv.put(f"/user/{{k}}/{ann.id}", bob, json={"username": "ann", "color": "blue"})
     assert r.status_code == 401 and error_of(r) == "InsufficientCredentials"
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "username": "bob"})
@@ -157,14 +165,45 @@ async def test_login_throttling(kv: Kinvey) -> None:
     assert r.status_code == 429 and error_of(r) == "LoginThrottled"
 
 
-async def test_session_expiry(kv: Kinvey, core) -> None:
+async def test_basic_user_auth_is_throttled_like_login(kv: Kinvey) -> None:
+    """Guessing passwords through ``Basic username:password`` (v < 6) counts as failed logins."""
+    await kv.user("ann", "pw")
+    for _ in range(4):
+        r = await kv.get("/user/{k}/_me", basic("ann", "guess"), version="5")
+        assert r.status_code == 401 and error_of(r) == "InvalidCredentials"
+    r = await kv.get("/user/{k}/_me", basic("ann", "pw"), version="5")
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+    r = await kv.post("/user/{k}/login", kv.appauth, json={"username": "ann", "password": "pw"})
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+
+
+async def test_login_throttling_by_client_address(kv: Kinvey, core: Core) -> None:
+    """Failures spread over many usernames from one address lock that address out, not others."""
+    await kv.user("ann", "pw")
+    for n in range(4):
+        body = {"username": f"guess{n}", "password": "x"}
+        assert (await kv.post("/user/{k}/login", kv.appauth, json=body)).status_code == 401
+    good = {"username": "ann", "password": "pw"}
+    r = await kv.post("/user/{k}/login", kv.appauth, json=good)
+    assert r.status_code == 429 and error_of(r) == "LoginThrottled"
+    transport = httpx.ASGITransport(app=create_app(core.settings, core), client=("192.0.2.7", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as other:
+        r = await Kinvey(other, kv.app).post("/user/{k}/login", kv.appauth, json=good)
+        assert r.status_code == 200, "another address is not locked out"
+
+
+async def test_session_expiry(kv: Kinvey, core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session clock is moved forward instead of waiting (no dependence on wall-clock time)."""
+    from kinbase.core.kinvey import sessions
+
     async with core.storage.writer() as w:
-        await w.update_app(kv.app.id, settings={"session_ttl_seconds": 1})
+        await w.update_app(kv.app.id, settings={"session_ttl_seconds": 60})
     core.apps._cache.clear()
     ann = await kv.user("ann", "pw")
     assert (await kv.get("/user/{k}/_me", ann)).status_code == 200
-    import asyncio
-
-    await asyncio.sleep(1.1)
+    real = sessions.now_ms
+    monkeypatch.setattr(sessions, "now_ms", lambda: real() + 50_000)
+    assert (await kv.get("/user/{k}/_me", ann)).status_code == 200, "still within the 60 s"
+    monkeypatch.setattr(sessions, "now_ms", lambda: real() + 61_000)
     r = await kv.get("/user/{k}/_me", ann)
     assert r.status_code == 401 and error_of(r) == "InvalidCredentials"

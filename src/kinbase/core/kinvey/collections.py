@@ -23,6 +23,7 @@ from typing import Any
 from kinbase.core.kinvey.access import LEVELS, Caller, CollectionPolicy, acl_filter, grants_of
 from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name, history_start, read_start
 from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.kinvey.querying import project
 from kinbase.core.kinvey.wire import MAX_RESULTS, stamp_of_iso
 from kinbase.query.ast import Query
 from kinbase.storage.base import AppRecord, FindOptions, StorageBackend
@@ -157,7 +158,10 @@ class CollectionService:
         deleted = [o.id for o in touched if o.id not in kept]
         ttl = int(delta.get("ttl_days", DEFAULT_TTL_DAYS))
         await self._purge_now_and_then(parent.id, app, collection, now_ms() - ttl * _DAY_MS)
-        return DeltaSet([o.data for o in changed], deleted, start)
+        texts = [o.data for o in changed]
+        if query.fields:
+            texts = [project(text, query.fields) for text in texts]
+        return DeltaSet(texts, deleted, start)
 
     async def _purge_now_and_then(
         self, parent_id: int, app: AppRecord, collection: str, before: Stamp

@@ -58,7 +58,7 @@ def check_collection_name(name: str) -> None:
     """Raises KinveyError for a reserved or malformed collection name."""
     if name in _RESERVED_COLLECTIONS:
         raise KinveyError("IndirectCollectionAccessDisallowed", f"Use the {name} API for {name!r}.")
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise KinveyError(
             "InvalidIdentifier", f"Collection name {name!r}: use letters, digits, '-', '_' or '.'."
         )

@@ -2,8 +2,9 @@
 
 The MongoDB filter and sort documents are parsed by the query engine
 (:mod:`kinbase.query.mongo`); this module handles Kinvey's own rules around them: ``$where`` and
-``$query`` are refused, ``sort`` may be a bare field name, ``fields`` is a comma list, and the
-projection always keeps ``_id``, ``_acl`` and ``_kmd``.
+``$query`` are refused, ``sort`` may be a bare field name, ``fields`` is a comma list, the
+projection always keeps ``_id``, ``_acl`` and ``_kmd``, and the ``$maxDistance`` of
+``$nearSphere`` is in miles (Kinvey's ``Query.near(field, coord, miles)``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def parse_filter(value: Any) -> Node | None:
         raise KinveyError("InvalidQuerySyntax", "The query must be a JSON object.")
     _refuse_operators(value)
     try:
-        node: Node | None = _mongo().parse_filter(value)
+        mongo = _mongo()
+        node: Node | None = mongo.parse_filter(value, sphere_radius=mongo.EARTH_RADIUS_MILES)
     except InvalidQuery as exc:
         raise KinveyError("InvalidQuerySyntax", exc.message) from exc
     return node
@@ -91,13 +93,19 @@ def parse_sort(raw: str) -> tuple[SortKey, ...]:
     return keys
 
 
+MAX_WINDOW = 2**53 - 1
+"""``limit`` and ``skip`` above this are read as this: the same result (no collection is that
+large), and every engine stores it in a 64-bit integer."""
+
+
 def _count(raw: str | None, name: str) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit():
-        raise KinveyError("InvalidQuerySyntax", f"{name} must be a non-negative integer, got {raw!r}")
-    return int(text)
+    if not text.isascii() or not text.isdigit():
+        raise KinveyError("InvalidQuerySyntax", f"{name} must be a non-negative integer, got {raw[:40]!r}")
+    digits = text.lstrip("0") or "0"
+    return MAX_WINDOW if len(digits) > 16 else min(int(digits), MAX_WINDOW)
 
 
 def _fields(raw: str | None) -> tuple[Path, ...] | None:

@@ -52,7 +52,21 @@ class KinveyServices:
         session = await self.sessions.resolve(app, token)
         return await self.user_caller(app, session.user_id) if session is not None else None
 
-    async def caller_for_password(self, app: AppRecord, username: str, password: str) -> Caller | None:
-        """The caller of ``Basic username:password`` (API versions before 6), or None."""
+    async def caller_for_password(
+        self, app: AppRecord, username: str, password: str, address: str | None
+    ) -> Caller | None:
+        """The caller of ``Basic username:password`` (API versions before 6), or None.
+
+        Failures count towards the same login throttle as ``/login`` (per username and per client
+        address), so Basic authentication cannot be used to guess passwords faster.
+
+        Raises:
+            KinveyError: LoginThrottled while the username or the address is locked out.
+        """
+        await self.throttle.before(app.id, username, address)
         user_id = await self.users.check_password(app, username, password)
-        return await self.user_caller(app, user_id) if user_id is not None else None
+        if user_id is None:
+            self.throttle.failed(app.id, username, address)
+            return None
+        self.throttle.succeeded(app.id, username)
+        return await self.user_caller(app, user_id)

@@ -83,6 +83,7 @@ def user_builder(
     fields.pop("_kmd", None)
     fields.pop("_id", None)
     fields.pop("password", None)
+    fields.pop("_socialIdentity", None)  # the SDKs PUT it back with provider tokens; never stored
 
     def build(ctx: WriteContext) -> NewVersion:
         acl = normalize_acl(given_acl, user_id)

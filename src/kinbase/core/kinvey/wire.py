@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from kinbase.core.clock import iso_from_ms, ms_from_iso
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.types import Stamp
 
-__all__ = ["MAX_RESULTS", "iso_of", "join_array", "parse_iso", "stamp_of_iso"]
+__all__ = ["MAX_RESULTS", "check_no_nul", "iso_of", "join_array", "parse_iso", "stamp_of_iso"]
 
 MAX_RESULTS = 10_000
 """Kinvey's cap on the entities one read returns."""
@@ -61,3 +62,30 @@ def join_array(texts: Iterable[str]) -> bytes:
 def join_object(pairs: Sequence[tuple[str, str]]) -> bytes:
     """A JSON object of already-encoded values; the keys must be plain ASCII names."""
     return ("{" + ",".join(f'"{k}":{v}' for k, v in pairs) + "}").encode()
+
+
+def check_no_nul(raw: bytes, value: Any) -> None:
+    """Refuse a decoded body (``raw`` its JSON text) with U+0000 in a string or a field name.
+
+    PostgreSQL cannot store that character in ``jsonb`` or ``text``, so both engines refuse it the
+    same way. Only bodies whose text holds the escape ``\\u0000`` are walked.
+
+    Raises:
+        KinveyError: BadRequest.
+    """
+    if b"\\u0000" not in raw:
+        return
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found = "\x00" in item
+        elif isinstance(item, dict):
+            found = any("\x00" in key for key in item)
+            stack.extend(item.values())
+        else:
+            found = False
+            if isinstance(item, list):
+                stack.extend(item)
+        if found:
+            raise KinveyError("BadRequest", "Strings and field names may not contain the character U+0000.")

@@ -39,7 +39,7 @@ def _collection(call: KinveyCall) -> str:
 
 
 def _location(call: KinveyCall, collection: str, entity_id: str) -> str:
-    return f"{call.base_url()}/appdata/{call.app.key}/{collection}/{entity_id}"
+    return call.url("appdata", call.app.key, collection, entity_id)
 
 
 @endpoint(accepts=DATA)
@@ -103,7 +103,7 @@ async def group(call: KinveyCall) -> Response:
 @endpoint(accepts=DATA)
 async def deltaset(call: KinveyCall) -> Response:
     collection = _collection(call)
-    query = parse_query({k: v for k, v in call.params.items() if k in ("query", "sort")})
+    query = parse_query({k: v for k, v in call.params.items() if k in ("query", "sort", "fields")})
     delta = await call.kinvey.collections.deltaset(
         call.app, call.caller, collection, call.params.get("since"), query
     )

@@ -82,7 +82,8 @@ async def _identify(core: Core, request: Request, app: AppRecord, version: int) 
                 "InvalidCredentials",
                 "From API version 6 Basic authentication takes only the app or master secret: log in.",
             )
-        caller = await core.kinvey.caller_for_password(app, user, secret)
+        address = request.client.host if request.client else None
+        caller = await core.kinvey.caller_for_password(app, user, secret, address)
         if caller is None:
             raise KinveyError("InvalidCredentials", "Wrong username or password.")
         return Auth(kind="user", caller=caller)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,11 +22,12 @@ from kinbase import jsonutil
 from kinbase.core.clock import iso_from_ms
 from kinbase.core.kinvey.access import Caller
 from kinbase.core.kinvey.services import KinveyServices
+from kinbase.core.kinvey.wire import check_no_nul
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
 from kinbase.frontends.kinvey.auth import Auth, AuthKind, authenticate
 from kinbase.frontends.kinvey.errors import KinveyError, error_body
-from kinbase.http.body import read_json
+from kinbase.http.body import read_body
 from kinbase.http.responses import JSON_MEDIA_TYPE
 from kinbase.storage.base import AppRecord
 
@@ -94,13 +96,23 @@ class KinveyCall:
         """The externally visible base URL (``public_url`` or the request's)."""
         return self.core.settings.public_url.rstrip("/") or str(self.request.base_url).rstrip("/")
 
+    def url(self, *segments: str) -> str:
+        """The absolute URL of a resource (``Location``), each path segment percent-encoded."""
+        return self.base_url() + "".join("/" + quote(segment, safe="") for segment in segments)
+
     async def json_body(self) -> Any:
         """The request body as JSON (None when empty).
 
         Raises:
-            KinveyError: JSONParseError if the body is not JSON.
+            KinveyError: JSONParseError if the body is not JSON, RequestEntityTooLarge, BadRequest
+                for U+0000 in a string.
         """
-        return await read_json(self.request, self.core.settings.max_body_bytes)
+        raw = await read_body(self.request, self.core.settings.max_body_bytes)
+        if not raw.strip():
+            return None
+        value = jsonutil.loads(raw)
+        check_no_nul(raw, value)
+        return value
 
 
 Handler = Callable[[KinveyCall], Awaitable[Response]]
@@ -171,6 +183,13 @@ def error_response(exc: BaaSError) -> Response:
     return Response(jsonutil.dumps(body), status_code=status, media_type=JSON_MEDIA_TYPE)
 
 
+def _check_path(request: Request) -> None:
+    """Refuse path segments that no identifier can hold (U+0000)."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise KinveyError("InvalidIdentifier", f"The {name} in the path contains the character U+0000.")
+
+
 def endpoint(
     accepts: Collection[AuthKind] | None,
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
@@ -190,6 +209,7 @@ def endpoint(
             try:
                 app = await core.apps.require(request.path_params["app_key"])
                 version = parse_api_version(request, app)
+                _check_path(request)
                 auth = await authenticate(core, request, app, accepts, version)
                 call = KinveyCall(request, core, app, auth, version, request_id, started)
                 response = await handler(call)

@@ -27,14 +27,14 @@ SESSION_OR_MASTER: tuple[AuthKind, ...] = ("user", "master")
 @endpoint(accepts=SESSION_OR_MASTER)
 async def group_post(call: KinveyCall) -> Response:
     stored, _ = await call.kinvey.groups.save(call.app, call.caller, None, await call.json_body())
-    return render.entity(stored.data, 201, f"{call.base_url()}/group/{call.app.key}/{stored.id}")
+    return render.entity(stored.data, 201, call.url("group", call.app.key, stored.id))
 
 
 @endpoint(accepts=SESSION_OR_MASTER)
 async def group_put(call: KinveyCall) -> Response:
     group_id: str = call.path_params["group_id"]
     stored, created = await call.kinvey.groups.save(call.app, call.caller, group_id, await call.json_body())
-    return render.created_or_ok(stored.data, created, f"{call.base_url()}/group/{call.app.key}/{group_id}")
+    return render.created_or_ok(stored.data, created, call.url("group", call.app.key, group_id))
 
 
 @endpoint(accepts=SESSION_OR_MASTER)
@@ -51,14 +51,14 @@ async def group_delete(call: KinveyCall) -> Response:
 @endpoint(accepts=SESSION_OR_MASTER)
 async def role_post(call: KinveyCall) -> Response:
     stored, _ = await call.kinvey.roles.save(call.app, call.caller, None, await call.json_body())
-    return render.entity(stored.data, 201, f"{call.base_url()}/roles/{call.app.key}/{stored.id}")
+    return render.entity(stored.data, 201, call.url("roles", call.app.key, stored.id))
 
 
 @endpoint(accepts=SESSION_OR_MASTER)
 async def role_put(call: KinveyCall) -> Response:
     role_id: str = call.path_params["role_id"]
     stored, created = await call.kinvey.roles.save(call.app, call.caller, role_id, await call.json_body())
-    return render.created_or_ok(stored.data, created, f"{call.base_url()}/roles/{call.app.key}/{role_id}")
+    return render.created_or_ok(stored.data, created, call.url("roles", call.app.key, role_id))
 
 
 @endpoint(accepts=SESSION_OR_MASTER)

@@ -34,7 +34,7 @@ SESSION_OR_MASTER: tuple[AuthKind, ...] = ("user", "master")
 
 
 def _location(call: KinveyCall, user_id: str) -> str:
-    return f"{call.base_url()}/user/{call.app.key}/{user_id}"
+    return call.url("user", call.app.key, user_id)
 
 
 @endpoint(accepts=APP)
