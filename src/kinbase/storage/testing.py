@@ -251,6 +251,38 @@ class StorageContract:
         assert fresh is not None and fresh.stamp == stamps[-1] and fresh.live == 40
         assert [o.stamp for o in listed] == stamps
 
+    async def test_a_writer_that_waited_sees_the_previous_commit(
+        self, storage: StorageBackend, app: AppRecord
+    ) -> None:
+        """A read-modify-write that queued behind another writer of the same parent is given the
+        object as that writer committed it (no lost update, no duplicate insert)."""
+        parent = await _parent(storage, app)
+        await put_doc(storage, parent, "counter", {"n": 0})
+        seen: list[int | None] = []
+
+        def increment(ctx: WriteContext) -> NewVersion:
+            n = orjson.loads(ctx.current.data)["n"] if ctx.current is not None else 0
+            seen.append(n)
+            return NewVersion(data={"n": n + 1})
+
+        async def second() -> None:
+            async with storage.writer() as w:
+                await w.put(parent, "counter", increment)
+                await w.put(parent, "late", increment)
+
+        async with storage.writer() as w:
+            await w.put(parent, "counter", increment)
+            await w.put(parent, "late", increment)
+            task = asyncio.create_task(second())
+            await asyncio.sleep(0.2)  # let the second writer queue on the parent (not timed)
+        await task
+        assert seen == [0, 0, 1, 1]
+        async with storage.reader() as r:
+            counter = await r.get_object(parent, "counter")
+            late = await r.get_object(parent, "late")
+        assert counter is not None and orjson.loads(counter.data)["n"] == 2
+        assert late is not None and orjson.loads(late.data)["n"] == 2
+
     async def test_requested_stamps(self, storage: StorageBackend, app: AppRecord) -> None:
         parent = await _parent(storage, app)
         future = now_ms() + 60_000

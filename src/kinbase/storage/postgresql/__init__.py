@@ -32,7 +32,7 @@ DIALECT = Dialect(
     json_param="%s::jsonb",
     text_cast="::text",
     for_update="FOR UPDATE",
-    for_update_of_p="FOR UPDATE OF p",
+    next_oid="SELECT nextval(pg_get_serial_sequence('objects', 'oid'))",
 )
 
 _MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"kinbase-migrations").digest()[:8], "big", signed=True)
@@ -59,8 +59,9 @@ class PGReader(_PGOps, SqlReader):
 
 class PGWriter(_PGOps, SqlWriter):
     """A transaction in pipeline mode: statements whose answer is not needed (``_send``) travel
-    with the next one that needs an answer, or with the commit. A put costs about three round
-    trips instead of seven."""
+    with the next one that needs an answer, or with the commit. A put costs two round trips while
+    it holds the parent's lock: the lock with the object read and an oid reservation, then the
+    writes with the commit."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline) -> None:
         _PGOps.__init__(self, conn)
@@ -74,6 +75,11 @@ class PGWriter(_PGOps, SqlWriter):
 
     async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
         await self._conn.execute(sql, params)
+
+    async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        cursors = [await self._conn.execute(sql, params) for sql, params in statements]
+        await self._pipeline.sync()
+        return [await cur.fetchone() for cur in cursors]
 
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         async with self._conn.cursor() as cur:

@@ -36,10 +36,9 @@ class ObjectWriter(IndexWriter):
         requested_stamp: Stamp | None = None,
         new: bool = False,
     ) -> PutResult:
-        if new:
-            locked, existing = await self._lock(parent), None
-        else:
-            locked, existing = await self._lock_with(parent, object_id, include_deleted=True)
+        locked, existing, oid = await self._lock_with(
+            parent, None if new else object_id, include_deleted=True, reserve=True
+        )
         current = existing if existing is not None and not existing.deleted else None
         tombstone = existing if existing is not None and existing.deleted else None
         stamp, parent_stamp = next_stamp(
@@ -53,7 +52,16 @@ class ObjectWriter(IndexWriter):
         else:
             created = stamp
             creator = version.creator
-        if existing is None:
+        if existing is None and oid is not None:
+            # The oid is known: nothing to wait for (PostgreSQL sends this with the commit).
+            await self._send(
+                self.dialect(
+                    "INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, :J:)"
+                ),
+                (oid, locked.id, object_id, stamp, created, creator, False, data),
+            )
+        elif existing is None:
             row = await self._one(
                 self.dialect(
                     "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
@@ -102,7 +110,7 @@ class ObjectWriter(IndexWriter):
         check: Callable[[StoredObject | None], None] | None = None,
         requested_stamp: Stamp | None = None,
     ) -> tuple[StoredObject, StoredObject] | None:
-        locked, current = await self._lock_with(parent, object_id, include_deleted=False)
+        locked, current, _ = await self._lock_with(parent, object_id, include_deleted=False)
         if check is not None:
             check(current)
         if current is None:

@@ -16,7 +16,7 @@ from kinbase.storage.sql.reader import SqlReader
 from kinbase.storage.sql.statements import (
     APP_COLUMNS,
     OBJECT_COLUMNS,
-    PARENT_COLUMNS,
+    Row,
     app_from_row,
     object_from_row,
     parent_from_row,
@@ -40,6 +40,12 @@ class ParentWriter(SqlReader, Writer):
     @abstractmethod
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         """Run a statement once per parameter tuple (no result needed; may be queued)."""
+
+    async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        """Run statements in order and return the first row of each. An engine may send them
+        together (PostgreSQL's pipeline: one round trip); each still runs after the one before it
+        finished, so a read placed after a lock sees what was committed before the lock was granted."""
+        return [await self._one(sql, params) for sql, params in statements]
 
     async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run a statement whose result is not needed. An engine may queue it (PostgreSQL's
@@ -125,29 +131,45 @@ class ParentWriter(SqlReader, Writer):
         return parent
 
     async def _lock_with(
-        self, parent: ParentRecord, object_id: str, *, include_deleted: bool
-    ) -> tuple[ParentRecord, StoredObject | None]:
-        """Lock the parent and read one of its objects, in one statement when the parent is not
-        locked yet (the lock is then held for the fewest round trips before the commit)."""
-        if parent.id in self._locked:
-            locked = self._locked[parent.id]
-            return locked, await self.get_object(locked, object_id, include_deleted=include_deleted)
-        row = await self._one(
-            self.dialect(
-                f"SELECT {PARENT_COLUMNS}, {OBJECT_COLUMNS} FROM parents p "
-                "LEFT JOIN objects o ON o.parent_id = p.id AND o.id = ? "
-                "WHERE p.id = ? :FOR_UPDATE_OF_P:"
-            ),
-            (object_id, parent.id),
-        )
-        if row is None:
-            raise CollectionNotFound(f"The collection {parent.name!r} was dropped meanwhile.")
-        locked = parent_from_row(row[:9])
-        self._locked[locked.id] = locked
-        found = object_from_row(row[9:]) if row[9] is not None else None
-        if found is not None and found.deleted and not include_deleted:
-            found = None
-        return locked, found
+        self, parent: ParentRecord, object_id: str | None, *, include_deleted: bool, reserve: bool = False
+    ) -> tuple[ParentRecord, StoredObject | None, int | None]:
+        """Lock the parent, then read one of its objects (none if ``object_id`` is None) and, with
+        ``reserve``, reserve an oid where the engine can (:attr:`Dialect.next_oid`, else None).
+
+        The statements travel together (one round trip on PostgreSQL), the lock first: the object
+        is read by a later statement, so a writer that queued on the lock reads the object as the
+        writer before it committed it. (One statement joining the object to the locked parent
+        would not: under READ COMMITTED, PostgreSQL re-reads only the locked row after the wait,
+        and the joined object would be the version from before it, a lost update.)
+        """
+        locked = self._locked.get(parent.id)
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if locked is None:
+            statements.append((self._parent_sql("p.id = ? :FOR_UPDATE:"), (parent.id,)))
+        if object_id is not None:
+            sql = f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id = ?"
+            if not include_deleted:
+                sql += " AND NOT o.deleted"
+            statements.append((self.dialect(sql), (parent.id, object_id)))
+        if reserve and self.dialect.next_oid is not None:
+            statements.append((self.dialect.next_oid, ()))
+        rows = iter(await self._one_each(statements))
+        if locked is None:
+            row = next(rows)
+            if row is None:
+                raise CollectionNotFound(f"The collection {parent.name!r} was dropped meanwhile.")
+            locked = parent_from_row(row)
+            self._locked[locked.id] = locked
+        found: StoredObject | None = None
+        if object_id is not None:
+            row = next(rows)
+            found = object_from_row(row) if row is not None else None
+        oid: int | None = None
+        if reserve and self.dialect.next_oid is not None:
+            row = next(rows)
+            assert row is not None
+            oid = int(row[0])
+        return locked, found, oid
 
     async def _lock(self, parent: ParentRecord) -> ParentRecord:
         locked = self._locked.get(parent.id)

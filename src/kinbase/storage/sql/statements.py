@@ -2,9 +2,8 @@
 lists and the decoding of rows into records.
 
 Statements are written with ``?`` placeholders and the markers ``:J:`` (a JSON parameter),
-``:TEXT:`` (after a JSON column: read it as text), ``:FOR_UPDATE:`` (lock the selected rows) and
-``:FOR_UPDATE_OF_P:`` (lock the selected ``parents p`` rows only); a :class:`Dialect` rewrites them
-for one engine.
+``:TEXT:`` (after a JSON column: read it as text) and ``:FOR_UPDATE:`` (lock the selected rows); a
+:class:`Dialect` rewrites them for one engine.
 """
 
 from __future__ import annotations
@@ -44,7 +43,9 @@ class Dialect:
     json_param: str
     text_cast: str
     for_update: str
-    for_update_of_p: str
+    next_oid: str | None = None
+    """A statement reserving the oid of an object about to be inserted, so the insert needs no
+    answer (PostgreSQL: a sequence); None when ``INSERT ... RETURNING oid`` costs nothing (SQLite)."""
 
     def __call__(self, sql: str) -> str:
         return _translate(self, sql)
@@ -53,8 +54,7 @@ class Dialect:
 @lru_cache(maxsize=512)
 def _translate(dialect: Dialect, sql: str) -> str:
     out = sql.replace(":J:", "\0J").replace("?", dialect.placeholder).replace("\0J", dialect.json_param)
-    out = out.replace(":TEXT:", dialect.text_cast).replace(":FOR_UPDATE_OF_P:", dialect.for_update_of_p)
-    return out.replace(":FOR_UPDATE:", dialect.for_update)
+    return out.replace(":TEXT:", dialect.text_cast).replace(":FOR_UPDATE:", dialect.for_update)
 
 
 APP_COLUMNS = "id, app_key, name, app_secret, master_secret, settings:TEXT:, version, created"
