@@ -3,14 +3,18 @@
 A reader borrows a pooled connection in autocommit mode; a writer borrows one and runs one
 transaction on it. Writers of one parent serialise on the parent's row lock (taken before the
 stamp is bumped), so concurrent writers never reuse or reorder a stamp and never fail with a
-conflict. The pool checks a connection before lending it, so a connection the server closed does
-not fail the next request. Statements are prepared by psycopg after a few executions.
+conflict. The pool checks a connection before lending it (one round trip) unless the connection
+served a request without error in the last :data:`TRUSTED_SECONDS`: a busy server skips the check,
+and a connection the server closed while it was idle does not fail the next request. Statements
+are prepared by psycopg after a few executions.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
@@ -24,7 +28,10 @@ from kinbase.storage.exceptions import StorageError
 from kinbase.storage.migrations import load_migrations
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 
-__all__ = ["PostgreSQLStorage"]
+__all__ = ["TRUSTED_SECONDS", "PostgreSQLStorage"]
+
+TRUSTED_SECONDS = 2.0
+"""A connection that finished a request without error this recently is lent without a check."""
 
 DIALECT = Dialect(
     name="postgresql",
@@ -104,6 +111,15 @@ class PostgreSQLStorage(StorageBackend):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         self._min_size = min_size
         self._max_size = max_size
+        self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        used = self._used.get(conn)
+        if used is not None and time.monotonic() - used < TRUSTED_SECONDS:
+            return
+        await AsyncConnectionPool.check_connection(conn)
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         if self.schema is not None:
@@ -125,7 +141,7 @@ class PostgreSQLStorage(StorageBackend):
                 max_size=self._max_size,
                 kwargs={"autocommit": True},
                 configure=self._configure,
-                check=AsyncConnectionPool.check_connection,
+                check=self._check,
                 open=False,
                 name="kinbase",
             )
@@ -179,17 +195,16 @@ class PostgreSQLStorage(StorageBackend):
         try:
             async with self._require_pool().connection() as conn:
                 yield PGReader(conn)
+                self._used[conn] = time.monotonic()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL read failed: {exc}", original=exc) from exc
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
         try:
-            async with (
-                self._require_pool().connection() as conn,
-                conn.pipeline() as pipeline,
-                conn.transaction(),
-            ):
-                yield PGWriter(conn, pipeline)
+            async with self._require_pool().connection() as conn:
+                async with conn.pipeline() as pipeline, conn.transaction():
+                    yield PGWriter(conn, pipeline)
+                self._used[conn] = time.monotonic()
         except psycopg.Error as exc:
             raise StorageError(f"PostgreSQL write failed: {exc}", original=exc) from exc
