@@ -126,6 +126,18 @@ class SqlReader(Reader):
         row = await self._one(self.dialect(sql), (parent.id, object_id))
         return object_from_row(row) if row else None
 
+    async def get_child(
+        self, app_id: int, kind: str, parent_name: str, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        sql = (
+            f"SELECT {OBJECT_COLUMNS} FROM parents p JOIN objects o ON o.parent_id = p.id "
+            "WHERE p.app_id = ? AND p.kind = ? AND p.name = ? AND o.id = ?"
+        )
+        if not include_deleted:
+            sql += " AND NOT o.deleted"
+        row = await self._one(self.dialect(sql), (app_id, kind, parent_name, object_id))
+        return object_from_row(row) if row else None
+
     async def find(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[StoredObject]:
