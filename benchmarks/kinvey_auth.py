@@ -1,7 +1,7 @@
 """Benchmark: Kinvey login and authenticated GET by id under concurrent load, with wrk.
 
     .venv/bin/python benchmarks/kinvey_auth.py [--engine sqlite|postgresql] [--workers 1]
-        [--duration 10] [--connections 32]
+        [--duration 10] [--connections 32] [--rounds 1] [--before-src DIR]
 
 Starts a real server (``kinbase serve``, default settings: argon2id t=2 m=19 MiB) on a free
 port over a fresh database, creates an app, 50 users and 100 entities, then runs wrk against:
@@ -11,8 +11,11 @@ port over a fresh database, creates an app, 50 users and 100 entities, then runs
 3. ``POST /user/:k/login`` for one user (the verified-password cache makes repeats skip argon2),
 4. ``POST /user/:k/login`` rotating over 49 other users (argon2 until each is cached).
 
-Prints req/s and latency percentiles (p50, p99) per scenario. wrk comes from Debian (``apt-get
-install wrk``). Figures are for this machine; run it on a quiet machine.
+Prints req/s and latency percentiles (p50, p99) per scenario (medians over ``--rounds``). With
+``--before-src DIR`` (a kinbase source tree, e.g. ``git archive main src | tar -x -C DIR``) a second
+server runs that tree side by side, scenarios alternate between the two within each round, and the
+after / before ratio is printed: on a shared machine compare those ratios, not absolute figures.
+wrk comes from Debian (``apt-get install wrk``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import re
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,56 +89,52 @@ def wrk(
     return float(rps), float(p50), float(p99), int(errors), int(total)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=32)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (apt-get install wrk)")
-    workdir = Path(tempfile.mkdtemp(prefix="kinbase-bench-"))
-    env = {**os.environ, "KINBASE_DATA_DIR": str(workdir / "data"), "KINBASE_LOG_LEVEL": "warning"}
-    if args.engine == "postgresql":
-        import psycopg
-        from psycopg import sql as pgsql
+class Target:
+    """A running server over a fresh database, seeded with an app, 50 users and 100 entities."""
 
-        url = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        schema = f"kbench_{os.getpid()}"
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(schema)))
-        env["KINBASE_DATABASE_URL"] = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    kinbase = [sys.executable, "-m", "kinbase"]
-    key, secret, master = "kid_bench", secrets.token_hex(12), secrets.token_hex(12)
-    subprocess.run(
-        [
-            *kinbase,
-            "apps",
-            "create",
-            "Bench",
-            "--app-key",
-            key,
-            "--app-secret",
-            secret,
-            "--master-secret",
-            master,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    port = 20000 + secrets.randbelow(20000)
-    server = subprocess.Popen(
-        [*kinbase, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    def __init__(self, label: str, args: argparse.Namespace, src: Path | None, workdir: Path) -> None:
+        self.label = label
+        self.schema: str | None = None
+        data = workdir / f"data-{label}"
+        env = {**os.environ, "KINBASE_DATA_DIR": str(data), "KINBASE_LOG_LEVEL": "warning"}
+        if src is not None:
+            env["PYTHONPATH"] = str(src / "src")
+        if args.engine == "postgresql":
+            import psycopg
+            from psycopg import sql as pgsql
+
+            self.schema = f"kbench_{os.getpid()}_{label}"
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(self.schema)))
+            sep = "&" if "?" in PG_URL else "?"
+            env["KINBASE_DATABASE_URL"] = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
+        kinbase = [sys.executable, "-m", "kinbase"]
+        key, secret, master = "kid_bench", secrets.token_hex(12), secrets.token_hex(12)
+        subprocess.run(
+            [
+                *kinbase,
+                "apps",
+                "create",
+                "Bench",
+                "--app-key",
+                key,
+                "--app-secret",
+                secret,
+                "--master-secret",
+                master,
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        port = 20000 + secrets.randbelow(20000)
+        self.server = subprocess.Popen(
+            [*kinbase, "serve", "--port", str(port), "--workers", str(args.workers)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
         for _ in range(300):
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
@@ -165,7 +165,7 @@ def main() -> None:
                 for n in range(100)
             ]
         quoted_ids = ",".join(f'"{i}"' for i in ids)
-        scenarios = [
+        self.scenarios = [
             (
                 "GET by id, Kinvey session token",
                 base,
@@ -187,17 +187,71 @@ def main() -> None:
                 LUA_LOGIN.format(auth=app_auth, users=",".join(f'"{n}"' for n in names[1:])),
             ),
         ]
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=15)
+        if self.schema is not None:
+            import psycopg
+            from psycopg import sql as pgsql
+
+            with psycopg.connect(PG_URL, autocommit=True) as conn:
+                conn.execute(
+                    pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(self.schema))
+                )
+
+
+PG_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engine", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=1, help="rounds; the order of the servers alternates")
+    parser.add_argument("--before-src", type=Path, help="also run this kinbase source tree, side by side")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    workdir = Path(tempfile.mkdtemp(prefix="kinbase-bench-"))
+    targets: list[Target] = []
+    try:
+        if args.before_src is not None:
+            targets.append(Target("before", args, args.before_src, workdir))
+        targets.append(Target("after" if args.before_src is not None else "this", args, None, workdir))
+        results: dict[tuple[str, str], list[tuple[float, float, float, int, int]]] = {}
+        for round_ in range(args.rounds):
+            for index, (name, _, _) in enumerate(targets[0].scenarios):
+                order = targets if round_ % 2 == 0 else list(reversed(targets))
+                for target in order:
+                    _, url, script = target.scenarios[index]
+                    results.setdefault((target.label, name), []).append(
+                        wrk(url, script, args.duration, args.connections, workdir)
+                    )
         print(
             f"engine={args.engine} workers={args.workers} connections={args.connections} "
-            f"duration={args.duration}s"
+            f"duration={args.duration}s rounds={args.rounds} (medians)"
         )
-        print(f"{'scenario':52} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
-        for name, url, script in scenarios:
-            rps, p50, p99, errors, _ = wrk(url, script, args.duration, args.connections, workdir)
-            print(f"{name:52} {rps:9.0f} {p50:8.2f} {p99:8.2f} {errors:8d}")
+        print(f"{'scenario':52} {'server':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
+        for name, _, _ in targets[0].scenarios:
+            rates = {}
+            for target in targets:
+                runs = results[(target.label, name)]
+                rps = statistics.median(r[0] for r in runs)
+                p50 = statistics.median(r[1] for r in runs)
+                p99 = statistics.median(r[2] for r in runs)
+                errors = sum(r[3] for r in runs)
+                rates[target.label] = rps
+                print(f"{name:52} {target.label:7} {rps:9.0f} {p50:8.2f} {p99:8.2f} {errors:8d}")
+            if "before" in rates:
+                print(f"{'':52} {'after / before':>16} {rates['after'] / (rates['before'] or 1.0):9.2f}x")
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        for target in targets:
+            target.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -124,3 +124,18 @@ def test_indexed_results_match(loaded: tuple[Backends, CompileContext, CompileCo
         assert backends.run_sqlite(query, ctx_lite) == expected
         assert backends.run_pg(query, ctx_pg) == expected
         assert backends.run_pg(query, plain_pg) == expected
+
+
+def test_postgres_limited_unindexed_read_walks_the_stamp_index(
+    loaded: tuple[Backends, CompileContext, CompileContext],
+) -> None:
+    """PostgreSQL guesses that 0.5 % of the rows match a condition on a document path; the
+    compiler keeps that guess from turning a limited read in stamp order into a whole-parent sort."""
+    backends, _, _ = loaded
+    _, ctx_pg = contexts(stamp_path=("last_modified",))
+    query = Query(parse_filter({"tags": "t3"}), (SortKey(("last_modified",), True),), limit=50)
+    plan = pg_plan(backends, query, ctx_pg)
+    assert "Index Scan Backward using objects_parent_stamp" in plan, plan
+    assert "Seq Scan" not in plan and "Bitmap Heap Scan" not in plan, plan
+    plain_lite, _ = contexts(stamp_path=("last_modified",))
+    assert backends.run_pg(query, ctx_pg) == backends.run_sqlite(query, plain_lite)

@@ -223,6 +223,14 @@ class Reader(ABC):
         """One object by id (a tombstone only with ``include_deleted``), or None."""
 
     @abstractmethod
+    async def get_child(
+        self, app_id: int, kind: str, parent_name: str, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        """One object by its parent's name and its id, in one statement: what
+        :meth:`get_parent` then :meth:`get_object` return, without a round trip in between.
+        None when the parent or the object does not exist."""
+
+    @abstractmethod
     async def find(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[StoredObject]:

@@ -195,6 +195,29 @@ class StorageContract:
             fresh = await r.get_parent(app.id, "test.collection", "things")
         assert fresh is not None and fresh.stamp == replaced.object.stamp and fresh.live == 1
 
+    async def test_get_child(self, storage: StorageBackend, app: AppRecord) -> None:
+        parent = await _parent(storage, app)
+        await put_doc(storage, parent, "a", {"v": 1})
+        await put_doc(storage, parent, "gone", {"v": 2})
+        async with storage.writer() as w:
+            other = await w.create_app("kid_" + secrets.token_hex(6), "Other", "a", "b", {})
+            await w.delete(parent, "gone")
+        kind, name = "test.collection", "things"
+        async with storage.reader() as r:
+            assert _same(await r.get_child(app.id, kind, name, "a"), await r.get_object(parent, "a"))
+            assert await r.get_child(app.id, kind, name, "missing") is None
+            assert await r.get_child(app.id, kind, "no-such-parent", "a") is None
+            assert await r.get_child(app.id, "other.kind", name, "a") is None
+            assert await r.get_child(other.id, kind, name, "a") is None
+            assert await r.get_child(app.id, kind, name, "gone") is None
+            tombstone = await r.get_child(app.id, kind, name, "gone", include_deleted=True)
+            assert tombstone is not None and tombstone.deleted
+            assert _same(tombstone, await r.get_object(parent, "gone", include_deleted=True))
+        async with storage.writer() as w:  # a writer sees its own writes
+            await w.put(parent, "b", _builder({"v": 3}))
+            found = await w.get_child(app.id, kind, name, "b")
+            assert found is not None and orjson.loads(found.data)["v"] == 3
+
     async def test_put_many(self, storage: StorageBackend, app: AppRecord) -> None:
         parent = await _parent(storage, app)
         await put_doc(storage, parent, "old", {"v": 0}, grants=[("read", "user:0")])
@@ -250,6 +273,38 @@ class StorageContract:
             listed = await r.find(parent, Query(sort=(SortKey(("_stamp",)),)))
         assert fresh is not None and fresh.stamp == stamps[-1] and fresh.live == 40
         assert [o.stamp for o in listed] == stamps
+
+    async def test_a_writer_that_waited_sees_the_previous_commit(
+        self, storage: StorageBackend, app: AppRecord
+    ) -> None:
+        """A read-modify-write that queued behind another writer of the same parent is given the
+        object as that writer committed it (no lost update, no duplicate insert)."""
+        parent = await _parent(storage, app)
+        await put_doc(storage, parent, "counter", {"n": 0})
+        seen: list[int | None] = []
+
+        def increment(ctx: WriteContext) -> NewVersion:
+            n = orjson.loads(ctx.current.data)["n"] if ctx.current is not None else 0
+            seen.append(n)
+            return NewVersion(data={"n": n + 1})
+
+        async def second() -> None:
+            async with storage.writer() as w:
+                await w.put(parent, "counter", increment)
+                await w.put(parent, "late", increment)
+
+        async with storage.writer() as w:
+            await w.put(parent, "counter", increment)
+            await w.put(parent, "late", increment)
+            task = asyncio.create_task(second())
+            await asyncio.sleep(0.2)  # let the second writer queue on the parent (not timed)
+        await task
+        assert seen == [0, 0, 1, 1]
+        async with storage.reader() as r:
+            counter = await r.get_object(parent, "counter")
+            late = await r.get_object(parent, "late")
+        assert counter is not None and orjson.loads(counter.data)["n"] == 2
+        assert late is not None and orjson.loads(late.data)["n"] == 2
 
     async def test_requested_stamps(self, storage: StorageBackend, app: AppRecord) -> None:
         parent = await _parent(storage, app)

@@ -91,17 +91,9 @@ class KintoStore:
     async def get(
         self, reader: Reader, app_id: int, kind: str, name: str, object_id: str, *, deleted: bool = False
     ) -> StoredObject | None:
-        """One object (a tombstone too with ``deleted``), or None."""
-        cached = (app_id, kind, name) in self._parents
-        parent = await self.parent(reader, app_id, kind, name)
-        if parent is None:
-            return None
-        found = await reader.get_object(parent, object_id, include_deleted=deleted)
-        if found is None and cached:
-            again = await self.parent(reader, app_id, kind, name, fresh=True)
-            if again is not None and again.id != parent.id:
-                found = await reader.get_object(again, object_id, include_deleted=deleted)
-        return found
+        """One object (a tombstone too with ``deleted``), or None (one statement, by the parent's
+        name: no cached parent id to go stale)."""
+        return await reader.get_child(app_id, kind, name, object_id, include_deleted=deleted)
 
     async def load(self, reader: Reader, app_id: int, target: Target, version: Stamp | None = None) -> Loaded:
         """The object ``target`` names, with its ACL.

@@ -145,8 +145,7 @@ class EntityService:
             KinveyError: EntityNotFound, or InsufficientCredentials if the caller may not read it.
         """
         async with self._storage.reader() as reader:
-            parent = await reader.get_parent(app.id, APPDATA, collection)
-            found = await reader.get_object(parent, entity_id) if parent is not None else None
+            found = await reader.get_child(app.id, APPDATA, collection, entity_id)
             if found is None:
                 raise KinveyError("EntityNotFound", f"No entity {entity_id!r} in {collection!r}.")
             await check_access(reader, caller, found, "read")

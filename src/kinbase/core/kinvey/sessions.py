@@ -64,8 +64,7 @@ class SessionService:
         if not token or len(token) > 512:
             return None
         async with self._storage.reader() as reader:
-            parent = await reader.get_parent(app.id, SESSIONS, "")
-            found = await reader.get_object(parent, token_id(token)) if parent is not None else None
+            found = await reader.get_child(app.id, SESSIONS, "", token_id(token))
         if found is None:
             return None
         data = orjson.loads(found.data)

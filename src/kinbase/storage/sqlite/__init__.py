@@ -34,9 +34,7 @@ from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 
 __all__ = ["SQLiteStorage"]
 
-DIALECT = Dialect(
-    name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="", for_update_of_p=""
-)
+DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="")
 
 _BUSY_DEADLINE_SECONDS = 10.0
 _ANALYZE_EVERY_CHANGES = 50_000

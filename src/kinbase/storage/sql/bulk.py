@@ -1,0 +1,128 @@
+"""The complete SQL writer, with the bulk path (:meth:`SqlWriter.put_many`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from kinbase.errors import InvalidRequest
+from kinbase.storage.base import Builder, NewVersion, ParentRecord, PutResult, StoredObject, WriteContext
+from kinbase.storage.sql.objects import ObjectWriter
+from kinbase.storage.sql.statements import OBJECT_COLUMNS, chunks, object_from_row
+from kinbase.storage.stamps import next_stamp, now_ms
+
+__all__ = ["SqlWriter"]
+
+
+class SqlWriter(ObjectWriter):
+    """One write transaction, written once for both engines: :class:`ParentWriter` (apps, parents,
+    locks), :class:`IndexWriter` (field indexes), :class:`ObjectWriter` (objects, grants) and the
+    bulk path here. An engine provides ``_run``, ``_run_many`` (and may override ``_send``)."""
+
+    async def put_many(self, parent: ParentRecord, items: Sequence[tuple[str, Builder]]) -> list[PutResult]:
+        locked = await self._lock(parent)
+        ids = [object_id for object_id, _ in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidRequest("The same id appears twice in one bulk write.")
+        existing: dict[str, StoredObject] = {}
+        for chunk in chunks(ids, 500):
+            rows = await self._all(
+                self.dialect(
+                    f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id IN "
+                    f"({', '.join(['?'] * len(chunk))})"
+                ),
+                (locked.id, *chunk),
+            )
+            existing.update((row[1], object_from_row(row)) for row in rows)
+        now = now_ms()
+        parent_stamp = locked.stamp
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        staged: list[tuple[str, StoredObject | None, NewVersion, int, int, str | None, str]] = []
+        for object_id, build in items:
+            found = existing.get(object_id)
+            current = found if found is not None and not found.deleted else None
+            tombstone = found if found is not None and found.deleted else None
+            stamp, parent_stamp = next_stamp(parent_stamp, now, None, None)
+            version = build(WriteContext(stamp=stamp, current=current, tombstone=tombstone))
+            data = orjson.dumps(version.data).decode()
+            created = current.created if current is not None else stamp
+            if current is not None:
+                creator = version.creator if version.set_creator else current.creator
+            else:
+                creator = version.creator
+            if found is None:
+                inserts.append((locked.id, object_id, stamp, created, creator, False, data))
+            else:
+                updates.append((stamp, created, creator, False, data, found.oid))
+            staged.append((object_id, current, version, stamp, created, creator, data))
+        if inserts:
+            await self._run_many(
+                self.dialect(
+                    "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, :J:)"
+                ),
+                inserts,
+            )
+        if updates:
+            await self._run_many(
+                self.dialect(
+                    "UPDATE objects SET stamp = ?, created = ?, creator = ?, deleted = ?, data = :J: "
+                    "WHERE oid = ?"
+                ),
+                updates,
+            )
+        oids = {object_id: found.oid for object_id, found in existing.items()}
+        new_ids = [row[1] for row in inserts]
+        for chunk in chunks(new_ids, 500):
+            rows = await self._all(
+                self.dialect(
+                    f"SELECT o.id, o.oid FROM objects o WHERE o.parent_id = ? AND o.id IN "
+                    f"({', '.join(['?'] * len(chunk))})"
+                ),
+                (locked.id, *chunk),
+            )
+            oids.update((row[0], int(row[1])) for row in rows)
+        grant_deletes = [
+            (oids[oid_id],)
+            for oid_id, current, version, *_ in staged
+            if current is not None and version.grants is not None
+        ]
+        if grant_deletes:
+            await self._run_many(self.dialect("DELETE FROM grants WHERE oid = ?"), grant_deletes)
+        grant_rows = sorted(
+            {
+                (oids[object_id], perm, principal)
+                for object_id, _, version, *_ in staged
+                if version.grants is not None
+                for perm, principal in version.grants
+            }
+        )
+        if grant_rows:
+            await self._run_many(
+                self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), grant_rows
+            )
+        if locked.indexes:
+            locked = await self._reindex(
+                locked,
+                [
+                    (
+                        oids[object_id],
+                        orjson.loads(current.data) if current is not None else None,
+                        version.data,
+                    )
+                    for object_id, current, version, *_ in staged
+                ],
+            )
+        results: list[PutResult] = []
+        for object_id, current, _version, stamp, created, creator, data in staged:
+            oid = oids[object_id]
+            stored = StoredObject(
+                oid=oid, id=object_id, stamp=stamp, created=created, creator=creator, deleted=False, data=data
+            )
+            results.append(PutResult(object=stored, created=current is None, previous=current))
+        created_count = sum(1 for r in results if r.created)
+        await self._save_parent(locked, parent_stamp, live_delta=created_count)
+        return results

@@ -1,0 +1,162 @@
+"""Writing one object: put, delete, grants."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from kinbase.query.ast import Query
+from kinbase.storage.base import (
+    Builder,
+    FindOptions,
+    NewVersion,
+    ParentRecord,
+    PutResult,
+    StoredObject,
+    WriteContext,
+)
+from kinbase.storage.sql.indexes import IndexWriter
+from kinbase.storage.sql.statements import NO_OPTIONS
+from kinbase.storage.stamps import next_stamp, now_ms
+from kinbase.types import Stamp
+
+__all__ = ["ObjectWriter"]
+
+
+class ObjectWriter(IndexWriter):
+    """A write transaction over objects, one at a time."""
+
+    async def put(
+        self,
+        parent: ParentRecord,
+        object_id: str,
+        build: Builder,
+        *,
+        requested_stamp: Stamp | None = None,
+        new: bool = False,
+    ) -> PutResult:
+        locked, existing, oid = await self._lock_with(
+            parent, None if new else object_id, include_deleted=True, reserve=True
+        )
+        current = existing if existing is not None and not existing.deleted else None
+        tombstone = existing if existing is not None and existing.deleted else None
+        stamp, parent_stamp = next_stamp(
+            locked.stamp, now_ms(), requested_stamp, current.stamp if current is not None else None
+        )
+        version: NewVersion = build(WriteContext(stamp=stamp, current=current, tombstone=tombstone))
+        data = orjson.dumps(version.data).decode()
+        if current is not None:
+            created = current.created
+            creator = version.creator if version.set_creator else current.creator
+        else:
+            created = stamp
+            creator = version.creator
+        if existing is None and oid is not None:
+            # The oid is known: nothing to wait for (PostgreSQL sends this with the commit).
+            await self._send(
+                self.dialect(
+                    "INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, :J:)"
+                ),
+                (oid, locked.id, object_id, stamp, created, creator, False, data),
+            )
+        elif existing is None:
+            row = await self._one(
+                self.dialect(
+                    "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
+                    "VALUES (?, ?, ?, ?, ?, ?, :J:) RETURNING oid"
+                ),
+                (locked.id, object_id, stamp, created, creator, False, data),
+            )
+            assert row is not None
+            oid = int(row[0])
+        else:
+            oid = existing.oid
+            await self._send(
+                self.dialect(
+                    "UPDATE objects SET stamp = ?, created = ?, creator = ?, deleted = ?, data = :J: "
+                    "WHERE oid = ?"
+                ),
+                (stamp, created, creator, False, data, oid),
+            )
+        if version.grants is not None:
+            await self._replace_grants(oid, version.grants, had_grants=current is not None)
+        old_doc = orjson.loads(current.data) if current is not None and locked.indexes else None
+        locked = await self._reindex(locked, [(oid, old_doc, version.data)])
+        await self._save_parent(locked, parent_stamp, live_delta=0 if current else 1)
+        stored = StoredObject(
+            oid=oid, id=object_id, stamp=stamp, created=created, creator=creator, deleted=False, data=data
+        )
+        return PutResult(object=stored, created=current is None, previous=current)
+
+    async def _replace_grants(self, oid: int, grants: Iterable[tuple[str, str]], *, had_grants: bool) -> None:
+        if had_grants:
+            await self._send(self.dialect("DELETE FROM grants WHERE oid = ?"), (oid,))
+        rows = sorted({(oid, perm, principal) for perm, principal in grants})
+        if rows:
+            await self._run_many(
+                self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), rows
+            )
+
+    async def set_grants(self, oid: int, grants: Iterable[tuple[str, str]]) -> None:
+        await self._replace_grants(oid, grants, had_grants=True)
+
+    async def delete(
+        self,
+        parent: ParentRecord,
+        object_id: str,
+        *,
+        check: Callable[[StoredObject | None], None] | None = None,
+        requested_stamp: Stamp | None = None,
+    ) -> tuple[StoredObject, StoredObject] | None:
+        locked, current, _ = await self._lock_with(parent, object_id, include_deleted=False)
+        if check is not None:
+            check(current)
+        if current is None:
+            return None
+        return await self._tombstone(locked, current, requested_stamp)
+
+    async def _tombstone(
+        self, parent: ParentRecord, current: StoredObject, requested_stamp: Stamp | None = None
+    ) -> tuple[StoredObject, StoredObject]:
+        locked = await self._lock(parent)
+        stamp, parent_stamp = next_stamp(locked.stamp, now_ms(), requested_stamp, current.stamp)
+        await self._send(
+            self.dialect("UPDATE objects SET stamp = ?, deleted = ?, data = :J: WHERE oid = ?"),
+            (stamp, True, "{}", current.oid),
+        )
+        await self._send(self.dialect("DELETE FROM grants WHERE oid = ?"), (current.oid,))
+        if locked.indexes:
+            locked = await self._reindex(locked, [(current.oid, orjson.loads(current.data), None)])
+        await self._save_parent(locked, parent_stamp, live_delta=-1)
+        tombstone = StoredObject(
+            oid=current.oid,
+            id=current.id,
+            stamp=stamp,
+            created=current.created,
+            creator=current.creator,
+            deleted=True,
+            data="{}",
+        )
+        return tombstone, current
+
+    async def delete_matching(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[tuple[StoredObject, StoredObject]]:
+        locked = await self._lock(parent)
+        opts = options or NO_OPTIONS
+        if opts.include_deleted:
+            opts = FindOptions(acl=opts.acl, since=opts.since, before=opts.before, columns=opts.columns)
+        victims = await self.find(locked, query, opts)
+        return [await self._tombstone(locked, victim) for victim in victims]
+
+    async def purge_tombstones(self, parent: ParentRecord, before: Stamp | None = None) -> int:
+        if before is None:
+            return await self._run(
+                self.dialect("DELETE FROM objects WHERE parent_id = ? AND deleted"), (parent.id,)
+            )
+        return await self._run(
+            self.dialect("DELETE FROM objects WHERE parent_id = ? AND deleted AND stamp < ?"),
+            (parent.id, before),
+        )

@@ -1,0 +1,226 @@
+"""The base of a SQL write transaction: the engine's write primitives, apps, server values, and the
+parents with their locks."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from kinbase.errors import AlreadyExists, AppNotFound, CollectionNotFound
+from kinbase.storage.base import AppRecord, ParentRecord, StoredObject, Writer
+from kinbase.storage.sql.reader import SqlReader
+from kinbase.storage.sql.statements import (
+    APP_COLUMNS,
+    OBJECT_COLUMNS,
+    Row,
+    app_from_row,
+    object_from_row,
+    parent_from_row,
+)
+from kinbase.storage.stamps import now_ms
+from kinbase.types import Stamp
+
+__all__ = ["ParentWriter"]
+
+
+class ParentWriter(SqlReader, Writer):
+    """Apps, server values and parents; the locks a write takes on a parent."""
+
+    def __init__(self) -> None:
+        self._locked: dict[int, ParentRecord] = {}
+
+    @abstractmethod
+    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+    @abstractmethod
+    async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        """Run a statement once per parameter tuple (no result needed; may be queued)."""
+
+    async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        """Run statements in order and return the first row of each. An engine may send them
+        together (PostgreSQL's pipeline: one round trip); each still runs after the one before it
+        finished, so a read placed after a lock sees what was committed before the lock was granted."""
+        return [await self._one(sql, params) for sql, params in statements]
+
+    async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run a statement whose result is not needed. An engine may queue it (PostgreSQL's
+        pipeline sends it with the next statement that needs an answer, or with the commit);
+        its errors still abort the transaction."""
+        await self._run(sql, params)
+
+    # -- apps -----------------------------------------------------------------------------
+    async def create_app(
+        self, key: str, name: str, app_secret: str, master_secret: str, settings: Mapping[str, Any]
+    ) -> AppRecord:
+        if await self.get_app(key) is not None:
+            raise AlreadyExists(f"An app with the key {key!r} already exists.")
+        row = await self._one(
+            self.dialect(
+                "INSERT INTO apps (app_key, name, app_secret, master_secret, settings, created) "
+                f"VALUES (?, ?, ?, ?, :J:, ?) RETURNING {APP_COLUMNS}"
+            ),
+            (key, name, app_secret, master_secret, orjson.dumps(dict(settings)).decode(), now_ms()),
+        )
+        assert row is not None
+        return app_from_row(row)
+
+    async def update_app(
+        self, app_id: int, *, name: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> AppRecord:
+        app = await self.get_app_by_id(app_id)
+        if app is None:
+            raise AppNotFound()
+        row = await self._one(
+            self.dialect(
+                f"UPDATE apps SET name = ?, settings = :J:, version = version + 1 WHERE id = ? "
+                f"RETURNING {APP_COLUMNS}"
+            ),
+            (
+                app.name if name is None else name,
+                orjson.dumps(dict(app.settings if settings is None else settings)).decode(),
+                app_id,
+            ),
+        )
+        assert row is not None
+        return app_from_row(row)
+
+    async def delete_app(self, app_id: int) -> bool:
+        rows = await self._all(self.dialect("SELECT id FROM parents WHERE app_id = ?"), (app_id,))
+        for (parent_id,) in rows:
+            await self._drop_parent(int(parent_id))
+        return await self._run(self.dialect("DELETE FROM apps WHERE id = ?"), (app_id,)) > 0
+
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._run(
+            self.dialect(
+                "INSERT INTO server_meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            ),
+            (key, value),
+        )
+
+    # -- parents --------------------------------------------------------------------------
+    async def ensure_parent(self, app_id: int, kind: str, name: str) -> ParentRecord:
+        locked = next(
+            (p for p in self._locked.values() if (p.app_id, p.kind, p.name) == (app_id, kind, name)), None
+        )
+        if locked is not None:
+            return locked
+        # Not locked here: the write that follows locks the parent as late as it can (see put).
+        row = await self._one(
+            self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)
+        )
+        if row is not None:
+            return parent_from_row(row)
+        row = await self._one(
+            self.dialect(
+                "INSERT INTO parents (app_id, kind, name, stamp, created) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (app_id, kind, name) DO UPDATE SET version = parents.version "
+                "RETURNING id, app_id, kind, name, stamp, settings:TEXT:, version, created, live"
+            ),
+            (app_id, kind, name, now_ms(), now_ms()),
+        )
+        assert row is not None
+        parent = parent_from_row(row)
+        self._locked[parent.id] = parent
+        return parent
+
+    async def _lock_with(
+        self, parent: ParentRecord, object_id: str | None, *, include_deleted: bool, reserve: bool = False
+    ) -> tuple[ParentRecord, StoredObject | None, int | None]:
+        """Lock the parent, then read one of its objects (none if ``object_id`` is None) and, with
+        ``reserve``, reserve an oid where the engine can (:attr:`Dialect.next_oid`, else None).
+
+        The statements travel together (one round trip on PostgreSQL), the lock first: the object
+        is read by a later statement, so a writer that queued on the lock reads the object as the
+        writer before it committed it. (One statement joining the object to the locked parent
+        would not: under READ COMMITTED, PostgreSQL re-reads only the locked row after the wait,
+        and the joined object would be the version from before it, a lost update.)
+        """
+        locked = self._locked.get(parent.id)
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if locked is None:
+            statements.append((self._parent_sql("p.id = ? :FOR_UPDATE:"), (parent.id,)))
+        if object_id is not None:
+            sql = f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id = ?"
+            if not include_deleted:
+                sql += " AND NOT o.deleted"
+            statements.append((self.dialect(sql), (parent.id, object_id)))
+        if reserve and self.dialect.next_oid is not None:
+            statements.append((self.dialect.next_oid, ()))
+        rows = iter(await self._one_each(statements))
+        if locked is None:
+            row = next(rows)
+            if row is None:
+                raise CollectionNotFound(f"The collection {parent.name!r} was dropped meanwhile.")
+            locked = parent_from_row(row)
+            self._locked[locked.id] = locked
+        found: StoredObject | None = None
+        if object_id is not None:
+            row = next(rows)
+            found = object_from_row(row) if row is not None else None
+        oid: int | None = None
+        if reserve and self.dialect.next_oid is not None:
+            row = next(rows)
+            assert row is not None
+            oid = int(row[0])
+        return locked, found, oid
+
+    async def _lock(self, parent: ParentRecord) -> ParentRecord:
+        locked = self._locked.get(parent.id)
+        if locked is not None:
+            return locked
+        row = await self._one(self._parent_sql("p.id = ? :FOR_UPDATE:"), (parent.id,))
+        if row is None:
+            raise CollectionNotFound(f"The collection {parent.name!r} was dropped meanwhile.")
+        locked = parent_from_row(row)
+        self._locked[parent.id] = locked
+        return locked
+
+    async def _save_parent(self, parent: ParentRecord, stamp: Stamp, *, live_delta: int = 0) -> None:
+        self._locked[parent.id] = dataclasses.replace(parent, stamp=stamp, live=parent.live + live_delta)
+        await self._send(
+            self.dialect("UPDATE parents SET stamp = ?, live = live + ? WHERE id = ?"),
+            (stamp, live_delta, parent.id),
+        )
+
+    async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:
+        locked = await self._lock(parent)
+        merged = dict(settings)
+        if "indexes" in locked.settings:
+            merged["indexes"] = locked.settings["indexes"]
+            merged["next_slot"] = locked.settings.get("next_slot", 1)
+        else:
+            merged.pop("indexes", None)
+            merged.pop("next_slot", None)
+        return await self._write_settings(locked, merged)
+
+    async def _write_settings(self, parent: ParentRecord, settings: dict[str, Any]) -> ParentRecord:
+        await self._send(
+            self.dialect("UPDATE parents SET settings = :J:, version = version + 1 WHERE id = ?"),
+            (orjson.dumps(settings).decode(), parent.id),
+        )
+        updated = dataclasses.replace(parent, settings=settings, version=parent.version + 1)
+        self._locked[parent.id] = updated
+        return updated
+
+    async def delete_parent(self, parent: ParentRecord) -> int:
+        locked = await self._lock(parent)
+        live = await self._live(locked.id)
+        await self._drop_parent(locked.id)
+        self._locked.pop(locked.id, None)
+        return live
+
+    async def _drop_parent(self, parent_id: int) -> None:
+        await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,))
+        await self._run(
+            self.dialect("DELETE FROM grants WHERE oid IN (SELECT oid FROM objects WHERE parent_id = ?)"),
+            (parent_id,),
+        )
+        await self._run(self.dialect("DELETE FROM objects WHERE parent_id = ?"), (parent_id,))
+        await self._run(self.dialect("DELETE FROM parents WHERE id = ?"), (parent_id,))

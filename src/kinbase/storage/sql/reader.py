@@ -1,0 +1,200 @@
+"""Reads, written once for both SQL engines."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from kinbase.query.ast import Query
+from kinbase.query.sql import CompileContext, Sql, compile_find
+from kinbase.storage.base import AclFilter, AppRecord, FindOptions, ParentRecord, Reader, StoredObject
+from kinbase.storage.sql.statements import (
+    APP_COLUMNS,
+    NO_OPTIONS,
+    OBJECT_COLUMNS,
+    PARENT_COLUMNS,
+    Dialect,
+    Row,
+    app_from_row,
+    object_from_row,
+    parent_from_row,
+)
+
+__all__ = ["SqlReader"]
+
+
+class SqlReader(Reader):
+    """Reads, written once for both engines."""
+
+    dialect: Dialect
+
+    # -- primitives an engine provides ------------------------------------------------------
+    @abstractmethod
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """Run a statement (already translated) and return its first row."""
+
+    @abstractmethod
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+        """Run a statement and return every row. ``long`` marks a statement that may take long."""
+
+    # -- helpers --------------------------------------------------------------------------
+    def _parent_sql(self, where: str) -> str:
+        return self.dialect(f"SELECT {PARENT_COLUMNS} FROM parents p WHERE {where}")
+
+    def _context(self, parent: ParentRecord, options: FindOptions) -> CompileContext:
+        return CompileContext(
+            dialect="sqlite" if self.dialect.name == "sqlite" else "postgresql",
+            parent_id=parent.id,
+            indexes={i.path: i for i in parent.indexes},
+            id_path=options.columns.id,
+            stamp_path=options.columns.stamp,
+            index_sort=not options.include_deleted,
+        )
+
+    def _base_where(self, parent: ParentRecord, options: FindOptions) -> Sql:
+        ph = self.dialect.placeholder
+        text = f"o.parent_id = {ph}"
+        params: list[Any] = [parent.id]
+        if not options.include_deleted:
+            text += " AND NOT o.deleted"
+        if options.since is not None:
+            text += f" AND o.stamp > {ph}"
+            params.append(options.since)
+        if options.before is not None:
+            text += f" AND o.stamp < {ph}"
+            params.append(options.before)
+        if options.acl is not None:
+            text += " AND " + self._acl_sql(options.acl, params)
+        return Sql(text, params)
+
+    def _acl_sql(self, acl: AclFilter, params: list[Any]) -> str:
+        if not acl.perms or not acl.principals:
+            return "1 = 0"
+        ph = self.dialect.placeholder
+        perms = ", ".join([ph] * len(acl.perms))
+        principals = ", ".join([ph] * len(acl.principals))
+        params.extend(acl.perms)
+        params.extend(acl.principals)
+        return (
+            "EXISTS (SELECT 1 FROM grants g WHERE g.oid = o.oid "
+            f"AND g.perm IN ({perms}) AND g.principal IN ({principals}))"
+        )
+
+    def _is_long(self, parent: ParentRecord) -> bool:
+        """Whether a query over ``parent`` might scan enough rows to be run off the event loop."""
+        return parent.live > 20_000
+
+    # -- apps -----------------------------------------------------------------------------
+    async def get_app(self, key: str) -> AppRecord | None:
+        row = await self._one(self.dialect(f"SELECT {APP_COLUMNS} FROM apps WHERE app_key = ?"), (key,))
+        return app_from_row(row) if row else None
+
+    async def get_app_by_id(self, app_id: int) -> AppRecord | None:
+        row = await self._one(self.dialect(f"SELECT {APP_COLUMNS} FROM apps WHERE id = ?"), (app_id,))
+        return app_from_row(row) if row else None
+
+    async def list_apps(self) -> list[AppRecord]:
+        rows = await self._all(self.dialect(f"SELECT {APP_COLUMNS} FROM apps ORDER BY id"))
+        return [app_from_row(r) for r in rows]
+
+    async def get_meta(self, key: str) -> str | None:
+        row = await self._one(self.dialect("SELECT value FROM server_meta WHERE key = ?"), (key,))
+        return row[0] if row else None
+
+    # -- parents --------------------------------------------------------------------------
+    async def get_parent(self, app_id: int, kind: str, name: str) -> ParentRecord | None:
+        row = await self._one(
+            self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)
+        )
+        return parent_from_row(row) if row else None
+
+    async def list_parents(self, app_id: int, kind: str, name_prefix: str = "") -> list[ParentRecord]:
+        rows = await self._all(
+            self._parent_sql("p.app_id = ? AND p.kind = ? AND substr(p.name, 1, ?) = ? ORDER BY p.name"),
+            (app_id, kind, len(name_prefix), name_prefix),
+        )
+        return [parent_from_row(r) for r in rows]
+
+    # -- objects --------------------------------------------------------------------------
+    async def get_object(
+        self, parent: ParentRecord, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        sql = f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id = ?"
+        if not include_deleted:
+            sql += " AND NOT o.deleted"
+        row = await self._one(self.dialect(sql), (parent.id, object_id))
+        return object_from_row(row) if row else None
+
+    async def get_child(
+        self, app_id: int, kind: str, parent_name: str, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        sql = (
+            f"SELECT {OBJECT_COLUMNS} FROM parents p JOIN objects o ON o.parent_id = p.id "
+            "WHERE p.app_id = ? AND p.kind = ? AND p.name = ? AND o.id = ?"
+        )
+        if not include_deleted:
+            sql += " AND NOT o.deleted"
+        row = await self._one(self.dialect(sql), (app_id, kind, parent_name, object_id))
+        return object_from_row(row) if row else None
+
+    async def find(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[StoredObject]:
+        opts = options or NO_OPTIONS
+        sql = compile_find(
+            query,
+            self._context(parent, opts),
+            select=self.dialect(OBJECT_COLUMNS),
+            where=self._base_where(parent, opts),
+        )
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
+        return [object_from_row(r) for r in rows]
+
+    async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
+        opts = options or NO_OPTIONS
+        if query.filter is None and opts == NO_OPTIONS:
+            return await self._live(parent.id)
+        sql = compile_find(
+            query,
+            self._context(parent, opts),
+            select="count(*)",
+            where=self._base_where(parent, opts),
+            count=True,
+        )
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
+        return int(rows[0][0])
+
+    async def _live(self, parent_id: int) -> int:
+        row = await self._one(self.dialect("SELECT live FROM parents WHERE id = ?"), (parent_id,))
+        return int(row[0]) if row else 0
+
+    async def get_grants(self, oid: int) -> list[tuple[str, str]]:
+        rows = await self._all(
+            self.dialect("SELECT perm, principal FROM grants WHERE oid = ? ORDER BY perm, principal"), (oid,)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def find_granted(
+        self, app_id: int, kinds: Sequence[str], principals: Sequence[str]
+    ) -> list[tuple[ParentRecord, StoredObject, list[str]]]:
+        if not kinds or not principals:
+            return []
+        ph = self.dialect.placeholder
+        sql = self.dialect(
+            f"SELECT {PARENT_COLUMNS}, {OBJECT_COLUMNS}, g.perm "
+            "FROM grants g JOIN objects o ON o.oid = g.oid JOIN parents p ON p.id = o.parent_id "
+            "WHERE p.app_id = ? AND NOT o.deleted "
+        )
+        sql += f"AND p.kind IN ({', '.join([ph] * len(kinds))}) "
+        sql += f"AND g.principal IN ({', '.join([ph] * len(principals))}) ORDER BY o.oid, g.perm"
+        rows = await self._all(sql, (app_id, *kinds, *principals), long=True)
+        result: list[tuple[ParentRecord, StoredObject, list[str]]] = []
+        for row in rows:
+            perm = row[16]
+            if result and result[-1][1].oid == int(row[9]):
+                if perm not in result[-1][2]:
+                    result[-1][2].append(perm)
+                continue
+            result.append((parent_from_row(row[:9]), object_from_row(row[9:16]), [perm]))
+        return result

@@ -1,0 +1,60 @@
+"""The PostgreSQL pool: which connections are checked before they are lent."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+
+import kinbase.storage.postgresql as pg
+from kinbase.storage.exceptions import StorageError
+from kinbase.storage.postgresql import PostgreSQLStorage
+from tests.conftest import POSTGRES_URL
+
+pytestmark = pytest.mark.anyio
+
+
+async def _backend_pid(storage: PostgreSQLStorage) -> int:
+    async with storage.reader() as reader:
+        meta = await reader.get_meta("no-such-key")  # a read, so the connection counts as used
+        assert meta is None
+    pool = storage._require_pool()
+    async with pool.connection() as conn:
+        return conn.info.backend_pid
+
+
+def _terminate(pid: int) -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+@pytest.fixture
+async def single(pg_schema: str) -> AsyncIterator[PostgreSQLStorage]:
+    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=1, schema=pg_schema)
+    await storage.start()
+    yield storage
+    await storage.stop()
+
+
+async def test_an_idle_connection_the_server_closed_is_replaced(
+    single: PostgreSQLStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg, "TRUSTED_SECONDS", 0.0)  # every connection counts as idle
+    _terminate(await _backend_pid(single))
+    async with single.reader() as reader:
+        assert await reader.get_meta("no-such-key") is None
+
+
+async def test_a_recently_used_connection_is_lent_unchecked(
+    single: PostgreSQLStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trade-off of skipping the check: a connection killed within TRUSTED_SECONDS of its
+    last use fails one request, and is then replaced."""
+    monkeypatch.setattr(pg, "TRUSTED_SECONDS", 3600.0)
+    _terminate(await _backend_pid(single))
+    with pytest.raises(StorageError):
+        async with single.reader() as reader:
+            await reader.get_meta("no-such-key")
+    async with single.reader() as reader:
+        assert await reader.get_meta("no-such-key") is None
