@@ -14,7 +14,7 @@ import pytest
 from psycopg import sql as pgsql
 
 from tests.conftest import POSTGRES_URL
-from tests.support.server import kinbase_cli, run_server
+from tests.support.server import free_port, kinbase_cli, run_server
 
 pytestmark = pytest.mark.slow
 
@@ -128,3 +128,40 @@ def test_migrate_and_settings(tmp_path: Path) -> None:
     assert migrated.returncode == 0 and "up to date" in migrated.stdout
     shown = kinbase_cli("--data-dir", str(tmp_path / "d"), "settings", cwd=tmp_path)
     assert "port = 8080" in shown.stdout
+
+
+def test_shared_options_also_follow_the_command_name(tmp_path: Path) -> None:
+    """``kinbase CMD --data-dir D`` is ``kinbase --data-dir D CMD``; given in both places, the one
+    after the command name wins."""
+    here, there = str(tmp_path / "here"), str(tmp_path / "there")
+    created = kinbase_cli(
+        "--data-dir",
+        there,
+        "apps",
+        "create",
+        "After",
+        "--app-key",
+        "kid_after",
+        "--data-dir",
+        here,
+        cwd=tmp_path,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "kid_after" in kinbase_cli("--data-dir", here, "apps", "list", cwd=tmp_path).stdout
+    assert "kid_after" not in kinbase_cli("apps", "list", "--data-dir", there, cwd=tmp_path).stdout
+    shown = kinbase_cli("settings", "--data-dir", here, cwd=tmp_path)
+    assert f"data_dir = '{here}'" in shown.stdout
+    config = tmp_path / "kinbase.toml"
+    config.write_text("port = 9191\n")
+    assert "port = 9191" in kinbase_cli("settings", "--config", str(config), cwd=tmp_path).stdout
+
+
+def test_serve_takes_the_data_dir_after_the_command_name(tmp_path: Path) -> None:
+    data = tmp_path / "served"
+    port = free_port()
+    result = kinbase_cli(
+        "serve", "--data-dir", str(data), "--port", str(port), env={"KINBASE_HOST": "256.0.0.1"}, cwd=tmp_path
+    )
+    # The bad host stops the server after the first start has created its database in ``data``.
+    assert result.returncode != 0
+    assert "kid_" in kinbase_cli("--data-dir", str(data), "apps", "list", cwd=tmp_path).stdout

@@ -215,5 +215,45 @@ def apps_delete(ctx: click.Context, key: str, yes: bool) -> None:
 register_kinvey(main, _settings)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """A shared option given after the command name: it overrides the same option given before."""
+    if value is None or param.name is None:
+        return
+    root = ctx.find_root()
+    root.obj = root.obj or {"config": None, "overrides": {}}
+    if param.name == "config":
+        root.obj["config"] = value
+    else:
+        root.obj["overrides"][param.name] = value
+
+
+def _share_options(group: click.Group) -> None:
+    """Give every command the group's ``--config``, ``--data-dir`` and ``--database-url``, so that
+    ``kinbase serve --data-dir D`` and ``kinbase --data-dir D serve`` mean the same."""
+    shared = [
+        p
+        for p in main.params
+        if isinstance(p, click.Option) and p.name in ("config", "data_dir", "database_url")
+    ]
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _share_options(command)
+            continue
+        for option in shared:
+            command.params.append(
+                click.Option(
+                    option.opts,
+                    type=option.type,
+                    help=option.help,
+                    expose_value=False,
+                    is_eager=False,
+                    callback=_remember,
+                )
+            )
+
+
+_share_options(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])
