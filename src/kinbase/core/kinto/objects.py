@@ -22,7 +22,7 @@ from kinbase.core.kinto.model import PERMISSIONS, Resource, Target, from_kinto, 
 from kinbase.core.kinto.patch import apply_json_patch, merge_patch
 from kinbase.core.kinto.store import KintoStore, Loaded, tombstone_json
 from kinbase.errors import BaaSError, NotAuthenticated, PermissionDenied
-from kinbase.jsonutil import loads
+from kinbase.jsonutil import dumps_str, loads
 from kinbase.storage.base import NewVersion, ParentRecord, StorageBackend, WriteContext, Writer
 from kinbase.types import Document, Principal, Stamp
 
@@ -265,6 +265,30 @@ class KintoObjects:
             )
             return result
 
+    async def _existing(
+        self, ctx: KintoContext, writer: Writer, target: Target, cond: Conditions
+    ) -> tuple[dict[str, Loaded], ParentRecord, Loaded]:
+        """The object a PATCH or DELETE changes, under its parent's lock: its ancestors, its parent
+        and itself, once the caller may write it and its preconditions hold.
+
+        Raises:
+            the Kinto error for a missing parent or object, a refusal, or a failed precondition.
+        """
+        assert target.id is not None
+        ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
+        parent = await self._lock(ctx, writer, target, ancestors)
+        own = await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
+        if own.obj is None:
+            self._authorize(ctx, target.resource, "read", chain_of(ancestors))
+        else:
+            self._authorize(ctx, target.resource, "write", chain_of(ancestors, own, target.resource))
+        check_parents(target, ancestors)
+        if own.obj is None:
+            raise MissingObject(target.resource, target.id)
+        assert parent is not None
+        check_conditions(own, cond)
+        return ancestors, parent, own
+
     # -- PATCH ----------------------------------------------------------------------------------
     async def patch(self, ctx: KintoContext, target: Target, patch: Patch, cond: Conditions) -> ObjectResult:
         assert target.id is not None
@@ -273,20 +297,7 @@ class KintoObjects:
         if patch.kind != "json-patch" and patch.body.data is None and patch.body.permissions is None:
             raise InvalidParameter("body", "data", "Provide at least one of data or permissions")
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
-            parent = await self._lock(ctx, writer, target, ancestors)
-            own = (
-                await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
-            )
-            if own.obj is None:
-                self._authorize(ctx, target.resource, "read", chain_of(ancestors))
-            else:
-                self._authorize(ctx, target.resource, "write", chain_of(ancestors, own, target.resource))
-            check_parents(target, ancestors)
-            if own.obj is None:
-                raise MissingObject(target.resource, target.id)
-            assert parent is not None
-            check_conditions(own, cond)
+            ancestors, parent, own = await self._existing(ctx, writer, target, cond)
             current = own.document()
             data, acl, changes = _apply_patch(target.resource, patch, current, own.acl)
             if "id" in data and data["id"] != target.id:
@@ -302,8 +313,6 @@ class KintoObjects:
             shown = {k: stored[k] for k in changes if k in stored}
         else:
             shown = {k: stored[k] for k in changes if k in stored and changes[k] != stored[k]}
-        from kinbase.jsonutil import dumps_str
-
         return ObjectResult(dumps_str(shown), result.stamp, result.permissions, False)
 
     # -- DELETE ---------------------------------------------------------------------------------
@@ -314,20 +323,7 @@ class KintoObjects:
         hooks = self.hooks[target.resource]
         hooks.check_id(target.id)
         async with writing(self.storage, ctx) as writer:
-            ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
-            parent = await self._lock(ctx, writer, target, ancestors)
-            own = (
-                await self.store.load(writer, ctx.app.id, target) if parent is not None else Loaded(None, {})
-            )
-            if own.obj is None:
-                self._authorize(ctx, target.resource, "read", chain_of(ancestors))
-            else:
-                self._authorize(ctx, target.resource, "write", chain_of(ancestors, own, target.resource))
-            check_parents(target, ancestors)
-            if own.obj is None:
-                raise MissingObject(target.resource, target.id)
-            assert parent is not None
-            check_conditions(own, cond)
+            ancestors, parent, own = await self._existing(ctx, writer, target, cond)
             return await self.remove(ctx, writer, parent, target, own, ancestors, requested)
 
     async def remove(
