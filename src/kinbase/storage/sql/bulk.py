@@ -27,15 +27,8 @@ class SqlWriter(ObjectWriter):
         if len(set(ids)) != len(ids):
             raise InvalidRequest("The same id appears twice in one bulk write.")
         existing: dict[str, StoredObject] = {}
-        for chunk in chunks(ids, 500):
-            rows = await self._all(
-                self.dialect(
-                    f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id IN "
-                    f"({', '.join(['?'] * len(chunk))})"
-                ),
-                (locked.id, *chunk),
-            )
-            existing.update((row[1], object_from_row(row)) for row in rows)
+        for row in await self._rows_by_id(OBJECT_COLUMNS, locked.id, ids):
+            existing[row[1]] = object_from_row(row)
         now = now_ms()
         parent_stamp = locked.stamp
         inserts: list[tuple[Any, ...]] = []
@@ -76,15 +69,9 @@ class SqlWriter(ObjectWriter):
             )
         oids = {object_id: found.oid for object_id, found in existing.items()}
         new_ids = [row[1] for row in inserts]
-        for chunk in chunks(new_ids, 500):
-            rows = await self._all(
-                self.dialect(
-                    f"SELECT o.id, o.oid FROM objects o WHERE o.parent_id = ? AND o.id IN "
-                    f"({', '.join(['?'] * len(chunk))})"
-                ),
-                (locked.id, *chunk),
-            )
-            oids.update((row[0], int(row[1])) for row in rows)
+        oids.update(
+            (row[0], int(row[1])) for row in await self._rows_by_id("o.id, o.oid", locked.id, new_ids)
+        )
         grant_deletes = [
             (oids[oid_id],)
             for oid_id, current, version, *_ in staged
@@ -126,3 +113,16 @@ class SqlWriter(ObjectWriter):
         created_count = sum(1 for r in results if r.created)
         await self._save_parent(locked, parent_stamp, live_delta=created_count)
         return results
+
+    async def _rows_by_id(self, columns: str, parent_id: int, ids: Sequence[str]) -> list[Any]:
+        """``columns`` of the objects of ``parent_id`` with these ids, 500 ids per statement."""
+        found: list[Any] = []
+        for chunk in chunks(ids, 500):
+            found += await self._all(
+                self.dialect(
+                    f"SELECT {columns} FROM objects o WHERE o.parent_id = ? AND o.id IN "
+                    f"({', '.join(['?'] * len(chunk))})"
+                ),
+                (parent_id, *chunk),
+            )
+        return found
