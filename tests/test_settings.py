@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from kinbase.cli import render_settings_docs
+from kinbase.core.kinto.config import KINTO_SETTINGS, KintoConfig
 from kinbase.errors import ConfigurationError
 from kinbase.settings import SETTINGS, Settings, load_settings
 
@@ -74,8 +76,27 @@ def test_file_errors(tmp_path: Path) -> None:
         load_settings(typed, environ={})
 
 
-def test_every_setting_is_documented() -> None:
+def test_settings_docs_are_generated_from_the_declarations() -> None:
+    """docs/settings.md's tables are exactly what the declarations render (`kinbase settings --docs`)."""
     docs = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    assert render_settings_docs(docs) == docs, "run: kinbase settings --docs docs/settings.md"
     for setting in SETTINGS:
-        assert f"`{setting.name}`" in docs, setting.name
-        assert f"`KINBASE_{setting.name.upper()}`" in docs, setting.name
+        assert f"| `{setting.name}` | `{setting.env}` |" in docs, setting.name
+    for kinto in KINTO_SETTINGS:
+        assert f"| `{kinto.name}` |" in docs, kinto.name
+
+
+def test_one_declaration_per_setting() -> None:
+    """Defaults, types and validation come from the dataclass fields: nothing to drift."""
+    defaults = Settings()
+    for setting in SETTINGS:
+        assert getattr(defaults, setting.name) == setting.default
+        assert isinstance(setting.default, setting.type)
+    assert {s.name for s in SETTINGS} == {f for f in Settings.__dataclass_fields__ if f != "extra"}
+    assert KintoConfig() == KintoConfig(**{k.name: k.default for k in KINTO_SETTINGS})
+
+
+def test_a_stale_docs_table_is_detected() -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
+    stale = docs.replace("| `port` | `KINBASE_PORT` | `8080` |", "| `port` | `KINBASE_PORT` | `80` |")
+    assert render_settings_docs(stale) == docs

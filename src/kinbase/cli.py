@@ -17,9 +17,11 @@ import click
 
 from kinbase import __version__
 from kinbase.cli_kinvey import register as register_kinvey
+from kinbase.core.kinto.config import markdown_table as kinto_table
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
 from kinbase.settings import SETTINGS, Settings, load_settings
+from kinbase.settings import markdown_table as settings_table
 from kinbase.storage.base import AppRecord
 from kinbase.storage.registry import create_storage
 
@@ -144,10 +146,38 @@ def migrate(ctx: click.Context) -> None:
     click.echo(f"The {settings.engine} database is up to date.")
 
 
+DOC_BLOCKS = {"server settings": settings_table, "kinto settings": kinto_table}
+"""The generated blocks of ``docs/settings.md``: ``<!-- generated: NAME -->`` ... ``<!-- end -->``."""
+
+
+def render_settings_docs(text: str) -> str:
+    """``text`` (``docs/settings.md``) with every generated block rewritten from the declarations."""
+    for name, render in DOC_BLOCKS.items():
+        begin, end = f"<!-- generated: {name} -->\n", "<!-- end -->"
+        head, found, rest = text.partition(begin)
+        if not found:
+            raise click.ClickException(f"docs/settings.md has no '{begin.strip()}' marker")
+        _, found, tail = rest.partition(end)
+        if not found:
+            raise click.ClickException(f"the {name} block of docs/settings.md has no end marker")
+        text = head + begin + render() + end + tail
+    return text
+
+
 @main.command(name="settings")
+@click.option(
+    "--docs",
+    "docs_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Rewrite the generated tables of this file (docs/settings.md) from the declarations.",
+)
 @click.pass_context
-def show_settings(ctx: click.Context) -> None:
-    """Print the effective settings."""
+def show_settings(ctx: click.Context, docs_file: Path | None) -> None:
+    """Print the effective settings (or, with --docs, regenerate their documentation)."""
+    if docs_file is not None:
+        docs_file.write_text(render_settings_docs(docs_file.read_text()))
+        click.echo(f"Wrote {docs_file}.")
+        return
     settings = _settings(ctx)
     for setting in SETTINGS:
         click.echo(f"{setting.name} = {getattr(settings, setting.name)!r}    # {setting.help}")

@@ -18,12 +18,12 @@ from typing import Any
 
 from kinbase.errors import ConfigurationError
 
-__all__ = ["SETTINGS", "Setting", "Settings", "load_settings"]
+__all__ = ["SETTINGS", "Setting", "Settings", "load_settings", "markdown_table"]
 
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One documented setting."""
+    """One documented setting, derived from a field of :class:`Settings`."""
 
     name: str
     type: type
@@ -32,117 +32,81 @@ class Setting:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
 
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it."""
+        return "KINBASE_" + self.name.upper()
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("host", str, "127.0.0.1", "Interface the HTTP server binds to."),
-    Setting("port", int, 8080, "TCP port of the HTTP server.", minimum=0),
-    Setting(
-        "workers",
-        int,
-        1,
-        "Server worker processes. With SQLite several workers share one file (one writer at a time); "
-        "with PostgreSQL use one per core.",
-        minimum=1,
-    ),
-    Setting("data_dir", str, "./data", "Directory for the embedded SQLite database and local files."),
-    Setting(
-        "database_url",
-        str,
-        "",
-        "Storage engine: empty for SQLite in data_dir, sqlite:///path/to/file.db, or "
-        "postgresql://user@host:port/dbname.",
-    ),
-    Setting(
-        "sqlite_synchronous",
-        str,
-        "normal",
-        "SQLite durability: 'normal' loses no committed write when the process is killed; 'full' also "
-        "survives power loss, at a lower write rate.",
-        choices=("normal", "full"),
-    ),
-    Setting("postgres_pool_min", int, 2, "Minimum open PostgreSQL connections per worker.", minimum=1),
-    Setting("postgres_pool_max", int, 16, "Maximum open PostgreSQL connections per worker.", minimum=1),
-    Setting("max_body_bytes", int, 16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1),
-    Setting("log_level", str, "info", "Log level.", choices=("debug", "info", "warning", "error")),
-    Setting("access_log", bool, False, "Log every request."),
-    Setting(
-        "public_url",
-        str,
-        "",
-        "Externally visible base URL (scheme://host[:port]); by default taken from each request.",
-    ),
-    Setting("app_cache_seconds", int, 2, "How long a worker trusts its cached app credentials.", minimum=0),
-    Setting(
-        "smtp_host", str, "", "SMTP server for the Kinvey user mails (reset, verification); empty: no mail."
-    ),
-    Setting("smtp_port", int, 25, "SMTP server port.", minimum=1),
-    Setting("smtp_username", str, "", "SMTP login (empty: no authentication)."),
-    Setting("smtp_password", str, "", "SMTP password."),
-    Setting(
-        "smtp_security",
-        str,
-        "none",
-        "SMTP transport security: none, starttls or tls (implicit TLS).",
-        choices=("none", "starttls", "tls"),
-    ),
-    Setting("mail_from", str, "kinbase@localhost", "Sender address of the mails kinbase sends."),
-    Setting(
-        "password_hash_time_cost",
-        int,
-        3,
-        "argon2id iterations for user passwords (higher: slower).",
-        minimum=1,
-    ),
-    Setting("password_hash_memory_kib", int, 19456, "argon2id memory per password hash, in KiB.", minimum=8),
-    Setting(
-        "password_cache_seconds",
-        int,
-        300,
-        "How long a verified password is remembered (HMAC only) so repeated logins and Basic "
-        "authentication skip the slow hash.",
-        minimum=0,
-    ),
-    Setting(
-        "login_max_failures", int, 10, "Failed logins (per user or address) before a lockout.", minimum=1
-    ),
-    Setting("login_lockout_seconds", int, 300, "How long a login lockout lasts.", minimum=1),
-    Setting("login_delay_after", int, 3, "Failed logins after which each attempt is slowed down.", minimum=1),
-)
 
-_BY_NAME = {s.name: s for s in SETTINGS}
+def setting(default: Any, help: str, *, choices: tuple[str, ...] = (), minimum: int | None = None) -> Any:
+    """Declare a field of :class:`Settings`: its default, documentation and validation in one place."""
+    return field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum})
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Validated settings. Build with :func:`load_settings`."""
+    """Validated settings. Build with :func:`load_settings`.
 
-    host: str = "127.0.0.1"
-    port: int = 8080
-    workers: int = 1
-    data_dir: str = "./data"
-    database_url: str = ""
-    sqlite_synchronous: str = "normal"
-    postgres_pool_min: int = 2
-    postgres_pool_max: int = 16
-    max_body_bytes: int = 16 * 1024 * 1024
-    log_level: str = "info"
-    access_log: bool = False
-    public_url: str = ""
-    app_cache_seconds: int = 2
-    smtp_host: str = ""
-    smtp_port: int = 25
-    smtp_username: str = ""
-    smtp_password: str = ""
-    smtp_security: str = "none"
-    mail_from: str = "kinbase@localhost"
-    password_hash_time_cost: int = 2
-    password_hash_memory_kib: int = 19456
-    password_cache_seconds: int = 300
-    login_max_failures: int = 10
-    login_lockout_seconds: int = 300
-    login_delay_after: int = 3
+    Each field is the single declaration of one setting: its type (the annotation), default, help
+    (the row of ``docs/settings.md``), allowed values and minimum. :data:`SETTINGS` is derived from it.
+    """
+
+    host: str = setting("127.0.0.1", "Interface the HTTP server binds to.")
+    port: int = setting(8080, "TCP port of the HTTP server.", minimum=0)
+    workers: int = setting(
+        1,
+        "Server worker processes. With SQLite several workers share one file (one writer at a time); "
+        "with PostgreSQL use one per core.",
+        minimum=1,
+    )
+    data_dir: str = setting("./data", "Directory for the embedded SQLite database and local files.")
+    database_url: str = setting(
+        "",
+        "Storage engine: empty for SQLite in data_dir, sqlite:///path/to/file.db, or "
+        "postgresql://user@host:port/dbname.",
+    )
+    sqlite_synchronous: str = setting(
+        "normal",
+        "SQLite durability: 'normal' loses no committed write when the process is killed; 'full' also "
+        "survives power loss, at a lower write rate.",
+        choices=("normal", "full"),
+    )
+    postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
+    postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)
+    max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)
+    log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    access_log: bool = setting(False, "Log every request.")
+    public_url: str = setting(
+        "", "Externally visible base URL (scheme://host[:port]); by default taken from each request."
+    )
+    app_cache_seconds: int = setting(2, "How long a worker trusts its cached app credentials.", minimum=0)
+    smtp_host: str = setting(
+        "", "SMTP server for the Kinvey user mails (reset, verification); empty: no mail."
+    )
+    smtp_port: int = setting(25, "SMTP server port.", minimum=1)
+    smtp_username: str = setting("", "SMTP login (empty: no authentication).")
+    smtp_password: str = setting("", "SMTP password.")
+    smtp_security: str = setting(
+        "none",
+        "SMTP transport security: none, starttls or tls (implicit TLS).",
+        choices=("none", "starttls", "tls"),
+    )
+    mail_from: str = setting("kinbase@localhost", "Sender address of the mails kinbase sends.")
+    password_hash_time_cost: int = setting(
+        2, "argon2id iterations for user passwords (OWASP: 2 with 19 MiB; higher: slower).", minimum=1
+    )
+    password_hash_memory_kib: int = setting(19456, "argon2id memory per password hash, in KiB.", minimum=8)
+    password_cache_seconds: int = setting(
+        300,
+        "How long a verified password is remembered (HMAC only) so repeated logins and Basic "
+        "authentication skip the slow hash.",
+        minimum=0,
+    )
+    login_max_failures: int = setting(10, "Failed logins (per user or address) before a lockout.", minimum=1)
+    login_lockout_seconds: int = setting(300, "How long a login lockout lasts.", minimum=1)
+    login_delay_after: int = setting(3, "Failed logins after which each attempt is slowed down.", minimum=1)
     extra: Mapping[str, Any] = field(default_factory=dict)
-    """Sections of the TOML file that belong to other components (e.g. ``[smtp]``)."""
+    """Sections of the TOML file that belong to other components (e.g. ``[kinto]``); not a setting."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -155,6 +119,25 @@ class Settings:
     def engine(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return engine_of(self.resolved_database_url)
+
+
+_TYPES: dict[str, type] = {"str": str, "int": int, "bool": bool, "float": float}
+
+SETTINGS: tuple[Setting, ...] = tuple(
+    Setting(
+        f.name,
+        _TYPES[f.type] if isinstance(f.type, str) else f.type,
+        f.default,
+        f.metadata["help"],
+        f.metadata["choices"],
+        f.metadata["minimum"],
+    )
+    for f in dataclasses.fields(Settings)
+    if "help" in f.metadata
+)
+"""Every setting, in declaration order (derived from :class:`Settings`)."""
+
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 def engine_of(url: str) -> str:
@@ -242,9 +225,8 @@ def load_settings(
                 raise ConfigurationError(f"unknown setting {key!r} in {str(path)!r}")
             values[key] = _convert(setting, raw, str(path))
     for setting in SETTINGS:
-        env_name = "KINBASE_" + setting.name.upper()
-        if env_name in env:
-            values[setting.name] = _convert(setting, env[env_name], f"${env_name}")
+        if setting.env in env:
+            values[setting.name] = _convert(setting, env[setting.env], f"${setting.env}")
     for key, raw in (overrides or {}).items():
         if raw is None:
             continue
@@ -259,11 +241,19 @@ def load_settings(
     return settings
 
 
-def describe() -> list[tuple[str, str, str]]:
-    """(name, default, help) for every setting, for ``kinbase settings`` and the docs test."""
-    return [(s.name, repr(s.default), s.help) for s in SETTINGS]
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return repr(value)
 
 
-def replace(settings: Settings, **changes: Any) -> Settings:
-    """A copy of ``settings`` with some fields changed (tests and the CLI use it)."""
-    return dataclasses.replace(settings, **changes)
+def markdown_table() -> str:
+    """The settings table of ``docs/settings.md``, generated from :data:`SETTINGS`."""
+    rows = ["| setting | environment | default | meaning |", "|---|---|---|---|"]
+    for s in SETTINGS:
+        meaning = s.help + (f" One of: {', '.join(s.choices)}." if s.choices else "")
+        minimum = f" At least {s.minimum}." if s.minimum is not None and s.minimum > 0 else ""
+        rows.append(f"| `{s.name}` | `{s.env}` | `{_literal(s.default)}` | {meaning}{minimum} |")
+    return "\n".join(rows) + "\n"

@@ -1,6 +1,6 @@
 """The Kinto API's settings: the ``[kinto]`` section of the TOML file, overridable per app.
 
-Every setting is declared once in :data:`KINTO_SETTINGS` (``docs/settings.md`` lists them). The
+Every setting is declared once, as a field of :class:`KintoConfig` (``docs/settings.md`` lists them). The
 server-wide values come from ``[kinto]``; an app may override any of them in its settings under the
 key ``"kinto"`` (``kinbase apps`` or the storage API), so two apps of one server can run different
 Kinto policies. Principal lists use Kinto's spelling (``account:admin``, ``system.Authenticated``).
@@ -10,181 +10,140 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from kinbase.errors import ConfigurationError
 
-__all__ = ["KINTO_SETTINGS", "KintoConfig", "KintoSetting", "parse_config"]
+__all__ = ["KINTO_SETTINGS", "KintoConfig", "KintoSetting", "markdown_table", "parse_config"]
 
 
 @dataclass(frozen=True, slots=True)
 class KintoSetting:
-    """One documented Kinto setting."""
+    """One documented Kinto setting, derived from a field of :class:`KintoConfig`."""
 
     name: str
-    type: str  # "bool" | "int" | "str" | "principals" | "strings"
+    type: str  # "bool" | "int" | "str" | "principals" | "strings" | "map"
     default: Any
     help: str
 
 
-KINTO_SETTINGS: tuple[KintoSetting, ...] = (
-    KintoSetting("enabled", "bool", True, "Serve the Kinto HTTP API for this app."),
-    KintoSetting(
-        "auth_policies",
-        "strings",
-        ("account",),
-        "Authentication policies tried in order: 'account' (Basic auth against the accounts) and "
-        "'basicauth' (Kinto's legacy policy: any user:password pair is a user whose id is an HMAC of "
-        "both).",
-    ),
-    KintoSetting("accounts", "bool", True, "Serve /accounts (the accounts plugin)."),
-    KintoSetting("account_create_principals", "principals", ("system.Everyone",), "Who may create accounts."),
-    KintoSetting(
-        "account_write_principals",
-        "principals",
-        (),
-        "Account administrators: they may create, read, change and delete any account.",
-    ),
-    KintoSetting("account_read_principals", "principals", (), "Who may read any account."),
-    KintoSetting(
-        "account_cache_ttl_seconds",
-        "int",
-        30,
-        "How long a verified Basic-auth password is trusted without running bcrypt again.",
-    ),
-    KintoSetting(
-        "bcrypt_rounds", "int", 12, "bcrypt cost of new account passwords (Kinto uses 12; 4 to 31)."
-    ),
-    KintoSetting(
-        "bucket_create_principals", "principals", ("system.Authenticated",), "Who may create buckets."
-    ),
-    KintoSetting(
-        "root_principals",
-        "map",
-        {},
-        "Extra root-level grants, Kinto's '<resource>_<perm>_principals' (e.g. "
-        "{bucket_write_principals = ['account:admin']}): the permission on every object of that type.",
-    ),
-    KintoSetting("batch_max_requests", "int", 25, "Most sub-requests in one POST /batch."),
-    KintoSetting("paginate_by", "int", 0, "Largest page of a plural GET (0: only max_fetch_size caps it)."),
-    KintoSetting("max_fetch_size", "int", 10000, "Hard cap on the objects of one page."),
-    KintoSetting("readonly", "bool", False, "Refuse every write with 405."),
-    KintoSetting("explicit_permissions", "bool", True, "Give the creator (and each editor) write."),
-    KintoSetting("default_bucket", "bool", True, "Serve /buckets/default, the personal bucket."),
-    KintoSetting(
-        "default_bucket_hmac_secret",
-        "str",
-        "",
-        "Key of the personal bucket ids (empty: the server secret). Set it to the old server's "
-        "'default_bucket_hmac_secret' (or 'userid_hmac_secret') to keep users' bucket ids on a move.",
-    ),
-    KintoSetting(
-        "userid_hmac_secret",
-        "str",
-        "",
-        "Key of 'basicauth' user ids (empty: the server secret); the old server's value keeps its ids.",
-    ),
-    KintoSetting("history", "bool", True, "Record changes in /buckets/{id}/history."),
-    KintoSetting(
-        "history_exclude_resources",
-        "strings",
-        (),
-        "Kinto's 'history.exclude_resources': URIs of buckets, collections, groups or records whose "
-        "changes (and, for a bucket or collection, those of everything in it) get no history entry.",
-    ),
-    KintoSetting(
-        "history_exclude_user_ids",
-        "principals",
-        (),
-        "Kinto's 'history.exclude_user_ids': user ids (e.g. 'account:bot') whose changes get no "
-        "history entry.",
-    ),
-    KintoSetting(
-        "history_auto_trim_max_count",
-        "int",
-        -1,
-        "Kinto's 'history.auto_trim_max_count': keep only this many entries per bucket and resource "
-        "type, the oldest are deleted at each change (-1: keep everything).",
-    ),
-    KintoSetting(
-        "history_auto_trim_user_ids",
-        "principals",
-        (),
-        "Kinto's 'history.auto_trim_user_ids': trim only the entries of these users, counted per "
-        "user (empty: trim every entry).",
-    ),
-    KintoSetting("permissions_endpoint", "bool", True, "Serve GET /permissions."),
-    KintoSetting("flush_endpoint", "bool", False, "Serve POST /__flush__ (wipes the app: tests only)."),
-    KintoSetting(
-        "schema_validation", "bool", False, "Validate records against their collection's JSON schema."
-    ),
-    KintoSetting("backoff", "int", 0, "Seconds sent in a Backoff header (0: none)."),
-    KintoSetting(
-        "backoff_percentage",
-        "int",
-        100,
-        "Percentage (0 to 100) of the responses, drawn at random, that carry the Backoff header.",
-    ),
-    KintoSetting("retry_after_seconds", "int", 30, "Retry-After of 503, 409 and 429 answers."),
-    KintoSetting("eos", "str", "", "End-of-service date (YYYY-MM-DD); adds an Alert header."),
-    KintoSetting("eos_message", "str", "", "Message of the end-of-service Alert."),
-    KintoSetting("eos_url", "str", "", "URL of the end-of-service Alert."),
-    KintoSetting("cors_origins", "str", "*", "Access-Control-Allow-Origin of CORS answers."),
-    KintoSetting("cache_expires_seconds", "int", -1, "Cache-Control max-age of anonymous GETs (-1: none)."),
-    KintoSetting("project_name", "str", "kinto", "project_name of the hello document."),
-    KintoSetting("project_docs", "str", "https://kinto.readthedocs.io/", "project_docs of the hello."),
-    KintoSetting(
-        "version_prefix_redirect", "bool", True, "307 from a path without /v1 to the same path under /v1."
-    ),
-    KintoSetting("trailing_slash_redirect", "bool", True, "307 from a path ending in / to the same without."),
-)
+def kinto_setting(default: Any, kind: str, help: str) -> Any:
+    """Declare a field of :class:`KintoConfig` with its kind and documentation."""
+    meta = {"kind": kind, "help": help}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 _ROOT_KEY = re.compile(r"^(bucket|collection|group|record|account)_([a-z]+(?::create)?)_principals$")
 
 
 @dataclass(frozen=True, slots=True)
 class KintoConfig:
-    """The effective Kinto settings of one app."""
+    """The effective Kinto settings of one app. Each field is the single declaration of one setting
+    (type, default, kind and the help row of ``docs/settings.md``); :data:`KINTO_SETTINGS` derives from it."""
 
-    enabled: bool = True
-    auth_policies: tuple[str, ...] = ("account",)
-    accounts: bool = True
-    account_create_principals: tuple[str, ...] = ("system.Everyone",)
-    account_write_principals: tuple[str, ...] = ()
-    account_read_principals: tuple[str, ...] = ()
-    account_cache_ttl_seconds: int = 30
-    bcrypt_rounds: int = 12
-    bucket_create_principals: tuple[str, ...] = ("system.Authenticated",)
-    root_principals: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
-    batch_max_requests: int = 25
-    paginate_by: int = 0
-    max_fetch_size: int = 10000
-    readonly: bool = False
-    explicit_permissions: bool = True
-    default_bucket: bool = True
-    default_bucket_hmac_secret: str = ""
-    userid_hmac_secret: str = ""
-    history: bool = True
-    history_exclude_resources: tuple[str, ...] = ()
-    history_exclude_user_ids: tuple[str, ...] = ()
-    history_auto_trim_max_count: int = -1
-    history_auto_trim_user_ids: tuple[str, ...] = ()
-    permissions_endpoint: bool = True
-    flush_endpoint: bool = False
-    schema_validation: bool = False
-    backoff: int = 0
-    backoff_percentage: int = 100
-    retry_after_seconds: int = 30
-    eos: str = ""
-    eos_message: str = ""
-    eos_url: str = ""
-    cors_origins: str = "*"
-    cache_expires_seconds: int = -1
-    project_name: str = "kinto"
-    project_docs: str = "https://kinto.readthedocs.io/"
-    version_prefix_redirect: bool = True
-    trailing_slash_redirect: bool = True
+    enabled: bool = kinto_setting(True, "bool", "Serve the Kinto HTTP API for this app.")
+    auth_policies: tuple[str, ...] = kinto_setting(
+        ("account",),
+        "strings",
+        "Authentication policies tried in order: 'account' (Basic auth against the accounts) and "
+        "'basicauth' (Kinto's legacy policy: any user:password pair is a user whose id is an HMAC of "
+        "both).",
+    )
+    accounts: bool = kinto_setting(True, "bool", "Serve /accounts (the accounts plugin).")
+    account_create_principals: tuple[str, ...] = kinto_setting(
+        ("system.Everyone",), "principals", "Who may create accounts."
+    )
+    account_write_principals: tuple[str, ...] = kinto_setting(
+        (), "principals", "Account administrators: they may create, read, change and delete any account."
+    )
+    account_read_principals: tuple[str, ...] = kinto_setting((), "principals", "Who may read any account.")
+    account_cache_ttl_seconds: int = kinto_setting(
+        30, "int", "How long a verified Basic-auth password is trusted without running bcrypt again."
+    )
+    bcrypt_rounds: int = kinto_setting(
+        12, "int", "bcrypt cost of new account passwords (Kinto uses 12; 4 to 31)."
+    )
+    bucket_create_principals: tuple[str, ...] = kinto_setting(
+        ("system.Authenticated",), "principals", "Who may create buckets."
+    )
+    root_principals: Mapping[tuple[str, str], tuple[str, ...]] = kinto_setting(
+        {},
+        "map",
+        "Extra root-level grants, Kinto's '<resource>_<perm>_principals' (e.g. "
+        "{bucket_write_principals = ['account:admin']}): the permission on every object of that type.",
+    )
+    batch_max_requests: int = kinto_setting(25, "int", "Most sub-requests in one POST /batch.")
+    paginate_by: int = kinto_setting(
+        0, "int", "Largest page of a plural GET (0: only max_fetch_size caps it)."
+    )
+    max_fetch_size: int = kinto_setting(10000, "int", "Hard cap on the objects of one page.")
+    readonly: bool = kinto_setting(False, "bool", "Refuse every write with 405.")
+    explicit_permissions: bool = kinto_setting(True, "bool", "Give the creator (and each editor) write.")
+    default_bucket: bool = kinto_setting(True, "bool", "Serve /buckets/default, the personal bucket.")
+    default_bucket_hmac_secret: str = kinto_setting(
+        "",
+        "str",
+        "Key of the personal bucket ids (empty: the server secret). Set it to the old server's "
+        "'default_bucket_hmac_secret' (or 'userid_hmac_secret') to keep users' bucket ids on a move.",
+    )
+    userid_hmac_secret: str = kinto_setting(
+        "",
+        "str",
+        "Key of 'basicauth' user ids (empty: the server secret); the old server's value keeps its ids.",
+    )
+    history: bool = kinto_setting(True, "bool", "Record changes in /buckets/{id}/history.")
+    history_exclude_resources: tuple[str, ...] = kinto_setting(
+        (),
+        "strings",
+        "Kinto's 'history.exclude_resources': URIs of buckets, collections, groups or records whose "
+        "changes (and, for a bucket or collection, those of everything in it) get no history entry.",
+    )
+    history_exclude_user_ids: tuple[str, ...] = kinto_setting(
+        (),
+        "principals",
+        "Kinto's 'history.exclude_user_ids': user ids (e.g. 'account:bot') whose changes get no "
+        "history entry.",
+    )
+    history_auto_trim_max_count: int = kinto_setting(
+        -1,
+        "int",
+        "Kinto's 'history.auto_trim_max_count': keep only this many entries per bucket and resource "
+        "type, the oldest are deleted at each change (-1: keep everything).",
+    )
+    history_auto_trim_user_ids: tuple[str, ...] = kinto_setting(
+        (),
+        "principals",
+        "Kinto's 'history.auto_trim_user_ids': trim only the entries of these users, counted per user"
+        " (empty: trim every entry).",
+    )
+    permissions_endpoint: bool = kinto_setting(True, "bool", "Serve GET /permissions.")
+    flush_endpoint: bool = kinto_setting(False, "bool", "Serve POST /__flush__ (wipes the app: tests only).")
+    schema_validation: bool = kinto_setting(
+        False, "bool", "Validate records against their collection's JSON schema."
+    )
+    backoff: int = kinto_setting(0, "int", "Seconds sent in a Backoff header (0: none).")
+    backoff_percentage: int = kinto_setting(
+        100, "int", "Percentage (0 to 100) of the responses, drawn at random, that carry the Backoff header."
+    )
+    retry_after_seconds: int = kinto_setting(30, "int", "Retry-After of 503, 409 and 429 answers.")
+    eos: str = kinto_setting("", "str", "End-of-service date (YYYY-MM-DD); adds an Alert header.")
+    eos_message: str = kinto_setting("", "str", "Message of the end-of-service Alert.")
+    eos_url: str = kinto_setting("", "str", "URL of the end-of-service Alert.")
+    cors_origins: str = kinto_setting("*", "str", "Access-Control-Allow-Origin of CORS answers.")
+    cache_expires_seconds: int = kinto_setting(
+        -1, "int", "Cache-Control max-age of anonymous GETs (-1: none)."
+    )
+    project_name: str = kinto_setting("kinto", "str", "project_name of the hello document.")
+    project_docs: str = kinto_setting("https://kinto.readthedocs.io/", "str", "project_docs of the hello.")
+    version_prefix_redirect: bool = kinto_setting(
+        True, "bool", "307 from a path without /v1 to the same path under /v1."
+    )
+    trailing_slash_redirect: bool = kinto_setting(
+        True, "bool", "307 from a path ending in / to the same without."
+    )
 
     def settings_principals(self, resource: str, perm: str) -> tuple[str, ...]:
         """The principals the settings grant ``perm`` on every object of type ``resource``."""
@@ -205,6 +164,18 @@ class KintoConfig:
         if self.paginate_by > 0:
             return min(self.paginate_by, self.max_fetch_size)
         return self.max_fetch_size
+
+
+KINTO_SETTINGS: tuple[KintoSetting, ...] = tuple(
+    KintoSetting(
+        f.name,
+        f.metadata["kind"],
+        {} if f.default is MISSING else f.default,
+        f.metadata["help"],
+    )
+    for f in fields(KintoConfig)
+)
+"""Every Kinto setting, in declaration order (derived from :class:`KintoConfig`)."""
 
 
 _BY_NAME = {s.name: s for s in KINTO_SETTINGS}
@@ -285,3 +256,22 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
                 "collection, group or record"
             )
     return KintoConfig(**values)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    if isinstance(value, dict):
+        return "{}"
+    return repr(value)
+
+
+def markdown_table() -> str:
+    """The ``[kinto]`` table of ``docs/settings.md``, generated from :data:`KINTO_SETTINGS`."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.name}` | `{_literal(s.default)}` | {s.help} |" for s in KINTO_SETTINGS]
+    return "\n".join(rows) + "\n"
