@@ -105,6 +105,25 @@ class Settings:
     login_max_failures: int = setting(10, "Failed logins (per user or address) before a lockout.", minimum=1)
     login_lockout_seconds: int = setting(300, "How long a login lockout lasts.", minimum=1)
     login_delay_after: int = setting(3, "Failed logins after which each attempt is slowed down.", minimum=1)
+    mfa_session_seconds: int = setting(
+        300, "How long a user with MFA has to answer the challenge after its password login.", minimum=30
+    )
+    mfa_device_token_seconds: int = setting(
+        30 * 86400, "How long a trusted device (an MFA device token) skips the second factor.", minimum=60
+    )
+    mfa_recovery_codes: int = setting(10, "Recovery codes issued to a user with MFA.", minimum=1)
+    mic_code_seconds: int = setting(
+        60, "How long an OAuth authorization code (Mobile Identity Connect) may be exchanged.", minimum=5
+    )
+    mic_access_token_seconds: int = setting(
+        3600, "Lifetime of an OAuth access token (kinveyAuth social identity logins).", minimum=60
+    )
+    mic_refresh_token_seconds: int = setting(
+        90 * 86400, "Lifetime of an OAuth refresh token (renewed each time it is used).", minimum=60
+    )
+    mic_login_page_seconds: int = setting(
+        900, "How long a Mobile Identity Connect login page may be submitted.", minimum=30
+    )
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections of the TOML file that belong to other components (e.g. ``[kinto]``); not a setting."""
 

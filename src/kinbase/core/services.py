@@ -7,6 +7,7 @@ import secrets
 from kinbase.core.apps import AppService
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
+from kinbase.core.mic.services import MicServices
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 
@@ -26,6 +27,7 @@ class Core:
         self._secret: bytes | None = None
         self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
+        self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
 
     @property
     def secret(self) -> bytes:
