@@ -502,3 +502,36 @@ async def test_dotted_app_keys_resolve_to_the_app_first(mic: Stack) -> None:
     found = await mic.oauth.client(f"{base}.web")
     assert found is not None and found[0].id == dotted.id and found[1].id == "default"
     assert await mic.oauth.client("") is None and await mic.oauth.client("x" * 300) is None
+
+
+async def test_the_login_throttle_answers_as_an_oauth_refusal(mic: Stack) -> None:
+    await mic.user("quin")
+    errors = [(await _oauth_error(mic.oauth.token(_password(mic, "quin", "wrong")))) for _ in range(5)]
+    assert all(e.error == "invalid_grant" for e in errors)
+    assert "Too many failed logins" in errors[-1].description
+    # Locked out: even the right password is refused for now, cleanly.
+    locked = await _oauth_error(mic.oauth.token(_password(mic, "quin", "pw-secret")))
+    assert locked.error == "invalid_grant" and "Too many" in locked.description
+    page = await mic.oauth.authorize(mic.app.key, REDIRECT, "code", "s")
+    with pytest.raises(LoginRefused) as refused:
+        await mic.oauth.login(page.state, "quin", "pw-secret")
+    assert "Too many" in refused.value.description
+
+
+async def test_a_disabled_user_cannot_log_in_through_its_identity(mic: Stack) -> None:
+    alice = await mic.user("rae")
+    pair = await mic.oauth.token(_password(mic, "rae", "pw-secret"))
+    await mic.users.delete(mic.app, Caller.master(), alice.user["_id"], hard=False)
+    with pytest.raises(KinveyError) as err:
+        await mic.logins.login(
+            mic.app, {"_socialIdentity": {"kinveyAuth": {"access_token": pair.access_token}}}, address=None
+        )
+    assert err.value.name == "InvalidCredentials"
+
+
+async def test_the_core_wires_the_login_services(core: object) -> None:
+    from kinbase.core.services import Core
+
+    assert isinstance(core, Core)
+    assert core.mic.oauth is core.mic.logins._tokens
+    assert await core.mic.oauth.client("kid_nosuchapp") is None

@@ -77,10 +77,26 @@ class IdentityChecker:
         """The identity the source vouches for.
 
         Raises:
-            LoginRefused: wrong credentials, or a second factor is needed (user store).
+            LoginRefused: wrong credentials, too many failures lately (the login throttle), or a
+                second factor is needed (user store).
             OAuthError: temporarily_unavailable / server_error when the source cannot answer.
-            KinveyError: LoginThrottled after too many failures.
         """
+        try:
+            return await self._authenticate(app, service, username, password, address, otp)
+        except KinveyError as exc:
+            if exc.name != "LoginThrottled":
+                raise
+            raise LoginRefused(str(exc.debug or exc.description)) from exc
+
+    async def _authenticate(
+        self,
+        app: AppRecord,
+        service: AuthService,
+        username: str,
+        password: str,
+        address: str | None,
+        otp: str | None,
+    ) -> Identity:
         if isinstance(service.source, FlexAuthSource):
             key = f"\0mic\0{service.id}\0{username}"
             await self._throttle.before(app.id, key, address)
