@@ -21,11 +21,16 @@ from kinbase.app import create_app
 from kinbase.core.services import Core
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend
+from kinbase.storage.blobs import BlobStore
+from kinbase.storage.blobs.local import LocalBlobStore
+from kinbase.storage.blobs.s3 import MIN_PART_SIZE, S3BlobStore
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sqlite import SQLiteStorage
+from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS, run_seaweedfs
 
 POSTGRES_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENGINES = ["sqlite", "postgresql"]
+BLOB_STORES = ["local", "s3"]
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +76,49 @@ def storage(request: pytest.FixtureRequest) -> StorageBackend:
     """A started storage engine, shared by the tests of this process (each test uses its own app)."""
     engine: StorageBackend = request.getfixturevalue(f"{request.param}_storage")
     return engine
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:
+    """A real S3-compatible server (SeaweedFS) for this test process; started on first use."""
+    with run_seaweedfs(Path(tmp_path_factory.mktemp("seaweedfs"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+async def local_blob_store(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BlobStore]:
+    store = LocalBlobStore(Path(tmp_path_factory.mktemp("blobs")))
+    await store.start()
+    yield store
+    await store.stop()
+
+
+@pytest.fixture(scope="session")
+async def s3_blob_store(seaweedfs: SeaweedFS, worker_id_safe: str) -> AsyncIterator[BlobStore]:
+    store = S3BlobStore(
+        bucket="kinbase-tests",
+        endpoint_url=seaweedfs.endpoint,
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        prefix=f"{worker_id_safe}/",
+        part_size=MIN_PART_SIZE,
+    )
+    await store.start()
+    yield store
+    await store.stop()
+
+
+@pytest.fixture(params=BLOB_STORES, scope="session")
+def blob_store(request: pytest.FixtureRequest) -> BlobStore:
+    """A started byte store (local files or S3), shared by the tests of this process."""
+    store: BlobStore = request.getfixturevalue(f"{request.param}_blob_store")
+    return store
+
+
+@pytest.fixture
+def blob_prefix() -> str:
+    """A key prefix of its own for one test."""
+    return f"t{secrets.token_hex(6)}/"
 
 
 @pytest.fixture

@@ -124,6 +124,57 @@ class Settings:
     mic_login_page_seconds: int = setting(
         900, "How long a Mobile Identity Connect login page may be submitted.", minimum=30
     )
+    blob_store: str = setting(
+        "local",
+        "Where file bytes live: 'local' (files under blob_dir) or 's3' (an S3-compatible object store, "
+        "for several workers or machines).",
+        choices=("local", "s3"),
+    )
+    blob_dir: str = setting("", "Directory of the local byte store (empty: data_dir/files).")
+    s3_bucket: str = setting("kinbase", "S3 bucket of the byte store (created at start if missing).")
+    s3_endpoint_url: str = setting("", "S3 endpoint (empty: AWS); e.g. http://127.0.0.1:8333 for SeaweedFS.")
+    s3_region: str = setting("us-east-1", "S3 region.")
+    s3_access_key: str = setting("", "S3 access key (empty: the AWS credential chain).")
+    s3_secret_key: str = setting("", "S3 secret key.")
+    s3_prefix: str = setting("", "Key prefix of every object kinbase writes in the bucket (ending with '/').")
+    s3_part_size_mb: int = setting(
+        8,
+        "Part size of S3 multipart uploads, in MiB (S3's minimum is 5); one part per upload is buffered.",
+        minimum=5,
+    )
+    s3_direct_downloads: bool = setting(
+        False,
+        "Kinvey _downloadURL of private files points at the object store (a presigned URL), not kinbase.",
+    )
+    file_max_bytes: int = setting(
+        5 * 1024**3,
+        "Largest file an app may store, in bytes (an app's files.max_file_bytes overrides it).",
+        minimum=1,
+    )
+    file_quota_bytes: int = setting(
+        0,
+        "Bytes of files an app may keep in all (0: no quota; an app's files.quota_bytes overrides it).",
+        minimum=0,
+    )
+    file_url_seconds: int = setting(
+        3600, "Lifetime of a Kinvey _downloadURL when the request sets no ttl_in_seconds.", minimum=1
+    )
+    upload_session_seconds: int = setting(
+        86400,
+        "How long an unfinished upload stays resumable after its last write; then its bytes are collected.",
+        minimum=60,
+    )
+    upload_stall_seconds: int = setting(
+        60,
+        "An upload that sends nothing for this long is cut off (what arrived is kept for a resume).",
+        minimum=1,
+    )
+    file_gc_seconds: int = setting(
+        3600,
+        "Interval of the collection of orphaned bytes and abandoned uploads in each worker (0: only "
+        "'kinbase files gc').",
+        minimum=0,
+    )
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections of the TOML file that belong to other components (e.g. ``[kinto]``); not a setting."""
 
@@ -133,6 +184,11 @@ class Settings:
         if self.database_url:
             return self.database_url
         return "sqlite:///" + str(Path(self.data_dir).resolve() / "kinbase.db")
+
+    @property
+    def resolved_blob_dir(self) -> str:
+        """The local byte store's directory, with the default filled in from ``data_dir``."""
+        return self.blob_dir or str(Path(self.data_dir).resolve() / "files")
 
     @property
     def engine(self) -> str:
