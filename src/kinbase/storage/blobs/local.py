@@ -327,9 +327,9 @@ class LocalBlobStore(BlobStore):
             fh = path.open("r+b")
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            except BlockingIOError:  # another request appends to it
                 fh.close()
-                raise
+                raise UploadBusy() from None
             size = os.fstat(fh.fileno()).st_size
             if size != offset:
                 fh.close()
@@ -337,11 +337,8 @@ class LocalBlobStore(BlobStore):
             fh.seek(offset)
             return fh
 
-        try:
-            with _io_errors():
-                fh = await asyncio.to_thread(open_at)
-        except BlockingIOError as exc:  # another request appends to it
-            raise UploadBusy() from exc
+        with _io_errors():
+            fh = await asyncio.to_thread(open_at)
         size = offset
         pending: list[bytes] = []
         pending_size = 0
