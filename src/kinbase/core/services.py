@@ -5,11 +5,13 @@ from __future__ import annotations
 import secrets
 
 from kinbase.core.apps import AppService
+from kinbase.core.files.services import FileServices
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
+from kinbase.storage.blobs import BlobStore, create_blob_store
 
 __all__ = ["DEFAULT_APP_KEY", "Core"]
 
@@ -20,7 +22,7 @@ DEFAULT_APP_KEY = "default_app"
 class Core:
     """The services of one server process. Front-ends hold a reference to it; it knows no HTTP."""
 
-    def __init__(self, settings: Settings, storage: StorageBackend) -> None:
+    def __init__(self, settings: Settings, storage: StorageBackend, blobs: BlobStore | None = None) -> None:
         self.settings = settings
         self.storage = storage
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
@@ -28,6 +30,13 @@ class Core:
         self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
+        self.files = FileServices(
+            settings,
+            storage,
+            blobs if blobs is not None else create_blob_store(settings),
+            lambda: self.secret,
+            self.kinto,
+        )
 
     @property
     def secret(self) -> bytes:
@@ -38,9 +47,10 @@ class Core:
         return self._secret
 
     async def start(self) -> None:
-        """Open the storage (applying pending migrations) and load the server secret."""
+        """Open the storage (applying pending migrations), load the server secret, open the byte store."""
         await self.storage.start()
         await self.load_secret()
+        await self.files.start()
 
     async def load_secret(self) -> bytes:
         """Read the server secret, creating it on the first start of a database."""
@@ -62,4 +72,5 @@ class Core:
 
     async def stop(self) -> None:
         self.kinto.close()
+        await self.files.stop()
         await self.storage.stop()

@@ -23,7 +23,7 @@ class KintoSetting:
     """One documented Kinto setting, derived from a field of :class:`KintoConfig`."""
 
     name: str
-    type: str  # "bool" | "int" | "str" | "principals" | "strings" | "map"
+    type: str  # "bool" | "int" | "str" | "principals" | "strings" | "map" | "resources"
     default: Any
     help: str
 
@@ -144,6 +144,50 @@ class KintoConfig:
     trailing_slash_redirect: bool = kinto_setting(
         True, "bool", "307 from a path ending in / to the same without."
     )
+    attachment_base_url: str = kinto_setting(
+        "",
+        "str",
+        "kinto-attachment's 'base_url': where attachment locations are served (empty: kinbase serves them "
+        "at <public URL>/attachments/<app key>/; locations are written relative to it).",
+    )
+    attachment_extensions: str = kinto_setting(
+        "default",
+        "str",
+        "Allowed file extensions, kinto-attachment's syntax: groups ('default', 'images', 'documents', "
+        "'text', 'data', 'audio', 'video', 'archives', 'scripts', 'executables', 'any') and extensions "
+        "joined with '+' (e.g. 'default+video' or 'images+pdf').",
+    )
+    attachment_mimetypes: str = kinto_setting(
+        "",
+        "str",
+        "Media types forced per extension: '.ftl:application/vnd.fluent;.db:application/vnd.sqlite3'.",
+    )
+    attachment_max_size_bytes: int = kinto_setting(
+        0, "int", "Largest attachment in bytes (0: only the server's file_max_bytes)."
+    )
+    attachment_keep_old_files: bool = kinto_setting(
+        False, "bool", "Keep the file of a replaced or removed attachment, or of a deleted record."
+    )
+    attachment_randomize: bool = kinto_setting(
+        True, "bool", "Store attachments under a random name (a UUID and the original extension)."
+    )
+    attachment_filename_pattern: str = kinto_setting(
+        "",
+        "str",
+        "Pattern of stored names with {filename}, {datetime} and {rid} (e.g. '{datetime}-{rid}-{filename}').",
+    )
+    attachment_folder: str = kinto_setting(
+        "",
+        "str",
+        "Folder of stored names, with {bucket_id} and {collection_id} (e.g. '{bucket_id}/{collection_id}').",
+    )
+    attachment_resources: Mapping[str, Mapping[str, Any]] = kinto_setting(
+        {},
+        "resources",
+        "Per-bucket or per-collection overrides of randomize, keep_old_files, filename_pattern, folder and "
+        "max_size_bytes, keyed 'bucket' or 'bucket/collection' (kinto-attachment's "
+        "'attachment.resources.<bucket>[.<collection>].<name>').",
+    )
 
     def settings_principals(self, resource: str, perm: str) -> tuple[str, ...]:
         """The principals the settings grant ``perm`` on every object of type ``resource``."""
@@ -182,8 +226,29 @@ _BY_NAME = {s.name: s for s in KINTO_SETTINGS}
 _ALIASES = {
     f"history.{name}": f"history_{name}"
     for name in ("exclude_resources", "exclude_user_ids", "auto_trim_max_count", "auto_trim_user_ids")
+} | {
+    f"attachment.{name}": f"attachment_{name}"
+    for name in (
+        "base_url",
+        "extensions",
+        "mimetypes",
+        "max_size_bytes",
+        "keep_old_files",
+        "randomize",
+        "filename_pattern",
+        "folder",
+    )
 }
-"""Kinto's own spelling of the history settings (a quoted key in TOML)."""
+_ALIASES["attachment.extra.base_url"] = "attachment_base_url"
+"""Kinto's own spelling of the history and attachment settings (a quoted key in TOML)."""
+_RESOURCE_SETTINGS = {
+    "randomize": bool,
+    "keep_old_files": bool,
+    "filename_pattern": str,
+    "folder": str,
+    "max_size_bytes": int,
+}
+_RESOURCE_KEY = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?$")
 _HISTORY_URI = re.compile(
     r"^/buckets/[^/]+(?:/(?:collections|groups)/[^/]+)?$|^/buckets/[^/]+/collections/[^/]+/records/[^/]+$"
 )
@@ -203,6 +268,8 @@ def _convert(setting: KintoSetting, raw: Any, origin: str) -> Any:
         if not isinstance(raw, str):
             raise ConfigurationError(f"{where}: expected a string, got {raw!r}")
         return raw
+    if setting.type == "resources":
+        return _resources(raw, where)
     if setting.type == "map":
         if not isinstance(raw, Mapping):
             raise ConfigurationError(f"{where}: expected a table")
@@ -214,6 +281,27 @@ def _convert(setting: KintoSetting, raw: Any, origin: str) -> Any:
             result[(match.group(1), match.group(2))] = _strings(value, f"{where}[{key}]")
         return result
     return _strings(raw, where)
+
+
+def _resources(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, Mapping):
+        raise ConfigurationError(f"{where}: expected a table keyed 'bucket' or 'bucket/collection'")
+    result: dict[str, dict[str, Any]] = {}
+    for key, values in raw.items():
+        if not _RESOURCE_KEY.match(str(key)) or not isinstance(values, Mapping):
+            raise ConfigurationError(f"{where}: {key!r} must be 'bucket' or 'bucket/collection' with a table")
+        clean: dict[str, Any] = {}
+        for name, value in values.items():
+            kind = _RESOURCE_SETTINGS.get(str(name))
+            if kind is None:
+                raise ConfigurationError(
+                    f"{where}[{key}]: {name!r} is not one of {', '.join(_RESOURCE_SETTINGS)}"
+                )
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ConfigurationError(f"{where}[{key}].{name}: expected {kind.__name__}, got {value!r}")
+            clean[str(name)] = value
+        result[str(key)] = clean
+    return result
 
 
 def _strings(raw: Any, where: str) -> tuple[str, ...]:
@@ -233,6 +321,16 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
     values: dict[str, Any] = {}
     for origin, source in (("[kinto]", server), ("app settings", app or {})):
         for key, raw in source.items():
+            if key.startswith("attachment.resources."):  # kinto-attachment's flat spelling
+                *names, name = key.removeprefix("attachment.resources.").split(".")
+                if len(names) not in (1, 2):
+                    raise ConfigurationError(
+                        f"Kinto setting {key!r} ({origin}): use attachment.resources.B[.C].NAME"
+                    )
+                merged = {k: dict(v) for k, v in values.get("attachment_resources", {}).items()}
+                merged.setdefault("/".join(names), {})[name] = raw
+                values["attachment_resources"] = _resources(merged, f"Kinto setting {key!r} ({origin})")
+                continue
             key = _ALIASES.get(key, key)
             setting = _BY_NAME.get(key)
             if setting is None:
@@ -249,6 +347,14 @@ def parse_config(server: Mapping[str, Any], app: Mapping[str, Any] | None = None
         raise ConfigurationError("Kinto settings 'batch_max_requests' and 'max_fetch_size' must be positive")
     if not 0 <= values.get("backoff_percentage", 100) <= 100:
         raise ConfigurationError("Kinto setting 'backoff_percentage' must be between 0 and 100")
+    if values.get("attachment_max_size_bytes", 0) < 0:
+        raise ConfigurationError("Kinto setting 'attachment_max_size_bytes' must not be negative")
+    for pair in filter(None, values.get("attachment_mimetypes", "").split(";")):
+        extension, _, kind = pair.partition(":")
+        if not extension.startswith(".") or "/" not in kind:
+            raise ConfigurationError(
+                f"Kinto setting 'attachment_mimetypes': {pair!r} is not '.extension:type/subtype'"
+            )
     for uri in values.get("history_exclude_resources", ()):
         if not _HISTORY_URI.match(uri):
             raise ConfigurationError(

@@ -37,6 +37,8 @@ class Change:
     data: Document
     acl: dict[str, frozenset[str]]
     ancestors: dict[str, Loaded] = field(default_factory=dict)
+    previous: StoredObject | None = None
+    """The version replaced or deleted (None on creation)."""
 
 
 class Hooks:

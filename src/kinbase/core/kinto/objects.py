@@ -9,7 +9,7 @@ anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,9 +26,22 @@ from kinbase.jsonutil import dumps_str, loads
 from kinbase.storage.base import NewVersion, ParentRecord, StorageBackend, WriteContext, Writer
 from kinbase.types import Document, Principal, Stamp
 
-__all__ = ["Body", "Conditions", "KintoObjects", "ObjectResult", "Patch", "create_permission", "deny"]
+__all__ = [
+    "Body",
+    "Conditions",
+    "KintoObjects",
+    "ObjectResult",
+    "Patch",
+    "Watcher",
+    "chain_of",
+    "check_parents",
+    "create_permission",
+    "deny",
+]
 
 Precondition = Stamp | Literal["*"] | None
+Watcher = Callable[[KintoContext, Writer, Change], Awaitable[None]]
+"""Told of every change inside its transaction, after the resource's hooks (it may raise to abort)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +176,13 @@ class KintoObjects:
         self.store = store
         self.history = history
         self.hooks = hooks
+        self.watchers: list[Watcher] = []
+
+    async def _changed(self, ctx: KintoContext, writer: Writer, change: Change) -> None:
+        await self.hooks[change.target.resource].after_write(ctx, writer, change)
+        for watch in self.watchers:
+            await watch(ctx, writer, change)
+        await self.history.record(ctx, writer, change)
 
     # -- helpers -------------------------------------------------------------------------------
     async def _lock(
@@ -209,10 +229,15 @@ class KintoObjects:
         result = await writer.put(parent, object_id, build, requested_stamp=requested, new=new)
         frozen = {perm: frozenset(ps) for perm, ps in acl.items()}
         change = Change(
-            target, "create" if result.created else "update", result.object, built[0], frozen, dict(ancestors)
+            target,
+            "create" if result.created else "update",
+            result.object,
+            built[0],
+            frozen,
+            dict(ancestors),
+            previous=result.previous,
         )
-        await hooks.after_write(ctx, writer, change)
-        await self.history.record(ctx, writer, change)
+        await self._changed(ctx, writer, change)
         return ObjectResult(
             result.object.data, result.object.stamp, render_acl(frozen), result.created
         ), built[0]
@@ -342,9 +367,10 @@ class KintoObjects:
         assert pair is not None
         tombstone = pair[0]
         text = tombstone_json(target.id, tombstone.stamp)
-        change = Change(target, "delete", tombstone, loads(text), dict(own.acl), dict(ancestors))
-        await self.hooks[target.resource].after_write(ctx, writer, change)
-        await self.history.record(ctx, writer, change)
+        change = Change(
+            target, "delete", tombstone, loads(text), dict(own.acl), dict(ancestors), previous=pair[1]
+        )
+        await self._changed(ctx, writer, change)
         return ObjectResult(text, tombstone.stamp, None)
 
     # -- POST -----------------------------------------------------------------------------------
