@@ -232,13 +232,13 @@ class AttachmentService:
         """Patch the record (or create it) with ``attachment``, in ``writer``'s transaction."""
         inner = ctx.in_transaction(writer)
         fields = {**(data or {}), "attachment": attachment}
+        exists = (await self.kinto_store.load(writer, ctx.app.id, target)).obj is not None
         token = _OWN_WRITE.set(True)
         try:
-            try:
-                result = await self.objects.patch(
-                    inner, target, Patch("json", Body(fields, permissions)), Conditions()
-                )
-            except MissingObject:
+            if exists:
+                patch = Patch("json", Body(fields, permissions))
+                result = await self.objects.patch(inner, target, patch, Conditions())
+            else:
                 result = await self.objects.put(inner, target, Body(fields, permissions), Conditions())
         finally:
             _OWN_WRITE.reset(token)

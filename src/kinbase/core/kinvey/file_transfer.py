@@ -207,7 +207,7 @@ class FileTransfer:
         body: Document = {"_filename": name}
         file_id = str(existing["_id"]) if existing is not None else None
         if existing is not None:
-            body = {k: v for k, v in public_doc(existing).items() if k not in ("_kmd",)}
+            body = {k: v for k, v in public_doc(existing).items() if k not in ("_kmd", "size")}
         doc, _ = await self.files.save(
             app,
             caller,
