@@ -165,3 +165,17 @@ def test_serve_takes_the_data_dir_after_the_command_name(tmp_path: Path) -> None
     # The bad host stops the server after the first start has created its database in ``data``.
     assert result.returncode != 0
     assert "kid_" in kinbase_cli("--data-dir", str(data), "apps", "list", cwd=tmp_path).stdout
+
+
+def test_files_commands(tmp_path: Path, database: list[str]) -> None:
+    created = kinbase_cli(*database, "apps", "create", "Files", cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    key = _creds(created.stdout)["key"]
+    usage = kinbase_cli(*database, "files", "usage", key, cwd=tmp_path)
+    assert usage.returncode == 0, usage.stderr
+    assert usage.stdout.strip() == "used: 0 bytes; quota: none; largest file: 5368709120 bytes"
+    collected = kinbase_cli(*database, "files", "gc", cwd=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    assert "0 orphaned files deleted" in collected.stdout
+    missing = kinbase_cli(*database, "files", "usage", "kid_nope", cwd=tmp_path)
+    assert missing.returncode != 0 and "not found" in missing.stderr

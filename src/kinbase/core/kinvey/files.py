@@ -41,7 +41,7 @@ from kinbase.storage.base import (
     WriteContext,
     Writer,
 )
-from kinbase.types import Document
+from kinbase.types import Document, Path
 
 __all__ = ["FILES", "FILE_COLUMNS", "FileService", "FilesApi"]
 
@@ -220,14 +220,7 @@ class FileService:
             window = await read_window(reader, parent, caller, whole, api.version, False)
         shown = [await self.links.with_download(options, app.key, decode(text)) for text in window.texts]
         if query.fields:  # after the links: they need the bookkeeping a projection would drop
-            keep = {"_downloadURL", "_expiresAt"}
-            shown = [
-                {
-                    **decode(project(orjson.dumps(d).decode(), query.fields)),
-                    **{k: d[k] for k in keep if k in d},
-                }
-                for d in shown
-            ]
+            shown = [_projected(d, query.fields) for d in shown]
         return shown
 
     async def count(self, app: AppRecord, caller: Caller, query: Query) -> int:
@@ -282,6 +275,12 @@ class FileService:
                 if isinstance(key, str):
                     keys.add(key)
         return keys
+
+
+def _projected(doc: Document, fields: Sequence[Path]) -> Document:
+    """``doc`` reduced to ``fields`` (and the system fields), keeping its links."""
+    kept = orjson.loads(project(orjson.dumps(doc).decode(), fields))
+    return {**kept, **{k: doc[k] for k in ("_downloadURL", "_expiresAt") if k in doc}}
 
 
 def _valid_iso(value: Any) -> bool:
