@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from kinbase import __version__
+from kinbase.cli_config import register as register_config
 from kinbase.cli_files import register as register_files
 from kinbase.cli_kinvey import register as register_kinvey
 from kinbase.core.kinto.config import markdown_table as kinto_table
@@ -245,6 +246,7 @@ def apps_delete(ctx: click.Context, key: str, yes: bool) -> None:
 
 register_kinvey(main, _settings)
 register_files(main, _settings)
+register_config(main, _settings)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -61,6 +61,10 @@ class AppService:
         self._cache[key] = (now + self._cache_seconds, app)
         return app
 
+    def forget(self, key: str) -> None:
+        """Drop the cached app ``key`` (changed through this process: seen at once here)."""
+        self._cache.pop(key, None)
+
     async def require(self, key: str) -> AppRecord:
         """The app with this key.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from kinbase.core.appconfig import AppConfigService
 from kinbase.core.apps import AppService
 from kinbase.core.files.services import FileServices
 from kinbase.core.kinto.service import KintoService
@@ -29,6 +30,7 @@ class Core:
         self._secret: bytes | None = None
         self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
+        self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
         self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
         self.files = FileServices(
             settings,

@@ -71,14 +71,19 @@ class ParentRecord:
     live: int = 0
     """How many live objects it held when it was read."""
     indexes: tuple[IndexDef, ...] = field(init=False, repr=False, compare=False)
-    """The declared field indexes (from ``settings["indexes"]``)."""
+    """The declared field indexes (from ``settings["indexes"]``): every write maintains them."""
+    ready_indexes: tuple[IndexDef, ...] = field(init=False, repr=False, compare=False)
+    """The indexes reads may use: :attr:`indexes` less those still being built online
+    (:meth:`Writer.begin_index`)."""
 
     def __post_init__(self) -> None:
+        declared = self.settings.get("indexes", ())
         indexes = tuple(
-            IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False)))
-            for i in self.settings.get("indexes", ())
+            IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False))) for i in declared
         )
         object.__setattr__(self, "indexes", indexes)
+        ready = tuple(index for index, i in zip(indexes, declared, strict=True) if not i.get("building"))
+        object.__setattr__(self, "ready_indexes", ready)
 
 
 @dataclass(slots=True)
@@ -314,6 +319,32 @@ class Writer(Reader):
     @abstractmethod
     async def create_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
         """Declare a field index on ``path`` and fill it from the existing objects (idempotent)."""
+
+    @abstractmethod
+    async def begin_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        """Declare a field index on ``path`` without filling it: from now on every write maintains
+        it, but reads do not use it until :meth:`finish_index`. The online build of a live
+        collection is ``begin_index``, then :meth:`fill_index` in short transactions of its own,
+        then ``finish_index`` (:func:`kinbase.storage.indexing.build_index`). Idempotent: an index
+        already declared on ``path`` (ready or not) is left as it is."""
+
+    @abstractmethod
+    async def fill_index(
+        self, parent: ParentRecord, path: Path, after: tuple[Stamp, int] | None, limit: int
+    ) -> tuple[Stamp, int] | None:
+        """Index up to ``limit`` live objects that come after ``after`` in (stamp, oid) order and
+        return the position of the last one, or None when none was left.
+
+        Objects written meanwhile get a newer stamp and so come later in that order, and writes
+        maintain the index themselves: a build that walks from None to the end misses none.
+
+        Raises:
+            NotFound: if no index is declared on ``path``.
+        """
+
+    @abstractmethod
+    async def finish_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        """Let reads use the index on ``path`` (no-op if it is ready or absent)."""
 
     @abstractmethod
     async def drop_index(self, parent: ParentRecord, path: Path) -> ParentRecord:

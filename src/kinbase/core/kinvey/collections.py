@@ -16,7 +16,7 @@ wrong. Disabling delta set forgets every tombstone.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +25,18 @@ from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.querying import project
 from kinbase.core.kinvey.wire import MAX_RESULTS, stamp_of_iso
+from kinbase.errors import InvalidQuery
 from kinbase.query.ast import Query
-from kinbase.storage.base import AppRecord, FindOptions, StorageBackend
+from kinbase.query.paths import parse_path
+from kinbase.storage.base import AppRecord, FindOptions, StorageBackend, Writer
+from kinbase.storage.indexing import build_index
 from kinbase.storage.stamps import now_ms
-from kinbase.types import Stamp
+from kinbase.types import Path, Stamp
 
-__all__ = ["DEFAULT_TTL_DAYS", "CollectionService", "DeltaSet"]
+__all__ = ["DECLARED_INDEXES", "DEFAULT_TTL_DAYS", "CollectionService", "DeltaSet", "declared_state"]
+
+DECLARED_INDEXES = "declared_indexes"
+"""The parent setting that holds the indexes declared for a collection (lists of field names)."""
 
 DEFAULT_TTL_DAYS = 30
 _DAY_MS = 86_400_000
@@ -47,6 +53,42 @@ class DeltaSet:
 def _delta(settings: Mapping[str, Any]) -> Mapping[str, Any]:
     raw = settings.get("delta_set")
     return raw if isinstance(raw, Mapping) else {}
+
+
+def _index_paths(indexes: Sequence[Sequence[str]]) -> set[Path]:
+    """The storage field indexes that serve declared indexes: one per field named. (A compound
+    declaration is served by the indexes of its fields; the query compiler picks one.)
+
+    Raises:
+        KinveyError: BadRequest for an invalid field name.
+    """
+    paths: set[Path] = set()
+    for fields in indexes:
+        for name in fields:
+            try:
+                paths.add(parse_path(name))
+            except InvalidQuery as exc:
+                raise KinveyError("BadRequest", exc.message) from None
+    return paths
+
+
+def declared_state(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings of a collection that were set explicitly, keyed as in the app configuration
+    file (``delta_set``, ``deleted_ttl_days``, ``permissions``, ``indexes``, ``auto_index``)."""
+    state: dict[str, Any] = {}
+    delta = _delta(settings)
+    if "enabled" in delta:
+        state["delta_set"] = bool(delta["enabled"])
+    if "ttl_days" in delta:
+        state["deleted_ttl_days"] = int(delta["ttl_days"])
+    permissions = settings.get("permissions")
+    if isinstance(permissions, Mapping) and permissions.get("level") in LEVELS:
+        state["permissions"] = str(permissions["level"])
+    if DECLARED_INDEXES in settings:
+        state["indexes"] = [list(fields) for fields in settings[DECLARED_INDEXES]]
+    if settings.get("auto_index") is not None:
+        state["auto_index"] = bool(settings["auto_index"])
+    return state
 
 
 class CollectionService:
@@ -66,7 +108,7 @@ class CollectionService:
     @staticmethod
     def _render(collection: str, settings: Mapping[str, Any], live: int) -> dict[str, Any]:
         delta = _delta(settings)
-        return {
+        described = {
             "name": collection,
             "count": live,
             "deltaSet": {
@@ -74,7 +116,11 @@ class CollectionService:
                 "deletedTtlDays": int(delta.get("ttl_days", DEFAULT_TTL_DAYS)),
             },
             "permissions": CollectionPolicy.of(settings).settings(),
+            "indexes": [list(fields) for fields in settings.get(DECLARED_INDEXES, [])],
         }
+        if settings.get("auto_index") is not None:
+            described["autoIndex"] = bool(settings["auto_index"])
+        return described
 
     async def configure(
         self,
@@ -84,42 +130,99 @@ class CollectionService:
         delta_set: bool | None = None,
         ttl_days: int | None = None,
         level: str | None = None,
+        indexes: Sequence[Sequence[str]] | None = None,
+        auto_index: bool | None = None,
     ) -> dict[str, Any]:
         """Change a collection's settings (created if missing); returns :meth:`describe`.
 
         Changing the permission level recompiles the grants of every entity of the collection.
+        Declared indexes (each a list of dotted field names) replace the previously declared ones;
+        a new index is built online after the change is committed (see :meth:`build_indexes`).
 
         Raises:
-            KinveyError: BadRequest for an unknown level or a TTL below 1 day.
+            KinveyError: BadRequest for an unknown level, a TTL below 1 day or a bad field name.
+        """
+        async with self._storage.writer() as writer:
+            await self.configure_in(
+                writer,
+                app,
+                collection,
+                delta_set=delta_set,
+                ttl_days=ttl_days,
+                level=level,
+                indexes=indexes,
+                auto_index=auto_index,
+            )
+        await self.build_indexes(app, collection)
+        return await self.describe(app, collection)
+
+    async def configure_in(
+        self,
+        writer: Writer,
+        app: AppRecord,
+        collection: str,
+        *,
+        delta_set: bool | None = None,
+        ttl_days: int | None = None,
+        level: str | None = None,
+        indexes: Sequence[Sequence[str]] | None = None,
+        auto_index: bool | None = None,
+    ) -> None:
+        """:meth:`configure` inside the caller's transaction (indexes are declared, not built).
+
+        Raises:
+            KinveyError: BadRequest for an unknown level, a TTL below 1 day or a bad field name.
         """
         check_collection_name(collection)
         if level is not None and level not in LEVELS:
             raise KinveyError("BadRequest", f"permissions level must be one of {', '.join(LEVELS)}")
         if ttl_days is not None and not 1 <= ttl_days <= 3650:
             raise KinveyError("BadRequest", "deletedTtlDays must be between 1 and 3650")
-        async with self._storage.writer() as writer:
-            parent = await writer.ensure_parent(app.id, APPDATA, collection)
-            settings = dict(parent.settings)
-            delta = dict(_delta(settings))
-            if delta_set is not None and delta_set != bool(delta.get("enabled")):
-                if delta_set:
-                    delta["enabled_at"] = now_ms()
-                delta["enabled"] = delta_set
-                await writer.purge_tombstones(parent)
-            if ttl_days is not None:
-                delta["ttl_days"] = ttl_days
-            settings["delta_set"] = delta
-            old_policy = CollectionPolicy.of(settings)
-            if level is not None:
-                settings["permissions"] = {"level": level}
-            parent = await writer.update_parent_settings(parent, settings)
-            policy = CollectionPolicy.of(settings)
-            if policy != old_policy:
-                everything = await writer.find(parent, Query(), FindOptions(columns=COLUMNS))
-                for obj in everything:
-                    acl = orjson_acl(obj.data)
-                    await writer.set_grants(obj.oid, grants_of(acl, policy))
-            return self._render(collection, settings, parent.live)
+        wanted = _index_paths(indexes) if indexes is not None else None
+        parent = await writer.ensure_parent(app.id, APPDATA, collection)
+        settings = dict(parent.settings)
+        delta = dict(_delta(settings))
+        if delta_set is not None and delta_set != bool(delta.get("enabled")):
+            if delta_set:
+                delta["enabled_at"] = now_ms()
+            await writer.purge_tombstones(parent)
+        if delta_set is not None:
+            delta["enabled"] = delta_set
+        if ttl_days is not None:
+            delta["ttl_days"] = ttl_days
+        settings["delta_set"] = delta
+        old_policy = CollectionPolicy.of(settings)
+        if level is not None:
+            settings["permissions"] = {"level": level}
+        if auto_index is not None:
+            settings["auto_index"] = auto_index
+        old_paths = _index_paths(settings.get(DECLARED_INDEXES, []))
+        if indexes is not None:
+            settings[DECLARED_INDEXES] = [list(fields) for fields in indexes]
+        parent = await writer.update_parent_settings(parent, settings)
+        if wanted is not None:
+            for path in old_paths - wanted:
+                parent = await writer.drop_index(parent, path)
+            for path in sorted(wanted - old_paths):
+                parent = await writer.begin_index(parent, path)
+        policy = CollectionPolicy.of(settings)
+        if policy != old_policy:
+            everything = await writer.find(parent, Query(), FindOptions(columns=COLUMNS))
+            for obj in everything:
+                acl = orjson_acl(obj.data)
+                await writer.set_grants(obj.oid, grants_of(acl, policy))
+
+    async def build_indexes(self, app: AppRecord, collection: str) -> list[Path]:
+        """Fill the declared indexes of a collection that are not ready yet (online, in short
+        transactions; a build interrupted by a crash resumes here). Returns the paths built."""
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+        if parent is None:
+            return []
+        pending = [i.path for i in parent.indexes if i not in parent.ready_indexes]
+        for path in pending:
+            await build_index(self._storage, app.id, APPDATA, collection, path)
+        return pending
 
     async def deltaset(
         self, app: AppRecord, caller: Caller, collection: str, since_raw: str | None, query: Query

@@ -7,43 +7,86 @@ from typing import Any
 
 import orjson
 
+from kinbase.errors import NotFound
 from kinbase.query.sql import index_entries, is_multikey
 from kinbase.storage.base import ParentRecord
 from kinbase.storage.sql.parents import ParentWriter
-from kinbase.types import Document, Path
+from kinbase.types import Document, Path, Stamp
 
 __all__ = ["IndexWriter"]
+
+_FILL_BATCH = 5000
 
 
 class IndexWriter(ParentWriter):
     """A write transaction that also maintains field indexes."""
 
     async def create_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        locked = await self.begin_index(parent, path)
+        after: tuple[Stamp, int] | None = None
+        while (after := await self.fill_index(locked, path, after, _FILL_BATCH)) is not None:
+            pass
+        return await self.finish_index(locked, path)
+
+    async def begin_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
         locked = await self._lock(parent)
         if any(i.path == path for i in locked.indexes):
             return locked
         settings = dict(locked.settings)
         slot = int(settings.get("next_slot", 1))
-        multikey = False
-        rows = await self._all(
-            self.dialect("SELECT o.oid, o.data:TEXT: FROM objects o WHERE o.parent_id = ? AND NOT o.deleted"),
-            (locked.id,),
-            long=True,
-        )
-        batch: list[tuple[Any, ...]] = []
-        for oid, data in rows:
-            doc = orjson.loads(data)
-            multikey = multikey or is_multikey(doc, path)
-            batch.extend((locked.id, slot, t, n, s, oid) for t, n, s in index_entries(doc, path))
-            if len(batch) >= 5000:
-                await self._insert_entries(batch)
-                batch = []
-        if batch:
-            await self._insert_entries(batch)
-        indexes = [*settings.get("indexes", []), {"path": list(path), "slot": slot, "multikey": multikey}]
-        settings["indexes"] = indexes
+        declared = {"path": list(path), "slot": slot, "multikey": False, "building": True}
+        settings["indexes"] = [*settings.get("indexes", []), declared]
         settings["next_slot"] = slot + 1
         return await self._write_settings(locked, settings)
+
+    async def fill_index(
+        self, parent: ParentRecord, path: Path, after: tuple[Stamp, int] | None, limit: int
+    ) -> tuple[Stamp, int] | None:
+        # The parent's lock first: a writer of this parent waits for the batch (briefly), and the
+        # objects read after it are the committed versions the writers before it left.
+        locked = await self._lock(parent)
+        index = next((i for i in locked.indexes if i.path == path), None)
+        if index is None:
+            raise NotFound(f"No index is declared on {'.'.join(path)!r}.")
+        sql = "SELECT o.stamp, o.oid, o.data:TEXT: FROM objects o WHERE o.parent_id = ? AND NOT o.deleted"
+        params: list[Any] = [locked.id]
+        if after is not None:
+            sql += " AND (o.stamp > ? OR (o.stamp = ? AND o.oid > ?))"
+            params += [after[0], after[0], after[1]]
+        rows = await self._all(self.dialect(sql + " ORDER BY o.stamp, o.oid LIMIT ?"), (*params, limit))
+        if not rows:
+            return None
+        entries: list[tuple[Any, ...]] = []
+        multikey = index.multikey
+        for _stamp, oid, data in rows:
+            doc = orjson.loads(data)
+            multikey = multikey or is_multikey(doc, path)
+            entries.extend((locked.id, index.slot, t, n, s, oid) for t, n, s in index_entries(doc, path))
+        if entries:
+            await self._insert_entries(entries)
+        if multikey and not index.multikey:
+            await self._set_index_flags(locked, index.slot, multikey=True)
+        last = rows[-1]
+        return int(last[0]), int(last[1])
+
+    async def finish_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+        locked = await self._lock(parent)
+        index = next((i for i in locked.indexes if i.path == path), None)
+        if index is None or index in locked.ready_indexes:
+            return locked
+        return await self._set_index_flags(locked, index.slot, building=False)
+
+    async def _set_index_flags(self, parent: ParentRecord, slot: int, **flags: bool) -> ParentRecord:
+        settings = dict(parent.settings)
+        updated = []
+        for declared in settings["indexes"]:
+            if int(declared["slot"]) == slot:
+                declared = {**declared, **flags}
+                if not declared.get("building", False):
+                    declared.pop("building", None)
+            updated.append(declared)
+        settings["indexes"] = updated
+        return await self._write_settings(parent, settings)
 
     async def drop_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
         locked = await self._lock(parent)
