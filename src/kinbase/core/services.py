@@ -7,6 +7,7 @@ import secrets
 from kinbase.core.appconfig import AppConfigService
 from kinbase.core.apps import AppService
 from kinbase.core.files.services import FileServices
+from kinbase.core.flex import FlexService
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
@@ -31,6 +32,7 @@ class Core:
         self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
+        self.flex = FlexService(settings, self.appconfig)
         self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
         self.files = FileServices(
             settings,
@@ -73,6 +75,7 @@ class Core:
             return await reader.get_meta(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
+        await self.flex.close()
         self.kinto.close()
         await self.files.stop()
         await self.storage.stop()

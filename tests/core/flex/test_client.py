@@ -1,0 +1,318 @@
+"""The Flex client against real services: the test service written with kinbase-flex and with the
+official Node kinvey-flex-sdk (each a real process), on SQLite and PostgreSQL (the configuration
+that declares the service lives in the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kinbase.core.appconfig import parse_toml
+from kinbase.core.flex import FlexContext, FunctionTask
+from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.services import Core
+from kinbase.storage.base import AppRecord
+from kinbase_flex.testing import FakeBackend
+from tests.support.flex_services import FLEX_SECRET, KINDS, FlexProcess
+from tests.support.server import free_port
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(scope="session", params=KINDS)
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FlexProcess]:
+    """The test service of one kind, started once per test process."""
+    process = FlexProcess(request.param, tmp_path_factory.mktemp(f"flex-{request.param}")).start()
+    yield process
+    process.stop()
+
+
+def _toml(services: dict[str, dict[str, Any]]) -> str:
+    text = ""
+    for name, values in services.items():
+        text += f"[flex_services.{name}]\n"
+        text += "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+    return text
+
+
+async def declare(core: Core, app: AppRecord, **services: dict[str, Any]) -> AppRecord:
+    """Apply a configuration declaring ``services`` (name -> url, secret...) and return the app."""
+    for values in services.values():
+        values.setdefault("secret", FLEX_SECRET)
+    await core.appconfig.apply(await core.apps.require(app.key), parse_toml(_toml(services)))
+    core.apps.forget(app.key)
+    return await core.apps.require(app.key)
+
+
+def _basic(user: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
+
+
+def context(app: AppRecord, *, baas_url: str = "http://127.0.0.1:9", **kw: Any) -> FlexContext:
+    values: dict[str, Any] = {
+        "original_headers": {"Authorization": "Kinvey session-token", "X-Kinvey-API-Version": "5"},
+        "username": "alice",
+        "user_id": "alice-id",
+        "request_id": "req-1",
+    }
+    values.update(kw)
+    return FlexContext(app, baas_url, **values)
+
+
+async def test_every_flexdata_route(core: Core, app: AppRecord, service: FlexProcess) -> None:
+    app = await declare(core, app, svc={"url": service.url})
+    svc = await core.flex.service(app, "svc")
+    ctx = context(app)
+    assert (await svc.data(ctx, "things", "DELETE")).status == 200  # onDeleteAll: start empty
+    created = await svc.data(ctx, "things", "POST", body={"_id": "a", "color": "blue"})
+    assert (created.status, created.body) == (201, {"_id": "a", "color": "blue"})
+    many = await svc.data(
+        ctx, "things", "POST", body=[{"_id": "b", "color": "red"}, {"_id": "c", "color": "blue"}]
+    )
+    assert many.status == 201 and [e["_id"] for e in many.body["entities"]] == ["b", "c"]
+    everything = await svc.data(ctx, "things", "GET")
+    assert everything.status == 200 and [e["_id"] for e in everything.body] == ["a", "b", "c"]
+    assert (await svc.data(ctx, "things", "GET", entity_id="b")).body == {"_id": "b", "color": "red"}
+    missing = await svc.data(ctx, "things", "GET", entity_id="nope")
+    assert missing.status == 404 and missing.body["error"] == "NotFound"
+    blue = "query=%7B%22color%22%3A%22blue%22%7D"
+    found = await svc.data(ctx, "things", "GET", query_string=f"{blue}&limit=1&skip=1")
+    assert found.status == 200 and [e["_id"] for e in found.body] == ["c"]
+    assert (await svc.data(ctx, "things", "GET", count=True)).body == {"count": 3}
+    assert (await svc.data(ctx, "things", "GET", count=True, query_string=blue)).body == {"count": 2}
+    updated = await svc.data(ctx, "things", "PUT", entity_id="a", body={"color": "green"})
+    assert (updated.status, updated.body) == (200, {"_id": "a", "color": "green"})
+    assert (await svc.data(ctx, "things", "PUT", entity_id="zzz", body={})).status == 404
+    assert (await svc.data(ctx, "things", "DELETE", entity_id="b")).body == {"count": 1}
+    assert (await svc.data(ctx, "things", "DELETE", query_string=blue)).body == {"count": 1}
+    assert (await svc.data(ctx, "things", "DELETE")).body == {"count": 1}
+    assert (await svc.data(ctx, "things", "GET")).body == []
+
+
+async def test_the_request_headers_reach_the_handler(
+    core: Core, app: AppRecord, service: FlexProcess
+) -> None:
+    app = await declare(core, app, svc={"url": service.url})
+    svc = await core.flex.service(app, "svc")
+    master = _basic(app.key, app.master_secret)
+    ctx = context(app, original_headers={"Authorization": master, "X-Kinvey-Client-App-Version": "1.2.3"})
+    task = FunctionTask("customEndpoint", "POST", "checkout", body={"cart": [1, 2]})
+    result = await svc.function(ctx, "echo", task)
+    assert (result.status, result.proceed) == (200, False)
+    seen = result.body
+    assert seen["headers"] == {"authorization": master, "x-kinvey-client-app-version": "1.2.3"}
+    assert (seen["username"], seen["userId"]) == ("alice", "alice-id")
+    assert (seen["hookType"], seen["objectName"], seen["method"]) == ("customEndpoint", "checkout", "POST")
+    assert seen["body"] == {"cart": [1, 2]}
+    assert (seen["appKey"], seen["appSecret"], seen["masterSecret"]) == (
+        app.key,
+        app.app_secret,
+        app.master_secret,
+    )
+    assert seen["securityContext"] == "master"
+    anonymous = await svc.function(context(app, username=None, user_id=None), "echo", task)
+    assert (anonymous.body["username"], anonymous.body["userId"]) == ("", "")
+
+
+async def test_hook_envelopes(core: Core, app: AppRecord, service: FlexProcess) -> None:
+    app = await declare(
+        core, app, svc={"url": service.url}, wrong={"url": service.url, "secret": "not-the-secret"}
+    )
+    svc = await core.flex.service(app, "svc")
+    ctx = context(app)
+    pre = await svc.function(ctx, "preSave", FunctionTask("pre", "POST", "orders", body={"total": 5}))
+    assert pre.proceed and pre.request_body == {"total": 5, "stamped": True}
+    assert json.loads(pre.request_query["query"]) == {"stamped": True}
+    query = {"query": '{"total":5}'}
+    seen = await svc.function(ctx, "echo", FunctionTask("pre", "GET", "orders", query=query, entity_id="e1"))
+    assert (seen.body["query"], seen.body["entityId"], seen.body["hookType"]) == (query, "e1", "pre")
+    stop = await svc.function(ctx, "reject", FunctionTask("pre", "POST", "orders", body={}))
+    assert (stop.proceed, stop.status, stop.body["error"]) == (False, 403, "Forbidden")
+    post = await svc.function(
+        ctx,
+        "postShape",
+        FunctionTask("post", "GET", "orders", response={"status": 200, "headers": {}, "body": [1, 2]}),
+    )
+    assert (post.proceed, post.body) == (True, {"wrapped": [1, 2], "count": 2})
+    temp = await svc.function(ctx, "temp", FunctionTask("pre", "POST", "orders", temp_object_store={"n": 1}))
+    assert temp.temp_object_store == {"n": 2} and temp.request_body == {
+        "n": 2
+    }  # pre: next() sets the request
+    unknown = await svc.function(ctx, "nope", FunctionTask("customEndpoint", "POST", "x"))
+    assert (unknown.status, unknown.body["error"]) == (501, "NotImplemented")
+    refused = await (await core.flex.service(app, "wrong")).function(
+        ctx, "echo", FunctionTask("pre", "POST", "x")
+    )
+    assert (refused.status, refused.proceed, refused.body["error"]) == (401, False, "InvalidCredentials")
+
+
+async def test_flexauth_and_discovery(core: Core, app: AppRecord, service: FlexProcess) -> None:
+    app = await declare(core, app, svc={"url": service.url})
+    svc = await core.flex.service(app, "svc")
+    ctx = context(app, username=None, user_id=None)
+    ok = await svc.authenticate(ctx, "login", "flexuser", "flexpass")
+    assert ok.authenticated and ok.token == {"access_token": "tok-flexuser"}
+    assert ok.attributes == {"email": "flexuser@example.test"}
+    denied = await svc.authenticate(ctx, "login", "flexuser", "wrong")
+    assert not denied.authenticated
+    assert (denied.error, denied.error_description) == ("access_denied", "Wrong username or password")
+    offered = await svc.discover()
+    assert offered.service_objects == ("things",) and offered.auth_handlers == ("login",)
+    assert {"echo", "preSave", "slow", "callback"} <= set(offered.functions)
+    assert await svc.healthy()
+    with pytest.raises(KinveyError) as unknown:
+        await core.flex.service(app, "undeclared")
+    assert unknown.value.name == "MissingConfiguration"
+
+
+async def test_modules_call_back_to_the_baas_url(core: Core, app: AppRecord, service: FlexProcess) -> None:
+    """``X-Kinvey-App-Metadata`` carries kinbase's own baasUrl and the app's real secrets: the
+    service's dataStore module calls back there with the master secret and skip-BL."""
+    app = await declare(core, app, svc={"url": service.url})
+    backend = FakeBackend()
+    backend.respond("GET", f"/appdata/{app.key}/things", json=[{"_id": "from-kinbase"}])
+    with backend.serve() as url:
+        svc = await core.flex.service(app, "svc")
+        result = await svc.function(
+            context(app, baas_url=url), "callback", FunctionTask("customEndpoint", "POST", "c")
+        )
+    assert result.body == {"found": [{"_id": "from-kinbase"}]}, result.body
+    call = backend.requests[-1]
+    assert call.headers["authorization"] == _basic(app.key, app.master_secret)
+    assert call.headers["x-kinvey-skip-business-logic"] == "true"
+
+
+async def test_a_slow_service_times_out_and_holds_only_its_own_slots(
+    core: Core, app: AppRecord, service: FlexProcess
+) -> None:
+    app = await declare(
+        core,
+        app,
+        slow={"url": service.url, "timeout_seconds": 1, "max_concurrency": 2},
+        other={"url": service.url},
+    )
+    slow, other = await core.flex.service(app, "slow"), await core.flex.service(app, "other")
+    ctx = context(app)
+    started = time.monotonic()
+    with pytest.raises(KinveyError) as timed_out:
+        await slow.function(ctx, "slow", FunctionTask("customEndpoint", "POST", "s", body={"ms": 5000}))
+    assert timed_out.value.name == "BLTimeoutError" and timed_out.value.status == 550
+    assert 0.9 < time.monotonic() - started < 2.0
+
+    async def call(ms: int) -> Any:
+        return await slow.function(ctx, "slow", FunctionTask("customEndpoint", "POST", "s", body={"ms": ms}))
+
+    # Two slots: the first two calls take 0.6 s, the next two wait for a slot and run out of time.
+    calls = [asyncio.create_task(call(600)) for _ in range(4)]
+    await asyncio.sleep(0.1)
+    quick_start = time.monotonic()
+    echoed = await other.function(ctx, "echo", FunctionTask("customEndpoint", "POST", "e"))
+    assert echoed.status == 200 and time.monotonic() - quick_start < 0.5  # another service is not held
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert sum(1 for o in outcomes if not isinstance(o, BaseException)) == 2
+    assert [o.name for o in outcomes if isinstance(o, KinveyError)] == ["BLTimeoutError"] * 2
+
+
+async def test_an_unreachable_service_fails_fast(core: Core, app: AppRecord) -> None:
+    app = await declare(core, app, gone={"url": f"http://127.0.0.1:{free_port()}", "timeout_seconds": 10})
+    svc = await core.flex.service(app, "gone")
+    started = time.monotonic()
+    with pytest.raises(KinveyError) as failed:
+        await svc.function(context(app), "echo", FunctionTask("customEndpoint", "POST", "e"))
+    assert failed.value.name == "BLInternalError" and "'gone'" in failed.value.debug
+    assert time.monotonic() - started < 1.0
+    assert not await svc.healthy()
+
+
+@pytest.fixture
+async def raw_server() -> AsyncIterator[tuple[str, dict[str, bytes]]]:
+    """A server that answers each path with canned bytes (for malformed replies)."""
+    replies: dict[str, bytes] = {}
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        path = head.split(b" ")[1].decode()
+        length = next(
+            (
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            ),
+            0,
+        )
+        await reader.readexactly(length)
+        body = replies.get(path, b"{}")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}", replies
+
+
+async def test_malformed_replies(
+    core: Core, app: AppRecord, raw_server: tuple[str, dict[str, bytes]]
+) -> None:
+    url, replies = raw_server
+    replies["/_flexFunctions/text"] = b"this is not json"
+    replies["/_flexFunctions/shape"] = b'{"request": {}}'
+    replies["/_flexFunctions/status"] = b'{"response": {"continue": true, "statusCode": 99}}'
+    replies["/_command/discover"] = b'{"dataLink": {"serviceObjects": "things"}}'
+    app = await declare(core, app, raw={"url": url})
+    svc = await core.flex.service(app, "raw")
+    for name, hint in (("text", "not JSON"), ("shape", "'response'"), ("status", "statusCode")):
+        with pytest.raises(KinveyError) as bad:
+            await svc.function(context(app), name, FunctionTask("customEndpoint", "POST", "x"))
+        assert bad.value.name == "BLRuntimeError" and hint in bad.value.debug, bad.value.debug
+    with pytest.raises(KinveyError) as bad:
+        await svc.discover()
+    assert bad.value.name == "BLRuntimeError"
+
+
+@pytest.fixture(params=KINDS)
+def own_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FlexProcess]:
+    """A test service of its own, to kill and restart."""
+    process = FlexProcess(request.param, tmp_path)
+    yield process
+    process.stop()
+
+
+async def test_a_service_killed_mid_request_then_restarted(
+    core: Core, app: AppRecord, own_service: FlexProcess
+) -> None:
+    app = await declare(core, app, svc={"url": own_service.url, "timeout_seconds": 30})
+    svc = await core.flex.service(app, "svc")
+    ctx = context(app)
+    # Not running yet: kinbase starts without it, and a call fails fast.
+    with pytest.raises(KinveyError) as early:
+        await svc.function(ctx, "echo", FunctionTask("customEndpoint", "POST", "e"))
+    assert early.value.name == "BLInternalError"
+    await asyncio.to_thread(own_service.start)
+    assert (await svc.function(ctx, "echo", FunctionTask("customEndpoint", "POST", "e"))).status == 200
+    pending = asyncio.create_task(
+        svc.function(ctx, "slow", FunctionTask("customEndpoint", "POST", "s", body={"ms": 20_000}))
+    )
+    await asyncio.sleep(0.5)
+    killed_at = time.monotonic()
+    own_service.kill()
+    with pytest.raises(KinveyError) as cut:
+        await pending
+    assert cut.value.name == "BLInternalError"
+    assert time.monotonic() - killed_at < 2.0  # not the 30 s deadline
+    await asyncio.to_thread(own_service.start)
+    again = await core.flex.service(app, "svc")
+    assert (await again.function(ctx, "echo", FunctionTask("customEndpoint", "POST", "e"))).status == 200
+    assert (await again.data(ctx, "things", "GET", count=True)).body == {"count": 0}  # a fresh process
