@@ -33,9 +33,9 @@ def npm_ci() -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             installed = modules / "kinvey-flex-sdk" / "package.json"
-            if (modules / ".package-lock.json").exists() and installed.exists():
-                if json.loads(installed.read_text())["version"] == SDK_VERSION:
-                    return
+            finished = (modules / ".package-lock.json").exists() and installed.exists()
+            if finished and json.loads(installed.read_text())["version"] == SDK_VERSION:
+                return
             done = subprocess.run(
                 ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
                 cwd=NODE_DIR,
