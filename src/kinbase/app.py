@@ -48,7 +48,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await the_core.start()
+        await the_core.start(background=True)
         try:
             yield
         finally:

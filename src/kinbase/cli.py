@@ -18,6 +18,7 @@ import click
 from kinbase import __version__
 from kinbase.cli_config import register as register_config
 from kinbase.cli_files import register as register_files
+from kinbase.cli_flex import register as register_flex
 from kinbase.cli_kinvey import register as register_kinvey
 from kinbase.core.kinto.config import markdown_table as kinto_table
 from kinbase.core.services import DEFAULT_APP_KEY, Core
@@ -247,6 +248,7 @@ def apps_delete(ctx: click.Context, key: str, yes: bool) -> None:
 register_kinvey(main, _settings)
 register_files(main, _settings)
 register_config(main, _settings)
+register_flex(main, _settings)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

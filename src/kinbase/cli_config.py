@@ -39,7 +39,7 @@ def run_core(settings: Settings, work: Callable[[Core], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except BaaSError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(str(getattr(exc, "debug", "") or exc.message)) from exc
 
 
 def _read(file: Path) -> str:

@@ -175,6 +175,11 @@ class Settings:
         "'kinbase files gc').",
         minimum=0,
     )
+    schedules_enabled: bool = setting(
+        True,
+        "Run the apps' scheduled Flex functions in this server (every worker takes part; the "
+        "database lets exactly one run each tick).",
+    )
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Sections of the TOML file that belong to other components (e.g. ``[kinto]``); not a setting."""
 

@@ -11,6 +11,7 @@ from kinbase.core.flex import FlexService
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
+from kinbase.core.schedules import Scheduler
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 from kinbase.storage.blobs import BlobStore, create_blob_store
@@ -33,6 +34,9 @@ class Core:
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
         self.flex = FlexService(settings, self.appconfig)
+        self.schedules = Scheduler(
+            storage, self.apps, self.appconfig, self.flex, refresh_seconds=settings.app_cache_seconds
+        )
         self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
         self.files = FileServices(
             settings,
@@ -50,11 +54,14 @@ class Core:
             raise RuntimeError("the core is not started")
         return self._secret
 
-    async def start(self) -> None:
-        """Open the storage (applying pending migrations), load the server secret, open the byte store."""
+    async def start(self, *, background: bool = False) -> None:
+        """Open the storage (applying pending migrations), load the server secret, open the byte
+        store. With ``background`` (a server worker, not a CLI command), also start the scheduler."""
         await self.storage.start()
         await self.load_secret()
         await self.files.start()
+        if background and self.settings.schedules_enabled:
+            self.schedules.start()
 
     async def load_secret(self) -> bytes:
         """Read the server secret, creating it on the first start of a database."""
@@ -75,6 +82,7 @@ class Core:
             return await reader.get_meta(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
+        await self.schedules.stop()
         await self.flex.close()
         self.kinto.close()
         await self.files.stop()

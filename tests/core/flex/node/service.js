@@ -100,6 +100,11 @@ sdk.service({ sharedSecret: process.env.FLEX_SHARED_SECRET, host: '127.0.0.1', p
     });
   });
 
+  const tally = [];
+  fns.register('tally', (context, complete) => { tally.push(Date.now() / 1000); complete({ calls: tally.length }).ok().done(); });
+  fns.register('tallies', (context, complete) => complete({ calls: tally }).ok().done());
+  fns.register('fail', (context, complete) => complete().badRequest('scheduled failure').done());
+
   flex.auth.register('login', (context, complete) => {
     const { username, password } = context.body;
     if (username !== 'flexuser' || password !== 'flexpass') {

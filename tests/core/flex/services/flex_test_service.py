@@ -167,3 +167,20 @@ def login(context: Any, complete: Any, modules: Any) -> None:
     complete().setToken({"access_token": f"tok-{username}"}).addAttribute(
         "email", f"{username}@example.test"
     ).ok().next()
+
+
+_tally: list[float] = []
+
+
+@fns.register("tally")
+def tally(context: Any, complete: Any, modules: Any) -> None:
+    """Count the calls (the scheduling tests check that each tick calls once)."""
+    import time
+
+    with _lock:
+        _tally.append(time.time())
+    complete({"calls": len(_tally)}).ok().done()
+
+
+fns.register("tallies", lambda context, complete, modules: complete({"calls": list(_tally)}).ok().done())
+fns.register("fail", lambda context, complete, modules: complete().badRequest("scheduled failure").done())
