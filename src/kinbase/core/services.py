@@ -5,9 +5,11 @@ from __future__ import annotations
 import secrets
 
 from kinbase.core.appconfig import AppConfigService
+from kinbase.core.appconfig.auth import ConfigAuthServices
 from kinbase.core.apps import AppService
 from kinbase.core.files.services import FileServices
 from kinbase.core.flex import FlexService
+from kinbase.core.flex.auth import FlexAuthCalls
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
@@ -37,7 +39,15 @@ class Core:
         self.schedules = Scheduler(
             storage, self.apps, self.appconfig, self.flex, refresh_seconds=settings.app_cache_seconds
         )
-        self.mic = MicServices(settings, storage, self.apps, self.kinvey, lambda: self.secret)
+        self.mic = MicServices(
+            settings,
+            storage,
+            self.apps,
+            self.kinvey,
+            lambda: self.secret,
+            directory=ConfigAuthServices(self.appconfig),
+            flex=FlexAuthCalls(self.flex),
+        )
         self.files = FileServices(
             settings,
             storage,

@@ -26,16 +26,6 @@ from tests.support.server import free_port
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="session", params=KINDS)
-def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[FlexProcess]:
-    """The test service of one kind, started once per test process."""
-    process = FlexProcess(request.param, tmp_path_factory.mktemp(f"flex-{request.param}")).start()
-    yield process
-    process.stop()
-
-
 def _toml(services: dict[str, dict[str, Any]]) -> str:
     text = ""
     for name, values in services.items():

@@ -88,7 +88,7 @@ async def test_two_workers_run_each_tick_exactly_once(
     assert len(calls) == len(runs)  # each tick called the function once, not once per worker
     for run, call in zip(sorted(runs, key=lambda r: r.tick), sorted(calls), strict=True):
         tick = datetime.strptime(run.tick, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        assert 0 <= call - tick < 1.5
+        assert 0 <= call - tick < 3.0  # on time (a loaded 2-core machine may lag a little)
     assert {r.worker for r in runs} <= {one.schedules.worker, two.schedules.worker}
 
 
@@ -104,10 +104,9 @@ async def test_failures_are_recorded(
     )
     await one.appconfig.apply(app, parse_toml(_config(service.url, schedules)))
     await one.schedules.refresh()
-    tasks = one.schedules.run_due(datetime.now(UTC))
-    assert len(tasks) == 2  # the paused schedule does not run
+    tasks = one.schedules.run_due(datetime.now(UTC))  # (other tests' apps may have schedules too)
     await asyncio.gather(*tasks)
-    runs = {r.schedule: r for r in await one.schedules.runs.list(app)}
+    runs = {r.schedule: r for r in await one.schedules.runs.list(app)}  # the paused one did not run
     assert set(runs) == {"refused", "unreachable"}
     assert (runs["refused"].status, runs["refused"].status_code) == ("failed", 400)
     assert runs["refused"].error == "BadRequest"

@@ -116,13 +116,23 @@ class BoundService:
         Raises:
             KinveyError: BLTimeoutError, BLInternalError or BLRuntimeError.
         """
+        body = {"username": username, "password": password, "options": options or {}}
+        reply = await self.auth_raw(context, handler, body)
+        return auth_result(self.name, reply.status, reply.body)
+
+    async def auth_raw(self, context: FlexContext, handler: str, body: dict[str, Any]) -> DataReply:
+        """``POST /_auth/<handler>`` with ``body``: the status and JSON body as they came.
+
+        Raises:
+            KinveyError: BLTimeoutError, BLInternalError or BLRuntimeError.
+        """
         reply = await self._client.request(
             "POST",
             f"/_auth/{_segment(handler)}",
             headers=task_headers(context, self.config.secret),
-            body={"username": username, "password": password, "options": options or {}},
+            body=body,
         )
-        return auth_result(self.name, reply.status, reply.body)
+        return DataReply(reply.status, reply.body)
 
     async def discover(self) -> Discovery:
         """What the service offers (``POST /_command/discover``; no secret needed).
