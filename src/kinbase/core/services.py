@@ -13,6 +13,7 @@ from kinbase.core.flex.auth import FlexAuthCalls
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
+from kinbase.core.push import PushService
 from kinbase.core.schedules import Scheduler
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
@@ -36,6 +37,7 @@ class Core:
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
         self.flex = FlexService(settings, self.appconfig)
+        self.push = PushService(storage, self.appconfig)
         self.schedules = Scheduler(
             storage, self.apps, self.appconfig, self.flex, refresh_seconds=settings.app_cache_seconds
         )
@@ -94,6 +96,7 @@ class Core:
     async def stop(self) -> None:
         await self.schedules.stop()
         await self.flex.close()
+        await self.push.close()
         self.kinto.close()
         await self.files.stop()
         await self.storage.stop()
