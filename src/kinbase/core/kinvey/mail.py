@@ -18,17 +18,61 @@ from typing import Any
 import aiosmtplib
 import orjson
 
+from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.users import UserService
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend
 from kinbase.storage.stamps import now_ms
 
-__all__ = ["MAIL_TOKENS", "MailService"]
+__all__ = ["MAIL_TOKENS", "MailService", "flex_email"]
 
 logger = logging.getLogger("kinbase.kinvey.mail")
 
 MAIL_TOKENS = "kinvey.mail_tokens"
 TOKEN_TTL_MS = 24 * 3600 * 1000
+
+
+def _addresses(value: Any, key: str, *, required: bool) -> list[str]:
+    items = value if isinstance(value, list) else [] if value is None else [value]
+    if required and not items:
+        raise KinveyError("IncompleteRequestBody", f"The mail needs {key!r}.")
+    for item in items:
+        if not isinstance(item, str) or "@" not in item or any(c in item for c in "\r\n") or len(item) > 320:
+            raise KinveyError("BadRequest", f"{key!r} must be email addresses.")
+    return items
+
+
+def flex_email(body: Any) -> EmailMessage:
+    """The mail of a Flex ``email.send`` request body.
+
+    Raises:
+        KinveyError: IncompleteRequestBody (a missing from, to, subject or body) or BadRequest.
+    """
+    if not isinstance(body, dict):
+        raise KinveyError("IncompleteRequestBody", 'Send {"from", "to", "subject", "body"}.')
+    sender = _addresses(body.get("from"), "from", required=True)
+    to = _addresses(body.get("to"), "to", required=True)
+    cc = _addresses(body.get("cc"), "cc", required=False)
+    bcc = _addresses(body.get("bcc"), "bcc", required=False)
+    reply_to = _addresses(body.get("replyTo"), "replyTo", required=False)
+    subject, text, html = body.get("subject"), body.get("body"), body.get("html")
+    if not isinstance(subject, str) or not subject or not isinstance(text, str) or not text:
+        raise KinveyError("IncompleteRequestBody", "The mail needs a subject and a text body.")
+    if any(c in subject for c in "\r\n") or (html is not None and not isinstance(html, str)):
+        raise KinveyError("BadRequest", "subject must be one line; html a string.")
+    message = EmailMessage()
+    message["From"] = sender[0]
+    message["To"] = ", ".join(to)
+    if cc:
+        message["Cc"] = ", ".join(cc)
+    if bcc:
+        message["Bcc"] = ", ".join(bcc)  # aiosmtplib sends to Bcc and removes the header
+    message["Reply-To"] = reply_to[0] if reply_to else sender[0]
+    message["Subject"] = subject
+    message.set_content(text)
+    if html:
+        message.add_alternative(html, subtype="html")
+    return message
 
 
 class MailService:
@@ -39,17 +83,33 @@ class MailService:
 
     async def send(self, to: str, subject: str, text: str) -> bool:
         """Send one plain-text mail; False (logged) when no SMTP server is configured or it fails."""
-        s = self._settings
-        if not s.smtp_host:
+        if not self._settings.smtp_host:
             logger.warning("no smtp_host configured: the mail %r to %s was not sent", subject, to)
             return False
         message = EmailMessage()
-        message["From"] = s.mail_from
+        message["From"] = self._settings.mail_from
         message["To"] = to
         message["Subject"] = subject
         message.set_content(text)
         try:
-            await aiosmtplib.send(
+            await self.deliver(message)
+        except KinveyError as exc:
+            logger.error("sending the mail %r to %s failed: %s", subject, to, exc.debug)
+            return False
+        return True
+
+    async def deliver(self, message: EmailMessage) -> str:
+        """Hand ``message`` to the SMTP server; returns the server's answer to the data.
+
+        Raises:
+            KinveyError: MissingConfiguration without ``smtp_host``; ServiceUnavailable when the
+                server cannot be reached or refuses the message.
+        """
+        s = self._settings
+        if not s.smtp_host:
+            raise KinveyError("MissingConfiguration", "No SMTP server is configured (smtp_host).")
+        try:
+            _refused, answer = await aiosmtplib.send(
                 message,
                 hostname=s.smtp_host,
                 port=s.smtp_port,
@@ -60,9 +120,19 @@ class MailService:
                 timeout=30,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
-            logger.error("sending the mail %r to %s failed: %s", subject, to, exc)
-            return False
-        return True
+            raise KinveyError("ServiceUnavailable", f"The SMTP server did not take the mail: {exc}") from None
+        return str(answer)
+
+    async def send_flex_email(self, body: Any) -> dict[str, Any]:
+        """Send the message of the Flex ``email`` module (``POST /rpc/:appKey/send-email`` with
+        ``{"from", "to", "subject", "body", "replyTo"?, "html"?, "cc"?, "bcc"?}``); returns
+        ``{"mailServerResponse": ...}``.
+
+        Raises:
+            KinveyError: IncompleteRequestBody or BadRequest for a bad message; see :meth:`deliver`.
+        """
+        message = flex_email(body)
+        return {"mailServerResponse": await self.deliver(message)}
 
     async def _token(self, app: AppRecord, purpose: str, user_id: str, email: str) -> str:
         token = secrets.token_urlsafe(32)
