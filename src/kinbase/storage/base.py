@@ -78,6 +78,10 @@ class ParentRecord:
 
     def __post_init__(self) -> None:
         declared = self.settings.get("indexes", ())
+        if not declared:  # the common case, on every write: nothing to build
+            object.__setattr__(self, "indexes", ())
+            object.__setattr__(self, "ready_indexes", ())
+            return
         indexes = tuple(
             IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False))) for i in declared
         )
