@@ -88,7 +88,7 @@ async def test_two_workers_run_each_tick_exactly_once(
     assert len(calls) == len(runs)  # each tick called the function once, not once per worker
     for run, call in zip(sorted(runs, key=lambda r: r.tick), sorted(calls), strict=True):
         tick = datetime.strptime(run.tick, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
-        assert 0 <= call - tick < 3.0  # on time (a loaded 2-core machine may lag a little)
+        assert 0 <= call - tick < 10  # after its tick (a loaded machine may lag; the count is the point)
     assert {r.worker for r in runs} <= {one.schedules.worker, two.schedules.worker}
 
 
