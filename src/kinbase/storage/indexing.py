@@ -19,7 +19,7 @@ __all__ = ["build_index"]
 
 
 async def build_index(
-    storage: StorageBackend, app_id: int, kind: str, name: str, path: Path, *, batch: int = 2000
+    storage: StorageBackend, app_id: int, kind: str, name: str, path: Path, *, batch: int = 500
 ) -> bool:
     """Declare, fill and enable the index on ``path`` of the parent ``(app_id, kind, name)``.
 
