@@ -65,6 +65,7 @@ __all__ = [
     "Size",
     "SortKey",
     "TypeIs",
+    "simplify_and",
 ]
 
 
@@ -332,3 +333,22 @@ class Query:
     skip: int = 0
     limit: int | None = None
     fields: tuple[Path, ...] | None = None
+
+
+def simplify_and(children: list[Node]) -> Node:
+    """``And`` of ``children`` with nested ``And`` flattened and trivial cases removed."""
+    flat: list[Node] = []
+    for child in children:
+        if isinstance(child, And):
+            flat.extend(child.children)
+        elif isinstance(child, Const) and child.value:
+            continue
+        else:
+            flat.append(child)
+    if any(isinstance(c, Const) and not c.value for c in flat):
+        return Const(False)
+    if not flat:
+        return Const(True)
+    if len(flat) == 1:
+        return flat[0]
+    return And(tuple(flat))

@@ -26,8 +26,8 @@ from kinbase.query.ast import (
     Node,
     Or,
     SortKey,
+    simplify_and,
 )
-from kinbase.query.mongo import simplify_and
 from kinbase.query.paths import MAX_PATH_CHARS, MAX_PATH_SEGMENTS
 from kinbase.query.regex import like_program
 from kinbase.query.values import INT64_MAX, INT64_MIN, is_number, unsafe_nested_number

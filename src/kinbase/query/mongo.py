@@ -15,7 +15,6 @@ import orjson
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import (
     All,
-    And,
     Const,
     ElemMatch,
     Eq,
@@ -33,6 +32,7 @@ from kinbase.query.ast import (
     Size,
     SortKey,
     TypeIs,
+    simplify_and,
 )
 from kinbase.query.mongo_geo import EARTH_RADIUS_MILES, GeoParsing
 from kinbase.query.paths import parse_path
@@ -47,7 +47,6 @@ __all__ = [
     "parse_filter",
     "parse_query",
     "parse_sort",
-    "simplify_and",
 ]
 
 MAX_DEPTH: Final = 100
@@ -83,25 +82,6 @@ _REFUSED: Final = frozenset(
 )
 
 _RANGE_OPS: Final[dict[str, RangeOp]] = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
-
-
-def simplify_and(children: list[Node]) -> Node:
-    """``And`` of ``children`` with nested ``And`` flattened and trivial cases removed."""
-    flat: list[Node] = []
-    for child in children:
-        if isinstance(child, And):
-            flat.extend(child.children)
-        elif isinstance(child, Const) and child.value:
-            continue
-        else:
-            flat.append(child)
-    if any(isinstance(c, Const) and not c.value for c in flat):
-        return Const(False)
-    if not flat:
-        return Const(True)
-    if len(flat) == 1:
-        return flat[0]
-    return And(tuple(flat))
 
 
 def _integral(value: Any, what: str) -> int:

@@ -22,8 +22,7 @@ from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.hooks import Change
 from kinbase.core.kinto.model import EVERYONE_ID, KINDS, Target
 from kinbase.core.kinto.store import COLUMNS, KintoStore
-from kinbase.query.ast import KintoCompare, Node, Query, SortKey
-from kinbase.query.mongo import simplify_and
+from kinbase.query.ast import KintoCompare, Node, Query, SortKey, simplify_and
 from kinbase.storage.base import FindOptions, NewVersion, ParentRecord, WriteContext, Writer
 from kinbase.types import Document, Stamp
 

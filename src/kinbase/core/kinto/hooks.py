@@ -7,7 +7,6 @@ import re
 import secrets
 import string
 from dataclasses import dataclass, field
-from typing import Any
 
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import InvalidParameter
@@ -76,9 +75,3 @@ class Hooks:
 
     async def after_write(self, ctx: KintoContext, writer: Writer, change: Change) -> None:
         """Side effects in the same transaction (cascades, child parents, membership)."""
-
-
-def require_object(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidParameter("body", name, "Must be an object")
-    return value

@@ -32,7 +32,7 @@ from kinbase.core.permissions import (
     role_principal,
     user_principal,
 )
-from kinbase.storage.base import AclFilter
+from kinbase.storage.base import AclFilter, Reader, StoredObject
 from kinbase.types import Document
 
 __all__ = [
@@ -40,6 +40,9 @@ __all__ = [
     "Caller",
     "CollectionPolicy",
     "acl_filter",
+    "check_access",
+    "check_create",
+    "check_write",
     "grants_of",
     "normalize_acl",
     "refuse",
@@ -184,3 +187,21 @@ def acl_filter(caller: Caller, permission: str) -> AclFilter | None:
     if caller.is_master:
         return None
     return AclFilter(perms=IMPLIED_BY[permission], principals=caller.principals.sorted())
+
+
+def check_create(caller: Caller, policy: CollectionPolicy) -> None:
+    if not caller.is_master and not policy.users_may_write:
+        raise refuse("This collection is read-only: only the master secret may create entities.")
+
+
+def check_write(caller: Caller, policy: CollectionPolicy) -> None:
+    if not caller.is_master and not policy.users_may_write:
+        raise refuse("This collection is read-only: only the master secret may modify entities.")
+
+
+async def check_access(reader: Reader, caller: Caller, obj: StoredObject, permission: str) -> None:
+    """Raises InsufficientCredentials unless ``caller`` holds ``permission`` on ``obj``."""
+    if caller.is_master or (caller.user_id is not None and obj.creator == caller.user_id):
+        return
+    if not caller.principals.holds(permission, await reader.get_grants(obj.oid)):
+        raise refuse(f"You may not {permission} the entity {obj.id!r}.")

@@ -13,12 +13,21 @@ never misses a change (at worst it repeats one).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kinbase.core.ids import object_id
-from kinbase.core.kinvey.access import Caller, CollectionPolicy, acl_filter, grants_of, normalize_acl, refuse
+from kinbase.core.kinvey.access import (
+    Caller,
+    CollectionPolicy,
+    acl_filter,
+    check_access,
+    check_create,
+    check_write,
+    grants_of,
+    normalize_acl,
+)
 from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, run_group
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.querying import parse_filter, project
@@ -303,24 +312,6 @@ class EntityService:
 # -- helpers shared with users, groups, the delta set and aggregation ---------------------------
 
 
-def check_create(caller: Caller, policy: CollectionPolicy) -> None:
-    if not caller.is_master and not policy.users_may_write:
-        raise refuse("This collection is read-only: only the master secret may create entities.")
-
-
-def check_write(caller: Caller, policy: CollectionPolicy) -> None:
-    if not caller.is_master and not policy.users_may_write:
-        raise refuse("This collection is read-only: only the master secret may modify entities.")
-
-
-async def check_access(reader: Reader, caller: Caller, obj: StoredObject, permission: str) -> None:
-    """Raises InsufficientCredentials unless ``caller`` holds ``permission`` on ``obj``."""
-    if caller.is_master or (caller.user_id is not None and obj.creator == caller.user_id):
-        return
-    if not caller.principals.holds(permission, await reader.get_grants(obj.oid)):
-        raise refuse(f"You may not {permission} the entity {obj.id!r}.")
-
-
 async def insert(
     writer: Writer, parent: ParentRecord, app: AppRecord, caller: Caller, entity_id: str, doc: Document
 ) -> StoredObject:
@@ -398,7 +389,3 @@ async def read_window(
         texts = [project(t, query.fields) for t in texts]
     total = await reader.count(parent, Query(filter=query.filter), options) if with_count else None
     return ReadResult(texts, start, total)
-
-
-def ids_of(objects: Sequence[StoredObject]) -> list[str]:
-    return [o.id for o in objects]

@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from kinbase.core.ids import object_id
-from kinbase.core.kinvey.access import Caller, CollectionPolicy, refuse
-from kinbase.core.kinvey.entities import build_entity, check_access, check_entity_id
+from kinbase.core.kinvey.access import Caller, CollectionPolicy, check_access, refuse
+from kinbase.core.kinvey.entities import build_entity, check_entity_id
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.membership import GROUPS, ROLE_MEMBERS, MembershipService
 from kinbase.core.kinvey.users import USERS

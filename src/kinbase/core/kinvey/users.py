@@ -16,8 +16,16 @@ from typing import Any
 import orjson
 
 from kinbase.core.ids import object_id
-from kinbase.core.kinvey.access import Caller, CollectionPolicy, acl_filter, grants_of, normalize_acl, refuse
-from kinbase.core.kinvey.entities import COLUMNS, ReadResult, check_access, read_start, read_window
+from kinbase.core.kinvey.access import (
+    Caller,
+    CollectionPolicy,
+    acl_filter,
+    check_access,
+    grants_of,
+    normalize_acl,
+    refuse,
+)
+from kinbase.core.kinvey.entities import COLUMNS, ReadResult, read_start, read_window
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
 from kinbase.core.kinvey.sessions import SessionService

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from kinbase.core.clock import iso_from_ms, ms_from_iso
@@ -57,11 +57,6 @@ def stamp_of_iso(value: str, parameter: str = "since") -> Stamp:
 def join_array(texts: Iterable[str]) -> bytes:
     """A JSON array of already-encoded JSON values."""
     return ("[" + ",".join(texts) + "]").encode()
-
-
-def join_object(pairs: Sequence[tuple[str, str]]) -> bytes:
-    """A JSON object of already-encoded values; the keys must be plain ASCII names."""
-    return ("{" + ",".join(f'"{k}":{v}' for k, v in pairs) + "}").encode()
 
 
 def check_no_nul(raw: bytes, value: Any) -> None:

@@ -17,7 +17,7 @@ from kinbase import jsonutil
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.services import Core
-from kinbase.frontends.kinto.errors import Errno, KintoError, invalid
+from kinbase.frontends.kinto.errors import invalid
 from kinbase.types import Stamp
 
 __all__ = ["KintoCall", "KintoRequest", "KintoResponse", "http_date", "json_response"]
@@ -116,7 +116,3 @@ class KintoCall:
             headers["Cache-Control"] = f"max-age={cache_expires}"
             headers["Expires"] = email.utils.formatdate(time.time() + cache_expires, usegmt=True)
         return headers
-
-
-def method_not_allowed() -> KintoError:
-    return KintoError(Errno.METHOD_NOT_ALLOWED)

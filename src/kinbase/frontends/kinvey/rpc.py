@@ -89,11 +89,6 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
 
 
-async def _app_name(core: Core, key: str) -> tuple[str, str] | None:
-    app = await core.apps.get(key)
-    return (app.key, app.name) if app is not None else None
-
-
 async def reset_page(request: Request) -> Response:
     """The form a reset mail links to."""
     core: Core = request.app.state.core

@@ -9,9 +9,8 @@ describes the semantics and how indexes are used.
 from __future__ import annotations
 
 from kinbase.errors import InvalidQuery
-from kinbase.query.ast import And, Node, Query
+from kinbase.query.ast import And, Node, Query, simplify_and
 from kinbase.query.geo import find_geo_near
-from kinbase.query.mongo import simplify_and
 from kinbase.query.sql.base import CompileContext, Dialect, Sql, render
 from kinbase.query.sql.compiler import Compiler
 from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
