@@ -12,6 +12,8 @@ Our exception hierarchy::
       |   + InvalidJSON             a body that is not JSON
       |   + ValidationFailed        a body that is JSON but not acceptable
       |   + BodyTooLarge (413)
+      |   + LimitExceeded           over a documented limit (nesting, clauses, headers, batch size)
+      |   + InvalidPath             a path with a character no identifier can hold
       + NotAuthenticated (401)
       + PermissionDenied (403)
       + NotFound (404)
@@ -41,8 +43,10 @@ __all__ = [
     "ConfigurationError",
     "Conflict",
     "InvalidJSON",
+    "InvalidPath",
     "InvalidQuery",
     "InvalidRequest",
+    "LimitExceeded",
     "NotAuthenticated",
     "NotFound",
     "ObjectNotFound",
@@ -102,6 +106,26 @@ class BodyTooLarge(InvalidRequest):
     status_code = 413
     code = "body_too_large"
     default_message = "The request body is too large."
+
+
+class LimitExceeded(InvalidRequest):
+    """A request over one of the documented limits.
+
+    Attributes:
+        location: where the excess is: ``body``, ``querystring``, ``header`` or ``path``.
+    """
+
+    code = "limit_exceeded"
+    default_message = "The request exceeds a limit of this server."
+
+    def __init__(self, message: str | None = None, *, location: str = "body") -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class InvalidPath(InvalidRequest):
+    code = "invalid_path"
+    default_message = "The path contains a character that no identifier may hold."
 
 
 class NotAuthenticated(BaaSError):

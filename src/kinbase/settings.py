@@ -74,6 +74,16 @@ class Settings:
     postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
     postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)
     max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)
+    max_header_bytes: int = setting(
+        16 * 1024,
+        "Largest accepted request header block (names and values added up), in bytes; larger: 400.",
+        minimum=1024,
+    )
+    max_insert_entities: int = setting(
+        1000,
+        "Most entities one Kinvey multi-insert may carry (the SDKs send at most 100); more: 400.",
+        minimum=1,
+    )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
     access_log: bool = setting(False, "Log every request.")
     public_url: str = setting(

@@ -3,7 +3,13 @@ status in ``code``, and the security headers."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
 import pytest
+
+from kinbase.app import create_app
+from kinbase.core.services import Core
 
 pytestmark = pytest.mark.anyio
 
@@ -100,14 +106,21 @@ async def test_unexpected_errors_are_kinto_500s(kinto, monkeypatch) -> None:
     assert "boom" not in r.text
 
 
-def test_last_resort_500_body_follows_the_path() -> None:
-    import orjson
+async def test_last_resort_500_body_follows_the_path(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception nothing caught: a 500 in the protocol of the path, without its message."""
 
-    from kinbase.app import _error_body
+    async def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("internal detail")
 
-    kinto = orjson.loads(_error_body({"path": "/v1/buckets"}, "rid"))
-    assert kinto["errno"] == 999 and kinto["code"] == 500
-    kinto = orjson.loads(_error_body({"path": "/kinto/kid_x/v1/"}, "rid"))
-    assert kinto["errno"] == 999
-    kinvey = orjson.loads(_error_body({"path": "/appdata/kid_x"}, "rid"))
-    assert kinvey["error"] == "KinveyInternalErrorRetry"
+    monkeypatch.setattr(core.apps, "get", boom)
+    monkeypatch.setattr(core.apps, "require", boom)
+    transport = httpx.ASGITransport(app=create_app(core.settings, core))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
+        for path in ("/kinto/kid_x/v1/", "/kinto/kid_x/v1/buckets"):
+            r = await http.get(path)
+            assert_error(r, 500, 999)
+            assert "internal detail" not in r.text
+        r = await http.get("/appdata/kid_x")
+        assert r.status_code == 500 and r.json()["error"] == "KinveyInternalErrorRetry"
+        assert r.json()["debug"] == f"request id {r.headers['x-kinvey-request-id']}"
+        assert "internal detail" not in r.text

@@ -99,13 +99,16 @@ async def test_requested_version_is_echoed(client: httpx.AsyncClient, app: AppRe
     assert response.headers["x-kinvey-api-version"] == "6"
 
 
-async def test_unknown_route_is_a_kinvey_error(
+async def test_another_method_on_a_known_path_is_a_kinvey_405(
     client: httpx.AsyncClient, app: AppRecord, basic: Basic
 ) -> None:
     response = await client.post(f"/appdata/{app.key}", headers=basic(app.key, app.app_secret))
-    assert response.status_code == 404
+    assert response.status_code == 405
     assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["error"] == "NotAllowed"
     assert set(response.json()) == {"error", "description", "debug"}
+    assert response.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert response.headers["x-kinvey-request-id"]
 
 
 async def test_cors(client: httpx.AsyncClient, app: AppRecord, basic: Basic) -> None:

@@ -23,8 +23,7 @@ from typing import Any
 from kinbase.core.kinvey.access import LEVELS, Caller, CollectionPolicy, acl_filter, grants_of
 from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name, history_start, read_start
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.querying import project
-from kinbase.core.kinvey.wire import MAX_RESULTS, stamp_of_iso
+from kinbase.core.kinvey.wire import MAX_RESULTS, project, stamp_of_iso
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import Query
 from kinbase.query.paths import parse_path
@@ -239,9 +238,7 @@ class CollectionService:
             parent = await reader.get_parent(app.id, APPDATA, collection)
             delta = _delta(parent.settings) if parent is not None else {}
             if parent is None or not delta.get("enabled"):
-                raise KinveyError(
-                    "MissingConfiguration", f"Delta set is not enabled for {collection!r}.", status=403
-                )
+                raise KinveyError("MissingConfiguration", f"Delta set is not enabled for {collection!r}.")
             since = stamp_of_iso(since_raw)
             if since < history_start(parent.settings):
                 raise KinveyError(

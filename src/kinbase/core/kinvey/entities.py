@@ -30,8 +30,7 @@ from kinbase.core.kinvey.access import (
 )
 from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, run_group
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.querying import parse_filter, project
-from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_iso
+from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_filter, parse_iso, project
 from kinbase.query.ast import Query
 from kinbase.storage.base import (
     AppRecord,
@@ -229,12 +228,12 @@ class EntityService:
 
     async def insert_many(
         self, app: AppRecord, caller: Caller, collection: str, bodies: list[Any]
-    ) -> tuple[list[str | None], list[Document]]:
-        """Multi-insert: every item on its own; returns (entity texts or None, item errors)."""
+    ) -> tuple[list[str | None], list[tuple[int, KinveyError]]]:
+        """Multi-insert: every item on its own; returns (entity texts or None, (index, error)s)."""
         if not bodies:
             raise KinveyError("BadRequest", "The array of entities to insert is empty.")
         entities: list[str | None] = []
-        errors: list[Document] = []
+        errors: list[tuple[int, KinveyError]] = []
         async with self._storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, APPDATA, collection)
             for index, body in enumerate(bodies):
@@ -244,7 +243,7 @@ class EntityService:
                     stored = await insert(writer, parent, app, caller, entity_id, doc)
                 except KinveyError as exc:
                     entities.append(None)
-                    errors.append(item_error(index, exc))
+                    errors.append((index, exc))
                     continue
                 entities.append(stored.data)
         return entities, errors
@@ -327,24 +326,6 @@ async def insert(
         return version
 
     return (await writer.put(parent, entity_id, create_only)).object
-
-
-def item_error(index: int, exc: KinveyError) -> Document:
-    """One entry of a multi-insert ``errors`` array, in every spelling the SDKs read."""
-    duplicate = exc.name == "EntityAlreadyExists"
-    name = "KinveyInternalErrorRetry" if duplicate else exc.name
-    description = (
-        "An entity with that _id already exists in this collection" if duplicate else exc.description
-    )
-    message = str(exc.debug) or description
-    return {
-        "index": index,
-        "error": name,
-        "description": description,
-        "debug": exc.debug,
-        "code": 11000 if duplicate else exc.status,
-        "errmsg": f"E11000 duplicate key error: {message}" if duplicate else message,
-    }
 
 
 def history_start(settings: Mapping[str, Any]) -> Stamp:

@@ -24,12 +24,20 @@ import orjson
 
 from kinbase.core.files.ledger import BlobLedger, LedgerEntry
 from kinbase.core.ids import object_id
-from kinbase.core.kinvey.access import Caller, CollectionPolicy, acl_filter, grants_of, normalize_acl
-from kinbase.core.kinvey.entities import check_access, check_create, check_entity_id, check_write, read_window
+from kinbase.core.kinvey.access import (
+    Caller,
+    CollectionPolicy,
+    acl_filter,
+    check_access,
+    check_create,
+    check_write,
+    grants_of,
+    normalize_acl,
+)
+from kinbase.core.kinvey.entities import check_entity_id, read_window
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.file_links import SERVER_FIELDS, FileLinks, LinkOptions, decode, stored_blob
-from kinbase.core.kinvey.querying import project
-from kinbase.core.kinvey.wire import iso_of, parse_iso
+from kinbase.core.kinvey.wire import iso_of, parse_iso, project
 from kinbase.query.ast import In, Query
 from kinbase.storage.base import (
     AppRecord,

@@ -11,6 +11,7 @@ from kinbase.core.kinvey.groups import GroupService, RoleService
 from kinbase.core.kinvey.mail import MailService
 from kinbase.core.kinvey.membership import MembershipService
 from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
+from kinbase.core.kinvey.pipeline import DefaultResolver, KinveyPipeline, StoredCollections
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.users import UserService
 from kinbase.settings import Settings
@@ -20,7 +21,8 @@ __all__ = ["KinveyServices"]
 
 
 class KinveyServices:
-    """Entities, collections, users, sessions, groups, roles and mail over one storage engine."""
+    """Entities, collections, users, sessions, groups, roles, mail and the request pipeline over one
+    storage engine."""
 
     def __init__(self, settings: Settings, storage: StorageBackend, secret: Callable[[], bytes]) -> None:
         self.passwords = PasswordService(
@@ -42,6 +44,10 @@ class KinveyServices:
         self.groups = GroupService(storage, self.membership)
         self.roles = RoleService(storage, self.membership)
         self.mail = MailService(settings, storage, self.users)
+        self.pipeline = KinveyPipeline(
+            DefaultResolver(StoredCollections(self.entities, self.collections)),
+            max_insert=settings.max_insert_entities,
+        )
 
     async def user_caller(self, app: AppRecord, user_id: str) -> Caller:
         """The caller acting as ``user_id`` with its groups and roles."""

@@ -8,17 +8,35 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from kinbase.core.clock import iso_from_ms, ms_from_iso
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.types import Stamp
+from kinbase.query.ast import Node
+from kinbase.query.mongo import EARTH_RADIUS_MILES
+from kinbase.query.mongo import parse_filter as parse_mongo_filter
+from kinbase.types import Document, Path, Stamp
 
-__all__ = ["MAX_RESULTS", "check_no_nul", "iso_of", "join_array", "parse_iso", "stamp_of_iso"]
+__all__ = [
+    "MAX_RESULTS",
+    "SYSTEM_FIELDS",
+    "check_no_nul",
+    "iso_of",
+    "join_array",
+    "parse_filter",
+    "parse_iso",
+    "project",
+    "stamp_of_iso",
+]
 
 MAX_RESULTS = 10_000
 """Kinvey's cap on the entities one read returns."""
+
+SYSTEM_FIELDS = ("_id", "_acl", "_kmd")
+"""Kept by every projection (``fields``)."""
 
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:?\d\d)?$")
 
@@ -84,3 +102,46 @@ def check_no_nul(raw: bytes, value: Any) -> None:
                 stack.extend(item)
         if found:
             raise KinveyError("BadRequest", "Strings and field names may not contain the character U+0000.")
+
+
+def _pick(doc: Mapping[str, Any], path: Sequence[str], out: Document) -> None:
+    head, *rest = path
+    if head not in doc:
+        return
+    if not rest:
+        out[head] = doc[head]
+        return
+    value = doc[head]
+    if isinstance(value, dict):
+        inner = out.get(head)
+        target: Document = inner if isinstance(inner, dict) else {}
+        _pick(value, rest, target)
+        if target:
+            out[head] = target
+
+
+def project(text: str, fields: Sequence[Path]) -> str:
+    """The stored entity ``text`` reduced to ``fields`` plus ``_id``, ``_acl`` and ``_kmd``."""
+    doc = orjson.loads(text)
+    out: Document = {}
+    for name in SYSTEM_FIELDS:
+        if name in doc:
+            out[name] = doc[name]
+    for path in fields:
+        _pick(doc, path, out)
+    return orjson.dumps(out).decode()
+
+
+def parse_filter(value: Any) -> Node | None:
+    """The AST of a decoded Kinvey filter (``query``, ``_lookup``, a ``_group`` condition): None
+    for an empty one; ``$nearSphere`` distances in miles, ``$regex`` anchored (Kinvey's rules).
+
+    Raises:
+        KinveyError: InvalidQuerySyntax for a filter that is not a JSON object.
+        InvalidQuery: for one outside the query language (rendered as InvalidQuerySyntax).
+    """
+    if value is None or value == {}:
+        return None
+    if not isinstance(value, dict):
+        raise KinveyError("InvalidQuerySyntax", "The query must be a JSON object.")
+    return parse_mongo_filter(value, sphere_radius=EARTH_RADIUS_MILES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kinbase import jsonutil
@@ -18,6 +18,7 @@ from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.services import Core
 from kinbase.frontends.kinto.errors import invalid
+from kinbase.http.response import HttpResponse
 from kinbase.types import Stamp
 
 __all__ = ["KintoCall", "KintoRequest", "KintoResponse", "http_date", "json_response"]
@@ -51,11 +52,8 @@ class KintoRequest:
         return self.origin + self.prefix
 
 
-@dataclass(slots=True)
-class KintoResponse:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
+KintoResponse = HttpResponse
+"""Kinto handlers answer the server's one response type (status, bytes, headers)."""
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> KintoResponse:

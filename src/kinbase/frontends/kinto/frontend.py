@@ -1,9 +1,11 @@
-"""The Kinto front-end as one ASGI app: API prefix and tenancy, redirects, authentication, the
-default bucket alias, dispatch, error rendering and the headers every Kinto response carries.
+"""The Kinto front-end: API prefix and tenancy, redirects, authentication, the default bucket
+alias, dispatch, error rendering and the headers every Kinto response carries.
 
-Tenancy: ``/v1`` serves the server's default app (``kinbase serve`` creates one on the first
-start; without one, ``/v1`` answers 404/111), ``/kinto/{app_key}/v1`` serves any app. Each is an
-isolated namespace of accounts, buckets and permissions.
+The server (:mod:`kinbase.http.server`) hands it every path that is not Kinvey's or the server's
+own. Tenancy: ``/v1`` serves the server's default app (``kinbase serve`` creates one on the first
+start, ``kinbase apps default`` chooses another; without one, ``/v1`` answers 404/111),
+``/kinto/{app_key}/v1`` serves any app. Each is an isolated namespace of accounts, buckets and
+permissions.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import random
 import re
 import time
 from collections.abc import Callable
-from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 from kinbase import jsonutil
+from kinbase.core.kinto.auth import parse_basic
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
@@ -26,14 +29,16 @@ from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
 from kinbase.frontends.kinto.routes import Handler, Resolved, resolve
+from kinbase.http.cors import CorsPolicy
+from kinbase.http.request import HttpRequest
+from kinbase.http.response import redirect
 from kinbase.storage.base import AppRecord, Writer
-from kinbase.types_asgi import Receive, Scope, Send
 
-__all__ = ["KintoFrontend", "backoff", "error_bytes", "is_kinto_path"]
+__all__ = ["CORS", "KintoFrontend", "backoff", "error_bytes", "is_kinto_path"]
 
 logger = logging.getLogger("kinbase.kinto")
 
-_VERSIONED = re.compile(r"^/v(\d+)(/.*)?$")
+_VERSIONED = re.compile(r"/v([0-9]+)(/.*)?", re.DOTALL)
 _READS = ("GET", "HEAD", "OPTIONS")
 _SECURITY = {
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none';",
@@ -45,6 +50,18 @@ _EXPOSED_READ = (
     + ", ETag, Last-Modified, Cache-Control, Expires, Pragma, Next-Page, Total-Objects, Total-Records"
 )
 _ALLOWED_HEADERS = "Authorization, Content-Type, If-Match, If-None-Match, Response-Behavior, " + _EXPOSED_READ
+_ALL_METHODS = "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS"
+_URL_SAFE = "/:@!$&'()*+,;=-._~"
+
+CORS = CorsPolicy(
+    allow_origin="*",
+    credentials=False,
+    expose=_EXPOSED_READ,
+    allow_methods=_ALL_METHODS,
+    allow_headers=_ALLOWED_HEADERS,
+    max_age=3600,
+)
+"""Kinto's CORS: ``*`` unless the app configures ``cors_origins``."""
 
 
 def backoff(config: KintoConfig, draw: Callable[[], float]) -> str | None:
@@ -60,8 +77,8 @@ def _draw() -> float:
 
 
 def is_kinto_path(path: str) -> bool:
-    """Whether the Kinto front-end serves ``path`` (``/v<n>...`` or ``/kinto/...``)."""
-    return path.startswith("/kinto/") or _VERSIONED.match(path) is not None
+    """Whether ``path`` is under a Kinto API prefix (``/v<n>...`` or ``/kinto/...``)."""
+    return path.startswith("/kinto/") or _VERSIONED.fullmatch(path) is not None
 
 
 def error_bytes(exc: BaaSError, config: KintoConfig | None = None) -> tuple[int, bytes, dict[str, str]]:
@@ -71,132 +88,98 @@ def error_bytes(exc: BaaSError, config: KintoConfig | None = None) -> tuple[int,
     return status, jsonutil.dumps(body), headers
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise KintoError(Errno.REQUEST_TOO_LARGE)
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-def _origin(scope: Scope, public_url: str) -> str:
-    if public_url:
-        return public_url.rstrip("/")
-    host = ""
-    for name, value in scope.get("headers", ()):
-        if name == b"host":
-            host = value.decode("latin-1")
-            break
-    if not host:
-        server = scope.get("server") or ("127.0.0.1", 80)
-        host = f"{server[0]}:{server[1]}"
-    return f"{scope.get('scheme', 'http')}://{host}"
-
-
-async def _send(send: Send, method: str, response: KintoResponse) -> None:
-    body = b"" if method == "HEAD" or response.status == 304 else response.body
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-    if response.status != 304:
-        headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _redirect(location: str, ttl: int | None = None) -> KintoResponse:
-    headers = {"Location": location, **_SECURITY}
+def _redirect(location: str, query: str, ttl: int | None = None) -> KintoResponse:
+    """A 307 to ``location`` (a decoded path, encoded here: a raw path never reaches a header)."""
+    target = quote(location, safe=_URL_SAFE) + ("?" + quote(query, safe=_URL_SAFE + "%?") if query else "")
+    headers = dict(_SECURITY)
     if ttl is not None:
         headers["Cache-Control"] = f"max-age={ttl}"
-    return KintoResponse(307, b"", headers)
+    return redirect(target, 307, headers)
+
+
+def _nul_in_basic(authorization: str | None) -> bool:
+    """Whether Basic credentials carry U+0000 (no account can: PostgreSQL cannot even hold one)."""
+    if not authorization or authorization[:6].lower() != "basic ":
+        return False
+    pair = parse_basic(authorization)
+    return pair is not None and ("\x00" in pair[0] or "\x00" in pair[1])
 
 
 class KintoFrontend:
-    """ASGI app for the Kinto paths of the server."""
+    """The Kinto API of the server."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
         self._default: tuple[float, str | None] = (0.0, None)
         self._extra = {"batch": Resolved({"POST": self._batch})}
 
-    # -- ASGI -----------------------------------------------------------------------------------
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        method: str = scope["method"]
-        path: str = scope["path"]
-        qs = scope.get("query_string", b"").decode("latin-1")
+    # -- the server's entry ---------------------------------------------------------------------
+    async def handle(self, http: HttpRequest) -> KintoResponse:
+        method = http.method
+        path = http.path
+        qs = http.query_string
         base = ""
         remainder = path
         if path.startswith("/kinto/"):
             _, _, key, *rest = path.split("/", 3)
             base, remainder = f"/kinto/{key}", "/" + rest[0] if rest else ""
         app_key = base[7:] if base else None
-        match = _VERSIONED.match(remainder)
+        match = _VERSIONED.fullmatch(remainder)
         if match is None:
-            await _send(send, method, await self._unversioned(method, base, remainder, qs, scope))
-            return
+            return self._unversioned(method, base, remainder, qs)
         if match.group(1) != "1":
             status, body, headers = error_bytes(KintoError(Errno.VERSION_NOT_AVAILABLE))
-            await _send(
-                send,
-                method,
-                KintoResponse(status, body, {**headers, **_SECURITY, "Content-Type": "application/json"}),
-            )
-            return
+            return KintoResponse(status, body, {**headers, **_SECURITY, "Content-Type": "application/json"})
         rest_path = match.group(2)
         prefix = f"{base}/v1"
         if rest_path is None:
-            await _send(send, method, _redirect(prefix + "/" + (f"?{qs}" if qs else "")))
-            return
+            return _redirect(prefix + "/", qs)
         if rest_path != "/" and rest_path.endswith("/"):
-            await _send(
-                send, method, _redirect(prefix + rest_path.rstrip("/") + (f"?{qs}" if qs else ""), 3600)
-            )
-            return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", ())}
+            return _redirect(prefix + rest_path.rstrip("/"), qs, 3600)
         request = KintoRequest(
             method,
             "" if rest_path == "/" else rest_path,
-            parse_qsl(qs, keep_blank_values=True),
-            headers,
+            http.query_pairs,
+            http.headers,
             b"",
             prefix,
-            _origin(scope, self.core.settings.public_url),
-            scope.get("state", {}).get("request_id", ""),
+            http.origin,
+            http.request_id,
         )
         try:
             app = await self._app(app_key)
             if method not in _READS:
-                request.body = await _read_body(receive, self.core.settings.max_body_bytes)
+                request.body = await http.body(self.core.settings.max_body_bytes)
+            if _nul_in_basic(http.headers.get("authorization")):
+                raise NotAuthenticated("The credentials contain the character U+0000.")
         except BaaSError as exc:
-            status, body, extra = error_bytes(exc)
-            response = KintoResponse(status, body, {**extra, "Content-Type": "application/json"})
+            response = self._error(exc, request.request_id)
             self._finish(response, request, None, None)
-            await _send(send, method, response)
-            return
-        response = await self.handle(request, app)
-        await _send(send, method, response)
+            return response
+        return await self.dispatch(request, app)
 
-    async def _unversioned(
-        self, method: str, base: str, remainder: str, qs: str, scope: Scope
-    ) -> KintoResponse:
+    def refuse(self, http: HttpRequest, error: BaaSError | None) -> KintoResponse:
+        """An edge refusal (or an internal error) in Kinto's format."""
+        exc = error if error is not None else KintoError(Errno.UNDEFINED)
+        response = self._error(exc, http.request_id)
+        response.headers.update(_SECURITY)
+        if "origin" in http.headers:
+            response.headers.update(CORS.actual(http.headers["origin"]))
+        return response
+
+    def _error(self, exc: BaaSError, request_id: str, config: KintoConfig | None = None) -> KintoResponse:
+        if isinstance(exc, BackendUnavailable):
+            logger.warning("backend unavailable (request id %s): %s", request_id, exc.message)
+        status, body, headers = error_bytes(exc, config)
+        return KintoResponse(status, body, {**headers, "Content-Type": "application/json"})
+
+    def _unversioned(self, method: str, base: str, remainder: str, qs: str) -> KintoResponse:
         if method == "OPTIONS":
-            return KintoResponse(200, b"", {**_SECURITY, **self._preflight_headers(None, scope)})
-        return _redirect(f"{base}/v1{remainder or '/'}" + (f"?{qs}" if qs else ""))
+            return KintoResponse(200, b"", {**_SECURITY, **self._preflight_headers(None)})
+        return _redirect(f"{base}/v1{remainder or '/'}", qs)
 
-    def _preflight_headers(self, resolved: Resolved | None, scope: Scope | None = None) -> dict[str, str]:
-        return {
-            "Access-Control-Allow-Origin": "*",
-            "Access-Control-Allow-Methods": resolved.allow
-            if resolved
-            else "GET,HEAD,POST,PUT,PATCH,DELETE,OPTIONS",
-            "Access-Control-Allow-Headers": _ALLOWED_HEADERS,
-            "Access-Control-Max-Age": "3600",
-        }
+    def _preflight_headers(self, resolved: Resolved | None) -> dict[str, str]:
+        return CORS.preflight(None, None, allow_methods=resolved.allow if resolved else None)
 
     async def _app(self, key: str | None) -> AppRecord:
         if key is None:
@@ -217,7 +200,7 @@ class KintoFrontend:
         return app
 
     # -- dispatch -------------------------------------------------------------------------------
-    async def handle(
+    async def dispatch(
         self,
         request: KintoRequest,
         app: AppRecord,
@@ -268,10 +251,7 @@ class KintoFrontend:
             call = KintoCall(request, self.core, ctx, {})
             response = await handler(call)
         except BaaSError as exc:
-            if isinstance(exc, BackendUnavailable):
-                logger.warning("backend unavailable in %s %s: %s", request.method, request.path, exc.message)
-            status, body, headers = error_bytes(exc, config)
-            response = KintoResponse(status, body, headers)
+            response = self._error(exc, request.request_id, config)
         except Exception:
             logger.exception(
                 "unhandled error in %s %s (request id %s)", request.method, request.path, request.request_id
@@ -304,7 +284,7 @@ class KintoFrontend:
     async def _batch(self, call: KintoCall) -> KintoResponse:
         async def run(outer: KintoCall, request: KintoRequest, tx: Writer) -> KintoResponse:
             same_auth = request.headers.get("authorization") == outer.request.headers.get("authorization")
-            response = await self.handle(
+            response = await self.dispatch(
                 request, outer.ctx.app, tx=tx, outer=outer.ctx if same_auth else None
             )
             return response
@@ -330,8 +310,9 @@ class KintoFrontend:
                 alert = {"code": code, "message": config.eos_message, "url": config.eos_url}
                 headers["Alert"] = jsonutil.dumps_str(alert)
         if "origin" in request.headers:
-            headers["Access-Control-Allow-Origin"] = config.cors_origins if config else "*"
-            headers["Access-Control-Expose-Headers"] = _EXPOSED_READ
+            headers.update(
+                CORS.actual(request.headers["origin"], allow_origin=config.cors_origins if config else None)
+            )
         if (
             request.method in ("GET", "HEAD")
             and ctx is not None

@@ -1,25 +1,30 @@
-"""``/appdata/:appKey/:collection[...]``: entities, counts, aggregation, delta set, settings."""
+"""``/appdata/:appKey/:collection[...]`` and ``/rpc/:appKey/custom/:name``: through the pipeline.
+
+Each handler parses what the path, query string and body say into a
+:class:`~kinbase.core.kinvey.pipeline.KinveyRequest`, runs it through the core's pipeline
+(authorize → pre-hook → operation → post-hook) and renders the outcome. The collection settings
+(``_settings``, master secret) are configuration, outside the pipeline.
+"""
 
 from __future__ import annotations
 
-from starlette.responses import Response
+from typing import Any
 
-from kinbase import jsonutil
-from kinbase.core.kinvey.aggregate import parse_group
 from kinbase.core.kinvey.entities import check_collection_name
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.querying import parse_query
-from kinbase.core.kinvey.wire import iso_of
+from kinbase.core.kinvey.pipeline import KinveyRequest, Operation
 from kinbase.frontends.kinvey import render
-from kinbase.frontends.kinvey.auth import MASTER, AuthKind
-from kinbase.frontends.kinvey.endpoint import KinveyCall, endpoint
-from kinbase.http.responses import json_bytes_response
+from kinbase.frontends.kinvey.call import KinveyCall
+from kinbase.frontends.kinvey.querystring import DELTASET_PARAMS, parse_query
+from kinbase.http.response import HttpResponse
+from kinbase.query.ast import Query
 
 __all__ = [
     "collection_delete",
     "collection_get",
     "collection_post",
     "count",
+    "custom_endpoint",
     "deltaset",
     "entity_delete",
     "entity_get",
@@ -29,127 +34,100 @@ __all__ = [
     "settings_put",
 ]
 
-DATA: tuple[AuthKind, ...] = ("user", "master")
+_EVERYTHING = Query()
 
 
-def _collection(call: KinveyCall) -> str:
-    name: str = call.path_params["collection"]
-    check_collection_name(name)
-    return name
-
-
-def _location(call: KinveyCall, collection: str, entity_id: str) -> str:
-    return call.url("appdata", call.app.key, collection, entity_id)
-
-
-@endpoint(accepts=DATA)
-async def collection_get(call: KinveyCall) -> Response:
-    """List (``query``, ``sort``, ``limit``, ``skip``, ``fields``)."""
-    collection = _collection(call)
-    with_count = call.request.headers.get("x-kinvey-include-items-count", "").lower() == "true"
-    result = await call.kinvey.entities.find(
-        call.app,
-        call.caller,
-        collection,
-        parse_query(call.params),
+async def run(
+    call: KinveyCall, operation: Operation, *, query: Query = _EVERYTHING, body: Any = None, name: str = ""
+) -> HttpResponse:
+    """Build the pipeline request of ``call``, run it, render its outcome."""
+    http = call.request
+    request = KinveyRequest(
+        app=call.app,
+        caller=call.auth.caller,
+        operation=operation,
+        collection=name or call.params["collection"],
+        wire=render.WIRE,
+        token=call.auth.token,
+        entity_id=call.params.get("entity_id"),
+        query=query,
+        params=http.params,
+        query_string=http.query_string,
+        body=body,
+        headers=http.headers,
         api_version=call.api_version,
-        with_count=with_count,
+        request_id=http.request_id,
+        base_url=http.origin,
+        skip_business_logic=call.flag("x-kinvey-skip-business-logic"),
+        with_count=call.flag("x-kinvey-include-items-count"),
     )
-    return render.listing(result)
+    return render.outcome(request, await call.kinvey.pipeline.run(request))
 
 
-@endpoint(accepts=DATA)
-async def collection_post(call: KinveyCall) -> Response:
+async def collection_get(call: KinveyCall) -> HttpResponse:
+    """List the entities the caller may read (``query``, ``sort``, ``limit``, ``skip``, ``fields``)."""
+    return await run(call, Operation.LIST, query=parse_query(call.query))
+
+
+async def collection_post(call: KinveyCall) -> HttpResponse:
     """Create one entity, or several (an array, API version 5 and later)."""
-    collection = _collection(call)
     body = await call.json_body()
-    if isinstance(body, list):
-        if call.api_version < 5:
-            raise KinveyError("FeatureUnavailable", "Multi-insert needs X-Kinvey-API-Version 5 or later.")
-        entities, errors = await call.kinvey.entities.insert_many(call.app, call.caller, collection, body)
-        items = ",".join("null" if text is None else text for text in entities)
-        errors_json = jsonutil.dumps_str(errors)
-        payload = f'{{"entities":[{items}],"errors":{errors_json}}}'.encode()
-        return json_bytes_response(payload, status=207 if errors else 201)
-    stored = await call.kinvey.entities.create(call.app, call.caller, collection, body)
-    return render.entity(stored.data, 201, _location(call, collection, stored.id))
+    operation = Operation.INSERT_MANY if isinstance(body, list) else Operation.CREATE
+    return await run(call, operation, body=body)
 
 
-@endpoint(accepts=DATA)
-async def collection_delete(call: KinveyCall) -> Response:
+async def collection_delete(call: KinveyCall) -> HttpResponse:
     """Delete the entities matching ``query`` (all of them without one)."""
-    collection = _collection(call)
-    query = parse_query(call.params)
-    deleted = await call.kinvey.entities.delete_where(call.app, call.caller, collection, query)
-    if call.api_version < 2:
-        return render.no_content()
-    return render.value({"count": deleted})
+    return await run(call, Operation.DELETE_WHERE, query=parse_query(call.query))
 
 
-@endpoint(accepts=DATA)
-async def count(call: KinveyCall) -> Response:
-    collection = _collection(call)
-    result = await call.kinvey.entities.count(call.app, call.caller, collection, parse_query(call.params))
-    return render.count(result)
+async def count(call: KinveyCall) -> HttpResponse:
+    """Count the entities matching ``query`` that the caller may read."""
+    return await run(call, Operation.COUNT, query=parse_query(call.query))
 
 
-@endpoint(accepts=DATA)
-async def group(call: KinveyCall) -> Response:
-    collection = _collection(call)
-    spec = parse_group(await call.json_body())
-    return render.value(await call.kinvey.entities.group(call.app, call.caller, collection, spec))
+async def group(call: KinveyCall) -> HttpResponse:
+    """Aggregate (``key``, ``initial``, ``reduce``, ``condition``)."""
+    return await run(call, Operation.GROUP, body=await call.json_body())
 
 
-@endpoint(accepts=DATA)
-async def deltaset(call: KinveyCall) -> Response:
-    collection = _collection(call)
-    query = parse_query({k: v for k, v in call.params.items() if k in ("query", "sort", "fields")})
-    delta = await call.kinvey.collections.deltaset(
-        call.app, call.caller, collection, call.params.get("since"), query
-    )
-    deleted = jsonutil.dumps_str([{"_id": i} for i in delta.deleted])
-    body = '{"changed":[' + ",".join(delta.changed) + '],"deleted":' + deleted + "}"
-    return json_bytes_response(body.encode(), headers={"X-Kinvey-Request-Start": iso_of(delta.start)})
+async def deltaset(call: KinveyCall) -> HttpResponse:
+    """What changed since ``since`` in the result of ``query``."""
+    params = {k: v for k, v in call.query.items() if k in DELTASET_PARAMS}
+    return await run(call, Operation.DELTASET, query=parse_query(params))
 
 
-@endpoint(accepts=DATA)
-async def entity_get(call: KinveyCall) -> Response:
-    collection = _collection(call)
-    text = await call.kinvey.entities.get(call.app, call.caller, collection, call.path_params["entity_id"])
-    return render.entity(text)
+async def entity_get(call: KinveyCall) -> HttpResponse:
+    """One entity."""
+    return await run(call, Operation.GET)
 
 
-@endpoint(accepts=DATA)
-async def entity_put(call: KinveyCall) -> Response:
+async def entity_put(call: KinveyCall) -> HttpResponse:
     """Replace the entity, or create it with the id of the path (201)."""
-    collection = _collection(call)
-    entity_id: str = call.path_params["entity_id"]
     body = await call.json_body()
+    entity_id = call.params["entity_id"]
     if isinstance(body, dict) and "_id" in body and body["_id"] != entity_id:
         body = {**body, "_id": entity_id}
-    stored, created = await call.kinvey.entities.save(call.app, call.caller, collection, entity_id, body)
-    return render.created_or_ok(stored.data, created, _location(call, collection, entity_id))
+    return await run(call, Operation.SAVE, body=body)
 
 
-@endpoint(accepts=DATA)
-async def entity_delete(call: KinveyCall) -> Response:
-    collection = _collection(call)
-    deleted = await call.kinvey.entities.delete(
-        call.app, call.caller, collection, call.path_params["entity_id"]
-    )
-    if call.api_version < 2:
-        return render.no_content()
-    return render.value({"count": deleted})
+async def entity_delete(call: KinveyCall) -> HttpResponse:
+    """Delete one entity."""
+    return await run(call, Operation.DELETE)
 
 
-@endpoint(accepts=MASTER)
-async def settings_get(call: KinveyCall) -> Response:
+async def custom_endpoint(call: KinveyCall) -> HttpResponse:
+    """Run a custom endpoint with the request's JSON body."""
+    return await run(call, Operation.CUSTOM, body=await call.json_body(), name=call.params["endpoint"])
+
+
+async def settings_get(call: KinveyCall) -> HttpResponse:
     """The collection's configuration (master secret)."""
-    return render.value(await call.kinvey.collections.describe(call.app, _collection(call)))
+    check_collection_name(call.params["collection"])
+    return render.value(await call.kinvey.collections.describe(call.app, call.params["collection"]))
 
 
-@endpoint(accepts=MASTER)
-async def settings_put(call: KinveyCall) -> Response:
+async def settings_put(call: KinveyCall) -> HttpResponse:
     """Configure delta set and the permission level (master secret)::
 
     {"deltaSet": {"enabled": true, "deletedTtlDays": 30}, "permissions": {"level": "private"}}
@@ -171,6 +149,6 @@ async def settings_put(call: KinveyCall) -> Response:
     ):
         raise KinveyError("BadRequest", "enabled is a boolean, deletedTtlDays an integer, level a string.")
     described = await call.kinvey.collections.configure(
-        call.app, _collection(call), delta_set=enabled, ttl_days=ttl, level=level
+        call.app, call.params["collection"], delta_set=enabled, ttl_days=ttl, level=level
     )
     return render.value(described)

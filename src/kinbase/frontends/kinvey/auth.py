@@ -14,12 +14,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
-from starlette.requests import Request
-
 from kinbase.core.apps import check_app_credentials
 from kinbase.core.kinvey.access import Caller
 from kinbase.core.services import Core
 from kinbase.frontends.kinvey.errors import KinveyError
+from kinbase.http.request import HttpRequest
 from kinbase.storage.base import AppRecord
 
 __all__ = ["ANY", "APP", "MASTER", "USER", "Auth", "AuthKind", "authenticate", "parse_basic"]
@@ -61,7 +60,7 @@ def parse_basic(value: str) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-async def _identify(core: Core, request: Request, app: AppRecord, version: int) -> Auth:
+async def _identify(core: Core, request: HttpRequest, app: AppRecord, version: int) -> Auth:
     header = request.headers.get("authorization")
     if not header:
         raise KinveyError("InvalidCredentials", "The request has no Authorization header.")
@@ -72,6 +71,8 @@ async def _identify(core: Core, request: Request, app: AppRecord, version: int) 
         if pair is None:
             raise KinveyError("InvalidCredentials", "The Basic credentials are malformed.")
         user, secret = pair
+        if "\x00" in user or "\x00" in secret:
+            raise KinveyError("InvalidCredentials", "The credentials contain the character U+0000.")
         if user == app.key:
             kind = check_app_credentials(app, user, secret)
             if kind is None:
@@ -82,7 +83,7 @@ async def _identify(core: Core, request: Request, app: AppRecord, version: int) 
                 "InvalidCredentials",
                 "From API version 6 Basic authentication takes only the app or master secret: log in.",
             )
-        address = request.client.host if request.client else None
+        address = request.client
         caller = await core.kinvey.caller_for_password(app, user, secret, address)
         if caller is None:
             raise KinveyError("InvalidCredentials", "Wrong username or password.")
@@ -97,7 +98,7 @@ async def _identify(core: Core, request: Request, app: AppRecord, version: int) 
 
 
 async def authenticate(
-    core: Core, request: Request, app: AppRecord, accepts: Collection[AuthKind] | None, version: int
+    core: Core, request: HttpRequest, app: AppRecord, accepts: Collection[AuthKind] | None, version: int
 ) -> Auth:
     """Identify the caller and check that the endpoint accepts its kind of credential.
 

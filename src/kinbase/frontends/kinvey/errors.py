@@ -1,15 +1,18 @@
 """Kinvey's error format: ``{"error": <name>, "description": ..., "debug": ...}``.
 
-This is the only module of the Kinvey front-end that builds an error body. Core errors map to the
-names of Kinvey's error dictionary (``../shared/specs/kinvey.md`` §5.2); Kinvey-only errors are
-raised as :class:`KinveyError` with their dictionary name.
+This is the only module of the Kinvey front-end that builds an error body, and the only place that
+knows the status of each name of Kinvey's error dictionary (``../shared/specs/kinvey.md`` §5.2).
+Core errors map to dictionary names here; the core raises Kinvey-only errors by name
+(:class:`~kinbase.core.kinvey.errors.KinveyError`). A 5xx never carries an internal message: its
+``debug`` is the request id, under which the message is logged.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from kinbase.core.kinvey.errors import ERRORS, KinveyError
+from kinbase.core.kinvey.errors import KinveyError
 from kinbase.errors import (
     AlreadyExists,
     AppNotFound,
@@ -19,6 +22,7 @@ from kinbase.errors import (
     CollectionNotFound,
     Conflict,
     InvalidJSON,
+    InvalidPath,
     InvalidQuery,
     InvalidRequest,
     NotAuthenticated,
@@ -29,7 +33,94 @@ from kinbase.errors import (
     ValidationFailed,
 )
 
-__all__ = ["ERRORS", "KinveyError", "error_body"]
+__all__ = ["ERRORS", "KinveyError", "error_body", "item_error", "status_of"]
+
+logger = logging.getLogger("kinbase.kinvey")
+
+ERRORS: dict[str, tuple[int, str]] = {
+    # name: (status, description); MissingConfiguration is 403 as the DevCenter table says.
+    "ParameterValueOutOfRange": (
+        400,
+        "The value specified for one of the request parameters is out of range",
+    ),
+    "InvalidQuerySyntax": (400, "The query string in the request has an invalid syntax"),
+    "MissingQuery": (400, "The request is missing a query string"),
+    "JSONParseError": (400, "Unable to parse the JSON in the request"),
+    "MissingRequestHeader": (400, "The request is missing a required header"),
+    "IncompleteRequestBody": (400, "The request body is either missing or incomplete"),
+    "MissingRequestParameter": (400, "A required parameter is missing from the request"),
+    "InvalidIdentifier": (400, "One of more identifier names in the request has an invalid format"),
+    "FeatureUnavailable": (400, "Requested functionality is unavailable in this API version"),
+    "CORSDisabled": (400, "Cross Origin Support is disabled for this application"),
+    "APIVersionNotAvailable": (
+        400,
+        "This API version is not available for your app. "
+        "Please retry your request with a supported API version",
+    ),
+    "BadRequest": (400, "Unable to understand request"),
+    "BLRuntimeError": (400, "The Business Logic script has a runtime error. See debug message for details"),
+    "ResultSetSizeExceeded": (400, "Your query produced more than 10,000 results. Please rewrite your query"),
+    "MissingConfiguration": (403, "This feature is not properly configured for this app backend"),
+    "InvalidCredentials": (401, "Invalid credentials. Please retry your request with correct credentials"),
+    "InsufficientCredentials": (
+        401,
+        "The credentials used to authenticate this request are not authorized to run this operation. "
+        "Please retry your request with appropriate credentials",
+    ),
+    "WritesToCollectionDisallowed": (
+        403,
+        "This collection is configured to disallow any modifications to an existing entity or creation of "
+        "new entities",
+    ),
+    "IndirectCollectionAccessDisallowed": (
+        403,
+        "Please use the appropriate API to access this collection for this app backend",
+    ),
+    "AppProblem": (
+        403,
+        "There is a problem with this app backend that prevents execution of this operation. Please contact "
+        "support",
+    ),
+    "EntityNotFound": (404, "This entity not found in the collection"),
+    "CollectionNotFound": (404, "This collection not found for this app backend"),
+    "AppNotFound": (404, "This app backend not found"),
+    "UserNotFound": (404, "This user does not exist for this app backend"),
+    "BlobNotFound": (404, "This blob not found for this app backend"),
+    "DocumentNotFound": (404, "The document was not found"),
+    "UserAlreadyExists": (
+        409,
+        "This username is already taken. Please retry your request with a different username",
+    ),
+    "EntityAlreadyExists": (409, "An entity with this _id already exists in the collection"),
+    "StaleRequest": (409, "The time window for this request has expired"),
+    "RequestEntityTooLarge": (413, "The request body is too large"),
+    "KinveyInternalErrorRetry": (
+        500,
+        "The Kinvey server encountered an unexpected error. Please retry your request",
+    ),
+    "KinveyInternalErrorStop": (
+        500,
+        "The Kinvey server encountered an unexpected error. Please contact support",
+    ),
+    "DuplicateEndUsers": (500, "More than one user registered with this username for this application"),
+    "ServerError": (500, "The server encountered an error"),
+    "APIVersionNotImplemented": (
+        501,
+        "This API version is not implemented. Please retry your request with a supported API version",
+    ),
+    "BLSyntaxError": (550, "The Business Logic script has a syntax error(s)"),
+    "BLTimeoutError": (550, "The Business Logic script did not complete in time"),
+    "BLViolationError": (550, "The Business Logic script violated a constraint"),
+    "BLInternalError": (550, "The Business Logic script did not complete"),
+    "LoginThrottled": (429, "Too many failed login attempts. Please wait before retrying"),
+    "ServiceUnavailable": (503, "The service is temporarily unavailable. Please retry your request"),
+    "NotAllowed": (405, "The request is not allowed"),
+}
+
+
+def status_of(name: str) -> int:
+    """The HTTP status of a dictionary name (400 for a name the dictionary lacks)."""
+    return ERRORS.get(name, (400, name))[0]
 
 
 def _name_of(exc: BaaSError) -> str:
@@ -39,6 +130,8 @@ def _name_of(exc: BaaSError) -> str:
         return "JSONParseError"
     if isinstance(exc, BodyTooLarge):
         return "RequestEntityTooLarge"
+    if isinstance(exc, InvalidPath):
+        return "InvalidIdentifier"
     if isinstance(exc, ValidationFailed | InvalidRequest):
         return "BadRequest"
     if isinstance(exc, NotAuthenticated):
@@ -60,11 +153,42 @@ def _name_of(exc: BaaSError) -> str:
     return "KinveyInternalErrorRetry"
 
 
-def error_body(exc: BaaSError) -> tuple[int, dict[str, Any]]:
-    """The status and the Kinvey body for ``exc``. The core message becomes ``debug``."""
+def error_body(exc: BaaSError | None, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The status and the Kinvey body for ``exc`` (None: an internal error).
+
+    A core message becomes ``debug``, except in a 5xx: that one is logged with ``request_id`` and
+    the client gets the request id instead.
+    """
     if isinstance(exc, KinveyError):
-        return exc.status, {"error": exc.name, "description": exc.description, "debug": exc.debug}
-    name = _name_of(exc)
-    status, description = ERRORS[name]
-    debug: Any = exc.message if exc.message != exc.default_message else ""
+        status, description = ERRORS.get(exc.name, (400, exc.name))
+        name, debug = exc.name, exc.debug
+        description = exc.description or description
+    else:
+        name = _name_of(exc) if exc is not None else "KinveyInternalErrorRetry"
+        status, description = ERRORS[name]
+        debug = exc.message if exc is not None and exc.message != exc.default_message else ""
+    if status >= 500 and status != 550:
+        if exc is not None:
+            logger.warning("%s (request id %s): %s", name, request_id, exc.message)
+        debug = f"request id {request_id}"
     return status, {"error": name, "description": description, "debug": debug}
+
+
+def item_error(index: int, exc: KinveyError) -> dict[str, Any]:
+    """One entry of a multi-insert ``errors`` array, in every spelling the SDKs read."""
+    duplicate = exc.name == "EntityAlreadyExists"
+    name = "KinveyInternalErrorRetry" if duplicate else exc.name
+    description = (
+        "An entity with that _id already exists in this collection"
+        if duplicate
+        else exc.description or ERRORS.get(exc.name, (400, exc.name))[1]
+    )
+    message = str(exc.debug) or description
+    return {
+        "index": index,
+        "error": name,
+        "description": description,
+        "debug": exc.debug,
+        "code": 11000 if duplicate else status_of(exc.name),
+        "errmsg": f"E11000 duplicate key error: {message}" if duplicate else message,
+    }

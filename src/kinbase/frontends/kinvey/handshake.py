@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-from starlette.requests import Request
-from starlette.responses import Response
-
 from kinbase import __version__
-from kinbase.frontends.kinvey.endpoint import KinveyCall, cors_headers, endpoint, iso_ms
-from kinbase.http.responses import json_response
+from kinbase.core.services import Core
+from kinbase.frontends.kinvey.call import KinveyCall
+from kinbase.http.request import HttpRequest
+from kinbase.http.response import HttpResponse, json_response
 
 __all__ = ["handshake", "ping"]
 
@@ -17,8 +14,7 @@ KINVEY_VERSION = "3.9"
 """The Kinvey API generation this server implements, as the handshake reports it."""
 
 
-@endpoint(accepts=("app", "master", "user"))
-async def handshake(call: KinveyCall) -> Response:
+async def handshake(call: KinveyCall) -> HttpResponse:
     """Connectivity check with the app's name."""
     return json_response(
         {
@@ -31,12 +27,6 @@ async def handshake(call: KinveyCall) -> Response:
     )
 
 
-async def ping(request: Request) -> Response:
+async def ping(core: Core, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
     """Credential-less ping."""
-    started = dt.datetime.now(dt.UTC)
-    headers = {
-        "X-Kinvey-Request-Id": request.scope.get("state", {}).get("request_id", ""),
-        "X-Kinvey-Request-Start": iso_ms(started),
-        **cors_headers(request),
-    }
-    return json_response({"version": KINVEY_VERSION, "kinvey": "hello"}, headers=headers)
+    return json_response({"version": KINVEY_VERSION, "kinvey": "hello"})

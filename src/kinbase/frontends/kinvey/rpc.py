@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import html
-
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from urllib.parse import parse_qs
 
 from kinbase.core.kinvey.entities import check_collection_name
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
 from kinbase.frontends.kinvey import render
-from kinbase.frontends.kinvey.auth import ANY, APP, MASTER
-from kinbase.frontends.kinvey.endpoint import KinveyCall, endpoint
-from kinbase.http.body import read_body
+from kinbase.frontends.kinvey.call import KinveyCall
+from kinbase.http.request import HttpRequest
+from kinbase.http.response import HttpResponse, html_response
 
 __all__ = [
     "check_username",
@@ -28,8 +26,7 @@ __all__ = [
 ]
 
 
-@endpoint(accepts=APP)
-async def check_username(call: KinveyCall) -> Response:
+async def check_username(call: KinveyCall) -> HttpResponse:
     body = await call.json_body()
     if not isinstance(body, dict) or "username" not in body:
         raise KinveyError("IncompleteRequestBody", 'Send {"username": ...}.')
@@ -38,22 +35,19 @@ async def check_username(call: KinveyCall) -> Response:
     )
 
 
-@endpoint(accepts=APP)
-async def password_reset_initiate(call: KinveyCall) -> Response:
+async def password_reset_initiate(call: KinveyCall) -> HttpResponse:
     """Mail a reset link to the user (by username or email); always 204."""
-    await call.kinvey.mail.start_reset(call.app, call.path_params["login"], call.base_url())
+    await call.kinvey.mail.start_reset(call.app, call.params["login"], call.base_url())
     return render.no_content()
 
 
-@endpoint(accepts=ANY)
-async def email_verification_initiate(call: KinveyCall) -> Response:
+async def email_verification_initiate(call: KinveyCall) -> HttpResponse:
     """Mail a verification link to the user (by username or ``_id``); always 204."""
-    await call.kinvey.mail.start_verification(call.app, call.path_params["login"], call.base_url())
+    await call.kinvey.mail.start_verification(call.app, call.params["login"], call.base_url())
     return render.no_content()
 
 
-@endpoint(accepts=APP)
-async def forgot_username(call: KinveyCall) -> Response:
+async def forgot_username(call: KinveyCall) -> HttpResponse:
     body = await call.json_body()
     if not isinstance(body, dict) or not isinstance(body.get("email"), str):
         raise KinveyError("IncompleteRequestBody", 'Send {"email": ...}.')
@@ -61,8 +55,7 @@ async def forgot_username(call: KinveyCall) -> Response:
     return render.no_content()
 
 
-@endpoint(accepts=MASTER)
-async def remove_collection(call: KinveyCall) -> Response:
+async def remove_collection(call: KinveyCall) -> HttpResponse:
     """Drop a collection: master secret and ``X-Kinvey-Delete-Entire-Collection: true``."""
     if call.request.headers.get("x-kinvey-delete-entire-collection", "").lower() != "true":
         raise KinveyError("MissingRequestHeader", "Send X-Kinvey-Delete-Entire-Collection: true.")
@@ -85,15 +78,14 @@ input,button{{font-size:1rem;padding:.5rem;width:100%;margin:.3rem 0;box-sizing:
 </head><body><h1>{title}</h1>{body}</body></html>"""
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status_code=status)
+def _page(title: str, body: str, status: int = 200) -> HttpResponse:
+    return html_response(_PAGE.format(title=html.escape(title), body=body), status)
 
 
-async def reset_page(request: Request) -> Response:
+async def reset_page(core: Core, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
     """The form a reset mail links to."""
-    core: Core = request.app.state.core
-    app = await core.apps.get(request.path_params["app_key"])
-    token = request.query_params.get("token", "")
+    app = await core.apps.get(params["app_key"])
+    token = request.params.get("token", "")
     if app is None or await core.kinvey.mail.redeem(app, token, "reset", consume=False) is None:
         return _page("Link expired", "<p>This link is invalid or has expired. Ask for a new one.</p>", 404)
     form = (
@@ -105,16 +97,13 @@ async def reset_page(request: Request) -> Response:
     return _page(f"New password for {app.name}", form)
 
 
-async def reset_submit(request: Request) -> Response:
+async def reset_submit(core: Core, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
     """Set the new password (and sign out every session of the user)."""
-    core: Core = request.app.state.core
-    app = await core.apps.get(request.path_params["app_key"])
+    app = await core.apps.get(params["app_key"])
     try:
-        raw = await read_body(request, 64 * 1024)
+        raw = await request.body(64 * 1024)
     except BaaSError:
         return _page("Error", "<p>The form is too large.</p>", 413)
-    from urllib.parse import parse_qs
-
     form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
     password = form.get("password", "")
     if app is None:
@@ -128,11 +117,10 @@ async def reset_submit(request: Request) -> Response:
     )
 
 
-async def verify_page(request: Request) -> Response:
+async def verify_page(core: Core, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
     """The page a verification mail links to: confirms the address."""
-    core: Core = request.app.state.core
-    app = await core.apps.get(request.path_params["app_key"])
-    token = request.query_params.get("token", "")
+    app = await core.apps.get(params["app_key"])
+    token = request.params.get("token", "")
     if app is None or not await core.kinvey.mail.finish_verification(app, token):
         return _page("Link expired", "<p>This link is invalid, was used, or has expired.</p>", 404)
     return _page("Address confirmed", f"<p>Thank you: your {html.escape(app.name)} address is confirmed.</p>")

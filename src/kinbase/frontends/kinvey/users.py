@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.querying import parse_filter, parse_query
 from kinbase.core.kinvey.users import user_with_token
+from kinbase.core.kinvey.wire import parse_filter
 from kinbase.frontends.kinvey import render
-from kinbase.frontends.kinvey.auth import APP, MASTER, USER, AuthKind
-from kinbase.frontends.kinvey.endpoint import KinveyCall, endpoint
+from kinbase.frontends.kinvey.call import KinveyCall
+from kinbase.frontends.kinvey.querystring import parse_query
+from kinbase.http.response import HttpResponse
 from kinbase.query.ast import Query
 
 __all__ = [
@@ -30,42 +29,36 @@ __all__ = [
     "users_get",
 ]
 
-SESSION_OR_MASTER: tuple[AuthKind, ...] = ("user", "master")
-
 
 def _location(call: KinveyCall, user_id: str) -> str:
     return call.url("user", call.app.key, user_id)
 
 
-@endpoint(accepts=APP)
-async def signup(call: KinveyCall) -> Response:
+async def signup(call: KinveyCall) -> HttpResponse:
     """Create a user. Before API version 6 the answer carries a session (``_kmd.authtoken``)."""
     result = await call.kinvey.users.signup(call.app, await call.json_body(), with_token=call.api_version < 6)
     return _created(call, result.user)
 
 
-def _created(call: KinveyCall, user: dict[str, object]) -> Response:
+def _created(call: KinveyCall, user: dict[str, object]) -> HttpResponse:
     response = render.value(user, 201)
     response.headers["Location"] = _location(call, str(user["_id"]))
     return response
 
 
-@endpoint(accepts=APP)
-async def login(call: KinveyCall) -> Response:
-    address = call.request.client.host if call.request.client else None
+async def login(call: KinveyCall) -> HttpResponse:
+    address = call.request.client
     result = await call.kinvey.users.login(call.app, await call.json_body(), address)
     return render.value(result.user)
 
 
-@endpoint(accepts=USER)
-async def logout(call: KinveyCall) -> Response:
+async def logout(call: KinveyCall) -> HttpResponse:
     if call.auth.token is not None:
         await call.kinvey.sessions.close(call.app, call.auth.token)
     return render.no_content()
 
 
-@endpoint(accepts=USER)
-async def me(call: KinveyCall) -> Response:
+async def me(call: KinveyCall) -> HttpResponse:
     assert call.auth.user_id is not None
     stored = await call.kinvey.users.stored(call.app, call.auth.user_id)
     if stored is None:
@@ -73,22 +66,19 @@ async def me(call: KinveyCall) -> Response:
     return render.value(user_with_token(stored.data, call.auth.token))
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def users_get(call: KinveyCall) -> Response:
-    with_count = call.request.headers.get("x-kinvey-include-items-count", "").lower() == "true"
+async def users_get(call: KinveyCall) -> HttpResponse:
+    with_count = call.flag("x-kinvey-include-items-count")
     result = await call.kinvey.users.find(
-        call.app, call.caller, parse_query(call.params), api_version=call.api_version, with_count=with_count
+        call.app, call.caller, parse_query(call.query), api_version=call.api_version, with_count=with_count
     )
     return render.listing(result)
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def count(call: KinveyCall) -> Response:
-    return render.count(await call.kinvey.users.count(call.app, call.caller, parse_query(call.params)))
+async def count(call: KinveyCall) -> HttpResponse:
+    return render.count(await call.kinvey.users.count(call.app, call.caller, parse_query(call.query)))
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def lookup(call: KinveyCall) -> Response:
+async def lookup(call: KinveyCall) -> HttpResponse:
     """``_lookup``: the body is a filter."""
     body = await call.json_body()
     query = Query(filter=parse_filter(body if body is not None else {}))
@@ -96,58 +86,50 @@ async def lookup(call: KinveyCall) -> Response:
     return render.listing(result)
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def user_get(call: KinveyCall) -> Response:
-    return render.entity(await call.kinvey.users.get(call.app, call.caller, call.path_params["user_id"]))
+async def user_get(call: KinveyCall) -> HttpResponse:
+    return render.entity(await call.kinvey.users.get(call.app, call.caller, call.params["user_id"]))
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def user_put(call: KinveyCall) -> Response:
-    user_id: str = call.path_params["user_id"]
+async def user_put(call: KinveyCall) -> HttpResponse:
+    user_id: str = call.params["user_id"]
     stored = await call.kinvey.users.update(call.app, call.caller, user_id, await call.json_body())
     token = call.auth.token if call.auth.user_id == user_id else None
     return render.value(user_with_token(stored.data, token))
 
 
 def _flag(call: KinveyCall, name: str) -> bool:
-    return call.params.get(name, "").lower() == "true"
+    return call.query.get(name, "").lower() == "true"
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def user_delete(call: KinveyCall) -> Response:
+async def user_delete(call: KinveyCall) -> HttpResponse:
     """Soft delete (disable) by default; ``?hard=true`` removes (API version 1: ``?soft=true``)."""
     hard = not _flag(call, "soft") if call.api_version < 2 else _flag(call, "hard")
-    await call.kinvey.users.delete(call.app, call.caller, call.path_params["user_id"], hard=hard)
+    await call.kinvey.users.delete(call.app, call.caller, call.params["user_id"], hard=hard)
     return render.no_content()
 
 
-@endpoint(accepts=MASTER)
-async def restore(call: KinveyCall) -> Response:
-    await call.kinvey.users.restore(call.app, call.path_params["user_id"])
+async def restore(call: KinveyCall) -> HttpResponse:
+    await call.kinvey.users.restore(call.app, call.params["user_id"])
     return render.no_content()
 
 
-@endpoint(accepts=SESSION_OR_MASTER)
-async def tokens_delete(call: KinveyCall) -> Response:
-    await call.kinvey.users.revoke_sessions(call.app, call.caller, call.path_params["user_id"])
+async def tokens_delete(call: KinveyCall) -> HttpResponse:
+    await call.kinvey.users.revoke_sessions(call.app, call.caller, call.params["user_id"])
     return render.no_content()
 
 
-@endpoint(accepts=MASTER)
-async def roles_of(call: KinveyCall) -> Response:
-    members = await call.kinvey.roles.members(call.app, call.caller, None, call.path_params["user_id"])
+async def roles_of(call: KinveyCall) -> HttpResponse:
+    members = await call.kinvey.roles.members(call.app, call.caller, None, call.params["user_id"])
     return render.value([{k: v for k, v in m.items() if k != "userId"} for m in members])
 
 
-@endpoint(accepts=MASTER)
-async def role_assign(call: KinveyCall) -> Response:
-    p = call.path_params
+async def role_assign(call: KinveyCall) -> HttpResponse:
+    p = call.params
     await call.kinvey.roles.assign(call.app, call.caller, p["user_id"], p["role_id"], grant=True)
     return render.no_content()
 
 
-@endpoint(accepts=MASTER)
-async def role_remove(call: KinveyCall) -> Response:
-    p = call.path_params
+async def role_remove(call: KinveyCall) -> HttpResponse:
+    p = call.params
     await call.kinvey.roles.assign(call.app, call.caller, p["user_id"], p["role_id"], grant=False)
     return render.no_content()

@@ -1,0 +1,111 @@
+"""The Kinvey API as data: every route with its handler and the credentials it accepts.
+
+Read by the router (:mod:`.router`), the OpenAPI document (:mod:`.openapi`) and the tests that
+walk every endpoint. A path below a namespace that no route serves answers 404 with the
+not-found name of that namespace (:data:`NOT_FOUND`), a name the SDKs map to their NotFoundError.
+"""
+
+from __future__ import annotations
+
+from kinbase.frontends.kinvey import appdata, groups, handshake, rpc, users
+from kinbase.frontends.kinvey.auth import ANY, APP, MASTER, USER, AuthKind
+from kinbase.frontends.kinvey.router import Route
+
+__all__ = ["NAMESPACES", "NESTED_NAMESPACES", "NOT_FOUND", "ROUTES"]
+
+DATA: tuple[AuthKind, ...] = ("user", "master")
+"""Session or master secret: what the SDKs send to collections (``SessionOrMaster``)."""
+
+NOT_FOUND: dict[str, str] = {
+    "appdata": "EntityNotFound",
+    "user": "UserNotFound",
+    "group": "EntityNotFound",
+    "roles": "EntityNotFound",
+    "rpc": "EntityNotFound",
+    "blob": "BlobNotFound",
+    "push": "EntityNotFound",
+    "stream": "EntityNotFound",
+    "oauth": "EntityNotFound",
+    "kinvey": "EntityNotFound",
+}
+"""The error name of an unknown path, per namespace (each maps to NotFoundError in the SDKs)."""
+
+NAMESPACES = tuple(NOT_FOUND)
+"""The first path segments that belong to Kinvey (``/blob``, ``/push``, ``/stream`` and the auth
+host's ``/oauth`` are reserved before they are served: they never reach Kinto's redirects)."""
+
+NESTED_NAMESPACES = (("v2", "oauth"), ("v3", "oauth"))
+"""Two-segment prefixes of Kinvey's auth host (``/v3/oauth/...``), which Kinto's ``/v<n>`` would
+otherwise claim."""
+
+_A = "/appdata/{app_key}/{collection}"
+_U = "/user/{app_key}"
+_R = "/rpc/{app_key}"
+
+
+def _route(
+    method: str,
+    path: str,
+    handler: object,
+    accepts: tuple[AuthKind, ...] | None,
+    *,
+    page: bool = False,
+    operation: str | None = None,
+) -> Route:
+    name = getattr(handler, "__name__", "handler")
+    return Route(method, path, handler, name, accepts, page=page, operation=operation)  # type: ignore[arg-type]
+
+
+ROUTES: tuple[Route, ...] = (
+    _route("GET", "/appdata", handshake.ping, None, page=True),
+    _route("GET", "/appdata/{app_key}", handshake.handshake, ANY),
+    # -- collections (through the pipeline) ---------------------------------------------------
+    _route("GET", _A, appdata.collection_get, DATA, operation="list"),
+    _route("POST", _A, appdata.collection_post, DATA, operation="create"),
+    _route("DELETE", _A, appdata.collection_delete, DATA, operation="delete_where"),
+    _route("GET", f"{_A}/_count", appdata.count, DATA, operation="count"),
+    _route("POST", f"{_A}/_group", appdata.group, DATA, operation="group"),
+    _route("GET", f"{_A}/_deltaset", appdata.deltaset, DATA, operation="deltaset"),
+    _route("GET", f"{_A}/{{entity_id}}", appdata.entity_get, DATA, operation="get"),
+    _route("PUT", f"{_A}/{{entity_id}}", appdata.entity_put, DATA, operation="save"),
+    _route("DELETE", f"{_A}/{{entity_id}}", appdata.entity_delete, DATA, operation="delete"),
+    _route("POST", f"{_R}/custom/{{endpoint}}", appdata.custom_endpoint, DATA, operation="custom"),
+    _route("GET", f"{_A}/_settings", appdata.settings_get, MASTER),
+    _route("PUT", f"{_A}/_settings", appdata.settings_put, MASTER),
+    # -- users --------------------------------------------------------------------------------
+    _route("POST", _U, users.signup, APP),
+    _route("GET", _U, users.users_get, DATA),
+    _route("POST", f"{_U}/login", users.login, APP),
+    _route("POST", f"{_U}/_logout", users.logout, USER),
+    _route("GET", f"{_U}/_me", users.me, USER),
+    _route("GET", f"{_U}/_count", users.count, DATA),
+    _route("POST", f"{_U}/_lookup", users.lookup, DATA),
+    _route("GET", f"{_U}/{{user_id}}", users.user_get, DATA),
+    _route("PUT", f"{_U}/{{user_id}}", users.user_put, DATA),
+    _route("DELETE", f"{_U}/{{user_id}}", users.user_delete, DATA),
+    _route("POST", f"{_U}/{{user_id}}/_restore", users.restore, MASTER),
+    _route("DELETE", f"{_U}/{{user_id}}/tokens", users.tokens_delete, DATA),
+    _route("GET", f"{_U}/{{user_id}}/roles", users.roles_of, MASTER),
+    _route("PUT", f"{_U}/{{user_id}}/roles/{{role_id}}", users.role_assign, MASTER),
+    _route("DELETE", f"{_U}/{{user_id}}/roles/{{role_id}}", users.role_remove, MASTER),
+    # -- groups and roles ---------------------------------------------------------------------
+    _route("POST", "/group/{app_key}", groups.group_post, DATA),
+    _route("GET", "/group/{app_key}/{group_id}", groups.group_get, DATA),
+    _route("PUT", "/group/{app_key}/{group_id}", groups.group_put, DATA),
+    _route("DELETE", "/group/{app_key}/{group_id}", groups.group_delete, DATA),
+    _route("POST", "/roles/{app_key}", groups.role_post, DATA),
+    _route("GET", "/roles/{app_key}", groups.roles_get, DATA),
+    _route("GET", "/roles/{app_key}/{role_id}", groups.role_get, DATA),
+    _route("PUT", "/roles/{app_key}/{role_id}", groups.role_put, DATA),
+    _route("DELETE", "/roles/{app_key}/{role_id}", groups.role_delete, DATA),
+    _route("GET", "/roles/{app_key}/{role_id}/membership", groups.role_members, DATA),
+    # -- rpc ----------------------------------------------------------------------------------
+    _route("POST", f"{_R}/check-username-exists", rpc.check_username, APP),
+    _route("POST", f"{_R}/user-forgot-username", rpc.forgot_username, APP),
+    _route("POST", f"{_R}/remove-collection", rpc.remove_collection, MASTER),
+    _route("POST", f"{_R}/{{login}}/user-password-reset-initiate", rpc.password_reset_initiate, APP),
+    _route("POST", f"{_R}/{{login}}/user-email-verification-initiate", rpc.email_verification_initiate, ANY),
+    _route("GET", f"{_R}/reset-password", rpc.reset_page, None, page=True),
+    _route("POST", f"{_R}/reset-password", rpc.reset_submit, None, page=True),
+    _route("GET", f"{_R}/verify-email", rpc.verify_page, None, page=True),
+)

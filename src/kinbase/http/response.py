@@ -1,0 +1,78 @@
+"""The response a front-end returns, and the one function that writes it to ASGI.
+
+A body is bytes (stored JSON spliced in, never re-encoded) or, for downloads, an async iterator
+of chunks with the length in the headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kinbase import jsonutil
+from kinbase.types_asgi import Send
+
+__all__ = [
+    "JSON_MEDIA_TYPE",
+    "HttpResponse",
+    "html_response",
+    "json_bytes_response",
+    "json_response",
+    "redirect",
+    "send_response",
+]
+
+JSON_MEDIA_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """Status, headers (any case; written in lower case) and a body or a stream of chunks."""
+
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    stream: AsyncIterable[bytes] | None = None
+
+
+def json_bytes_response(
+    body: bytes, status: int = 200, headers: Mapping[str, str] | None = None
+) -> HttpResponse:
+    """A response whose body is already JSON."""
+    return HttpResponse(status, body, {"Content-Type": JSON_MEDIA_TYPE, **(headers or {})})
+
+
+def json_response(value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> HttpResponse:
+    """A response with ``value`` encoded as JSON."""
+    return json_bytes_response(jsonutil.dumps(value), status, headers)
+
+
+def html_response(text: str, status: int = 200) -> HttpResponse:
+    return HttpResponse(status, text.encode(), {"Content-Type": "text/html; charset=utf-8"})
+
+
+def redirect(location: str, status: int = 307, headers: Mapping[str, str] | None = None) -> HttpResponse:
+    """A redirect. ``location`` must be built from encoded parts: a raw path never goes into it."""
+    return HttpResponse(status, b"", {"Location": location, **(headers or {})})
+
+
+def _header_list(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> None:
+    """Write ``response``: no body for HEAD and 304, ``Content-Length`` unless streamed or 304."""
+    headers = _header_list(response.headers)
+    if response.stream is not None and not head:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for chunk in response.stream:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = b"" if head or response.status == 304 else response.body
+    if response.status != 304 and response.stream is None:
+        headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
