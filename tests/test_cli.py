@@ -179,3 +179,34 @@ def test_files_commands(tmp_path: Path, database: list[str]) -> None:
     assert "0 orphaned files deleted" in collected.stdout
     missing = kinbase_cli(*database, "files", "usage", "kid_nope", cwd=tmp_path)
     assert missing.returncode != 0 and "not found" in missing.stderr
+
+
+def test_apps_default_serves_an_app_at_v1(tmp_path: Path, database: list[str]) -> None:
+    """A database whose apps were all made with ``apps create`` gets a ``/v1`` app, and another
+    one later while the server runs."""
+    for key in ("kid_first", "kid_second"):
+        made = kinbase_cli(*database, "apps", "create", key, "--app-key", key, cwd=tmp_path)
+        assert made.returncode == 0, made.stderr
+    missing = kinbase_cli(*database, "apps", "default", "kid_missing", cwd=tmp_path)
+    assert missing.returncode != 0 and "was not found" in missing.stderr
+    chosen = kinbase_cli(*database, "apps", "default", "kid_first", cwd=tmp_path)
+    assert chosen.returncode == 0 and "kid_first" in chosen.stdout, chosen.stderr
+    with run_server(*database, workdir=tmp_path) as server:
+        assert "app secret" not in server.log(), "no Default app was created: one was chosen"
+        for key in ("kid_first", "kid_second"):
+            account = {"data": {"password": "pw"}}
+            r = httpx.put(f"{server.url}/kinto/{key}/v1/accounts/{key}-user", json=account)
+            assert r.status_code == 201, r.text
+        r = httpx.get(f"{server.url}/v1/accounts/kid_first-user", auth=("kid_first-user", "pw"))
+        assert r.status_code == 200 and r.json()["data"]["id"] == "kid_first-user"
+        switched = kinbase_cli(*database, "apps", "default", "kid_second", cwd=tmp_path)
+        assert switched.returncode == 0, switched.stderr
+        deadline = time.monotonic() + 10
+        while True:
+            r = httpx.get(f"{server.url}/v1/accounts/kid_second-user", auth=("kid_second-user", "pw"))
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        r = httpx.get(f"{server.url}/v1/accounts/kid_first-user", auth=("kid_first-user", "pw"))
+        assert r.status_code == 401

@@ -230,6 +230,23 @@ def apps_show(ctx: click.Context, key: str, secrets: bool) -> None:
     _print_app(app, secrets=secrets)
 
 
+@apps.command("default")
+@click.argument("key")
+@click.pass_context
+def apps_default(ctx: click.Context, key: str) -> None:
+    """Serve the app KEY at /v1/ (the Kinto API's unprefixed base URL); other apps stay at
+    /kinto/KEY/v1/. A running server follows within app_cache_seconds."""
+    settings = _settings(ctx)
+
+    async def work(core: Core) -> AppRecord:
+        app = await core.apps.require(key)
+        await core.set_default_app(app.key)
+        return app
+
+    app = _run(settings, work)
+    click.echo(f"{app.key} ({app.name}) is the default app, served at /v1/.")
+
+
 @apps.command("delete")
 @click.argument("key")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

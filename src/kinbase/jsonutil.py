@@ -8,7 +8,7 @@ import orjson
 
 from kinbase.errors import InvalidJSON
 
-__all__ = ["dumps", "dumps_str", "loads"]
+__all__ = ["dumps", "dumps_str", "has_nul", "loads"]
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
@@ -31,3 +31,26 @@ def dumps(value: Any) -> bytes:
 def dumps_str(value: Any) -> str:
     """Encode ``value`` as compact JSON text."""
     return orjson.dumps(value).decode()
+
+
+def has_nul(raw: bytes, value: Any) -> bool:
+    """Whether the decoded ``value`` (``raw`` its JSON text) holds U+0000 in a string or a key.
+
+    PostgreSQL cannot store that character in ``jsonb`` or ``text``, so the front-ends refuse it
+    on every engine alike. Only a text holding the escape ``\\u0000`` is walked.
+    """
+    if b"\\u0000" not in raw:
+        return False
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

@@ -93,6 +93,11 @@ class Core:
         async with self.storage.reader() as reader:
             return await reader.get_meta(DEFAULT_APP_KEY)
 
+    async def set_default_app(self, key: str) -> None:
+        """Make the app ``key`` the server's default app (the caller checked that it exists)."""
+        async with self.storage.writer() as writer:
+            await writer.set_meta(DEFAULT_APP_KEY, key)
+
     async def stop(self) -> None:
         await self.schedules.stop()
         await self.flex.close()

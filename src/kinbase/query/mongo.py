@@ -42,6 +42,7 @@ from kinbase.types import JSONValue, Path
 
 __all__ = [
     "EARTH_RADIUS_MILES",
+    "MAX_CLAUSES",
     "MAX_DEPTH",
     "parse_fields",
     "parse_filter",
@@ -55,6 +56,11 @@ values)."""
 
 MAX_LIST: Final = 10_000
 """Most values in one ``$in``, ``$nin`` or ``$all``."""
+
+MAX_CLAUSES: Final = 500
+"""Most conditions in one filter (each field condition and each operator counts one). SQLite
+refuses an expression nested 1,000 deep, which a ``$and`` of ~990 conditions reaches; 500 leaves
+room for the access filter and nesting. Lists of values belong in ``$in`` (up to :data:`MAX_LIST`)."""
 
 
 _TYPE_NAMES: Final = {
@@ -110,6 +116,13 @@ class _Parser(GeoParsing):
         self.require_anchor = require_anchor
         self.sphere_radius = sphere_radius
         self.near_seen = False
+        self.clauses = 0
+
+    def clause(self, count: int = 1) -> None:
+        """Count conditions; refuse past :data:`MAX_CLAUSES`."""
+        self.clauses += count
+        if self.clauses > MAX_CLAUSES:
+            raise InvalidQuery(f"Invalid query: more than {MAX_CLAUSES} conditions.")
 
     # -- values --------------------------------------------------------------------------
 
@@ -195,11 +208,13 @@ class _Parser(GeoParsing):
             if not all(isinstance(k, str) and k.startswith("$") for k in value):
                 raise InvalidQuery(f"Invalid query for {name!r}: cannot mix operators and field names.")
             return self.operators(path, name, value, depth, conjunctive)
+        self.clause()
         return Eq(path, self.value(value, repr(name)))
 
     def operators(self, path: Path, name: str, ops: dict[str, Any], depth: int, conjunctive: bool) -> Node:
         if depth > MAX_DEPTH:
             raise InvalidQuery(f"Invalid query for {name!r}: nested deeper than {MAX_DEPTH} levels.")
+        self.clause(len(ops))
         children: list[Node] = []
         if "$options" in ops and "$regex" not in ops:
             raise InvalidQuery(f"Invalid query for {name!r}: $options needs $regex.")

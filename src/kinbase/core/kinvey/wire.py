@@ -15,6 +15,7 @@ import orjson
 
 from kinbase.core.clock import iso_from_ms, ms_from_iso
 from kinbase.core.kinvey.errors import KinveyError
+from kinbase.jsonutil import has_nul
 from kinbase.query.ast import Node
 from kinbase.query.mongo import EARTH_RADIUS_MILES
 from kinbase.query.mongo import parse_filter as parse_mongo_filter
@@ -78,30 +79,14 @@ def join_array(texts: Iterable[str]) -> bytes:
 
 
 def check_no_nul(raw: bytes, value: Any) -> None:
-    """Refuse a decoded body (``raw`` its JSON text) with U+0000 in a string or a field name.
-
-    PostgreSQL cannot store that character in ``jsonb`` or ``text``, so both engines refuse it the
-    same way. Only bodies whose text holds the escape ``\\u0000`` are walked.
+    """Refuse a decoded body (``raw`` its JSON text) with U+0000 in a string or a field name
+    (PostgreSQL cannot store it: both engines refuse it the same way).
 
     Raises:
         KinveyError: BadRequest.
     """
-    if b"\\u0000" not in raw:
-        return
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            found = "\x00" in item
-        elif isinstance(item, dict):
-            found = any("\x00" in key for key in item)
-            stack.extend(item.values())
-        else:
-            found = False
-            if isinstance(item, list):
-                stack.extend(item)
-        if found:
-            raise KinveyError("BadRequest", "Strings and field names may not contain the character U+0000.")
+    if has_nul(raw, value):
+        raise KinveyError("BadRequest", "Strings and field names may not contain the character U+0000.")
 
 
 def _pick(doc: Mapping[str, Any], path: Sequence[str], out: Document) -> None:

@@ -8,13 +8,16 @@ transaction and becomes the answer of the batch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from kinbase import jsonutil
+from kinbase.errors import InvalidPath
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import invalid
+from kinbase.http.limits import check_path
 from kinbase.storage.base import Writer
 
 __all__ = ["SubRunner", "batch"]
@@ -22,6 +25,7 @@ __all__ = ["SubRunner", "batch"]
 SubRunner = Callable[[KintoCall, KintoRequest, Writer], Awaitable[KintoResponse]]
 _METHODS = ("GET", "HEAD", "DELETE", "TRACE", "POST", "PUT", "PATCH")
 _KEYS = ("method", "path", "headers", "body")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 class _Abort(Exception):
@@ -55,9 +59,15 @@ def _validate(index: int, sub: Any) -> dict[str, Any]:
         raise invalid("body", f"{where}.path", "Required, and must start with /")
     if "/batch" in path:
         raise invalid("body", f"{where}.path", "Recursive call on /batch endpoint is forbidden.")
+    try:
+        check_path(path)
+    except InvalidPath as exc:
+        raise invalid("body", f"{where}.path", exc.message) from None
     headers = sub.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise invalid("body", f"{where}.headers", "Header values must be strings")
+    if any(_CONTROL.search(f"{k}{v}") for k, v in headers.items()):
+        raise invalid("body", f"{where}.headers", "Headers may not contain control characters")
     body = sub.get("body")
     if body is not None and not isinstance(body, dict | list):
         raise invalid("body", f"{where}.body", "Should be an object")

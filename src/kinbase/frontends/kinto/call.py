@@ -18,6 +18,7 @@ from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.services import Core
 from kinbase.frontends.kinto.errors import invalid
+from kinbase.http.limits import check_json_depth
 from kinbase.http.response import HttpResponse
 from kinbase.types import Stamp
 
@@ -83,11 +84,17 @@ class KintoCall:
 
         Raises:
             InvalidJSON: if it is not JSON.
+            LimitExceeded: if it is nested deeper than :data:`~kinbase.http.limits.MAX_JSON_DEPTH`.
+            KintoError: 400/107 if a string or a key holds U+0000.
         """
         body = self.request.body
         if not body.strip():
             return None
-        return jsonutil.loads(body)
+        check_json_depth(body)
+        value = jsonutil.loads(body)
+        if jsonutil.has_nul(body, value):
+            raise invalid("body", "body", "Strings and field names may not contain the character U+0000.")
+        return value
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)

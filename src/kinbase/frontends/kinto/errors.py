@@ -18,7 +18,9 @@ from kinbase.errors import (
     BodyTooLarge,
     Conflict,
     InvalidJSON,
+    InvalidPath,
     InvalidRequest,
+    LimitExceeded,
     NotAuthenticated,
     NotFound,
     PermissionDenied,
@@ -126,6 +128,10 @@ def _classify(exc: BaaSError) -> KintoError:
         return KintoError(Errno.BADJSON, "body: Invalid JSON", status=400, details=[detail])
     if isinstance(exc, BodyTooLarge):
         return KintoError(Errno.REQUEST_TOO_LARGE, exc.message)
+    if isinstance(exc, LimitExceeded | InvalidPath):
+        location = exc.location if isinstance(exc, LimitExceeded) else "path"
+        detail = {"location": location, "name": "", "description": exc.message}
+        return KintoError(Errno.INVALID_PARAMETERS, exc.message, details=[detail])
     if isinstance(exc, InvalidRequest):
         detail = {"location": "body", "name": "", "description": exc.message}
         return KintoError(Errno.INVALID_PARAMETERS, exc.message, details=[detail])

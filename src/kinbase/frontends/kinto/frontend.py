@@ -150,8 +150,6 @@ class KintoFrontend:
             app = await self._app(app_key)
             if method not in _READS:
                 request.body = await http.body(self.core.settings.max_body_bytes)
-            if _nul_in_basic(http.headers.get("authorization")):
-                raise NotAuthenticated("The credentials contain the character U+0000.")
         except BaaSError as exc:
             response = self._error(exc, request.request_id)
             self._finish(response, request, None, None)
@@ -238,7 +236,10 @@ class KintoFrontend:
             if outer is not None:
                 ctx = outer
             else:
-                ctx = await kinto.context(app, request.headers.get("authorization"))
+                authorization = request.headers.get("authorization")
+                if _nul_in_basic(authorization):
+                    raise NotAuthenticated("The credentials contain the character U+0000.")
+                ctx = await kinto.context(app, authorization)
             if tx is not None:
                 ctx = ctx.in_transaction(tx)
             if (

@@ -16,8 +16,9 @@ import orjson
 
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.listing import Listing
-from kinbase.errors import InvalidQuery
+from kinbase.errors import InvalidQuery, LimitExceeded
 from kinbase.frontends.kinto.errors import KintoError, invalid
+from kinbase.http.limits import check_json_depth
 from kinbase.query.ast import MISSING
 from kinbase.query.kinto_querystring import KintoQuerystring, lookup, page_token, parse_querystring
 from kinbase.storage.base import StoredObject
@@ -50,8 +51,15 @@ def kinto_querystring(query: Sequence[tuple[str, str]], **options: Any) -> Kinto
     """:func:`parse_querystring` with Kinto's limit on timestamps (now + 1 day) and its errors.
 
     Raises:
-        KintoError: 400/107 for an invalid parameter.
+        KintoError: 400/107 for an invalid parameter (U+0000, JSON nested too deep included).
     """
+    for name, value in query:
+        if "\x00" in name or "\x00" in value:
+            raise invalid("querystring", name, "Parameters may not contain the character U+0000.")
+        try:
+            check_json_depth(value, location="querystring")
+        except LimitExceeded as exc:
+            raise invalid("querystring", name, exc.message) from None
     try:
         return parse_querystring(query, max_stamp=time.time_ns() // 1_000_000 + _DAY_MS + 1, **options)
     except InvalidQuery as exc:

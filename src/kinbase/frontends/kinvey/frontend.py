@@ -62,14 +62,8 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
         default = app.settings.get("default_api_version") if app is not None else None
         return int(default) if isinstance(default, int) else DEFAULT_API_VERSION
     value = raw.strip()
-    if not value.isascii() or not value.isdigit():
-        raise KinveyError(
-            "APIVersionNotAvailable", f"X-Kinvey-API-Version {raw[:20]!r} is not a version number."
-        )
-    if len(value.lstrip("0")) > 3:
-        raise KinveyError(
-            "APIVersionNotImplemented", f"This server implements API versions up to {LATEST_API_VERSION}."
-        )
+    if not value.isascii() or not value.isdigit() or len(value.lstrip("0")) > 3:
+        raise KinveyError("APIVersionNotAvailable", f"X-Kinvey-API-Version {raw[:20]!r} is not a version.")
     version = int(value)
     if version > LATEST_API_VERSION:
         raise KinveyError(
