@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Mapping
 from typing import Protocol
+from urllib.parse import quote
 
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
@@ -29,6 +30,8 @@ from kinbase.types_asgi import Receive, Scope, Send
 __all__ = ["Frontend", "Server"]
 
 logger = logging.getLogger("kinbase.http")
+
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 class Frontend(Protocol):
@@ -93,7 +96,7 @@ class Server:
         request = HttpRequest(
             method=scope["method"],
             path=path,
-            raw_path=raw_path.decode("latin-1") if raw_path else path,
+            raw_path=raw_path.decode("latin-1") if raw_path else quote(path, safe=_PATH_SAFE),
             query_string=scope.get("query_string", b"").decode("latin-1"),
             headers={},
             client=(scope.get("client") or (None,))[0],

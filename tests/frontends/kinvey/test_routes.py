@@ -30,12 +30,14 @@ def test_every_route_matches_its_own_template_with_and_without_a_trailing_slash(
 def test_literal_segments_win_over_parameters_and_fall_back_by_method() -> None:
     router = Router(ROUTES)
     count = router.match("GET", split("/appdata/k/c/_count"))
-    assert isinstance(count, Match) and count.route.name == "count"
+    assert isinstance(count, Match) and count.route.name == "appdata_count"
     entity = router.match("GET", split("/appdata/k/c/_counter"))
     assert isinstance(entity, Match) and entity.params["entity_id"] == "_counter"
     # /user/k/login is POST only: a GET of it is the user whose id is "login".
     user = router.match("GET", split("/user/k/login"))
-    assert isinstance(user, Match) and user.route.name == "user_get" and user.params["user_id"] == "login"
+    assert (
+        isinstance(user, Match) and user.route.name == "users_user_get" and user.params["user_id"] == "login"
+    )
 
 
 def test_another_method_lists_the_allowed_ones_and_unknown_paths_match_nothing() -> None:

@@ -7,7 +7,7 @@ not-found name of that namespace (:data:`NOT_FOUND`), a name the SDKs map to the
 
 from __future__ import annotations
 
-from kinbase.frontends.kinvey import appdata, groups, handshake, rpc, users
+from kinbase.frontends.kinvey import appdata, groups, handshake, openapi, rpc, users
 from kinbase.frontends.kinvey.auth import ANY, APP, MASTER, USER, AuthKind
 from kinbase.frontends.kinvey.router import Route
 
@@ -52,13 +52,15 @@ def _route(
     page: bool = False,
     operation: str | None = None,
 ) -> Route:
-    name = getattr(handler, "__name__", "handler")
+    module = getattr(handler, "__module__", "").rpartition(".")[2]
+    name = f"{module}_{getattr(handler, '__name__', 'handler')}"
     return Route(method, path, handler, name, accepts, page=page, operation=operation)  # type: ignore[arg-type]
 
 
 ROUTES: tuple[Route, ...] = (
     _route("GET", "/appdata", handshake.ping, None, page=True),
     _route("GET", "/appdata/{app_key}", handshake.handshake, ANY),
+    _route("GET", "/kinvey/__api__", openapi.openapi, None, page=True),
     # -- collections (through the pipeline) ---------------------------------------------------
     _route("GET", _A, appdata.collection_get, DATA, operation="list"),
     _route("POST", _A, appdata.collection_post, DATA, operation="create"),

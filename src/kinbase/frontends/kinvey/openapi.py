@@ -1,0 +1,262 @@
+"""``GET /kinvey/__api__``: an OpenAPI 3.1 document of the Kinvey API, built from the route table.
+
+Every route of :data:`~.routes.ROUTES` is an operation (its ``name`` the ``operationId``); what
+the table does not say (bodies, responses, parameters, links) is in :data:`OPERATIONS`, and a test
+holds the two to the same set. Good enough to generate a client and to fuzz the server with
+(``schemathesis``): every request body and response has a schema, every error is ``Error``, the
+security schemes are the four credentials, and creations link to the reads and writes of what
+they created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kinbase import __version__
+from kinbase.core.services import Core
+from kinbase.frontends.kinvey.auth import AuthKind
+from kinbase.frontends.kinvey.openapi_schemas import COMPONENTS, ref
+from kinbase.frontends.kinvey.router import Route
+from kinbase.http.request import HttpRequest
+from kinbase.http.response import HttpResponse, json_response
+
+__all__ = ["OPERATIONS", "Op", "document", "openapi"]
+
+JSON = "application/json"
+HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
+_LIST = ("query", "sort", "limit", "skip", "fields")
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """What the OpenAPI document says about one route beyond the table."""
+
+    summary: str
+    tag: str
+    response: str | None = None
+    status: int = 200
+    body: str | None = None
+    query: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """link name → (operationId, the path parameter the created ``_id`` fills)."""
+    media: str = JSON
+    extra: dict[int, str] = field(default_factory=dict)
+    """Other success statuses → schema name."""
+
+
+def _crud(kind: str, prefix: str, id_param: str) -> dict[str, tuple[str, str]]:
+    return {
+        f"Get{kind}": (f"{prefix}_get", id_param),
+        f"Update{kind}": (f"{prefix}_put", id_param),
+        f"Delete{kind}": (f"{prefix}_delete", id_param),
+    }
+
+
+OPERATIONS: dict[str, Op] = {
+    "handshake_ping": Op("Ping the server (no credentials)", "Handshake", "Handshake"),
+    "handshake_handshake": Op("The app handshake", "Handshake", "Handshake"),
+    "openapi_openapi": Op("This document", "Handshake", "Any"),
+    # -- collections --------------------------------------------------------------------------
+    "appdata_collection_get": Op(
+        "List the entities the caller may read",
+        "Data",
+        "Entities",
+        query=_LIST,
+        headers=("items_count", "skip_bl"),
+    ),
+    "appdata_collection_post": Op(
+        "Create an entity (an array: several, API version 5 and later)",
+        "Data",
+        "Entity",
+        201,
+        "EntityInput",
+        headers=("skip_bl",),
+        links=_crud("Entity", "appdata_entity", "entity_id"),
+        extra={207: "MultiInsert"},
+    ),
+    "appdata_collection_delete": Op(
+        "Delete the entities matching the query", "Data", "Count", query=("query",), headers=("skip_bl",)
+    ),
+    "appdata_count": Op(
+        "Count the matching entities", "Data", "Count", query=("query",), headers=("skip_bl",)
+    ),
+    "appdata_group": Op(
+        "Aggregate (_group)", "Data", "GroupResult", body="GroupRequest", headers=("skip_bl",)
+    ),
+    "appdata_deltaset": Op(
+        "What changed since a read (delta set)",
+        "Data",
+        "DeltaSet",
+        query=("since", "query", "sort", "fields"),
+    ),
+    "appdata_entity_get": Op("One entity", "Data", "Entity", headers=("skip_bl",)),
+    "appdata_entity_put": Op(
+        "Replace an entity, or create it with this id",
+        "Data",
+        "Entity",
+        body="EntityInput",
+        headers=("skip_bl",),
+        extra={201: "Entity"},
+    ),
+    "appdata_entity_delete": Op("Delete an entity", "Data", "Count", headers=("skip_bl",)),
+    "appdata_custom_endpoint": Op("Run a custom endpoint", "Business logic", "Any", body="Any"),
+    "appdata_settings_get": Op("A collection's settings", "Collections", "CollectionSettings"),
+    "appdata_settings_put": Op(
+        "Configure delta set and the permission level",
+        "Collections",
+        "CollectionSettings",
+        body="CollectionSettings",
+    ),
+    # -- users --------------------------------------------------------------------------------
+    "users_signup": Op(
+        "Sign up", "Users", "User", 201, "UserInput", links=_crud("User", "users_user", "user_id")
+    ),
+    "users_users_get": Op("List users", "Users", "Users", query=_LIST, headers=("items_count",)),
+    "users_login": Op("Log in (the answer carries _kmd.authtoken)", "Users", "User", body="Login"),
+    "users_logout": Op("Log out (ends this session)", "Users", status=204),
+    "users_me": Op("The session's user", "Users", "User"),
+    "users_count": Op("Count users", "Users", "Count", query=("query",)),
+    "users_lookup": Op("Find users by a filter", "Users", "Users", body="Filter"),
+    "users_user_get": Op("One user", "Users", "User"),
+    "users_user_put": Op("Update a user", "Users", "User", body="UserInput"),
+    "users_user_delete": Op(
+        "Disable (or, with hard=true, delete) a user", "Users", status=204, query=("hard", "soft")
+    ),
+    "users_restore": Op("Re-enable a disabled user", "Users", status=204),
+    "users_tokens_delete": Op("End every session of a user", "Users", status=204),
+    "users_roles_of": Op("The roles of a user", "Roles", "Memberships"),
+    "users_role_assign": Op("Give a user a role", "Roles", status=204),
+    "users_role_remove": Op("Take a role from a user", "Roles", status=204),
+    # -- groups and roles ---------------------------------------------------------------------
+    "groups_group_post": Op(
+        "Create a group",
+        "Groups",
+        "Entity",
+        201,
+        "GroupInput",
+        links=_crud("Group", "groups_group", "group_id"),
+    ),
+    "groups_group_get": Op("One group", "Groups", "Entity"),
+    "groups_group_put": Op(
+        "Replace (or create) a group", "Groups", "Entity", body="GroupInput", extra={201: "Entity"}
+    ),
+    "groups_group_delete": Op("Delete a group", "Groups", "Count"),
+    "groups_role_post": Op(
+        "Create a role", "Roles", "Entity", 201, "RoleInput", links=_crud("Role", "groups_role", "role_id")
+    ),
+    "groups_roles_get": Op("List roles", "Roles", "Roles"),
+    "groups_role_get": Op("One role", "Roles", "Entity"),
+    "groups_role_put": Op(
+        "Replace (or create) a role", "Roles", "Entity", body="RoleInput", extra={201: "Entity"}
+    ),
+    "groups_role_delete": Op("Delete a role", "Roles", "Count"),
+    "groups_role_members": Op("The users of a role", "Roles", "Memberships"),
+    # -- rpc ----------------------------------------------------------------------------------
+    "rpc_check_username": Op("Whether a username is taken", "Users", "UsernameExists", body="UsernameQuery"),
+    "rpc_forgot_username": Op("Mail the usernames of an address", "Users", status=204, body="EmailQuery"),
+    "rpc_remove_collection": Op(
+        "Drop a collection", "Collections", "Count", body="RemoveCollection", headers=("delete_collection",)
+    ),
+    "rpc_password_reset_initiate": Op("Mail a password reset link", "Users", status=204),
+    "rpc_email_verification_initiate": Op("Mail an address verification link", "Users", status=204),
+    "rpc_reset_page": Op("The password reset form (HTML)", "Pages", "Any", query=("token",), media=HTML),
+    "rpc_reset_submit": Op("Set the new password (HTML form post)", "Pages", "Any", body="Any", media=HTML),
+    "rpc_verify_page": Op("Confirm an address (HTML)", "Pages", "Any", query=("token",), media=HTML),
+}
+
+_SECURITY: dict[str, str] = {"app": "appSecret", "master": "masterSecret", "user": "session"}
+
+
+def _security(accepts: tuple[AuthKind, ...] | None) -> list[dict[str, list[str]]]:
+    if accepts is None:
+        return []
+    schemes: list[dict[str, list[str]]] = [{_SECURITY[kind]: []} for kind in accepts]
+    if "user" in accepts:
+        schemes.append({"userPassword": []})
+    return schemes
+
+
+def _content(schema: str, media: str) -> dict[str, Any]:
+    return {media: {"schema": ref(schema)}}
+
+
+def _operation(route: Route, op: Op) -> dict[str, Any]:
+    params = [ref(p.strip("{}"), "parameters") for p in route.segments if p.startswith("{")]
+    params += [ref(name, "parameters") for name in op.query]
+    if not route.page:
+        params += [ref(name, "parameters") for name in ("api_version", *op.headers)]
+    success: dict[str, Any] = {"description": op.summary}
+    if op.response is not None:
+        success["content"] = _content(op.response, op.media)
+    if op.links:
+        success["links"] = {
+            name: {
+                "operationId": target,
+                "parameters": {
+                    **{
+                        p.strip("{}"): f"$request.path.{p.strip('{}')}"
+                        for p in route.segments
+                        if p.startswith("{")
+                    },
+                    id_param: "$response.body#/_id",
+                },
+            }
+            for name, (target, id_param) in op.links.items()
+        }
+    responses: dict[str, Any] = {str(op.status): success}
+    for status, schema in op.extra.items():
+        responses[str(status)] = {
+            "description": f"{op.summary} ({status})",
+            "content": _content(schema, JSON),
+        }
+    error_media = HTML if route.page and op.media == HTML else JSON
+    error = {
+        "description": "An error",
+        "content": _content("Any" if error_media == HTML else "Error", error_media),
+    }
+    responses["4XX"] = error
+    responses["5XX"] = error
+    operation: dict[str, Any] = {
+        "operationId": route.name,
+        "summary": op.summary,
+        "tags": [op.tag],
+        "parameters": params,
+        "responses": responses,
+        "security": _security(route.accepts),
+    }
+    if op.body is not None:
+        media = FORM if op.media == HTML else JSON
+        operation["requestBody"] = {"required": op.body != "Any", "content": _content(op.body, media)}
+    return operation
+
+
+def document(routes: tuple[Route, ...], server_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``routes``."""
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, OPERATIONS[route.name])
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kinbase: Kinvey REST API",
+            "version": __version__,
+            "description": (
+                "The Kinvey REST API as kinbase serves it. Errors are `{error, description, debug}`; "
+                "see docs/kinvey.md for what differs from Kinvey."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "paths": paths,
+        "components": COMPONENTS,
+    }
+
+
+async def openapi(core: Core, request: HttpRequest, params: dict[str, str]) -> HttpResponse:
+    """The document, for this server's base URL."""
+    # The route table names this handler, so it is read when the document is asked for.
+    from kinbase.frontends.kinvey.routes import ROUTES
+
+    return json_response(document(ROUTES, request.origin), headers={"Cache-Control": "max-age=60"})

@@ -1,0 +1,267 @@
+"""The components of the Kinvey OpenAPI document: schemas, parameters, security schemes.
+
+JSON Schema 2020-12, as OpenAPI 3.1 takes it. Entities are open objects (any field) with the
+system fields described; the error schema is Kinvey's ``{error, description, debug}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["COMPONENTS", "ref"]
+
+
+def ref(name: str, kind: str = "schemas") -> dict[str, str]:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 1024}
+_IDS = {"type": "array", "items": {"type": "string"}}
+_ISO = {"type": "string", "format": "date-time"}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "description": "Every error; `error` is a name of Kinvey's dictionary (an SDK error class).",
+        "required": ["error", "description", "debug"],
+        "properties": {
+            "error": {"type": "string", "examples": ["EntityNotFound", "InvalidCredentials"]},
+            "description": {"type": "string"},
+            "debug": {"description": "A hint for the developer: a string or an object."},
+        },
+    },
+    "Acl": {
+        "type": "object",
+        "properties": {
+            "creator": {"type": "string"},
+            "gr": {"type": "boolean", "description": "Readable by every user."},
+            "gw": {"type": "boolean", "description": "Writable by every user."},
+            "r": _IDS,
+            "w": _IDS,
+            "groups": {"type": "object", "properties": {"r": _IDS, "w": _IDS}},
+            "roles": {"type": "object", "properties": {"r": _IDS, "u": _IDS, "d": _IDS}},
+        },
+    },
+    "Kmd": {
+        "type": "object",
+        "properties": {"ect": _ISO, "lmt": _ISO, "llt": _ISO, "authtoken": {"type": "string"}},
+    },
+    "EntityInput": {
+        "type": "object",
+        "description": "Any JSON object; `_id` is generated unless given, `_acl` and `_kmd` are optional.",
+        "properties": {"_id": _ID, "_acl": ref("Acl"), "_kmd": {"type": "object"}},
+    },
+    "Entity": {
+        "type": "object",
+        "required": ["_id", "_acl", "_kmd"],
+        "properties": {"_id": _ID, "_acl": ref("Acl"), "_kmd": ref("Kmd")},
+    },
+    "Entities": {"type": "array", "items": ref("Entity")},
+    "Count": {
+        "type": "object",
+        "required": ["count"],
+        "properties": {"count": {"type": "integer", "minimum": 0}},
+    },
+    "ItemError": {
+        "type": "object",
+        "required": ["index", "error"],
+        "properties": {
+            "index": {"type": "integer"},
+            "error": {"type": "string"},
+            "description": {"type": "string"},
+            "debug": {},
+            "code": {"type": "integer"},
+            "errmsg": {"type": "string"},
+        },
+    },
+    "MultiInsert": {
+        "type": "object",
+        "required": ["entities", "errors"],
+        "properties": {
+            "entities": {"type": "array", "items": {"anyOf": [ref("Entity"), {"type": "null"}]}},
+            "errors": {"type": "array", "items": ref("ItemError")},
+        },
+    },
+    "DeltaSet": {
+        "type": "object",
+        "required": ["changed", "deleted"],
+        "properties": {
+            "changed": ref("Entities"),
+            "deleted": {"type": "array", "items": {"type": "object", "properties": {"_id": _ID}}},
+        },
+    },
+    "GroupRequest": {
+        "type": "object",
+        "required": ["key", "initial", "reduce"],
+        "properties": {
+            "key": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "initial": {"type": "object"},
+            "reduce": {"type": "string", "description": "JavaScript source: function(doc, out) {...}"},
+            "condition": {"type": "object", "description": "A filter, as `query`."},
+        },
+    },
+    "GroupResult": {"type": "array", "items": {"type": "object"}},
+    "CollectionSettings": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string"},
+            "count": {"type": "integer"},
+            "deltaSet": {
+                "type": "object",
+                "properties": {"enabled": {"type": "boolean"}, "deletedTtlDays": {"type": "integer"}},
+            },
+            "permissions": {
+                "type": "object",
+                "properties": {"level": {"enum": ["private", "shared", "readonly", "full"]}},
+            },
+        },
+    },
+    "Handshake": {
+        "type": "object",
+        "required": ["version", "kinvey"],
+        "properties": {
+            "version": {"type": "string"},
+            "kinvey": {"type": "string"},
+            "appName": {"type": "string"},
+            "environmentName": {"type": "string"},
+        },
+    },
+    "UserInput": {
+        "type": "object",
+        "properties": {
+            "username": {"type": "string"},
+            "password": {"type": "string"},
+            "email": {"type": "string"},
+        },
+    },
+    "Login": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+    },
+    "User": {
+        "type": "object",
+        "required": ["_id", "username"],
+        "properties": {"_id": _ID, "username": {"type": "string"}, "_acl": ref("Acl"), "_kmd": ref("Kmd")},
+    },
+    "Users": {"type": "array", "items": ref("User")},
+    "Filter": {"type": "object", "description": "A MongoDB-style filter (see docs/query-language.md)."},
+    "GroupInput": {
+        "type": "object",
+        "properties": {
+            "_id": _ID,
+            "users": {
+                "type": "object",
+                "properties": {
+                    "all": {"type": "boolean"},
+                    "list": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object"}]}},
+                },
+            },
+            "groups": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "object"}]}},
+        },
+    },
+    "RoleInput": {"type": "object", "properties": {"_id": _ID, "name": {"type": "string"}}},
+    "Roles": {"type": "array", "items": ref("Entity")},
+    "Memberships": {"type": "array", "items": {"type": "object"}},
+    "UsernameQuery": {
+        "type": "object",
+        "required": ["username"],
+        "properties": {"username": {"type": "string"}},
+    },
+    "UsernameExists": {
+        "type": "object",
+        "required": ["usernameExists"],
+        "properties": {"usernameExists": {"type": "boolean"}},
+    },
+    "EmailQuery": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}},
+    "RemoveCollection": {
+        "type": "object",
+        "required": ["collectionName"],
+        "properties": {"collectionName": {"type": "string"}},
+    },
+    "Any": {"description": "Any JSON value."},
+}
+
+
+def _path(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": _ID}
+
+
+def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+def _header(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
+
+
+_PARAMETERS: dict[str, Any] = {
+    "app_key": _path("app_key", "The app key (`kid_...`)."),
+    "collection": _path("collection", "A collection name."),
+    "entity_id": _path("entity_id", "An entity `_id`."),
+    "user_id": _path("user_id", "A user `_id`."),
+    "group_id": _path("group_id", "A group `_id`."),
+    "role_id": _path("role_id", "A role `_id`."),
+    "login": _path("login", "A username (or an email, or an `_id`)."),
+    "endpoint": _path("endpoint", "The name of a custom endpoint."),
+    "query": _query("query", "A MongoDB-style filter, as JSON text."),
+    "sort": _query("sort", 'Sort keys as JSON text (`{"age": -1}`) or a field name.'),
+    "limit": _query("limit", "At most this many entities.", {"type": "string", "pattern": "^[0-9]+$"}),
+    "skip": _query("skip", "Skip this many entities.", {"type": "string", "pattern": "^[0-9]+$"}),
+    "fields": _query("fields", "A comma list of fields to return (`_id`, `_acl`, `_kmd` always are)."),
+    "since": _query("since", "An `X-Kinvey-Request-Start` of an earlier read.", _ISO),
+    "hard": _query(
+        "hard", "`true` deletes the user for good (soft by default).", {"enum": ["true", "false"]}
+    ),
+    "soft": _query("soft", "API version 1: `true` for a soft delete.", {"enum": ["true", "false"]}),
+    "token": _query("token", "The one-time token of the mail's link."),
+    "api_version": _header(
+        "X-Kinvey-API-Version", "The API version (default 3).", {"type": "string", "pattern": "^[0-9]{1,3}$"}
+    ),
+    "items_count": _header(
+        "X-Kinvey-Include-Items-Count", "`true` adds `X-Kinvey-Items-Count`.", {"enum": ["true", "false"]}
+    ),
+    "skip_bl": _header(
+        "X-Kinvey-Skip-Business-Logic",
+        "`true` skips collection hooks (master secret only).",
+        {"enum": ["true", "false"]},
+    ),
+    "delete_collection": _header("X-Kinvey-Delete-Entire-Collection", "Must be `true`.", {"enum": ["true"]}),
+}
+
+_SECURITY: dict[str, Any] = {
+    "appSecret": {"type": "http", "scheme": "basic", "description": "`app key : app secret`."},
+    "masterSecret": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "`app key : master secret`: bypasses ACLs.",
+    },
+    "userPassword": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "`username : password`, API versions before 6.",
+    },
+    "session": {
+        "type": "http",
+        "scheme": "Kinvey",
+        "description": "`Authorization: Kinvey <_kmd.authtoken>` of a login or sign-up.",
+    },
+}
+
+COMPONENTS: dict[str, Any] = {
+    "schemas": _SCHEMAS,
+    "parameters": _PARAMETERS,
+    "securitySchemes": _SECURITY,
+}
