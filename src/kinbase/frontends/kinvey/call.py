@@ -61,9 +61,6 @@ class KinveyCall:
         """The query parameters (the last value of a repeated name)."""
         return self.request.params
 
-    def header(self, name: str) -> str | None:
-        return self.request.headers.get(name)
-
     def flag(self, header: str) -> bool:
         """Whether the header ``header`` is ``true`` (any case)."""
         return self.request.headers.get(header, "").lower() == "true"

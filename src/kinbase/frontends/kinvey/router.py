@@ -32,7 +32,6 @@ class Route:
         name: the operation id (OpenAPI) and the name in logs.
         accepts: the credential kinds accepted, or None for an endpoint that takes none.
         page: the handler renders its own format (HTML pages), outside Kinvey's envelope.
-        operation: the pipeline operation an appdata route runs, if any.
     """
 
     method: str
@@ -41,7 +40,6 @@ class Route:
     name: str
     accepts: tuple[AuthKind, ...] | None = ("user", "master")
     page: bool = False
-    operation: str | None = None
 
     @property
     def segments(self) -> list[str]:

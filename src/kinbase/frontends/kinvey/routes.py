@@ -50,11 +50,10 @@ def _route(
     accepts: tuple[AuthKind, ...] | None,
     *,
     page: bool = False,
-    operation: str | None = None,
 ) -> Route:
     module = getattr(handler, "__module__", "").rpartition(".")[2]
     name = f"{module}_{getattr(handler, '__name__', 'handler')}"
-    return Route(method, path, handler, name, accepts, page=page, operation=operation)  # type: ignore[arg-type]
+    return Route(method, path, handler, name, accepts, page=page)  # type: ignore[arg-type]
 
 
 ROUTES: tuple[Route, ...] = (
@@ -62,16 +61,16 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/appdata/{app_key}", handshake.handshake, ANY),
     _route("GET", "/kinvey/__api__", openapi.openapi, None, page=True),
     # -- collections (through the pipeline) ---------------------------------------------------
-    _route("GET", _A, appdata.collection_get, DATA, operation="list"),
-    _route("POST", _A, appdata.collection_post, DATA, operation="create"),
-    _route("DELETE", _A, appdata.collection_delete, DATA, operation="delete_where"),
-    _route("GET", f"{_A}/_count", appdata.count, DATA, operation="count"),
-    _route("POST", f"{_A}/_group", appdata.group, DATA, operation="group"),
-    _route("GET", f"{_A}/_deltaset", appdata.deltaset, DATA, operation="deltaset"),
-    _route("GET", f"{_A}/{{entity_id}}", appdata.entity_get, DATA, operation="get"),
-    _route("PUT", f"{_A}/{{entity_id}}", appdata.entity_put, DATA, operation="save"),
-    _route("DELETE", f"{_A}/{{entity_id}}", appdata.entity_delete, DATA, operation="delete"),
-    _route("POST", f"{_R}/custom/{{endpoint}}", appdata.custom_endpoint, DATA, operation="custom"),
+    _route("GET", _A, appdata.collection_get, DATA),
+    _route("POST", _A, appdata.collection_post, DATA),
+    _route("DELETE", _A, appdata.collection_delete, DATA),
+    _route("GET", f"{_A}/_count", appdata.count, DATA),
+    _route("POST", f"{_A}/_group", appdata.group, DATA),
+    _route("GET", f"{_A}/_deltaset", appdata.deltaset, DATA),
+    _route("GET", f"{_A}/{{entity_id}}", appdata.entity_get, DATA),
+    _route("PUT", f"{_A}/{{entity_id}}", appdata.entity_put, DATA),
+    _route("DELETE", f"{_A}/{{entity_id}}", appdata.entity_delete, DATA),
+    _route("POST", f"{_R}/custom/{{endpoint}}", appdata.custom_endpoint, DATA),
     _route("GET", f"{_A}/_settings", appdata.settings_get, MASTER),
     _route("PUT", f"{_A}/_settings", appdata.settings_put, MASTER),
     # -- users --------------------------------------------------------------------------------

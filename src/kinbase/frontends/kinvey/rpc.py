@@ -57,7 +57,7 @@ async def forgot_username(call: KinveyCall) -> HttpResponse:
 
 async def remove_collection(call: KinveyCall) -> HttpResponse:
     """Drop a collection: master secret and ``X-Kinvey-Delete-Entire-Collection: true``."""
-    if call.request.headers.get("x-kinvey-delete-entire-collection", "").lower() != "true":
+    if not call.flag("x-kinvey-delete-entire-collection"):
         raise KinveyError("MissingRequestHeader", "Send X-Kinvey-Delete-Entire-Collection: true.")
     body = await call.json_body()
     if not isinstance(body, dict) or not isinstance(body.get("collectionName"), str):
