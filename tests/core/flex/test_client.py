@@ -18,6 +18,7 @@ from kinbase.core.appconfig import parse_toml
 from kinbase.core.flex import FlexContext, FunctionTask
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.services import Core
+from kinbase.frontends.kinvey.errors import status_of
 from kinbase.storage.base import AppRecord
 from kinbase_flex.testing import FakeBackend
 from tests.support.flex_services import FLEX_SECRET, KINDS, FlexProcess
@@ -195,7 +196,7 @@ async def test_a_slow_service_times_out_and_holds_only_its_own_slots(
     started = time.monotonic()
     with pytest.raises(KinveyError) as timed_out:
         await slow.function(ctx, "slow", FunctionTask("customEndpoint", "POST", "s", body={"ms": 5000}))
-    assert timed_out.value.name == "BLTimeoutError" and timed_out.value.status == 550
+    assert timed_out.value.name == "BLTimeoutError" and status_of(timed_out.value.name) == 550
     assert 0.9 < time.monotonic() - started < 2.0
 
     async def call(ms: int) -> Any:
