@@ -51,8 +51,8 @@ async def _call(server: Any, scope: dict[str, Any], messages: list[dict[str, Any
 async def test_lifespan_starts_and_stops_the_core(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
 
-    async def start() -> None:
-        calls.append("start")
+    async def start(*, background: bool = False) -> None:
+        calls.append(f"start background={background}")
 
     async def stop() -> None:
         calls.append("stop")
@@ -64,11 +64,11 @@ async def test_lifespan_starts_and_stops_the_core(core: Core, monkeypatch: pytes
         server, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     )
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
-    assert calls == ["start", "stop"]
+    assert calls == ["start background=True", "stop"], "a server worker starts the background work"
 
 
 async def test_a_failed_start_is_reported(core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def start() -> None:
+    async def start(*, background: bool = False) -> None:
         raise RuntimeError("no database")
 
     monkeypatch.setattr(core, "start", start)
