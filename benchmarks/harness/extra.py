@@ -1,0 +1,193 @@
+"""The two long steps: ``--soak`` (server RSS over a mixed run, minute 5 vs the last minute) and
+``--big`` (a filter + sort + limit 50 on 1,000,000 entities, without and with field indexes)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import threading
+import time
+from typing import Any
+
+from harness import kinto, kinvey, wrk
+from harness.common import VENV_PYTHON, WORK, Server, call, expect
+from harness.kinbase import KINVEY_APP, KinbaseStore, create_app, create_store, start_kinbase
+
+SOAK_KEYS = (
+    "kv-get",
+    "kv-list",
+    "kv-filter",
+    "kv-create",
+    "kv-count",
+    "kt-get",
+    "kt-post",
+    "kt-list",
+    "kt-filter",
+)
+
+
+def _mixed(loads: dict[str, wrk.Load]) -> str:
+    """One wrk script whose requests rotate over the soak workloads."""
+    rows = []
+    for key in SOAK_KEYS:
+        load = loads[key]
+        headers = {**load.headers, **({"Content-Type": "application/json"} if load.body else {})}
+        body = json.dumps(load.body.replace("{i}", "1")) if load.body else "nil"
+        for path in load.paths[:20]:
+            rows.append(f"{{{json.dumps(load.method)}, {json.dumps(path)}, {_lua_table(headers)}, {body}}}")
+    return (
+        "local specs = {" + ",\n".join(rows) + "}\nlocal reqs = {}\nlocal i = 0\nthreads = {}\n"
+        "setup = function(thread) table.insert(threads, thread) end\n"
+        "init = function(args)\n  for k, s in ipairs(specs) do\n"
+        "    reqs[k] = wrk.format(s[1], s[2], s[3], s[4])\n  end\nend\n"
+        "request = function() i = i + 1; return reqs[(i % #reqs) + 1] end\n" + wrk.DONE
+    )
+
+
+def _lua_table(headers: dict[str, str]) -> str:
+    return "{" + ", ".join(f"[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()) + "}"
+
+
+def soak(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
+    """Each engine's server under the mixed load for ``--soak-minutes``, both at once; RSS each minute."""
+    minutes = max(1, round(args.soak_minutes))
+    servers: dict[str, tuple[Server, str, str]] = {}
+    for engine in args.engines.split(","):
+        store = create_store(engine, f"soak-{engine}", None)
+        server, base = start_kinbase(store, f"soak-{engine}")
+        stack.callback(server.stop)
+        create_app(store)
+        seeded = kinvey.seed_kinbase(store, base, 0)
+        loads = kinvey.kinbase_loads(store, seeded, 0)
+        expect(call("PUT", f"{base}/v1/accounts/bench", {"data": {"password": "bench"}}), 201)
+        loads.update(kinto.loads("/v1", kinto.seed(base + "/v1")))
+        servers[engine] = (server, base, _mixed(loads))
+    rss: dict[str, list[float]] = {e: [] for e in servers}
+    rates: dict[str, list[float]] = {e: [] for e in servers}
+    errors: dict[str, int] = dict.fromkeys(servers, 0)
+
+    def drive(engine: str) -> None:
+        server, base, script = servers[engine]
+        for _ in range(minutes):
+            got = wrk.run_script(base, "/", script, 60, args.connections, 1, WORK / "lua")
+            rates[engine].append(got["rps"])
+            errors[engine] += got["non2xx"] + got["socket_errors"]
+            rss[engine].append(server.rss_mib())
+            print(
+                f"soak {engine} minute {len(rss[engine])}: {got['rps']:,.0f} req/s, "
+                f"RSS {rss[engine][-1]:.1f} MiB",
+                flush=True,
+            )
+
+    threads = [threading.Thread(target=drive, args=(e,)) for e in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = [
+        f"Run of `benchmarks/suite.py --soak --soak-minutes {args.soak_minutes:g}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, both engines at once, one worker each, "
+        f"wrk -c{args.connections} per server, requests rotating over {', '.join(SOAK_KEYS)}):",
+        "",
+        "| minute | " + " | ".join(f"{e} RSS MiB | {e} req/s" for e in servers) + " |",
+        "|---|" + "---|---|" * len(servers),
+    ]
+    for m in range(minutes):
+        if m + 1 in (1, 2, 5, 10, 15, 20, 25, 30) or m == minutes - 1:
+            out.append(
+                f"| {m + 1} | " + " | ".join(f"{rss[e][m]:.1f} | {rates[e][m]:,.0f}" for e in servers) + " |"
+            )
+    out.append("")
+    for e in servers:
+        if minutes >= 5:
+            change = rss[e][-1] / rss[e][4] - 1
+            verdict = "met" if abs(change) <= 0.10 else "**not met**"
+            out.append(
+                f"- {verdict}: {e} RSS minute 5 {rss[e][4]:.1f} MiB → minute {minutes} {rss[e][-1]:.1f} MiB "
+                f"({change:+.1%}, goal within ±10 %); {errors[e]} non-2xx or socket errors"
+            )
+    return out
+
+
+INDEX_SNIPPET = """
+import asyncio
+from kinbase.settings import load_settings
+from kinbase.storage.registry import create_storage
+async def main():
+    storage = create_storage(load_settings(None))
+    await storage.start()
+    try:
+        async with storage.reader() as r:
+            app = await r.get_app({app!r})
+        async with storage.writer() as w:
+            parent = await w.ensure_parent(app.id, "kinvey.appdata", "million")
+            for path in (("status",), ("n",)):
+                parent = await w.create_index(parent, path)
+    finally:
+        await storage.stop()
+asyncio.run(main())
+"""
+
+
+def _declare_indexes(store: KinbaseStore) -> None:
+    """Field indexes on ``status`` and ``n`` through the storage API (no Kinvey API declares one yet)."""
+    env = {**os.environ, **store.env()}
+    code = INDEX_SNIPPET.format(app=KINVEY_APP)
+    subprocess.run([str(VENV_PYTHON), "-c", code], env=env, check=True, timeout=3600)
+
+
+def big(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
+    rows: list[str] = []
+    for engine in args.engines.split(","):
+        store = create_store(engine, f"big-{engine}", None)
+        server, base = start_kinbase(store, f"big-{engine}")
+        stack.callback(server.stop)
+        create_app(store)
+        seeded = kinvey.seed_kinbase(store, base, 0)
+        started = time.monotonic()
+        path = WORK / f"import-big-{engine}.jsonl"
+        with path.open("w") as fh:
+            for i, item in enumerate(kinvey.items(args.big_count, seed=21)):
+                fh.write(
+                    json.dumps({"_id": f"m{i:08d}", **item, "_acl": {"creator": seeded["uid"], "gr": False}})
+                )
+                fh.write("\n")
+        store.cli("import", KINVEY_APP, "million", str(path), "--batch-size", "5000")
+        path.unlink()
+        load_s = time.monotonic() - started
+        auth = {"Authorization": f"Kinvey {seeded['token']}", "X-Kinvey-API-Version": "6"}
+        todo, by_n = kinvey.q({"status": "todo"}), kinvey.q({"n": -1})
+        query = f"/appdata/{KINVEY_APP}/million?query={todo}&sort={by_n}&limit=50"
+        load = wrk.Load("GET", (query,), auth)
+        results: dict[str, Any] = {}
+        for label in ("no index", "field indexes on status and n"):
+            if label != "no index":
+                started = time.monotonic()
+                _declare_indexes(store)
+                results["index_s"] = time.monotonic() - started
+            got = expect(call("GET", base + query, headers=auth), 200)
+            assert len(got) == 50 and all(e["status"] == "todo" for e in got), "wrong answer"
+            one = wrk.run(base, load, args.duration, 1, 1, WORK / "lua")
+            many = wrk.run(base, load, args.duration, args.connections, args.threads, WORK / "lua")
+            rows.append(
+                f"| {engine} | {label} | {one['p50_ms']:.3g} / {one['p99_ms']:.3g} ms | "
+                f"{many['rps']:,.1f} ({many['p50_ms']:.3g} / {many['p99_ms']:.3g} ms) |"
+            )
+        rows.append(
+            f"| {engine} | load {args.big_count:,} entities: {load_s:.0f} s; index build "
+            f"{results.get('index_s', 0):.0f} s | | |"
+        )
+    return [
+        f"Run of `benchmarks/suite.py --big --big-count {args.big_count}` "
+        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}): `status` filter + sort by `n` desc + "
+        "limit 50 (a quarter of the entities match), as the owner (ACL in force), one worker.",
+        "",
+        "| engine | index | one connection p50 / p99 | wrk -c"
+        + str(args.connections)
+        + " req/s (p50 / p99) |",
+        "|---|---|---|---|",
+        *rows,
+    ]
