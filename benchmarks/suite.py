@@ -72,6 +72,9 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
             for target in present[shift:] + present[:shift]:
                 if target.prepare is not None:
                     target.prepare(key)
+                waited = target.server.wait_idle()
+                if waited > 2:
+                    print(f"  ({target.name} busy for {waited:.0f} s before {key}: waited)", flush=True)
                 sample = wrk.run(
                     target.base,
                     target.loads[key],

@@ -120,6 +120,26 @@ class Server:
                         total += int(line.split()[1])
         return total / 1024
 
+    def cpu_seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / ticks
+
+    def wait_idle(self, timeout: float = 90) -> float:
+        """Wait until the server uses under 10 % of a core (a backlog of slow requests left by the
+        previous workload would otherwise be measured with the next); returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            before = self.cpu_seconds()
+            time.sleep(0.3)
+            if self.cpu_seconds() - before < 0.03:
+                break
+        return time.monotonic() - started
+
     def stop(self) -> None:
         if self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from harness.common import WORK, Target, call, expect
+from harness.common import WORK, Target, call, expect, psql
 from harness.kinbase import KINVEY_APP, KinbaseStore
 from harness.wrk import Load
 
@@ -111,6 +111,10 @@ def seed_kinbase(store: KinbaseStore, base: str, big: int) -> dict[str, Any]:
             path = WORK / f"import-{store.label}-{collection}.json"
             data = [{"_id": f"{prefix}{i:07d}", **d, "_acl": acl} for i, d in enumerate(items(count))]
             path.write_text(json.dumps(data))
+            if store.database_url:
+                # Without statistics PostgreSQL plans the import's per-batch id lookup as a walk of
+                # the whole collection, and a 100k import slows down batch after batch (found here).
+                psql(store.database_url.rsplit("/", 1)[1], "ANALYZE")
             store.cli("import", KINVEY_APP, collection, str(path))
             path.unlink()
     auth = {"Authorization": f"Kinvey {token}", **v6}

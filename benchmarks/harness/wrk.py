@@ -107,7 +107,7 @@ def run_script(
         "wrk",
         f"-t{min(threads, connections)}",
         f"-c{connections}",
-        f"-d{duration}s",
+        f"-d{max(1, round(duration))}s",
         "--timeout",
         "30s",
     ]
