@@ -190,3 +190,38 @@ def check_loads(target: Target, entities: Callable[[Any], list[dict[str, Any]]])
             assert key == "kv-list" or all(e["status"] == "todo" for e in rows), (target.name, key)
         if key == "kv-deltaset":
             assert len(got["changed"]) == 100, got
+
+
+INDEXED = {"items": '[["status", "n"], ["n"]]', "big": '[["status", "n"], ["n"]]'}
+
+
+def declare_indexes(store: KinbaseStore, collections: dict[str, str]) -> None:
+    """``kinbase apply`` of ``[collections.NAME] indexes = ...`` (built before it returns)."""
+    text = "".join(f"[collections.{name}]\nindexes = {value}\n\n" for name, value in collections.items())
+    path = WORK / f"indexes-{store.label}.toml"
+    path.write_text(text)
+    store.cli("apply", KINVEY_APP, str(path))
+
+
+def supports_indexes(store: KinbaseStore) -> bool:
+    """Whether this kinbase tree declares indexes on Kinvey collections (``kinbase apply``)."""
+    try:
+        store.cli("apply", "--help")
+    except RuntimeError:
+        return False
+    return True
+
+
+def index_hook(store: KinbaseStore) -> Callable[[str], None]:
+    """Before each Kinvey list workload: ``items`` indexed, or not for the ``-noidx`` ones."""
+    state = {"indexed": True}
+
+    def hook(key: str) -> None:
+        if key not in ("kv-list", "kv-filter", "kv-list-noidx", "kv-filter-noidx"):
+            return
+        wanted = not key.endswith("-noidx")
+        if state["indexed"] != wanted:
+            declare_indexes(store, {"items": INDEXED["items"] if wanted else "[]"})
+            state["indexed"] = wanted
+
+    return hook

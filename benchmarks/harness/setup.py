@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from harness import kinto, kinvey
@@ -37,10 +38,16 @@ def _kinbase(
     create_app(store)
     loads: dict[str, Any] = {}
     facts: dict[str, Any] = {}
+    hooks: list[Callable[[str], None]] = [kinto.prepare(base + "/v1")]
     if groups & {"kinvey", "ceiling", "workers"}:
-        seeded = kinvey.seed_kinbase(store, base, args.big_kinvey if "kinvey" in groups else 0)
-        loads.update(kinvey.kinbase_loads(store, seeded, args.big_kinvey if "kinvey" in groups else 0))
+        big = args.big_kinvey if "kinvey" in groups else 0
+        seeded = kinvey.seed_kinbase(store, base, big)
+        loads.update(kinvey.kinbase_loads(store, seeded, big))
         facts["counts"] = seeded["counts"]
+        facts["indexes"] = kinvey.supports_indexes(store) and not args.no_kinbase_indexes
+        if facts["indexes"]:
+            kinvey.declare_indexes(store, {k: v for k, v in kinvey.INDEXED.items() if big or k != "big"})
+            hooks.append(kinvey.index_hook(store))
     if groups & {"kinto", "workers"}:
         expect(call("PUT", f"{base}/v1/accounts/bench", {"data": {"password": "bench"}}), 201)
         seeded = kinto.seed(base + "/v1")
@@ -50,9 +57,11 @@ def _kinbase(
         name,
         server,
         base,
-        store.version() + f" on {engine}, 1 worker",
+        store.version()
+        + f" on {engine}, 1 worker"
+        + (", Kinvey indexes declared" if facts.get("indexes") else ""),
         facts=facts,
-        prepare=kinto.prepare(base + "/v1"),
+        prepare=lambda key: _each(hooks, key),
         check=kinto.verify_writes(base + "/v1"),
     )
     target.loads = {k: v for k, v in loads.items() if _wanted(groups, k)}
@@ -111,6 +120,11 @@ def build_targets(stack: contextlib.ExitStack, args: argparse.Namespace, groups:
         )
     _same_data(targets)
     return targets
+
+
+def _each(hooks: list[Callable[[str], None]], key: str) -> None:
+    for hook in hooks:
+        hook(key)
 
 
 def say(text: str) -> None:
