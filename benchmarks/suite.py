@@ -112,6 +112,10 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--before-src", type=Path, help="also run this kinbase source tree (@before)")
     parser.add_argument("--big-kinvey", type=int, default=100_000, help="entities of the kv-big collection")
+    parser.add_argument(
+        "--no-kinbase-indexes", action="store_true", help="declare no index on kinbase's Kinvey collections"
+    )
+    parser.add_argument("--block", default="suite report", help="the generated block the report replaces")
     parser.add_argument("--report", type=Path, default=ROOT / "docs" / "performance.md")
     parser.add_argument("--no-report", action="store_true", help="print only; leave docs/ alone")
     parser.add_argument("--soak", action="store_true", help="only the soak step (RSS over a mixed run)")
@@ -147,7 +151,7 @@ def main() -> None:
                 samples = run_rounds(targets, args, load_max)
                 summary = report.summarize(samples)
                 load_after = os.getloadavg()
-                blocks["suite report"] = report.full(
+                blocks[args.block] = report.full(
                     summary, targets, args, started, load_before, load_after, load_max[0]
                 )
                 save(samples, targets, args, started)

@@ -89,7 +89,8 @@ def soak(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
         t.join()
     out = [
         f"Run of `benchmarks/suite.py --soak --soak-minutes {args.soak_minutes:g}` "
-        f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, both engines at once, one worker each, "
+        f"(ended {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, both engines at once, "
+        "one worker each, "
         f"wrk -c{args.connections} per server, requests rotating over {', '.join(SOAK_KEYS)}):",
         "",
         "| minute | " + " | ".join(f"{e} RSS MiB | {e} req/s" for e in servers) + " |",

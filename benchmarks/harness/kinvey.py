@@ -221,7 +221,9 @@ def index_hook(store: KinbaseStore) -> Callable[[str], None]:
             return
         wanted = not key.endswith("-noidx")
         if state["indexed"] != wanted:
-            declare_indexes(store, {"items": INDEXED["items"] if wanted else "[]"})
+            # `indexes = []` does not drop declared indexes in kinbase apply ("No changes"), so the
+            # unindexed state declares one no workload uses.
+            declare_indexes(store, {"items": INDEXED["items"] if wanted else '[["title"]]'})
             state["indexed"] = wanted
 
     return hook

@@ -137,6 +137,8 @@ def kinto_table(s: Summary) -> list[str]:
                 ", ".join(p99) or "-",
             ]
         )
+    if not rows:
+        return []
     out = ["### Kinto API vs the real Kinto", ""]
     out += _table(
         [
