@@ -1,15 +1,17 @@
-"""The regex subset: translation, and Python ``re`` against PostgreSQL's ARE on many strings."""
+"""The regex subset: translation, and RE2, Python ``re`` and PostgreSQL's ARE on many strings."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kinbase.query.regex import like_program, translate
+from kinbase.errors import InvalidQuery
+from kinbase.query.regex import like_program, matcher, translate
 from tests.query.qharness import PgDatabase
 from tests.query.qstrategies import regexes
 
@@ -70,10 +72,12 @@ def pg_regex() -> Iterator[PgDatabase]:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rx=regexes(), strings=subjects)
-def test_python_and_postgres_agree(pg_regex: PgDatabase, rx: tuple[str, str], strings: list[str]) -> None:
+def test_re2_python_and_postgres_agree(pg_regex: PgDatabase, rx: tuple[str, str], strings: list[str]) -> None:
     program = translate(*rx)
     compiled = re.compile(program.python, program.python_flags)
     expected = [compiled.search(s) is not None for s in strings]
+    search = matcher(program.re2)
+    assert [search(s) for s in strings] == expected, (rx, program)
     row = pg_regex.conn.execute(
         'SELECT array_agg(s COLLATE "C" ~ %s ORDER BY n) FROM unnest(%s::text[]) WITH ORDINALITY AS u(s, n)',
         [program.postgres, strings],
@@ -84,3 +88,37 @@ def test_python_and_postgres_agree(pg_regex: PgDatabase, rx: tuple[str, str], st
         for s, hit in zip(strings, expected, strict=True):
             if hit:
                 assert s.startswith(program.prefix), (rx, s)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "flags", "subject", "hit"),
+    [
+        ("k", "i", "\u212a", False),  # the Kelvin sign folds to k only under Unicode rules
+        ("^[^a]", "i", "A", False),
+        ("^[a-c]x", "i", "Bx", True),
+        ("a$", "", "a\n", False),  # $ is the very end unless m
+        ("^$", "m", "a\n", True),
+        ("\\x01.", "", "\x01\n", False),
+        ("\\x01.", "s", "\x01\n", True),
+        ("\\bx\\b", "", "é x", True),
+    ],
+)
+def test_re2_edge_cases(pattern: str, flags: str, subject: str, hit: bool) -> None:
+    program = translate(pattern, flags)
+    assert matcher(program.re2)(subject) is hit
+    assert (re.search(program.python, subject, program.python_flags) is not None) is hit
+
+
+def test_catastrophic_patterns_run_in_linear_time() -> None:
+    """Python ``re`` takes 3.9 s for the first (issue 16) and doubles per extra character."""
+    cases = [("^(a+)+$", "a" * 28 + "!"), ("^(a|aa)+$", "a" * 5000 + "!"), ("(x+x+)+y", "x" * 20000)]
+    for pattern, subject in cases:
+        search = matcher(translate(pattern).re2)
+        started = time.perf_counter()
+        assert search(subject) is False
+        assert time.perf_counter() - started < 0.05, pattern
+
+
+def test_patterns_re2_cannot_compile_are_refused() -> None:
+    with pytest.raises(InvalidQuery, match="too large"):
+        translate("(?:a{255}){4}")

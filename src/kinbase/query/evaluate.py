@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Sequence
 
 from kinbase.query import geo
@@ -57,7 +56,7 @@ from kinbase.query.ast import (
     TypeIs,
 )
 from kinbase.query.paths import positional_index
-from kinbase.query.regex import RegexProgram, like_program, translate
+from kinbase.query.regex import RegexProgram, like_program, matcher, translate
 from kinbase.query.values import (
     K_NUMBER,
     R_ARRAY,
@@ -153,14 +152,13 @@ def kinto_value(value: object, path: Path) -> object:
 # -- matching --------------------------------------------------------------------------------
 
 
-def _regex(pattern: str, flags: str) -> re.Pattern[str]:
+def _regex(pattern: str, flags: str) -> Callable[[str], bool]:
     program: RegexProgram = translate(pattern, flags)
-    return re.compile(program.python, program.python_flags)
+    return matcher(program.re2)
 
 
-def _like(pattern: str) -> re.Pattern[str]:
-    program = like_program(pattern)
-    return re.compile(program.python, program.python_flags)
+def _like(pattern: str) -> Callable[[str], bool]:
+    return matcher(like_program(pattern).re2)
 
 
 def _type_matches(value: JSONValue, types: frozenset[str]) -> bool:
@@ -313,7 +311,7 @@ def _match(node: Node, root: JSONValue) -> bool:
         return any(_type_matches(c, node.types) for c in candidates(terminals))
     if isinstance(node, Regex):
         rx = _regex(node.pattern, node.flags)
-        return any(isinstance(c, str) and rx.search(c) is not None for c in candidates(terminals))
+        return any(isinstance(c, str) and rx(c) for c in candidates(terminals))
     if isinstance(node, Size):
         return any(isinstance(t, list) and len(t) == node.size for t in terminals)
     if isinstance(node, ElemMatch):
@@ -341,7 +339,7 @@ def _match_kinto(node: Node, value: object) -> bool:
     if isinstance(node, KintoCompare):
         return _kinto_matches(node, value)
     if isinstance(node, KintoLike):
-        return isinstance(value, str) and _like(node.pattern).search(value) is not None
+        return isinstance(value, str) and _like(node.pattern)(value)
     if isinstance(node, KintoHas):
         return (value is not MISSING) == node.present
     assert isinstance(node, KintoContains)

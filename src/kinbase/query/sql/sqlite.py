@@ -6,21 +6,20 @@ a document is parsed once per statement (SQLite's JSON parse cache) and an eleme
 never re-parsed as JSON.
 
 Functions registered by :func:`register_sqlite_functions`: ``kb_regexp(pattern, flags, value)``
-(Python ``re`` search with the program of :mod:`kinbase.query.regex`) and ``kb_json_eq(a, b)``
+(an RE2 search with the program of :mod:`kinbase.query.regex`, linear time) and ``kb_json_eq(a, b)``
 (JSON equality of two JSON texts).
 """
 
 from __future__ import annotations
 
 import math
-import re
 import sqlite3
 from collections.abc import Callable
 from typing import Final
 
 import orjson
 
-from kinbase.query.regex import RegexProgram
+from kinbase.query.regex import RegexProgram, matcher
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
 from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
@@ -236,8 +235,8 @@ class SqliteDialect(JsonDialect):
         return and_(self.kind_in(v, _NUMBER), test)
 
     def regex(self, v: Val, program: RegexProgram) -> Cond:
-        test = fmt("kb_regexp(?, ?, {})", self.value(v))
-        test.params[:0] = [program.python, program.python_flags]
+        test = fmt("kb_regexp(?, 0, {})", self.value(v))
+        test.params[:0] = [program.re2]
         if v.column is not None:
             if v.column_kind != "string":
                 return False
@@ -364,19 +363,13 @@ def prefix_range(column: str, prefix: str | None, placeholder: str) -> Cond:
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
     """Register ``kb_regexp`` and ``kb_json_eq`` on ``conn`` (deterministic, so SQLite may use them
-    anywhere). Compiled patterns are cached per connection."""
-    cache: dict[tuple[str, int], re.Pattern[str]] = {}
+    anywhere). ``kb_regexp(pattern, 0, value)`` matches with RE2 (linear time; the middle argument
+    is kept for the statement's shape); compiled patterns are cached."""
 
     def kb_regexp(pattern: str, flags: int, value: object) -> int | None:
         if not isinstance(value, str):
             return None
-        key = (pattern, flags)
-        compiled = cache.get(key)
-        if compiled is None:
-            if len(cache) >= 256:
-                cache.clear()
-            compiled = cache[key] = re.compile(pattern, flags)
-        return 1 if compiled.search(value) is not None else 0
+        return 1 if matcher(pattern)(value) else 0
 
     def kb_json_eq(a: object, b: object) -> int | None:
         if not isinstance(a, str) or not isinstance(b, str):
