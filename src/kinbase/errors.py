@@ -23,7 +23,9 @@ Our exception hierarchy::
       + Conflict (409)
       |   + AlreadyExists
       + PreconditionFailed (412)
+      + TooManyRequests (429)       .retry_after = seconds (a login throttle)
       + BackendUnavailable (503)
+          + QueryTimeout            a statement ran longer than the query budget
           + StorageError*           .original = the driver exception
 
     * defined in kinbase.storage.exceptions, next to the backends that raise them
@@ -52,6 +54,8 @@ __all__ = [
     "ObjectNotFound",
     "PermissionDenied",
     "PreconditionFailed",
+    "QueryTimeout",
+    "TooManyRequests",
     "ValidationFailed",
 ]
 
@@ -182,3 +186,24 @@ class BackendUnavailable(BaaSError):
     status_code = 503
     code = "backend_unavailable"
     default_message = "A backend is unavailable; retry later."
+
+
+class QueryTimeout(BackendUnavailable):
+    """A statement ran longer than the server's query budget and was cancelled (it changed nothing)."""
+
+    code = "query_timeout"
+    default_message = (
+        "The query ran longer than this server allows and was cancelled; narrow it or add an index."
+    )
+
+
+class TooManyRequests(BaaSError):
+    """Refused for a while (a login throttle). ``retry_after`` is in whole seconds."""
+
+    status_code = 429
+    code = "too_many_requests"
+    default_message = "Too many failed attempts; retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)

@@ -8,7 +8,8 @@ __all__ = ["StorageError"]
 
 
 class StorageError(BackendUnavailable):
-    """The database failed. ``original`` keeps the driver's exception."""
+    """The database failed. ``original`` keeps the driver's exception (for the log only: the
+    message is always generic, a driver's text never reaches a client)."""
 
     code = "storage_error"
     default_message = "The storage backend failed; retry later."

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import time
 
+from kinbase.errors import InvalidRequest
 from kinbase.types import Stamp
 
-__all__ = ["next_stamp", "now_ms"]
+__all__ = ["STAMP_MAX", "next_stamp", "now_ms"]
+
+STAMP_MAX = 2**63 - 1 - 2**40
+"""The largest stamp a client may request (room left for the stamps that follow it)."""
 
 
 def now_ms() -> Stamp:
@@ -32,6 +36,8 @@ def next_stamp(
         requested: a stamp the client asked for, if any.
         current: the stamp of the object being replaced, if it exists.
     """
+    if requested is not None and requested > STAMP_MAX:
+        raise InvalidRequest("The requested timestamp is out of range.")
     if requested is not None and requested >= 0 and (current is None or requested > current):
         if requested == parent_stamp:
             return parent_stamp + 1, parent_stamp + 1

@@ -16,6 +16,7 @@ from kinbase.query.sql.compiler import Compiler
 from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
 from kinbase.query.sql.sqlite import register_sqlite_functions
+from kinbase.query.values import INT64_MAX
 
 __all__ = [
     "CompileContext",
@@ -149,10 +150,10 @@ def compile_find(
         params += term.params
         separator = ", "
     if query.limit is not None or query.skip:
-        if ctx.dialect == "sqlite":
-            limit: int | None = -1 if query.limit is None else query.limit
-        else:
-            limit = query.limit
+        # Beyond 64 bits both engines would fail; a window that large is the same as none.
+        limit: int | None = None if query.limit is None else min(query.limit, INT64_MAX)
+        if ctx.dialect == "sqlite" and limit is None:
+            limit = -1
         texts.append(f" LIMIT {ph} OFFSET {ph}")
-        params += [limit, query.skip]
+        params += [limit, min(query.skip, INT64_MAX)]
     return Sql("".join(texts), params)

@@ -55,6 +55,21 @@ A SQL condition is TRUE when it holds and FALSE *or NULL* when it does not; :fun
 that two-valued before inverting it."""
 
 
+_FLAT = 32
+
+
+def _balanced(separator: str, sqls: list[Sql]) -> Sql:
+    """``(a OP b OP ...)``; past :data:`_FLAT` terms, nested in halves, so that SQLite's parser
+    (which builds ``a AND b AND c`` as a left-deep tree and refuses a depth above 1,000) sees a
+    depth that grows with the logarithm of the number of terms. Same meaning on both engines."""
+    if len(sqls) <= _FLAT:
+        return join(separator, sqls, "(", ")")
+    middle = len(sqls) // 2
+    return join(
+        separator, [_balanced(separator, sqls[:middle]), _balanced(separator, sqls[middle:])], "(", ")"
+    )
+
+
 def and_(*parts: Cond) -> Cond:
     sqls: list[Sql] = []
     for part in parts:
@@ -68,7 +83,7 @@ def and_(*parts: Cond) -> Cond:
         return True
     if len(sqls) == 1:
         return sqls[0]
-    return join(" AND ", sqls, "(", ")")
+    return _balanced(" AND ", sqls)
 
 
 def or_(*parts: Cond) -> Cond:
@@ -84,7 +99,7 @@ def or_(*parts: Cond) -> Cond:
         return False
     if len(sqls) == 1:
         return sqls[0]
-    return join(" OR ", sqls, "(", ")")
+    return _balanced(" OR ", sqls)
 
 
 def negate(part: Cond, nullable: bool = True) -> Cond:

@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.migrations import load_migrations
+from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 
 __all__ = ["TRUSTED_SECONDS", "PostgreSQLStorage"]
@@ -41,6 +42,8 @@ DIALECT = Dialect(
     for_update="FOR UPDATE",
     next_oid="SELECT nextval(pg_get_serial_sequence('objects', 'oid'))",
 )
+
+_CLIENT_ERRORS = (psycopg.Error, UnicodeEncodeError)
 
 _MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"kinbase-migrations").digest()[:8], "big", signed=True)
 
@@ -61,7 +64,42 @@ class _PGOps:
 
 
 class PGReader(_PGOps, SqlReader):
-    pass
+    """Reads in autocommit mode: each statement stands alone, so one that failed because its
+    connection was gone (terminated by the server, a restart, the network) is run once more on a
+    fresh connection. A second failure is the caller's 503."""
+
+    def __init__(self, storage: PostgreSQLStorage, conn: psycopg.AsyncConnection[Row]) -> None:
+        super().__init__(conn)
+        self._storage = storage
+        self._retried = False
+
+    async def _retry_conn(self, exc: psycopg.Error) -> psycopg.AsyncConnection[Row]:
+        if self._retried or not broken(exc, self._conn):
+            raise exc
+        self._retried = True
+        self._storage.distrust()
+        pool = self._storage._require_pool()
+        await pool.putconn(self._conn)  # the pool drops a broken connection
+        self._conn = await pool.getconn()
+        return self._conn
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        try:
+            cur = await self._conn.execute(sql, params)
+            return await cur.fetchone()
+        except psycopg.Error as exc:
+            conn = await self._retry_conn(exc)
+        cur = await conn.execute(sql, params)
+        return await cur.fetchone()
+
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+        try:
+            cur = await self._conn.execute(sql, params)
+            return await cur.fetchall()
+        except psycopg.Error as exc:
+            conn = await self._retry_conn(exc)
+        cur = await conn.execute(sql, params)
+        return await cur.fetchall()
 
 
 class PGWriter(_PGOps, SqlWriter):
@@ -75,7 +113,7 @@ class PGWriter(_PGOps, SqlWriter):
         SqlWriter.__init__(self)
         self._pipeline = pipeline
 
-    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
         cur = await self._conn.execute(sql, params)
         await self._pipeline.sync()
         return cur.rowcount
@@ -105,9 +143,19 @@ class PostgreSQLStorage(StorageBackend):
 
     engine = "postgresql"
 
-    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 16, schema: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 16,
+        schema: str | None = None,
+        query_timeout: float = 10.0,
+    ) -> None:
         self.url = url
         self.schema = schema
+        self.query_timeout = query_timeout
+        """How long one statement may run before the server cancels it (``statement_timeout``)."""
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         self._min_size = min_size
         self._max_size = max_size
@@ -121,7 +169,16 @@ class PostgreSQLStorage(StorageBackend):
             return
         await AsyncConnectionPool.check_connection(conn)
 
+    def distrust(self) -> None:
+        """Check every pooled connection before it is lent again (one was found dead: the others
+        may be too, e.g. after a server restart or ``pg_terminate_backend``)."""
+        self._used.clear()
+
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        # The query budget of every statement (a write's lock wait included), set once per
+        # connection; migrations and index builds lift it for their own transaction.
+        timeout_ms = max(1, int(self.query_timeout * 1000))
+        await conn.execute(pgsql.SQL("SET statement_timeout = {}").format(pgsql.Literal(timeout_ms)))
         if self.schema is not None:
             await conn.execute(pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(self.schema)))
         await conn.execute("SET TIME ZONE 'UTC'")
@@ -152,7 +209,7 @@ class PostgreSQLStorage(StorageBackend):
             if self._pool is not None:
                 await self._pool.close()
                 self._pool = None
-            raise StorageError(f"cannot connect to PostgreSQL: {exc}", original=exc) from exc
+            raise StorageError("Cannot connect to PostgreSQL.", original=exc) from exc
 
     async def stop(self) -> None:
         if self._pool is not None:
@@ -166,6 +223,7 @@ class PostgreSQLStorage(StorageBackend):
 
     async def _migrate(self) -> None:
         async with self._require_pool().connection() as conn, conn.transaction():
+            await conn.execute("SET LOCAL statement_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
@@ -192,12 +250,20 @@ class PostgreSQLStorage(StorageBackend):
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Reader]:
+        pool = self._require_pool()
         try:
-            async with self._require_pool().connection() as conn:
-                yield PGReader(conn)
-                self._used[conn] = time.monotonic()
+            reader = PGReader(self, await pool.getconn())
         except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL read failed: {exc}", original=exc) from exc
+            raise classify(exc, "read") from exc
+        try:
+            yield reader
+            self._used[reader._conn] = time.monotonic()
+        except _CLIENT_ERRORS as exc:
+            if broken(exc):
+                self.distrust()
+            raise classify(exc, "read") from exc
+        finally:
+            await pool.putconn(reader._conn)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
@@ -206,5 +272,9 @@ class PostgreSQLStorage(StorageBackend):
                 async with conn.pipeline() as pipeline, conn.transaction():
                     yield PGWriter(conn, pipeline)
                 self._used[conn] = time.monotonic()
-        except psycopg.Error as exc:
-            raise StorageError(f"PostgreSQL write failed: {exc}", original=exc) from exc
+        except _CLIENT_ERRORS as exc:
+            # A write is never retried here: whether a failed COMMIT took effect is unknown, and
+            # the client was told nothing. The 503 it gets says "retry".
+            if broken(exc):
+                self.distrust()
+            raise classify(exc, "write") from exc

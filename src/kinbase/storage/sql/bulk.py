@@ -10,7 +10,7 @@ import orjson
 from kinbase.errors import InvalidRequest
 from kinbase.storage.base import Builder, NewVersion, ParentRecord, PutResult, StoredObject, WriteContext
 from kinbase.storage.sql.objects import ObjectWriter
-from kinbase.storage.sql.statements import OBJECT_COLUMNS, chunks, object_from_row
+from kinbase.storage.sql.statements import OBJECT_COLUMNS, check_text, chunks, dump_document, object_from_row
 from kinbase.storage.stamps import next_stamp, now_ms
 
 __all__ = ["SqlWriter"]
@@ -24,6 +24,7 @@ class SqlWriter(ObjectWriter):
     async def put_many(self, parent: ParentRecord, items: Sequence[tuple[str, Builder]]) -> list[PutResult]:
         locked = await self._lock(parent)
         ids = [object_id for object_id, _ in items]
+        check_text(*ids)
         if len(set(ids)) != len(ids):
             raise InvalidRequest("The same id appears twice in one bulk write.")
         existing: dict[str, StoredObject] = {}
@@ -40,12 +41,13 @@ class SqlWriter(ObjectWriter):
             tombstone = found if found is not None and found.deleted else None
             stamp, parent_stamp = next_stamp(parent_stamp, now, None, None)
             version = build(WriteContext(stamp=stamp, current=current, tombstone=tombstone))
-            data = orjson.dumps(version.data).decode()
+            data = dump_document(version.data)
             created = current.created if current is not None else stamp
             if current is not None:
                 creator = version.creator if version.set_creator else current.creator
             else:
                 creator = version.creator
+            check_text(creator)
             if found is None:
                 inserts.append((locked.id, object_id, stamp, created, creator, False, data))
             else:
@@ -87,6 +89,7 @@ class SqlWriter(ObjectWriter):
                 for perm, principal in version.grants
             }
         )
+        check_text(*(principal for _, _, principal in grant_rows))
         if grant_rows:
             await self._run_many(
                 self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), grant_rows

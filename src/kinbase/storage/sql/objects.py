@@ -17,7 +17,7 @@ from kinbase.storage.base import (
     WriteContext,
 )
 from kinbase.storage.sql.indexes import IndexWriter
-from kinbase.storage.sql.statements import NO_OPTIONS
+from kinbase.storage.sql.statements import NO_OPTIONS, check_text, dump_document
 from kinbase.storage.stamps import next_stamp, now_ms
 from kinbase.types import Stamp
 
@@ -36,6 +36,7 @@ class ObjectWriter(IndexWriter):
         requested_stamp: Stamp | None = None,
         new: bool = False,
     ) -> PutResult:
+        check_text(object_id)
         locked, existing, oid = await self._lock_with(
             parent, None if new else object_id, include_deleted=True, reserve=True
         )
@@ -45,13 +46,14 @@ class ObjectWriter(IndexWriter):
             locked.stamp, now_ms(), requested_stamp, current.stamp if current is not None else None
         )
         version: NewVersion = build(WriteContext(stamp=stamp, current=current, tombstone=tombstone))
-        data = orjson.dumps(version.data).decode()
+        data = dump_document(version.data)
         if current is not None:
             created = current.created
             creator = version.creator if version.set_creator else current.creator
         else:
             created = stamp
             creator = version.creator
+        check_text(creator)
         if existing is None and oid is not None:
             # The oid is known: nothing to wait for (PostgreSQL sends this with the commit).
             await self._send(
@@ -94,6 +96,7 @@ class ObjectWriter(IndexWriter):
         if had_grants:
             await self._send(self.dialect("DELETE FROM grants WHERE oid = ?"), (oid,))
         rows = sorted({(oid, perm, principal) for perm, principal in grants})
+        check_text(*(principal for _, _, principal in rows))
         if rows:
             await self._run_many(
                 self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), rows

@@ -18,6 +18,7 @@ from kinbase.storage.sql.statements import (
     OBJECT_COLUMNS,
     Row,
     app_from_row,
+    check_text,
     object_from_row,
     parent_from_row,
 )
@@ -34,8 +35,9 @@ class ParentWriter(SqlReader, Writer):
         self._locked: dict[int, ParentRecord] = {}
 
     @abstractmethod
-    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run a statement; return the number of rows it changed."""
+    async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
+        """Run a statement; return the number of rows it changed. ``long`` marks one that may
+        take long (SQLite runs it off the event loop)."""
 
     @abstractmethod
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
@@ -111,6 +113,7 @@ class ParentWriter(SqlReader, Writer):
         )
         if locked is not None:
             return locked
+        check_text(kind, name)
         # Not locked here: the write that follows locks the parent as late as it can (see put).
         row = await self._one(
             self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)

@@ -6,6 +6,9 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
+from kinbase.errors import InvalidQuery
 from kinbase.query.ast import Query
 from kinbase.query.sql import CompileContext, Sql, compile_find
 from kinbase.storage.base import AclFilter, AppRecord, FindOptions, ParentRecord, Reader, StoredObject
@@ -17,6 +20,8 @@ from kinbase.storage.sql.statements import (
     Dialect,
     Row,
     app_from_row,
+    check_params,
+    clean_text,
     object_from_row,
     parent_from_row,
 )
@@ -41,6 +46,21 @@ class SqlReader(Reader):
     # -- helpers --------------------------------------------------------------------------
     def _parent_sql(self, where: str) -> str:
         return self.dialect(f"SELECT {PARENT_COLUMNS} FROM parents p WHERE {where}")
+
+    @property
+    def _json_params(self) -> bool:
+        return self.dialect.name == "postgresql"
+
+    def _compile(self, query: Query, parent: ParentRecord, options: FindOptions, **kwargs: Any) -> Sql:
+        try:
+            return compile_find(
+                query,
+                self._context(parent, options),
+                where=self._base_where(parent, options),
+                **kwargs,
+            )
+        except orjson.JSONEncodeError:
+            raise InvalidQuery("A value of the query cannot be encoded (a lone surrogate).") from None
 
     def _context(self, parent: ParentRecord, options: FindOptions) -> CompileContext:
         return CompileContext(
@@ -104,6 +124,8 @@ class SqlReader(Reader):
 
     # -- parents --------------------------------------------------------------------------
     async def get_parent(self, app_id: int, kind: str, name: str) -> ParentRecord | None:
+        if not clean_text(name):
+            return None
         row = await self._one(
             self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)
         )
@@ -120,6 +142,8 @@ class SqlReader(Reader):
     async def get_object(
         self, parent: ParentRecord, object_id: str, *, include_deleted: bool = False
     ) -> StoredObject | None:
+        if not clean_text(object_id):
+            return None
         sql = f"SELECT {OBJECT_COLUMNS} FROM objects o WHERE o.parent_id = ? AND o.id = ?"
         if not include_deleted:
             sql += " AND NOT o.deleted"
@@ -129,6 +153,8 @@ class SqlReader(Reader):
     async def get_child(
         self, app_id: int, kind: str, parent_name: str, object_id: str, *, include_deleted: bool = False
     ) -> StoredObject | None:
+        if not (clean_text(object_id) and clean_text(parent_name)):
+            return None
         sql = (
             f"SELECT {OBJECT_COLUMNS} FROM parents p JOIN objects o ON o.parent_id = p.id "
             "WHERE p.app_id = ? AND p.kind = ? AND p.name = ? AND o.id = ?"
@@ -142,12 +168,8 @@ class SqlReader(Reader):
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[StoredObject]:
         opts = options or NO_OPTIONS
-        sql = compile_find(
-            query,
-            self._context(parent, opts),
-            select=self.dialect(OBJECT_COLUMNS),
-            where=self._base_where(parent, opts),
-        )
+        sql = self._compile(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
+        check_params(sql.params, json_text=self._json_params)
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
         return [object_from_row(r) for r in rows]
 
@@ -155,13 +177,8 @@ class SqlReader(Reader):
         opts = options or NO_OPTIONS
         if query.filter is None and opts == NO_OPTIONS:
             return await self._live(parent.id)
-        sql = compile_find(
-            query,
-            self._context(parent, opts),
-            select="count(*)",
-            where=self._base_where(parent, opts),
-            count=True,
-        )
+        sql = self._compile(query, parent, opts, select="count(*)", count=True)
+        check_params(sql.params, json_text=self._json_params)
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
         return int(rows[0][0])
 
@@ -180,6 +197,7 @@ class SqlReader(Reader):
     ) -> list[tuple[ParentRecord, StoredObject, list[str]]]:
         if not kinds or not principals:
             return []
+        check_params(principals)
         ph = self.dialect.placeholder
         sql = self.dialect(
             f"SELECT {PARENT_COLUMNS}, {OBJECT_COLUMNS}, g.perm "

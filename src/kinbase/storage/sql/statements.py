@@ -8,13 +8,15 @@ Statements are written with ``?`` placeholders and the markers ``:J:`` (a JSON p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
+from kinbase.errors import InvalidQuery, InvalidRequest
 from kinbase.storage.base import AppRecord, FindOptions, ParentRecord, StoredObject
 
 __all__ = [
@@ -25,7 +27,11 @@ __all__ = [
     "Dialect",
     "Row",
     "app_from_row",
+    "check_params",
+    "check_text",
     "chunks",
+    "clean_text",
+    "dump_document",
     "loads_settings",
     "object_from_row",
     "parent_from_row",
@@ -109,3 +115,53 @@ NO_OPTIONS = FindOptions()
 def chunks(values: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+# -- text both engines can store ------------------------------------------------------------------
+#
+# PostgreSQL refuses a NUL character in text (and in jsonb strings), and neither driver can send a
+# lone surrogate; SQLite would store a NUL. Both engines refuse such text from a write with the
+# same 400, and a read by such an id or name finds nothing on both, so a client sees the same
+# answer whichever engine runs.
+
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+_JSON_NUL: Final = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+"""An escaped NUL in JSON text (``\\u0000`` after an even number of backslashes)."""
+_BAD_TEXT: Final = "Text cannot hold the NUL character (U+0000) or a lone surrogate."
+
+
+def clean_text(value: str) -> bool:
+    """Whether both engines can store ``value``."""
+    return "\x00" not in value and (value.isascii() or _SURROGATE.search(value) is None)
+
+
+def check_text(*values: str | None) -> None:
+    """Raises InvalidRequest unless every value is :func:`clean_text`."""
+    for value in values:
+        if value is not None and not clean_text(value):
+            raise InvalidRequest(_BAD_TEXT)
+
+
+def check_params(params: Sequence[Any], *, json_text: bool = False) -> None:
+    """Raises InvalidQuery if a text parameter of a query cannot be compared by both engines
+    (with ``json_text``, parameters may be JSON texts: an escaped NUL counts too)."""
+    for value in params:
+        if isinstance(value, str) and (
+            not clean_text(value) or (json_text and "\\u0000" in value and _JSON_NUL.search(value))
+        ):
+            raise InvalidQuery(_BAD_TEXT)
+
+
+def dump_document(data: Any) -> str:
+    """A document as stored JSON text.
+
+    Raises:
+        InvalidRequest: for a NUL in a string, or an integer beyond 64 bits.
+    """
+    try:
+        text = orjson.dumps(data).decode()
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRequest(f"The document cannot be stored: {str(exc).rstrip('.')}.") from None
+    if "\\u0000" in text and _JSON_NUL.search(text) is not None:
+        raise InvalidRequest(_BAD_TEXT)
+    return text

@@ -6,7 +6,10 @@ the read, see docs/decisions.md), and a **write** connection owned by one transa
 (an :class:`asyncio.Lock`), opened with ``BEGIN IMMEDIATE``. Another process holding the write
 lock makes ``BEGIN IMMEDIATE`` fail fast; we then retry with an asyncio sleep, so a busy database
 never blocks the event loop. Statements that may scan many rows run in a thread: reads on a
-per-thread connection, writes on the write connection (which the lock protects).
+per-thread connection, writes on the write connection (which the lock protects). A read on the loop
+that runs longer than a short slice is aborted and run again on a thread, and statements that
+match regular expressions always run on one (:mod:`.budget`); on a thread a statement is
+cancelled after the query budget (``query_timeout``).
 
 Durability: a write is acknowledged after ``COMMIT`` returned. With ``synchronous=NORMAL`` (the
 default) a committed transaction survives the process being killed; with ``FULL`` it also
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import sqlite3
 import threading
 import time
@@ -31,12 +35,17 @@ from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.migrations import load_migrations, split_statements
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
+from kinbase.storage.sqlite.budget import Budget, classify, install_budget, interrupted
 
 __all__ = ["SQLiteStorage"]
 
 DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="")
 
+LOOP_SLICE_SECONDS = 0.02
+"""How long a read may hold the event loop before it moves to a thread (see :mod:`.budget`)."""
+
 _BUSY_DEADLINE_SECONDS = 10.0
+_DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
 
 
@@ -54,41 +63,81 @@ def _connect(path: str, *, synchronous: str) -> sqlite3.Connection:
 
 
 class _SQLiteOps:
-    """The primitives over one connection (mixed into the reader and the writer)."""
+    """The primitives over one connection (mixed into the reader and the writer).
+
+    A ``SELECT`` runs on the event loop with a short time slice (:mod:`.budget`); one that
+    overruns it, one marked ``long`` and one that matches a regular expression run on a thread
+    instead, under the whole query budget. Writes run where they are called; the bulk paths call
+    them in bounded chunks."""
 
     dialect = DIALECT
 
-    def __init__(self, storage: SQLiteStorage, conn: sqlite3.Connection) -> None:
+    def __init__(self, storage: SQLiteStorage, conn: sqlite3.Connection, budget: Budget) -> None:
         self._storage = storage
         self._conn = conn
+        self._budget = budget
+
+    async def _off_loop(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return await self._storage._run_long(self._conn, sql, params)
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
-        return row
+        if not sql.startswith("SELECT"):  # INSERT/UPDATE ... RETURNING: never interrupted
+            try:
+                row: Row | None = self._conn.execute(sql, params).fetchone()
+            except _DRIVER_ERRORS as exc:
+                raise classify(exc, "write") from exc
+            return row
+        budget = self._budget
+        budget.deadline = time.monotonic() + self._storage.loop_slice
+        try:
+            row = self._conn.execute(sql, params).fetchone()
+            return row
+        except _DRIVER_ERRORS as exc:
+            if not interrupted(exc):
+                raise classify(exc, "read") from exc
+        finally:
+            budget.deadline = math.inf
+        rows = await self._off_loop(sql, params)
+        return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
-        if long:
-            return await self._storage._run_long(self._conn, sql, params)
-        return self._conn.execute(sql, params).fetchall()
+        if long or "kb_regexp(" in sql:
+            return await self._off_loop(sql, params)
+        budget = self._budget
+        budget.deadline = time.monotonic() + self._storage.loop_slice
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except _DRIVER_ERRORS as exc:
+            if not interrupted(exc):
+                raise classify(exc, "read") from exc
+        finally:
+            budget.deadline = math.inf
+        return await self._off_loop(sql, params)
 
 
 class SQLiteReader(_SQLiteOps, SqlReader):
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
-        if long:
-            return await self._storage._read_long(sql, params)
-        return self._conn.execute(sql, params).fetchall()
+    async def _off_loop(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return await self._storage._read_long(sql, params)
 
 
 class SQLiteWriter(_SQLiteOps, SqlWriter):
-    def __init__(self, storage: SQLiteStorage, conn: sqlite3.Connection) -> None:
-        _SQLiteOps.__init__(self, storage, conn)
+    def __init__(self, storage: SQLiteStorage, conn: sqlite3.Connection, budget: Budget) -> None:
+        _SQLiteOps.__init__(self, storage, conn, budget)
         SqlWriter.__init__(self)
 
-    async def _run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+    async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
+        if long:
+            return await self._storage._write_long(self._conn, sql, params)
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except _DRIVER_ERRORS as exc:
+            raise classify(exc, "write") from exc
 
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, params)
+        try:
+            self._conn.executemany(sql, params)
+        except _DRIVER_ERRORS as exc:
+            raise classify(exc, "write") from exc
 
 
 class SQLiteStorage(StorageBackend):
@@ -96,11 +145,24 @@ class SQLiteStorage(StorageBackend):
 
     engine = "sqlite"
 
-    def __init__(self, path: str | Path, *, synchronous: str = "normal") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "normal",
+        query_timeout: float = 10.0,
+        loop_slice: float = LOOP_SLICE_SECONDS,
+    ) -> None:
         self.path = str(path)
         self.synchronous = synchronous
+        self.query_timeout = query_timeout
+        """How long one statement may run on a thread before it is cancelled (:class:`QueryTimeout`)."""
+        self.loop_slice = loop_slice
+        """How long a statement may hold the event loop before it is moved to a thread."""
         self._read_conn: sqlite3.Connection | None = None
         self._write_conn: sqlite3.Connection | None = None
+        self._read_budget = Budget()
+        self._write_budget = Budget()
         self._write_lock = asyncio.Lock()
         self._executor: ThreadPoolExecutor | None = None
         self._local = threading.local()
@@ -115,10 +177,12 @@ class SQLiteStorage(StorageBackend):
             self._write_conn = _connect(self.path, synchronous=self.synchronous)
             await self._migrate(self._write_conn)
             await self._analyze(self._write_conn)
+            self._write_budget = install_budget(self._write_conn, on_loop=True)
             self._read_conn = _connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
+            self._read_budget = install_budget(self._read_conn, on_loop=True)
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open the SQLite database {self.path!r}: {exc}", original=exc) from exc
+            raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
 
     async def stop(self) -> None:
@@ -167,9 +231,9 @@ class SQLiteStorage(StorageBackend):
         if conn is None:
             raise StorageError("the SQLite storage is not started")
         try:
-            yield SQLiteReader(self, conn)
+            yield SQLiteReader(self, conn, self._read_budget)
         except sqlite3.Error as exc:
-            raise StorageError(f"SQLite read failed: {exc}", original=exc) from exc
+            raise classify(exc, "read") from exc
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
@@ -179,11 +243,12 @@ class SQLiteStorage(StorageBackend):
         async with self._write_lock:
             await self._begin(conn)
             try:
-                yield SQLiteWriter(self, conn)
+                yield SQLiteWriter(self, conn, self._write_budget)
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"SQLite write failed: {exc}", original=exc) from exc
+                    raise classify(exc, "write") from exc
                 raise
             try:
                 if self.synchronous == "full":
@@ -193,7 +258,7 @@ class SQLiteStorage(StorageBackend):
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise StorageError(f"SQLite commit failed: {exc}", original=exc) from exc
+                raise StorageError("The database failed to commit; retry later.", original=exc) from exc
             if conn.total_changes - self._changes_at_analyze > _ANALYZE_EVERY_CHANGES:
                 await self._analyze(conn)
 
@@ -225,7 +290,7 @@ class SQLiteStorage(StorageBackend):
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise StorageError(f"SQLite cannot begin a transaction: {exc}", original=exc) from exc
+                    raise StorageError("The database cannot begin a transaction.", original=exc) from exc
                 if time.monotonic() > deadline:
                     raise StorageError(
                         "the SQLite database stayed locked; retry later", original=exc
@@ -234,24 +299,52 @@ class SQLiteStorage(StorageBackend):
             delay = min(delay * 2, 0.05)
 
     # -- statements that may take long -------------------------------------------------------
-    def _thread_conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+    def _thread_conn(self) -> tuple[sqlite3.Connection, Budget]:
+        found: tuple[sqlite3.Connection, Budget] | None = getattr(self._local, "conn", None)
+        if found is None:
             conn = _connect(self.path, synchronous=self.synchronous)
             conn.execute("PRAGMA query_only = ON")
-            self._local.conn = conn
+            found = (conn, install_budget(conn, on_loop=False))
+            self._local.conn = found
             with self._thread_conns_lock:
                 self._thread_conns.append(conn)
-        return conn
+        return found
+
+    def _budgeted(
+        self, conn: sqlite3.Connection, budget: Budget, sql: str, params: Sequence[Any]
+    ) -> list[Row]:
+        budget.deadline = time.monotonic() + self.query_timeout
+        try:
+            return conn.execute(sql, params).fetchall()
+        except _DRIVER_ERRORS as exc:
+            raise classify(exc, "read") from exc
+        finally:
+            budget.deadline = math.inf
 
     async def _read_long(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        """A read on a thread's own connection, under the query budget."""
+
         def run() -> list[Row]:
-            return self._thread_conn().execute(sql, params).fetchall()
+            return self._budgeted(*self._thread_conn(), sql, params)
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     async def _run_long(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
+        """A read on the write connection (inside its transaction), on a thread, under the query
+        budget. The write lock keeps every other task off the connection meanwhile."""
+
         def run() -> list[Row]:
-            return conn.execute(sql, params).fetchall()
+            return self._budgeted(conn, self._write_budget, sql, params)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+
+    async def _write_long(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+        """A write statement that may take long, on a thread (never interrupted)."""
+
+        def run() -> int:
+            try:
+                return conn.execute(sql, params).rowcount
+            except _DRIVER_ERRORS as exc:
+                raise classify(exc, "write") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
