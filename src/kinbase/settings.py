@@ -112,9 +112,32 @@ class Settings:
         "authentication skip the slow hash.",
         minimum=0,
     )
-    login_max_failures: int = setting(10, "Failed logins (per user or address) before a lockout.", minimum=1)
+    login_max_failures: int = setting(
+        10,
+        "Failed logins of one username (Kinvey users, Kinto accounts; counted across every worker and "
+        "machine) before it is locked out.",
+        minimum=1,
+    )
     login_lockout_seconds: int = setting(300, "How long a login lockout lasts.", minimum=1)
-    login_delay_after: int = setting(3, "Failed logins after which each attempt is slowed down.", minimum=1)
+    login_delay_after: int = setting(
+        3,
+        "Failed logins of one username after which it is refused for 1, 2, 4... s (at most 60 s) after "
+        "each further failure.",
+        minimum=1,
+    )
+    login_address_max_failures: int = setting(
+        100,
+        "Failed logins from one client address before the address is locked out (high enough for many "
+        "users behind one NAT).",
+        minimum=1,
+    )
+    query_timeout_seconds: int = setting(
+        10,
+        "Longest run of one database statement before it is cancelled (the client gets a 503): "
+        "PostgreSQL statement_timeout, a SQLite progress handler. Reads never hold the event loop "
+        "for more than 20 ms whatever this is.",
+        minimum=1,
+    )
     mfa_session_seconds: int = setting(
         300, "How long a user with MFA has to answer the challenge after its password login.", minimum=30
     )

@@ -104,4 +104,5 @@ class Core:
         await self.push.close()
         self.kinto.close()
         await self.files.stop()
+        self.kinvey.passwords.close()
         await self.storage.stop()

@@ -32,7 +32,16 @@ def create_storage(settings: Settings) -> StorageBackend:
     if settings.engine == "sqlite":
         from kinbase.storage.sqlite import SQLiteStorage
 
-        return SQLiteStorage(sqlite_path(url), synchronous=settings.sqlite_synchronous)
+        return SQLiteStorage(
+            sqlite_path(url),
+            synchronous=settings.sqlite_synchronous,
+            query_timeout=settings.query_timeout_seconds,
+        )
     from kinbase.storage.postgresql import PostgreSQLStorage
 
-    return PostgreSQLStorage(url, min_size=settings.postgres_pool_min, max_size=settings.postgres_pool_max)
+    return PostgreSQLStorage(
+        url,
+        min_size=settings.postgres_pool_min,
+        max_size=settings.postgres_pool_max,
+        query_timeout=settings.query_timeout_seconds,
+    )

@@ -23,7 +23,8 @@ def settings(tmp_path: Path) -> Settings:
         password_hash_time_cost=1,
         password_hash_memory_kib=8,
         login_max_failures=4,
-        login_delay_after=3,
+        login_delay_after=4,
+        login_address_max_failures=4,
         login_lockout_seconds=60,
     )
 

@@ -8,6 +8,11 @@ is read through the structure cache (:mod:`.principals`): any account change bum
 structure version, which every request reads, so a password change (a new hash, with a new salt)
 or a deletion is effective at once on every worker of every machine. Concurrent checks of the
 same uncached credentials share one bcrypt run.
+
+Every bcrypt check goes through the login throttle (:mod:`kinbase.core.throttle`, shared by every
+worker through the database): after a few failed checks of an account, further attempts (the
+right password included) are refused with 429 for a growing delay, then locked out. Credentials
+verified recently consult its cached answer (a dictionary lookup on the usual request).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import orjson
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.model import ACCOUNT_ID, Target
 from kinbase.core.kinto.store import KintoStore
+from kinbase.core.throttle import LoginThrottle
 from kinbase.storage.base import AppRecord, Reader, StorageBackend
 from kinbase.types import Stamp
 
@@ -82,10 +88,13 @@ class PasswordHasher:
 class KintoAuth:
     """Turns an ``Authorization`` header into a Kinto user id (``account:alice``) or None."""
 
-    def __init__(self, storage: StorageBackend, store: KintoStore, hasher: PasswordHasher) -> None:
+    def __init__(
+        self, storage: StorageBackend, store: KintoStore, hasher: PasswordHasher, throttle: LoginThrottle
+    ) -> None:
         self._storage = storage
         self._store = store
         self._hasher = hasher
+        self.throttle = throttle
         self._verified: dict[bytes, tuple[bytes, float]] = {}
         self._inflight: dict[bytes, asyncio.Future[bool]] = {}
 
@@ -97,16 +106,21 @@ class KintoAuth:
         secret: bytes,
         header: str | None,
         version: Stamp | None = None,
+        address: str | None = None,
     ) -> str | None:
         """The user the credentials authenticate, or None (anonymous: wrong credentials are not
-        an error until a permission is needed, as in Kinto)."""
+        an error until a permission is needed, as in Kinto).
+
+        Raises:
+            TooManyRequests: while the account (or the address) is throttled.
+        """
         pair = parse_basic(header)
         if pair is None:
             return None
         user, password = pair
         for policy in config.auth_policies:
             if policy == "account" and config.accounts:
-                if await self._account(reader, app, config, secret, user, password, version):
+                if await self._account(reader, app, config, secret, user, password, version, address):
                     return f"account:{user}"
             elif policy == "basicauth":
                 key = config.userid_hmac_secret.encode() if config.userid_hmac_secret else secret
@@ -123,6 +137,7 @@ class KintoAuth:
         user: str,
         password: str,
         version: Stamp | None,
+        address: str | None,
     ) -> bool:
         if not ACCOUNT_ID.match(user):
             return False
@@ -137,10 +152,11 @@ class KintoAuth:
         now = time.monotonic()
         cached = self._verified.get(cache_key)
         if cached is not None and cached[1] > now and hmac.compare_digest(cached[0], token):
+            await self.throttle.check_cached(app.id, user, address)
             return True
         running = self._inflight.get(token)
         if running is None:
-            running = asyncio.ensure_future(self._hasher.check(password, stored))
+            running = asyncio.ensure_future(self._throttled_check(app.id, user, password, stored, address))
             self._inflight[token] = running
             try:
                 ok = await running
@@ -153,3 +169,13 @@ class KintoAuth:
                 self._verified.clear()
             self._verified[cache_key] = (token, time.monotonic() + config.account_cache_ttl_seconds)
         return ok
+
+    async def _throttled_check(
+        self, app_id: int, user: str, password: str, stored: str, address: str | None
+    ) -> bool:
+        await self.throttle.check(app_id, user, address)
+        if await self._hasher.check(password, stored):
+            await self.throttle.succeeded(app_id, user)
+            return True
+        await self.throttle.failed(app_id, user, address)
+        return False

@@ -24,6 +24,7 @@ from kinbase.core.kinto.permissions_list import PermissionsPage, list_permission
 from kinbase.core.kinto.principals import ANONYMOUS, Membership
 from kinbase.core.kinto.records import RecordHooks
 from kinbase.core.kinto.store import KintoStore, tombstone_json
+from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.query.kinto_querystring import KintoQuerystring
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend, Writer
@@ -54,7 +55,9 @@ class KintoService:
         }
         self.objects = KintoObjects(storage, self.store, self.history, hooks)
         self.listing = KintoListing(storage, self.store, self.objects)
-        self.auth = KintoAuth(storage, self.store, self.hasher)
+        self.auth = KintoAuth(
+            storage, self.store, self.hasher, LoginThrottle(storage, ThrottlePolicy.of(settings), "kinto")
+        )
         self.default_buckets = DefaultBucket(storage, self.store, self.objects)
 
     def close(self) -> None:
@@ -73,14 +76,22 @@ class KintoService:
             self._configs[key] = found
         return found
 
-    async def context(self, app: AppRecord, authorization: str | None) -> KintoContext:
-        """Authenticate a request and compute its principals."""
+    async def context(
+        self, app: AppRecord, authorization: str | None, address: str | None = None
+    ) -> KintoContext:
+        """Authenticate a request and compute its principals.
+
+        Raises:
+            TooManyRequests: while the account of the credentials is throttled.
+        """
         config = self.config(app)
         async with self.storage.reader() as reader:
             version = await self.membership.version(reader, app.id)
             user_id = None
             if authorization:
-                user_id = await self.auth.user_id(reader, app, config, self._secret(), authorization, version)
+                user_id = await self.auth.user_id(
+                    reader, app, config, self._secret(), authorization, version, address
+                )
             if user_id is None:
                 return KintoContext(app, config, None, ANONYMOUS, version=version)
             principals = await self.membership.principals(reader, app.id, from_kinto(user_id), version)

@@ -10,10 +10,11 @@ from kinbase.core.kinvey.entities import EntityService
 from kinbase.core.kinvey.groups import GroupService, RoleService
 from kinbase.core.kinvey.mail import MailService
 from kinbase.core.kinvey.membership import MembershipService
-from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
+from kinbase.core.kinvey.passwords import PasswordService
 from kinbase.core.kinvey.pipeline import DefaultResolver, KinveyPipeline, StoredCollections
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.users import UserService
+from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend
 
@@ -31,11 +32,7 @@ class KinveyServices:
             memory_kib=settings.password_hash_memory_kib,
             ttl_seconds=settings.password_cache_seconds,
         )
-        self.throttle = LoginThrottle(
-            max_failures=settings.login_max_failures,
-            lockout_seconds=settings.login_lockout_seconds,
-            delay_after=settings.login_delay_after,
-        )
+        self.throttle = LoginThrottle(storage, ThrottlePolicy.of(settings), "kinvey")
         self.sessions = SessionService(storage)
         self.membership = MembershipService(storage)
         self.entities = EntityService(storage)
@@ -69,10 +66,5 @@ class KinveyServices:
         Raises:
             KinveyError: LoginThrottled while the username or the address is locked out.
         """
-        await self.throttle.before(app.id, username, address)
-        user_id = await self.users.check_password(app, username, password)
-        if user_id is None:
-            self.throttle.failed(app.id, username, address)
-            return None
-        self.throttle.succeeded(app.id, username)
-        return await self.user_caller(app, user_id)
+        user_id = await self.users.check_password(app, username, password, address)
+        return await self.user_caller(app, user_id) if user_id is not None else None

@@ -78,10 +78,20 @@ class SessionService:
             parent = await writer.get_parent(app.id, SESSIONS, "")
             return parent is not None and await writer.delete(parent, token_id(token)) is not None
 
-    async def close_all(self, writer: Writer, app: AppRecord, user_id: str) -> int:
-        """Revoke every session of ``user_id`` inside ``writer``'s transaction."""
+    async def close_all(
+        self, writer: Writer, app: AppRecord, user_id: str, *, keep: str | None = None
+    ) -> int:
+        """Revoke every session of ``user_id`` inside ``writer``'s transaction, except the session
+        of the token ``keep`` (the one that changed the password)."""
         parent = await writer.get_parent(app.id, SESSIONS, "")
         if parent is None:
             return 0
         owned = FindOptions(acl=AclFilter(perms=("owner",), principals=(user_principal(user_id),)))
-        return len(await writer.delete_matching(parent, Query(), owned))
+        if keep is None:
+            return len(await writer.delete_matching(parent, Query(), owned))
+        kept = token_id(keep)
+        closed = 0
+        for session in await writer.find(parent, Query(), owned):
+            if session.id != kept and await writer.delete(parent, session.id) is not None:
+                closed += 1
+        return closed

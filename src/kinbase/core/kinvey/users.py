@@ -27,9 +27,11 @@ from kinbase.core.kinvey.access import (
 )
 from kinbase.core.kinvey.entities import COLUMNS, ReadResult, read_start, read_window
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
+from kinbase.core.kinvey.passwords import PasswordService
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.wire import iso_of
+from kinbase.core.throttle import LoginThrottle
+from kinbase.errors import TooManyRequests
 from kinbase.query.ast import Query
 from kinbase.storage.base import (
     AppRecord,
@@ -163,16 +165,34 @@ class UserService:
             user["password"] = password
         return LoginResult(user, token)
 
-    async def check_password(self, app: AppRecord, username: str, password: str) -> str | None:
-        """The id of the enabled user with these credentials, or None."""
+    async def check_password(
+        self, app: AppRecord, username: str, password: str, address: str | None
+    ) -> str | None:
+        """The id of the enabled user with these credentials, or None.
+
+        Every check goes through the login throttle, shared by every worker (failures count per
+        username and per address); a password verified recently is accepted without hashing and
+        with the throttle's cached answer (the hot path of ``Basic username:password``).
+
+        Raises:
+            KinveyError: LoginThrottled while the username or the address is refused.
+        """
         async with self._storage.reader() as reader:
             creds = await reader.get_parent(app.id, CREDENTIALS, "")
             found = await reader.get_object(creds, username) if creds is not None else None
-        if found is None:
+        record = _doc(found.data) if found is not None else None
+        usable = record is not None and not record.get("disabled")
+        try:
+            if record is not None and usable and self.passwords.remembered(str(record["hash"]), password):
+                await self.throttle.check_cached(app.id, username, address)
+                return str(record["user"])
+            await self.throttle.check(app.id, username, address)
+        except TooManyRequests as exc:
+            raise KinveyError("LoginThrottled", exc.message) from None
+        if record is None or not usable or not await self.passwords.verify(str(record["hash"]), password):
+            await self.throttle.failed(app.id, username, address)
             return None
-        record = _doc(found.data)
-        if record.get("disabled") or not await self.passwords.verify(str(record["hash"]), password):
-            return None
+        await self.throttle.succeeded(app.id, username)
         return str(record["user"])
 
     async def login(self, app: AppRecord, body: Any, address: str | None) -> LoginResult:
@@ -189,12 +209,9 @@ class UserService:
         password = body.get("password")
         if not isinstance(password, str):
             raise KinveyError("BadRequest", "password is required.")
-        await self.throttle.before(app.id, username, address)
-        user_id = await self.check_password(app, username, password)
+        user_id = await self.check_password(app, username, password, address)
         if user_id is None:
-            self.throttle.failed(app.id, username, address)
             raise KinveyError("InvalidCredentials", "Wrong username or password, or the user is disabled.")
-        self.throttle.succeeded(app.id, username)
         async with self._storage.writer() as writer:
             users = await writer.ensure_parent(app.id, USERS, "")
             current = await writer.get_object(users, user_id)
@@ -242,8 +259,14 @@ class UserService:
             return creds is not None and await reader.get_object(creds, name) is not None
 
     # -- writes -----------------------------------------------------------------------------
-    async def update(self, app: AppRecord, caller: Caller, user_id: str, body: Any) -> StoredObject:
+    async def update(
+        self, app: AppRecord, caller: Caller, user_id: str, body: Any, *, keep_session: str | None = None
+    ) -> StoredObject:
         """PUT a whole user (``password`` changes it; ``username`` may change if free).
+
+        A password change revokes every other session of the user, in the same transaction: the
+        session of the token ``keep_session`` (the request's own, when the user changes its own
+        password) survives, as the SDKs keep using it; a change by the master secret revokes all.
 
         Raises:
             KinveyError: UserNotFound, InsufficientCredentials, UserAlreadyExists, BadRequest.
@@ -263,6 +286,9 @@ class UserService:
             fields["username"] = _username(fields.get("username", old_name))
             await self._move_credentials(writer, app, user_id, old_name, fields["username"], hashed)
             result = await writer.put(users, user_id, user_builder(fields, user_id, self.policy(users)))
+            if hashed is not None:
+                keep = keep_session if caller.user_id == user_id else None
+                await self.sessions.close_all(writer, app, user_id, keep=keep)
         return result.object
 
     async def _move_credentials(

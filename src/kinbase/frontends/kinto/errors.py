@@ -25,6 +25,7 @@ from kinbase.errors import (
     NotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooManyRequests,
 )
 from kinbase.jsonutil import loads
 
@@ -149,6 +150,10 @@ def _classify(exc: BaaSError) -> KintoError:
         return KintoError(Errno.MODIFIED_MEANWHILE, exc.message)
     if isinstance(exc, Conflict):
         return KintoError(Errno.CONSTRAINT_VIOLATED)
+    if isinstance(exc, TooManyRequests):
+        return KintoError(
+            Errno.CLIENT_REACHED_CAPACITY, exc.message, headers={"Retry-After": str(exc.retry_after)}
+        )
     if isinstance(exc, BackendUnavailable):
         return KintoError(Errno.BACKEND)
     return KintoError(Errno.UNDEFINED)
@@ -174,7 +179,7 @@ def error_body(exc: BaaSError, retry_after: int = 30) -> tuple[int, dict[str, An
     if status >= 500:
         body["info"] = ERROR_INFO
     if status in (409, 429, 503):
-        headers["Retry-After"] = str(retry_after)
+        headers.setdefault("Retry-After", str(retry_after))
     if isinstance(exc, ObjectChanged):
         body["details"] = {"existing": _existing(exc)} if exc.existing is not None else {}
     elif error.details is not None:

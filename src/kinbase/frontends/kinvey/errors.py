@@ -30,6 +30,7 @@ from kinbase.errors import (
     ObjectNotFound,
     PermissionDenied,
     PreconditionFailed,
+    TooManyRequests,
     ValidationFailed,
 )
 
@@ -148,6 +149,8 @@ def _name_of(exc: BaaSError) -> str:
         return "EntityAlreadyExists"
     if isinstance(exc, PreconditionFailed | Conflict):
         return "StaleRequest"
+    if isinstance(exc, TooManyRequests):
+        return "LoginThrottled"
     if isinstance(exc, BackendUnavailable):
         return "ServiceUnavailable"
     return "KinveyInternalErrorRetry"

@@ -92,7 +92,9 @@ async def user_get(call: KinveyCall) -> HttpResponse:
 
 async def user_put(call: KinveyCall) -> HttpResponse:
     user_id: str = call.params["user_id"]
-    stored = await call.kinvey.users.update(call.app, call.caller, user_id, await call.json_body())
+    body = await call.json_body()
+    token = call.auth.token
+    stored = await call.kinvey.users.update(call.app, call.caller, user_id, body, keep_session=token)
     token = call.auth.token if call.auth.user_id == user_id else None
     return render.value(user_with_token(stored.data, token))
 
