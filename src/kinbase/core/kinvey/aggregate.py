@@ -3,7 +3,8 @@ each group with the ``reduce`` JavaScript function, starting from a copy of ``in
 
 The five reducers the SDKs generate (count, sum, min, max, average) are recognised and computed in
 Python when every value is a number; anything else runs in QuickJS (an embedded engine without
-I/O: no ``std``/``os`` modules are loaded) under a time and a memory limit, in a worker thread.
+I/O: no ``std``/``os`` modules are loaded) under a time and a memory limit, in a worker process
+(:mod:`kinbase.core.kinvey.reducers`).
 The SDKs send ``{"min": null}`` / ``{"max": null}`` because ``Infinity`` does not survive JSON;
 the fast path reads a null start as +/-infinity, which is what the SDK means.
 """
@@ -18,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import quickjs  # type: ignore[import-untyped]
 
 from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.kinvey.reducers import REDUCERS
 from kinbase.types import Document
 
 __all__ = ["GroupSpec", "parse_group", "run_group"]
@@ -139,57 +140,12 @@ def _fold_fast(kind: str, field: str | None, initial: Document, docs: list[Any])
     return out
 
 
-# -- the JavaScript engine ----------------------------------------------------------------------
+async def run_group(spec: GroupSpec, texts: list[str], *, time_limit: float | None = None) -> list[Document]:
+    """Group and fold the entities ``texts`` (stored JSON) as ``spec`` says. A reduce function
+    that is not one of the fast-path shapes runs in :data:`~kinbase.core.kinvey.reducers.REDUCERS`
+    (worker processes, each reducer with its own CPU budget)."""
 
-_SCRIPT = """
-(function () {
-  var input = JSON.parse(__input);
-  var reduce = (%s);
-  if (typeof reduce !== 'function') { throw new TypeError('reduce is not a function'); }
-  var results = [];
-  for (var i = 0; i < input.groups.length; i++) {
-    var group = input.groups[i];
-    var out = JSON.parse(input.initial);
-    for (var j = 0; j < group.docs.length; j++) { reduce(group.docs[j], out); }
-    results.push(out);
-  }
-  return JSON.stringify(results);
-})()
-"""
-
-
-def _run_js(source: str, initial: Document, groups: list[list[Any]], time_limit: float) -> list[Any]:
-    context = quickjs.Context()
-    context.set_time_limit(time_limit)
-    context.set_memory_limit(128 * 1024 * 1024)
-    context.set_max_stack_size(1024 * 1024)
-    payload = {"initial": orjson.dumps(initial).decode(), "groups": [{"docs": docs} for docs in groups]}
-    context.set("__input", orjson.dumps(payload).decode())
-    try:
-        result = context.eval(_SCRIPT % source)
-    except quickjs.JSException as exc:
-        message = str(exc)
-        if "interrupted" in message:
-            raise KinveyError(
-                "BLTimeoutError", f"The reduce function ran longer than {time_limit} s."
-            ) from None
-        if "SyntaxError" in message:
-            raise KinveyError("BLSyntaxError", message.splitlines()[0]) from None
-        if message.strip() == "null" or "out of memory" in message or "stack overflow" in message:
-            # QuickJS cannot even allocate the error object when the memory limit is hit.
-            raise KinveyError("BLViolationError", message.splitlines()[0]) from None
-        raise KinveyError("BLRuntimeError", message.splitlines()[0]) from None
-    if not isinstance(result, str):
-        raise KinveyError("BLRuntimeError", "The reduce function produced no result.")
-    outs = orjson.loads(result)
-    assert isinstance(outs, list)
-    return outs
-
-
-async def run_group(spec: GroupSpec, texts: list[str], *, time_limit: float = 2.0) -> list[Document]:
-    """Group and fold the entities ``texts`` (stored JSON) as ``spec`` says."""
-
-    def work() -> list[Document]:
+    def group() -> tuple[list[tuple[Document, list[Any]]], list[Any] | None]:
         buckets: dict[bytes, tuple[Document, list[Any]]] = {}
         for text in texts:
             doc = orjson.loads(text)
@@ -198,18 +154,18 @@ async def run_group(spec: GroupSpec, texts: list[str], *, time_limit: float = 2.
             buckets.setdefault(marker, (keys, []))[1].append(doc)
         groups = list(buckets.values())
         fast = _fast_reducer(spec.reduce)
-        outs: list[Any] | None = None
         if fast is not None:
             folded = [_fold_fast(fast[0], fast[1], spec.initial, docs) for _, docs in groups]
             if all(f is not None for f in folded):
-                outs = folded
-        if outs is None:
-            outs = (
-                _run_js(spec.reduce, spec.initial, [docs for _, docs in groups], time_limit) if groups else []
-            )
-        return [
-            {**keys, **(out if isinstance(out, dict) else {})}
-            for (keys, _), out in zip(groups, outs, strict=True)
-        ]
+                return groups, folded
+        return groups, None
 
-    return await asyncio.to_thread(work)
+    groups, outs = await asyncio.to_thread(group)
+    if outs is None:
+        outs = (
+            await REDUCERS.run(spec.reduce, spec.initial, [docs for _, docs in groups], time_limit)
+            if groups
+            else []
+        )
+    pairs = zip(groups, outs, strict=True)
+    return [{**keys, **(out if isinstance(out, dict) else {})} for (keys, _), out in pairs]

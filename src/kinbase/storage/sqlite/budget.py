@@ -22,7 +22,7 @@ __all__ = ["Budget", "classify", "install_budget", "interrupted"]
 _LOOP_STEPS = 10_000
 """Virtual-machine steps between two checks on the event loop (a point read takes ~100)."""
 
-_THREAD_STEPS = 50_000
+_THREAD_STEPS = 10_000
 
 _TOO_COMPLEX = (
     "too many sql variables",
