@@ -72,6 +72,13 @@ def _address_key(address: str) -> str:
     return "a:" + address
 
 
+def _keys(app_id: int, username: str, address: str | None) -> list[tuple[int, str]]:
+    keys = [(app_id, _user_key(username))]
+    if address:
+        keys.append((app_id, _address_key(address)))
+    return keys
+
+
 class LoginThrottle:
     """Counts failed logins of one protocol's users (``scope``) in the database."""
 
@@ -79,8 +86,8 @@ class LoginThrottle:
         self._storage = storage
         self.policy = policy
         self._scope = scope
-        self._clear: dict[tuple[int, str, str | None], float] = {}
-        """(app, username, address) found unthrottled, until when that is trusted (monotonic)."""
+        self._clear: dict[tuple[int, str], float] = {}
+        """(app, user or address key) found unthrottled, until when that is trusted (monotonic)."""
 
     async def check_cached(self, app_id: int, username: str, address: str | None) -> None:
         """:meth:`check` for credentials verified recently: trusts a clear answer for a second.
@@ -88,14 +95,19 @@ class LoginThrottle:
         Raises:
             TooManyRequests: with the seconds to wait.
         """
-        key = (app_id, username, address)
+        keys = _keys(app_id, username, address)
         now = time.monotonic()
-        if self._clear.get(key, 0.0) > now:
+        if all(self._clear.get(key, 0.0) > now for key in keys):
             return
         await self.check(app_id, username, address)
         if len(self._clear) >= _MAX_CLEAR:
             self._clear.clear()
-        self._clear[key] = now + _CLEAR_TRUSTED_SECONDS
+        for key in keys:
+            self._clear[key] = now + _CLEAR_TRUSTED_SECONDS
+
+    def _forget(self, app_id: int, username: str, address: str | None) -> None:
+        for key in _keys(app_id, username, address):
+            self._clear.pop(key, None)
 
     async def check(self, app_id: int, username: str, address: str | None) -> None:
         """Refuse while the username or the address is throttled.
@@ -112,13 +124,13 @@ class LoginThrottle:
                 if found is not None:
                     wait_ms = max(wait_ms, int(orjson.loads(found.data).get("until", 0)) - now)
         if wait_ms > 0:
-            self._clear.pop((app_id, username, address), None)
+            self._forget(app_id, username, address)
             seconds = math.ceil(wait_ms / 1000)
             raise TooManyRequests(f"Too many failed logins; retry in {seconds} s.", retry_after=seconds)
 
     async def failed(self, app_id: int, username: str, address: str | None) -> None:
         """Count a failure for the username and the address."""
-        self._clear.pop((app_id, username, address), None)
+        self._forget(app_id, username, address)
         policy = self.policy
         window_ms = int(policy.window_seconds * 1000)
 
