@@ -12,6 +12,7 @@ never misses a change (at worst it repeats one).
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from kinbase.core.kinvey.access import (
 from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, run_group
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_filter, parse_iso, project
+from kinbase.errors import BackendUnavailable
 from kinbase.query.ast import Query
 from kinbase.storage.base import (
     AppRecord,
@@ -44,6 +46,7 @@ from kinbase.storage.base import (
     WriteContext,
     Writer,
 )
+from kinbase.storage.chunks import delete_matching_in_chunks
 from kinbase.storage.stamps import now_ms
 from kinbase.types import Document, Stamp
 
@@ -57,6 +60,8 @@ __all__ = [
 ]
 
 APPDATA = "kinvey.appdata"
+INSERT_CHUNK = 100
+"""Entities of a multi-insert stored per transaction."""
 COLUMNS = SystemColumns(id=("_id",))
 _NAME = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9_.-]{0,127}$")
 _RESERVED_COLLECTIONS = {"user", "group", "_blob", "system"}
@@ -229,23 +234,44 @@ class EntityService:
     async def insert_many(
         self, app: AppRecord, caller: Caller, collection: str, bodies: list[Any]
     ) -> tuple[list[str | None], list[tuple[int, KinveyError]]]:
-        """Multi-insert: every item on its own; returns (entity texts or None, (index, error)s)."""
+        """Multi-insert: every item on its own; returns (entity texts or None, (index, error)s).
+
+        Items are stored :data:`INSERT_CHUNK` per transaction (a huge array never holds the
+        database for long). If the database fails after a chunk was committed, the items from
+        the failed chunk on are reported as item errors (``KinveyInternalErrorRetry``: nothing of
+        them was stored) and the committed ones as entities; if it fails on the first chunk,
+        nothing was stored and the request fails as a whole.
+        """
         if not bodies:
             raise KinveyError("BadRequest", "The array of entities to insert is empty.")
         entities: list[str | None] = []
         errors: list[tuple[int, KinveyError]] = []
-        async with self._storage.writer() as writer:
-            parent = await writer.ensure_parent(app.id, APPDATA, collection)
-            for index, body in enumerate(bodies):
-                try:
-                    doc = _body(body)
-                    entity_id = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
-                    stored = await insert(writer, parent, app, caller, entity_id, doc)
-                except KinveyError as exc:
-                    entities.append(None)
-                    errors.append((index, exc))
-                    continue
-                entities.append(stored.data)
+        for start in range(0, len(bodies), INSERT_CHUNK):
+            chunk_entities: list[str | None] = []
+            chunk_errors: list[tuple[int, KinveyError]] = []
+            try:
+                async with self._storage.writer() as writer:
+                    parent = await writer.ensure_parent(app.id, APPDATA, collection)
+                    for index in range(start, min(start + INSERT_CHUNK, len(bodies))):
+                        try:
+                            doc = _body(bodies[index])
+                            entity_id = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
+                            stored = await insert(writer, parent, app, caller, entity_id, doc)
+                        except KinveyError as exc:
+                            chunk_entities.append(None)
+                            chunk_errors.append((index, exc))
+                            continue
+                        chunk_entities.append(stored.data)
+            except BackendUnavailable:
+                if start == 0:
+                    raise
+                lost = KinveyError("KinveyInternalErrorRetry", "Not stored: the database failed.")
+                entities += [None] * (len(bodies) - start)
+                errors += [(index, lost) for index in range(start, len(bodies))]
+                break
+            entities += chunk_entities
+            errors += chunk_errors
+            await asyncio.sleep(0)
         return entities, errors
 
     async def delete(self, app: AppRecord, caller: Caller, collection: str, entity_id: str) -> int:
@@ -265,14 +291,21 @@ class EntityService:
         return 1
 
     async def delete_where(self, app: AppRecord, caller: Caller, collection: str, query: Query) -> int:
-        """Delete the entities matching ``query`` that the caller may delete; returns how many."""
-        async with self._storage.writer() as writer:
-            parent = await writer.get_parent(app.id, APPDATA, collection)
-            if parent is None:
-                return 0
-            check_write(caller, CollectionPolicy.of(parent.settings))
-            options = FindOptions(acl=acl_filter(caller, "delete"), columns=COLUMNS)
-            return len(await writer.delete_matching(parent, query, options))
+        """Delete the entities matching ``query`` that the caller may delete; returns how many.
+
+        Applied :data:`~kinbase.storage.chunks.DELETE_CHUNK` entities per transaction: if the
+        database fails midway, the entities deleted before stay deleted (each in the delta set)
+        and the request fails; sending it again deletes the rest."""
+        options = FindOptions(acl=acl_filter(caller, "delete"), columns=COLUMNS)
+        return await delete_matching_in_chunks(
+            self._storage,
+            app.id,
+            APPDATA,
+            collection,
+            query,
+            options,
+            check=lambda parent: check_write(caller, CollectionPolicy.of(parent.settings)),
+        )
 
     async def group(self, app: AppRecord, caller: Caller, collection: str, spec: GroupSpec) -> list[Document]:
         """``_group``: fold the readable entities matching ``spec.condition`` per key.

@@ -3,11 +3,12 @@
 Imports run with the master secret's rights: ``_id``, ``_acl`` (creator included) and ``_kmd``
 (``ect``, ``lmt``) are kept from the file when present, as Kinvey's console import did, so a team
 leaving Kinvey keeps its ids, permissions and timestamps. An entity whose id exists is replaced.
-Each batch is one transaction (the storage's bulk path).
+Each chunk of :data:`IMPORT_CHUNK` entities is one transaction (the storage's bulk path).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +23,10 @@ from kinbase.core.kinvey.errors import KinveyError
 from kinbase.query.ast import Query
 from kinbase.storage.base import AppRecord, Builder, StorageBackend
 
-__all__ = ["export_texts", "import_batch", "read_csv", "read_json"]
+__all__ = ["IMPORT_CHUNK", "export_texts", "import_batch", "read_csv", "read_json"]
+
+IMPORT_CHUNK = 1000
+"""Entities stored per transaction by an import."""
 
 
 def read_json(data: bytes) -> list[dict[str, Any]]:
@@ -69,18 +73,26 @@ def read_csv(data: bytes) -> list[dict[str, Any]]:
 async def import_batch(
     storage: StorageBackend, app: AppRecord, collection: str, entities: list[dict[str, Any]]
 ) -> int:
-    """Store one batch of entities in one transaction; returns how many."""
+    """Store a batch of entities, :data:`IMPORT_CHUNK` per transaction (yielding to the event
+    loop between them, so a server sharing the database goes on serving); returns how many. If
+    a transaction fails, the chunks before it stay stored: importing the same file again
+    replaces the entities that carry an ``_id`` (and adds new copies of those without)."""
     check_collection_name(collection)
     caller = Caller.master()
-    items: list[tuple[str, Builder]] = []
-    async with storage.writer() as writer:
-        parent = await writer.ensure_parent(app.id, APPDATA, collection)
-        policy = CollectionPolicy.of(parent.settings)
-        for entity in entities:
-            entity_id = check_entity_id(entity["_id"]) if "_id" in entity else object_id()
-            items.append((entity_id, build_entity(entity, entity_id, caller, policy, app)))
-        await writer.put_many(parent, items)
-    return len(items)
+    ids = [check_entity_id(entity["_id"]) if "_id" in entity else object_id() for entity in entities]
+    for start in range(0, len(entities), IMPORT_CHUNK):
+        async with storage.writer() as writer:
+            parent = await writer.ensure_parent(app.id, APPDATA, collection)
+            policy = CollectionPolicy.of(parent.settings)
+            items: list[tuple[str, Builder]] = [
+                (entity_id, build_entity(entity, entity_id, caller, policy, app))
+                for entity_id, entity in zip(
+                    ids[start : start + IMPORT_CHUNK], entities[start : start + IMPORT_CHUNK], strict=True
+                )
+            ]
+            await writer.put_many(parent, items)
+        await asyncio.sleep(0)
+    return len(entities)
 
 
 async def export_texts(

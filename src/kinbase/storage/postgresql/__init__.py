@@ -28,6 +28,7 @@ from kinbase.storage.exceptions import StorageError
 from kinbase.storage.migrations import load_migrations
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
+from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
 __all__ = ["TRUSTED_SECONDS", "PostgreSQLStorage"]
 
@@ -205,6 +206,7 @@ class PostgreSQLStorage(StorageBackend):
             await pool.open(wait=True, timeout=10)
             self._pool = pool
             await self._migrate()
+            await purge_leftovers(self)
         except (psycopg.Error, TimeoutError) as exc:
             if self._pool is not None:
                 await self._pool.close()
@@ -267,10 +269,12 @@ class PostgreSQLStorage(StorageBackend):
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
+        writer: PGWriter | None = None
         try:
             async with self._require_pool().connection() as conn:
                 async with conn.pipeline() as pipeline, conn.transaction():
-                    yield PGWriter(conn, pipeline)
+                    writer = PGWriter(conn, pipeline)
+                    yield writer
                 self._used[conn] = time.monotonic()
         except _CLIENT_ERRORS as exc:
             # A write is never retried here: whether a failed COMMIT took effect is unknown, and
@@ -278,3 +282,5 @@ class PostgreSQLStorage(StorageBackend):
             if broken(exc):
                 self.distrust()
             raise classify(exc, "write") from exc
+        if writer.dropped:
+            await purge_dropped(self, writer.dropped)

@@ -12,7 +12,7 @@ import orjson
 
 from kinbase.errors import AlreadyExists, AppNotFound, CollectionNotFound
 from kinbase.storage.base import AppRecord, ParentRecord, StoredObject, Writer
-from kinbase.storage.sql.reader import SqlReader
+from kinbase.storage.sql.reader import DROPPED_KIND, SqlReader
 from kinbase.storage.sql.statements import (
     APP_COLUMNS,
     OBJECT_COLUMNS,
@@ -33,6 +33,9 @@ class ParentWriter(SqlReader, Writer):
 
     def __init__(self) -> None:
         self._locked: dict[int, ParentRecord] = {}
+        self.dropped: list[int] = []
+        """Parents detached by :meth:`delete_parent`; the engine purges their rows after the
+        commit, in bounded transactions (:func:`kinbase.storage.sql.purge.purge_dropped`)."""
 
     @abstractmethod
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
@@ -213,17 +216,43 @@ class ParentWriter(SqlReader, Writer):
         return updated
 
     async def delete_parent(self, parent: ParentRecord) -> int:
+        """Detach the parent in this transaction (it is renamed out of its app's namespace, so
+        no read finds it and its name is free at once); its objects, grants and index entries
+        are deleted after the commit, a bounded chunk per transaction, so dropping a collection
+        of any size never holds the database (or SQLite's event loop) for long."""
         locked = await self._lock(parent)
         live = await self._live(locked.id)
-        await self._drop_parent(locked.id)
+        await self._run(
+            self.dialect("UPDATE parents SET kind = ?, name = ? WHERE id = ?"),
+            (DROPPED_KIND, str(locked.id), locked.id),
+        )
         self._locked.pop(locked.id, None)
+        self.dropped.append(locked.id)
         return live
 
+    async def purge_chunk(self, parent_id: int, size: int) -> int:
+        """Delete up to ``size`` objects of a detached parent with their grants and index entries;
+        the parent row itself once none is left. Returns how many objects were deleted."""
+        victims = f"SELECT oid FROM objects WHERE parent_id = ? ORDER BY oid LIMIT {int(size)}"
+        await self._run(
+            self.dialect(f"DELETE FROM field_values WHERE parent_id = ? AND oid IN ({victims})"),
+            (parent_id, parent_id),
+        )
+        await self._run(self.dialect(f"DELETE FROM grants WHERE oid IN ({victims})"), (parent_id,))
+        deleted = await self._run(self.dialect(f"DELETE FROM objects WHERE oid IN ({victims})"), (parent_id,))
+        if deleted == 0:
+            await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,))
+            await self._run(self.dialect("DELETE FROM parents WHERE id = ?"), (parent_id,))
+        return deleted
+
     async def _drop_parent(self, parent_id: int) -> None:
-        await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,))
+        """Delete a parent and everything in it in this transaction (app deletion, an admin
+        operation: the statements run off SQLite's event loop)."""
+        await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,), long=True)
         await self._run(
             self.dialect("DELETE FROM grants WHERE oid IN (SELECT oid FROM objects WHERE parent_id = ?)"),
             (parent_id,),
+            long=True,
         )
-        await self._run(self.dialect("DELETE FROM objects WHERE parent_id = ?"), (parent_id,))
+        await self._run(self.dialect("DELETE FROM objects WHERE parent_id = ?"), (parent_id,), long=True)
         await self._run(self.dialect("DELETE FROM parents WHERE id = ?"), (parent_id,))

@@ -26,7 +26,10 @@ from kinbase.storage.sql.statements import (
     parent_from_row,
 )
 
-__all__ = ["SqlReader"]
+__all__ = ["DROPPED_KIND", "SqlReader"]
+
+DROPPED_KIND = "kinbase.dropped"
+"""The kind of a parent detached by ``delete_parent`` whose rows are being purged."""
 
 
 class SqlReader(Reader):
@@ -181,6 +184,11 @@ class SqlReader(Reader):
         check_params(sql.params, json_text=self._json_params)
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
         return int(rows[0][0])
+
+    async def dropped_parents(self) -> list[int]:
+        """The ids of parents detached by ``delete_parent`` whose rows are not purged yet."""
+        rows = await self._all(self.dialect("SELECT id FROM parents WHERE kind = ?"), (DROPPED_KIND,))
+        return [int(row[0]) for row in rows]
 
     async def _live(self, parent_id: int) -> int:
         row = await self._one(self.dialect("SELECT live FROM parents WHERE id = ?"), (parent_id,))

@@ -35,6 +35,7 @@ from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.migrations import load_migrations, split_statements
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
+from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 from kinbase.storage.sqlite.budget import Budget, classify, install_budget, interrupted
 
 __all__ = ["SQLiteStorage"]
@@ -184,6 +185,7 @@ class SQLiteStorage(StorageBackend):
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
+        await purge_leftovers(self)
 
     async def stop(self) -> None:
         if self._executor is not None:
@@ -240,10 +242,12 @@ class SQLiteStorage(StorageBackend):
         conn = self._write_conn
         if conn is None:
             raise StorageError("the SQLite storage is not started")
+        dropped: list[int] = []
         async with self._write_lock:
             await self._begin(conn)
+            writer = SQLiteWriter(self, conn, self._write_budget)
             try:
-                yield SQLiteWriter(self, conn, self._write_budget)
+                yield writer
             except BaseException as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -261,6 +265,9 @@ class SQLiteStorage(StorageBackend):
                 raise StorageError("The database failed to commit; retry later.", original=exc) from exc
             if conn.total_changes - self._changes_at_analyze > _ANALYZE_EVERY_CHANGES:
                 await self._analyze(conn)
+            dropped = writer.dropped
+        if dropped:
+            await purge_dropped(self, dropped)
 
     async def _analyze(self, conn: sqlite3.Connection) -> None:
         """Refresh the planner's statistics (sampled, so it takes milliseconds).
