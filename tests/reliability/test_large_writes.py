@@ -18,6 +18,7 @@ from kinbase.core.kinvey.transfer import import_batch
 from kinbase.core.services import Core
 from kinbase.query.ast import Query
 from kinbase.query.mongo import parse_filter
+from kinbase.storage import chunks
 from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.sql.purge import purge_leftovers
@@ -118,7 +119,7 @@ async def test_a_large_delete_by_query_is_chunked(
             core, app, core.kinvey.entities.delete_where(app, MASTER, "del", query)
         )
     assert deleted == 1200
-    assert len(opened) >= 1200 // 500
+    assert len(opened) >= 1200 // chunks.DELETE_CHUNK
     assert (await core.kinvey.entities.count(app, MASTER, "del", Query())).count == 1200
     assert latencies and max(latencies) < 0.05, max(latencies)
     # A window is applied in one transaction, exactly.

@@ -19,7 +19,7 @@ from kinbase.storage.base import FindOptions, ParentRecord, StorageBackend
 
 __all__ = ["DELETE_CHUNK", "delete_matching_in_chunks"]
 
-DELETE_CHUNK = 500
+DELETE_CHUNK = 200
 """Objects tombstoned per transaction by :func:`delete_matching_in_chunks`."""
 
 

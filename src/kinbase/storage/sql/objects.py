@@ -152,7 +152,40 @@ class ObjectWriter(IndexWriter):
         if opts.include_deleted:
             opts = FindOptions(acl=opts.acl, since=opts.since, before=opts.before, columns=opts.columns)
         victims = await self.find(locked, query, opts)
-        return [await self._tombstone(locked, victim) for victim in victims]
+        return await self._tombstone_many(locked, victims)
+
+    async def _tombstone_many(
+        self, parent: ParentRecord, victims: list[StoredObject]
+    ) -> list[tuple[StoredObject, StoredObject]]:
+        """:meth:`_tombstone` for many objects, in order, with one statement per kind of change
+        (executemany) and one save of the parent."""
+        if not victims:
+            return []
+        locked = await self._lock(parent)
+        now = now_ms()
+        parent_stamp = locked.stamp
+        pairs: list[tuple[StoredObject, StoredObject]] = []
+        for current in victims:
+            stamp, parent_stamp = next_stamp(parent_stamp, now, None, current.stamp)
+            tombstone = StoredObject(
+                oid=current.oid,
+                id=current.id,
+                stamp=stamp,
+                created=current.created,
+                creator=current.creator,
+                deleted=True,
+                data="{}",
+            )
+            pairs.append((tombstone, current))
+        await self._run_many(
+            self.dialect("UPDATE objects SET stamp = ?, deleted = ?, data = :J: WHERE oid = ?"),
+            [(tombstone.stamp, True, "{}", tombstone.oid) for tombstone, _ in pairs],
+        )
+        await self._run_many(self.dialect("DELETE FROM grants WHERE oid = ?"), [(v.oid,) for v in victims])
+        if locked.indexes:
+            locked = await self._reindex(locked, [(v.oid, orjson.loads(v.data), None) for v in victims])
+        await self._save_parent(locked, parent_stamp, live_delta=-len(victims))
+        return pairs
 
     async def purge_tombstones(self, parent: ParentRecord, before: Stamp | None = None) -> int:
         if before is None:
