@@ -258,3 +258,71 @@ async def second_storage(storage: StorageBackend) -> AsyncIterator[StorageBacken
     await twin.start()
     yield twin
     await twin.stop()
+
+
+@pytest.mark.postgres
+async def test_connections_terminated_under_load_fail_no_read_and_lose_no_write(pg_schema: str) -> None:
+    """Issue 16 item 7: every connection of the pool terminated every 0.4 s for 3 s under a
+    read/write load: no read fails, a write fails only as a clean StorageError (503), and every
+    acknowledged write is there afterwards."""
+    name = "kbt_kill_" + secrets.token_hex(4)
+    storage = PostgreSQLStorage(
+        f"{POSTGRES_URL}?application_name={name}", min_size=4, max_size=4, schema=pg_schema
+    )
+    await storage.start()
+    stop = asyncio.Event()
+    reads = failed_reads = 0
+    acknowledged: list[str] = []
+    refused = 0
+
+    async def reader() -> None:
+        nonlocal reads, failed_reads
+        while not stop.is_set():
+            try:
+                async with storage.reader() as r:
+                    await r.get_meta("server_secret")
+                reads += 1
+            except StorageError:
+                failed_reads += 1
+            await asyncio.sleep(0.002)
+
+    async def writer(n: int) -> None:
+        nonlocal refused
+        i = 0
+        while not stop.is_set():
+            key = f"load-{n}-{i}"
+            i += 1
+            try:
+                async with storage.writer() as w:
+                    await w.set_meta(key, "v")
+                acknowledged.append(key)
+            except StorageError as exc:
+                assert exc.message == "The database failed to write; retry later."
+                refused += 1
+            await asyncio.sleep(0.005)
+
+    def terminate() -> None:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s", (name,)
+            )
+
+    tasks = [asyncio.create_task(reader()) for _ in range(3)] + [
+        asyncio.create_task(writer(n)) for n in range(2)
+    ]
+    try:
+        for _ in range(7):
+            await asyncio.sleep(0.4)
+            await asyncio.to_thread(terminate)
+        await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+    try:
+        assert failed_reads == 0 and reads > 100
+        assert len(acknowledged) > 50
+        async with storage.reader() as r:
+            for key in acknowledged:
+                assert await r.get_meta(key) == "v", key
+    finally:
+        await storage.stop()

@@ -30,7 +30,10 @@ from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
-__all__ = ["TRUSTED_SECONDS", "PostgreSQLStorage"]
+__all__ = ["READ_RETRIES", "TRUSTED_SECONDS", "PostgreSQLStorage"]
+
+READ_RETRIES = 2
+"""How many times a read statement is run again after its connection was found dead."""
 
 TRUSTED_SECONDS = 2.0
 """A connection that finished a request without error this recently is lent without a check."""
@@ -66,41 +69,53 @@ class _PGOps:
 
 class PGReader(_PGOps, SqlReader):
     """Reads in autocommit mode: each statement stands alone, so one that failed because its
-    connection was gone (terminated by the server, a restart, the network) is run once more on a
-    fresh connection. A second failure is the caller's 503."""
+    connection was gone (terminated by the server, a restart, the network) is run again on a
+    fresh connection, checked just before. A connection can pass the check and die an instant
+    later (a backend handles ``pg_terminate_backend`` asynchronously), so a read gets up to
+    :data:`READ_RETRIES` such retries; past them the caller gets its 503."""
 
     def __init__(self, storage: PostgreSQLStorage, conn: psycopg.AsyncConnection[Row]) -> None:
         super().__init__(conn)
         self._storage = storage
-        self._retried = False
+        self._retries = READ_RETRIES
+        self.returned = False
+        """The connection went back to the pool (no good one was found to retry on)."""
 
     async def _retry_conn(self, exc: psycopg.Error) -> psycopg.AsyncConnection[Row]:
-        if self._retried or not broken(exc, self._conn):
+        """A connection to run the failed statement again on, checked now (the others of the
+        pool may have died at the same moment), whatever its last use."""
+        if self._retries <= 0 or not broken(exc, self._conn):
             raise exc
-        self._retried = True
+        self._retries -= 1
         self._storage.distrust()
         pool = self._storage._require_pool()
         await pool.putconn(self._conn)  # the pool drops a broken connection
-        self._conn = await pool.getconn()
-        return self._conn
+        for _ in range(self._storage.max_size + 1):
+            self._conn = await pool.getconn()
+            try:
+                await AsyncConnectionPool.check_connection(self._conn)
+            except psycopg.Error:
+                await pool.putconn(self._conn)
+                continue
+            return self._conn
+        self.returned = True
+        raise exc
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        try:
-            cur = await self._conn.execute(sql, params)
-            return await cur.fetchone()
-        except psycopg.Error as exc:
-            conn = await self._retry_conn(exc)
-        cur = await conn.execute(sql, params)
-        return await cur.fetchone()
+        while True:
+            try:
+                cur = await self._conn.execute(sql, params)
+                return await cur.fetchone()
+            except psycopg.Error as exc:
+                await self._retry_conn(exc)
 
     async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
-        try:
-            cur = await self._conn.execute(sql, params)
-            return await cur.fetchall()
-        except psycopg.Error as exc:
-            conn = await self._retry_conn(exc)
-        cur = await conn.execute(sql, params)
-        return await cur.fetchall()
+        while True:
+            try:
+                cur = await self._conn.execute(sql, params)
+                return await cur.fetchall()
+            except psycopg.Error as exc:
+                await self._retry_conn(exc)
 
 
 class PGWriter(_PGOps, SqlWriter):
@@ -159,7 +174,7 @@ class PostgreSQLStorage(StorageBackend):
         """How long one statement may run before the server cancels it (``statement_timeout``)."""
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         self._min_size = min_size
-        self._max_size = max_size
+        self.max_size = max_size
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -196,7 +211,7 @@ class PostgreSQLStorage(StorageBackend):
             pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
                 self.url,
                 min_size=self._min_size,
-                max_size=self._max_size,
+                max_size=self.max_size,
                 kwargs={"autocommit": True},
                 configure=self._configure,
                 check=self._check,
@@ -265,7 +280,8 @@ class PostgreSQLStorage(StorageBackend):
                 self.distrust()
             raise classify(exc, "read") from exc
         finally:
-            await pool.putconn(reader._conn)
+            if not reader.returned:
+                await pool.putconn(reader._conn)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
