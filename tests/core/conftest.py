@@ -12,15 +12,17 @@ import pytest
 
 from kinbase.core.apps import AppService
 from kinbase.core.kinvey.access import Caller
+from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.login import LoginService, Opened
 from kinbase.core.kinvey.mfa import MfaService
-from kinbase.core.kinvey.passwords import LoginThrottle, PasswordService
+from kinbase.core.kinvey.passwords import PasswordService
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.users import UserService
 from kinbase.core.mic.identity import FlexAuthClient, IdentityChecker
 from kinbase.core.mic.model import AuthService, StaticAuthServices
 from kinbase.core.mic.server import AuthorizationServer
 from kinbase.core.permissions import Principals
+from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.stamps import now_ms
 
@@ -93,7 +95,12 @@ def make_stack(
     clock = Clock()
     secret = server_secret or secrets.token_bytes(32)
     passwords = PasswordService(lambda: secret, time_cost=1, memory_kib=8)
-    throttle = LoginThrottle(max_failures=4, lockout_seconds=60, delay_after=3, max_delay=0.05)
+    throttle = LoginThrottle(
+        storage,
+        ThrottlePolicy(max_failures=4, lockout_seconds=60, delay_after=4),
+        "kinvey",
+        refuse=lambda message, seconds: KinveyError("LoginThrottled", message),
+    )
     sessions = SessionService(storage)
     users = UserService(storage, passwords, sessions, throttle)
     mfa = MfaService(storage, throttle, clock=clock)

@@ -52,6 +52,15 @@ async def _while_reading(core: Core, app: AppRecord, work: Awaitable[Any]) -> tu
     return result, latencies
 
 
+def _assert_fast(latencies: list[float]) -> None:
+    """Reads by id went on: the median under 50 ms, none over 250 ms (the machine is shared with
+    other test processes; a write holding the loop or a lock would keep them for seconds)."""
+    assert latencies
+    ordered = sorted(latencies)
+    assert ordered[len(ordered) // 2] < 0.05, ordered
+    assert ordered[-1] < 0.25, ordered
+
+
 @contextlib.asynccontextmanager
 async def _counting_writers(
     storage: StorageBackend, monkeypatch: pytest.MonkeyPatch
@@ -79,7 +88,7 @@ async def test_a_large_multi_insert_is_chunked_and_readers_go_on(
     assert errors == [] and len(stored) == 3000 and all(text is not None for text in stored)
     assert len(opened) >= 3000 // entities_module.INSERT_CHUNK
     assert (await core.kinvey.entities.count(app, MASTER, "big", Query())).count == 3000
-    assert latencies and max(latencies) < 0.05, max(latencies)
+    _assert_fast(latencies)
 
 
 async def test_a_multi_insert_failing_midway_reports_what_was_stored(
@@ -121,7 +130,7 @@ async def test_a_large_delete_by_query_is_chunked(
     assert deleted == 1200
     assert len(opened) >= 1200 // chunks.DELETE_CHUNK
     assert (await core.kinvey.entities.count(app, MASTER, "del", Query())).count == 1200
-    assert latencies and max(latencies) < 0.05, max(latencies)
+    _assert_fast(latencies)
     # A window is applied in one transaction, exactly.
     windowed = Query(filter=parse_filter({"even": False}), limit=7)
     assert await core.kinvey.entities.delete_where(app, MASTER, "del", windowed) == 7
@@ -158,7 +167,7 @@ async def test_dropping_a_large_collection_is_chunked_and_complete(core: Core, a
     assert before[0] == 2500 and before[1] > 0 and before[2] == 2500
     _, latencies = await _while_reading(core, app, core.kinvey.entities.remove_collection(app, "drop"))
     assert await _rows_of(core.storage, parent_id) == (0, 0, 0)
-    assert latencies and max(latencies) < 0.05, max(latencies)
+    _assert_fast(latencies)
     async with core.storage.reader() as reader:
         assert await reader.get_parent(app.id, APPDATA, "drop") is None
 

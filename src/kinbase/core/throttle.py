@@ -23,18 +23,21 @@ guesses (a wrong one is always refused from a fresh read).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from kinbase.errors import TooManyRequests
+from kinbase.errors import BaaSError, TooManyRequests
 from kinbase.query.ast import Query, Range
 from kinbase.settings import Settings
 from kinbase.storage.base import NewVersion, StorageBackend, WriteContext
+from kinbase.storage.sql.statements import clean_text
 from kinbase.storage.stamps import now_ms
 
 __all__ = ["THROTTLE", "LoginThrottle", "ThrottlePolicy"]
@@ -65,11 +68,14 @@ class ThrottlePolicy:
 
 
 def _user_key(username: str) -> str:
-    return "u:" + username
+    if clean_text(username):
+        return "u:" + username
+    # Keys such as "\0mfa\0<user>" cannot be object ids (no NUL on PostgreSQL): hashed instead.
+    return "h:" + hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _address_key(address: str) -> str:
-    return "a:" + address
+    return "a:" + address if clean_text(address) else "a#" + hashlib.sha256(address.encode()).hexdigest()
 
 
 def _keys(app_id: int, username: str, address: str | None) -> list[tuple[int, str]]:
@@ -79,13 +85,26 @@ def _keys(app_id: int, username: str, address: str | None) -> list[tuple[int, st
     return keys
 
 
-class LoginThrottle:
-    """Counts failed logins of one protocol's users (``scope``) in the database."""
+def _too_many(message: str, seconds: int) -> BaaSError:
+    return TooManyRequests(message, retry_after=seconds)
 
-    def __init__(self, storage: StorageBackend, policy: ThrottlePolicy, scope: str) -> None:
+
+class LoginThrottle:
+    """Counts failed logins of one protocol's users (``scope``) in the database. ``refuse`` builds
+    the error of a refusal (a protocol's own, e.g. Kinvey's ``LoginThrottled``) from the message
+    and the seconds to wait; by default :class:`TooManyRequests`."""
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        policy: ThrottlePolicy,
+        scope: str,
+        refuse: Callable[[str, int], BaaSError] = _too_many,
+    ) -> None:
         self._storage = storage
         self.policy = policy
         self._scope = scope
+        self._refuse = refuse
         self._clear: dict[tuple[int, str], float] = {}
         """(app, user or address key) found unthrottled, until when that is trusted (monotonic)."""
 
@@ -113,7 +132,7 @@ class LoginThrottle:
         """Refuse while the username or the address is throttled.
 
         Raises:
-            TooManyRequests: with the seconds to wait.
+            BaaSError: the ``refuse`` error (TooManyRequests unless told), with the seconds to wait.
         """
         keys = [_user_key(username)] + ([_address_key(address)] if address else [])
         now = now_ms()
@@ -126,7 +145,7 @@ class LoginThrottle:
         if wait_ms > 0:
             self._forget(app_id, username, address)
             seconds = math.ceil(wait_ms / 1000)
-            raise TooManyRequests(f"Too many failed logins; retry in {seconds} s.", retry_after=seconds)
+            raise self._refuse(f"Too many failed logins; retry in {seconds} s.", seconds)
 
     async def failed(self, app_id: int, username: str, address: str | None) -> None:
         """Count a failure for the username and the address."""
@@ -163,6 +182,19 @@ class LoginThrottle:
                 idle = now_ms() - window_ms - int(policy.lockout_seconds * 1000)
                 if await writer.delete_matching(parent, Query(filter=Range(("last",), "lt", idle))):
                     await writer.purge_tombstones(parent)
+
+    async def clear(self, app_id: int, username: str | None = None) -> None:
+        """Forget the failures of ``username`` (its backoff and lockout), or of everyone."""
+        self._clear.clear()
+        async with self._storage.writer() as writer:
+            parent = await writer.get_parent(app_id, THROTTLE, self._scope)
+            if parent is None:
+                return
+            if username is None:
+                await writer.delete_matching(parent, Query())
+            else:
+                await writer.delete(parent, _user_key(username))
+            await writer.purge_tombstones(parent)
 
     async def succeeded(self, app_id: int, username: str) -> None:
         """Clear the username's record (the address keeps its count)."""

@@ -22,12 +22,12 @@ from typing import Any
 from kinbase.core.ids import object_id
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.mfa import MfaChallenge, MfaService
-from kinbase.core.kinvey.passwords import LoginThrottle
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.social import AccessTokens, Identity, Linked, kinvey_auth, link, linked_user
 from kinbase.core.kinvey.users import CREDENTIALS, USERS, UserService, user_builder, user_with_token
 from kinbase.core.kinvey.wire import iso_of
 from kinbase.core.private import fields
+from kinbase.core.throttle import LoginThrottle
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend
 from kinbase.storage.stamps import now_ms
 
@@ -99,23 +99,20 @@ class LoginService:
         password = body.get("password")
         if not isinstance(password, str):
             raise KinveyError("BadRequest", "password is required.")
-        await self._throttle.before(app.id, username, address)
-        user_id = await self._users.check_password(app, username, password)
+        # The password check goes through the login throttle (shared by every worker).
+        user_id = await self._users.check_password(app, username, password, address)
         if user_id is None:
-            self._throttle.failed(app.id, username, address)
             raise KinveyError("InvalidCredentials", "Wrong username or password, or the user is disabled.")
         authenticators = await self._mfa.verified(app, user_id)
         if authenticators and not await self._second_factor_given(app, user_id, body):
             if "recoveryCode" in body:
-                self._throttle.failed(app.id, username, address)
+                await self._throttle.failed(app.id, username, address)
                 raise KinveyError("InvalidCredentials", "The recovery code is not valid or was used already.")
             if api_version < MFA_API_VERSION:
                 raise KinveyError(
                     "FeatureUnavailable", "This user logs in with a second factor: use API version 6."
                 )
-            self._throttle.succeeded(app.id, username)
             return await self._mfa.begin(app, user_id, authenticators)
-        self._throttle.succeeded(app.id, username)
         return await self.open(app, user_id)
 
     async def _second_factor_given(self, app: AppRecord, user_id: str, body: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from kinbase.core.kinvey.access import Caller
 from kinbase.core.kinvey.collections import CollectionService
 from kinbase.core.kinvey.entities import EntityService
+from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.groups import GroupService, RoleService
 from kinbase.core.kinvey.mail import MailService
 from kinbase.core.kinvey.membership import MembershipService
@@ -32,7 +33,12 @@ class KinveyServices:
             memory_kib=settings.password_hash_memory_kib,
             ttl_seconds=settings.password_cache_seconds,
         )
-        self.throttle = LoginThrottle(storage, ThrottlePolicy.of(settings), "kinvey")
+        self.throttle = LoginThrottle(
+            storage,
+            ThrottlePolicy.of(settings),
+            "kinvey",
+            refuse=lambda message, seconds: KinveyError("LoginThrottled", message),
+        )
         self.sessions = SessionService(storage)
         self.membership = MembershipService(storage)
         self.entities = EntityService(storage)

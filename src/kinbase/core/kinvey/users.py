@@ -31,7 +31,6 @@ from kinbase.core.kinvey.passwords import PasswordService
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.wire import iso_of
 from kinbase.core.throttle import LoginThrottle
-from kinbase.errors import TooManyRequests
 from kinbase.query.ast import Query
 from kinbase.storage.base import (
     AppRecord,
@@ -182,13 +181,10 @@ class UserService:
             found = await reader.get_object(creds, username) if creds is not None else None
         record = _doc(found.data) if found is not None else None
         usable = record is not None and not record.get("disabled")
-        try:
-            if record is not None and usable and self.passwords.remembered(str(record["hash"]), password):
-                await self.throttle.check_cached(app.id, username, address)
-                return str(record["user"])
-            await self.throttle.check(app.id, username, address)
-        except TooManyRequests as exc:
-            raise KinveyError("LoginThrottled", exc.message) from None
+        if record is not None and usable and self.passwords.remembered(str(record["hash"]), password):
+            await self.throttle.check_cached(app.id, username, address)
+            return str(record["user"])
+        await self.throttle.check(app.id, username, address)
         if record is None or not usable or not await self.passwords.verify(str(record["hash"]), password):
             await self.throttle.failed(app.id, username, address)
             return None

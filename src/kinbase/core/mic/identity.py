@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.mfa import MfaService
-from kinbase.core.kinvey.passwords import LoginThrottle
 from kinbase.core.kinvey.users import UserService
 from kinbase.core.mic.errors import LoginRefused, OAuthError
 from kinbase.core.mic.model import AuthService, FlexAuthSource, Identity
+from kinbase.core.throttle import LoginThrottle
 from kinbase.storage.base import AppRecord
 
 __all__ = ["FlexAuthClient", "FlexAuthReply", "IdentityChecker"]
@@ -99,19 +99,16 @@ class IdentityChecker:
     ) -> Identity:
         if isinstance(service.source, FlexAuthSource):
             key = f"\0mic\0{service.id}\0{username}"
-            await self._throttle.before(app.id, key, address)
+            await self._throttle.check(app.id, key, address)
             identity = await self._flex_identity(app, service, service.source, username, password)
             if isinstance(identity, str):
-                self._throttle.failed(app.id, key, address)
+                await self._throttle.failed(app.id, key, address)
                 raise LoginRefused(identity)
-            self._throttle.succeeded(app.id, key)
+            await self._throttle.succeeded(app.id, key)
             return identity
-        await self._throttle.before(app.id, username, address)
-        user_id = await self._users.check_password(app, username, password)
+        user_id = await self._users.check_password(app, username, password, address)  # throttled
         if user_id is None:
-            self._throttle.failed(app.id, username, address)
             raise LoginRefused("Wrong username or password.")
-        self._throttle.succeeded(app.id, username)
         if await self._mfa.verified(app, user_id):
             if not otp:
                 raise LoginRefused("Enter the code of your authenticator app.", second_factor=True)

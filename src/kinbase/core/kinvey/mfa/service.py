@@ -26,9 +26,9 @@ from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.mfa import totp
 from kinbase.core.kinvey.mfa.authenticators import Authenticator, AuthenticatorStore
 from kinbase.core.kinvey.mfa.codes import DeviceTokens, RecoveryCodes
-from kinbase.core.kinvey.passwords import LoginThrottle
 from kinbase.core.permissions import user_principal
 from kinbase.core.private import digest, fields, owner_grants
+from kinbase.core.throttle import LoginThrottle
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend, WriteContext, Writer
 from kinbase.storage.stamps import now_ms
 
@@ -288,7 +288,7 @@ class MfaService:
             raise _session_gone()
         user_id = str(record["user"])
         key = f"\0mfa\0{user_id}"
-        await self._throttle.before(app.id, key, address)
+        await self._throttle.check(app.id, key, address)
         device: str | None = None
         async with self._storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, MFA_SESSIONS, "")
@@ -309,9 +309,9 @@ class MfaService:
         if outcome == "gone":
             raise _session_gone()
         if outcome == "wrong":
-            self._throttle.failed(app.id, key, address)
+            await self._throttle.failed(app.id, key, address)
             raise _bad_code("The code is not valid, or it was used already.")
-        self._throttle.succeeded(app.id, key)
+        await self._throttle.succeeded(app.id, key)
         return user_id, device
 
     async def _accept(self, writer: Writer, app: AppRecord, user_id: str, chosen: Any, code: str) -> bool:
@@ -333,13 +333,13 @@ class MfaService:
             KinveyError: LoginThrottled.
         """
         key = f"\0mfa\0{user_id}"
-        await self._throttle.before(app.id, key, address)
+        await self._throttle.check(app.id, key, address)
         async with self._storage.writer() as writer:
             accepted = await self._accept(writer, app, user_id, None, code)
         if accepted:
-            self._throttle.succeeded(app.id, key)
+            await self._throttle.succeeded(app.id, key)
         else:
-            self._throttle.failed(app.id, key, address)
+            await self._throttle.failed(app.id, key, address)
         return accepted
 
     async def redeem_recovery_code(self, app: AppRecord, user_id: str, code: Any) -> bool:
