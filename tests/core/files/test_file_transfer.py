@@ -46,7 +46,7 @@ async def test_legacy_upload_download_and_remove(core: Core, app: AppRecord) -> 
     _, removed_id, action, removal_token = parse_link(removal)
     assert action == "_remove" and removed_id == file_id
     with pytest.raises(LinkInvalid):
-        await transfer.remove(app, file_id, removal_token[:-1] + "A")
+        await transfer.remove(app, file_id, removal_token[:-1] + ("B" if removal_token[-1] == "A" else "A"))
     await transfer.remove(app, file_id, removal_token)
     with pytest.raises(KinveyError):
         await core.files.kinvey.get(app, ALICE, file_id, OPTIONS)
