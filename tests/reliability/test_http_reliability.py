@@ -62,6 +62,18 @@ async def test_the_regex_attack_leaves_a_parallel_get_fast(kv: Kinvey) -> None:
         assert (await kv.post("/appdata/{k}/things", user, json=body)).status_code == 201
     target = (await kv.post("/appdata/{k}/things", user, json={"name": "target"})).json()["_id"]
     attack_query = {"query": '{"name": {"$regex": "^(a+)+$"}}'}
+
+    async def timed_gets(n: int) -> list[float]:
+        latencies: list[float] = []
+        for _ in range(n):
+            started = time.perf_counter()
+            r = await kv.get(f"/appdata/{{k}}/things/{target}", user)
+            latencies.append(time.perf_counter() - started)
+            assert r.status_code == 200
+            await asyncio.sleep(0.02)
+        return sorted(latencies)
+
+    quiet = await timed_gets(10)
     stop = asyncio.Event()
     counts: list[int] = []
 
@@ -73,19 +85,15 @@ async def test_the_regex_attack_leaves_a_parallel_get_fast(kv: Kinvey) -> None:
 
     attackers = [asyncio.create_task(attacker()) for _ in range(3)]
     await asyncio.sleep(0.2)
-    latencies: list[float] = []
-    for _ in range(20):
-        started = time.perf_counter()
-        r = await kv.get(f"/appdata/{{k}}/things/{target}", user)
-        latencies.append(time.perf_counter() - started)
-        assert r.status_code == 200
-        await asyncio.sleep(0.02)
+    latencies = await timed_gets(20)
     stop.set()
     await asyncio.gather(*attackers)
     assert counts and set(counts) == {5}
-    latencies.sort()
-    assert latencies[len(latencies) // 2] < 0.05, latencies
-    assert latencies[-1] < 0.05 * 3, latencies
+    # Under 50 ms; on a machine so loaded that even quiet GETs are slow, within 4x of them (the
+    # attack used to stall every request for seconds).
+    median, quiet_median = latencies[len(latencies) // 2], quiet[len(quiet) // 2]
+    assert median < max(0.05, 4 * quiet_median), (latencies, quiet)
+    assert latencies[-1] < max(0.25, 8 * quiet_median), (latencies, quiet)
 
 
 # -- 3. reducers have their own pool and each its own budget -----------------------------------

@@ -113,29 +113,19 @@ async def test_sqlite_reads_past_the_loop_slice_finish_on_a_thread(
 
 
 async def test_regex_reads_never_run_on_the_event_loop(storage: StorageBackend, filled: ParentRecord) -> None:
-    """While many regex counts run, a ticker on the loop is never held for long."""
-    gaps: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while not stop.is_set():
-            await asyncio.sleep(0.001)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
+    """While many regex counts run, a ticker on the loop is never held for long (a backtracking
+    match on the loop held it for seconds; 250 ms leaves room for a loaded machine)."""
 
     async def attack() -> int:
         async with storage.reader() as reader:
             return await reader.count(filled, Query(filter=Regex(("s",), "^(a|ab|b)+c$", "")))
 
-    tick = asyncio.create_task(ticker())
-    results = await asyncio.gather(*(attack() for _ in range(8)))
-    stop.set()
-    await tick
+    async def attacks() -> list[int]:
+        return list(await asyncio.gather(*(attack() for _ in range(8))))
+
+    results, gaps = await _with_ticker(attacks())
     assert results == [0] * 8
-    assert max(gaps) < 0.05, max(gaps)
+    assert max(gaps) < 0.25, max(gaps)
 
 
 BAD_READS = {
@@ -163,17 +153,47 @@ async def test_reads_by_unstorable_ids_find_nothing(storage: StorageBackend, fil
 async def test_windows_and_wide_conditions_mean_the_same_on_both_engines(
     storage: StorageBackend, app: AppRecord
 ) -> None:
-    """Beyond-64-bit windows, and 5,000 clauses (once refused by SQLite's parser as too deep)."""
+    """Beyond-64-bit windows, and 1,100 clauses (once refused by SQLite's parser as too deep)."""
     async with storage.writer() as w:
         parent = await w.ensure_parent(app.id, "test.reliability", "small")
         await w.put_many(parent, [(f"d{n}", lambda ctx, n=n: NewVersion({"n": n})) for n in range(20)])
-    wide_and = parse_filter({"$and": [{"n": {"$gte": -i}} for i in range(5000)]})
-    wide_or = parse_filter({"$or": [{"n": i} for i in range(5000)]})
+    wide_and = parse_filter({"$and": [{"n": {"$gte": -i}} for i in range(1100)]})
+    wide_or = parse_filter({"$or": [{"n": i} for i in range(1100)]})
     async with storage.reader() as reader:
         assert len(await reader.find(parent, Query(limit=10**30, skip=15))) == 5
         assert await reader.find(parent, Query(skip=10**30)) == []
-        assert await reader.count(parent, Query(filter=wide_and)) == 20
-        assert await reader.count(parent, Query(filter=wide_or)) == 20
+
+    async def wide() -> list[int]:
+        async with storage.reader() as reader:
+            return [await reader.count(parent, Query(filter=f)) for f in (wide_and, wide_or)]
+
+    # Compiling and preparing such statements takes seconds: never on the event loop.
+    counts, gaps = await _with_ticker(wide())
+    assert counts == [20, 20]
+    assert max(gaps) < 0.25, max(gaps)
+
+
+async def _with_ticker(work: Any) -> tuple[Any, list[float]]:
+    """Run ``work`` while a ticker measures how long the event loop is held at a time."""
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    tick = asyncio.create_task(ticker())
+    try:
+        result = await work
+    finally:
+        stop.set()
+        await tick
+    return result, gaps
 
 
 def _put(doc: dict[str, Any], **extra: Any) -> Any:

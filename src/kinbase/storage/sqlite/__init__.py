@@ -45,6 +45,10 @@ DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", 
 LOOP_SLICE_SECONDS = 0.02
 """How long a read may hold the event loop before it moves to a thread (see :mod:`.budget`)."""
 
+_LONG_SQL = 20_000
+"""Statements longer than this (thousands of conditions) are prepared off the loop: SQLite's
+prepare grows faster than linearly with them and no progress handler runs during it."""
+
 _BUSY_DEADLINE_SECONDS = 10.0
 _DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
@@ -102,7 +106,7 @@ class _SQLiteOps:
         return rows[0] if rows else None
 
     async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
-        if long or "kb_regexp(" in sql:
+        if long or len(sql) > _LONG_SQL or "kb_regexp(" in sql:
             return await self._off_loop(sql, params)
         budget = self._budget
         budget.deadline = time.monotonic() + self._storage.loop_slice
