@@ -67,6 +67,14 @@ async def sqlite_storage(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 async def postgresql_storage(pg_schema: str) -> AsyncIterator[StorageBackend]:
     storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=8, schema=pg_schema)
     await storage.start()
+    # App ids of this engine start far from SQLite's: both engines of a test process share one
+    # byte store (keys begin with the app id), and the same id on both would share keys.
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(
+            pgsql.SQL("ALTER TABLE {}.apps ALTER COLUMN id RESTART WITH 1000000").format(
+                pgsql.Identifier(pg_schema)
+            )
+        )
     yield storage
     await storage.stop()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from kinbase.errors import BaaSError
 from kinbase.storage.base import StorageBackend
 from kinbase.storage.sql.parents import ParentWriter
 from kinbase.storage.sql.reader import SqlReader
@@ -34,8 +35,12 @@ async def purge_dropped(storage: StorageBackend, parent_ids: Iterable[int]) -> N
 
 
 async def purge_leftovers(storage: StorageBackend) -> None:
-    """Finish the purges a stopped process left (called at start)."""
-    async with storage.reader() as reader:
-        assert isinstance(reader, SqlReader)
-        dropped = await reader.dropped_parents()
-    await purge_dropped(storage, dropped)
+    """Finish the purges a stopped process left (called at start; best effort: a failure is left
+    to the next start, the detached rows are unreachable meanwhile)."""
+    try:
+        async with storage.reader() as reader:
+            assert isinstance(reader, SqlReader)
+            dropped = await reader.dropped_parents()
+        await purge_dropped(storage, dropped)
+    except BaaSError:
+        return
