@@ -111,8 +111,8 @@ async def test_a_multi_insert_failing_midway_reports_what_was_stored(
     )
     monkeypatch.setattr(core.storage, "writer", original)
     assert [text is not None for text in stored] == [True] * 20 + [False] * 15
-    assert [e["index"] for e in errors] == list(range(20, 35))
-    assert {e["error"] for e in errors} == {"KinveyInternalErrorRetry"}
+    assert [index for index, _ in errors] == list(range(20, 35))
+    assert {error.name for _, error in errors} == {"KinveyInternalErrorRetry"}
     assert (await core.kinvey.entities.count(app, MASTER, "half", Query())).count == 20
 
 
