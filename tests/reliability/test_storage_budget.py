@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from kinbase.query.mongo import parse_filter
 from kinbase.storage.base import AppRecord, NewVersion, ParentRecord, StorageBackend
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.postgresql import PostgreSQLStorage
+from kinbase.storage.sql.reader import SqlReader
 from kinbase.storage.sqlite import SQLiteStorage
 from tests.conftest import POSTGRES_URL
 
@@ -112,9 +114,12 @@ async def test_sqlite_reads_past_the_loop_slice_finish_on_a_thread(
         await twin.stop()
 
 
-async def test_regex_reads_never_run_on_the_event_loop(storage: StorageBackend, filled: ParentRecord) -> None:
-    """While many regex counts run, a ticker on the loop is never held for long (a backtracking
-    match on the loop held it for seconds; 250 ms leaves room for a loaded machine)."""
+async def test_regex_reads_never_run_on_the_event_loop(
+    storage: StorageBackend, filled: ParentRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regex counts run off the event loop (a backtracking match on the loop held it for seconds):
+    on SQLite every statement runs on an executor thread; PostgreSQL matches in the server."""
+    threads = _record_threads(monkeypatch)
 
     async def attack() -> int:
         async with storage.reader() as reader:
@@ -123,9 +128,10 @@ async def test_regex_reads_never_run_on_the_event_loop(storage: StorageBackend, 
     async def attacks() -> list[int]:
         return list(await asyncio.gather(*(attack() for _ in range(8))))
 
-    results, gaps = await _with_ticker(attacks())
+    results = await attacks()
     assert results == [0] * 8
-    assert max(gaps) < 0.25, max(gaps)
+    if isinstance(storage, SQLiteStorage):
+        assert threads["statement"] and threading.get_ident() not in threads["statement"]
 
 
 BAD_READS = {
@@ -151,7 +157,7 @@ async def test_reads_by_unstorable_ids_find_nothing(storage: StorageBackend, fil
 
 
 async def test_windows_and_wide_conditions_mean_the_same_on_both_engines(
-    storage: StorageBackend, app: AppRecord
+    storage: StorageBackend, app: AppRecord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Beyond-64-bit windows, and 1,100 clauses (once refused by SQLite's parser as too deep)."""
     async with storage.writer() as w:
@@ -172,33 +178,32 @@ async def test_windows_and_wide_conditions_mean_the_same_on_both_engines(
     # Compiling and (SQLite) preparing such statements takes seconds: never on the event loop.
     # On PostgreSQL psycopg still converts the statement on the loop (up to ~0.5 s for 1,100
     # conditions on a loaded machine): the request pipeline caps filters at 500 conditions.
-    counts, gaps = await _with_ticker(wide())
-    assert counts == [20, 20]
+    threads = _record_threads(monkeypatch)
+    assert await wide() == [20, 20]
+    loop_thread = threading.get_ident()
+    assert len(threads["compile"]) == 2 and loop_thread not in threads["compile"]
     if isinstance(storage, SQLiteStorage):
-        assert max(gaps) < 0.25, max(gaps)
+        assert threads["statement"] and loop_thread not in threads["statement"]
 
 
-async def _with_ticker(work: Any) -> tuple[Any, list[float]]:
-    """Run ``work`` while a ticker measures how long the event loop is held at a time."""
-    gaps: list[float] = []
-    stop = asyncio.Event()
+def _record_threads(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[int]]:
+    """Record the threads on which queries are compiled and SQLite statements run (deterministic,
+    where a ticker measuring the loop's gaps flaked on a loaded machine)."""
+    seen: dict[str, list[int]] = {"compile": [], "statement": []}
+    compile_ = SqlReader._compile
+    budgeted = SQLiteStorage._budgeted
 
-    async def ticker() -> None:
-        loop = asyncio.get_running_loop()
-        last = loop.time()
-        while not stop.is_set():
-            await asyncio.sleep(0.001)
-            now = loop.time()
-            gaps.append(now - last)
-            last = now
+    def compile_recorded(self: SqlReader, *args: Any, **kwargs: Any) -> Any:
+        seen["compile"].append(threading.get_ident())
+        return compile_(self, *args, **kwargs)
 
-    tick = asyncio.create_task(ticker())
-    try:
-        result = await work
-    finally:
-        stop.set()
-        await tick
-    return result, gaps
+    def budgeted_recorded(self: SQLiteStorage, *args: Any, **kwargs: Any) -> Any:
+        seen["statement"].append(threading.get_ident())
+        return budgeted(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlReader, "_compile", compile_recorded)
+    monkeypatch.setattr(SQLiteStorage, "_budgeted", budgeted_recorded)
+    return seen
 
 
 def _put(doc: dict[str, Any], **extra: Any) -> Any:
