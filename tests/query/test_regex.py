@@ -116,7 +116,7 @@ def test_catastrophic_patterns_run_in_linear_time() -> None:
         search = matcher(translate(pattern).re2)
         started = time.perf_counter()
         assert search(subject) is False
-        assert time.perf_counter() - started < 0.05, pattern
+        assert time.perf_counter() - started < 0.5, pattern  # backtracking takes seconds
 
 
 def test_patterns_re2_cannot_compile_are_refused() -> None:

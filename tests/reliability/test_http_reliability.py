@@ -114,7 +114,7 @@ async def test_each_reducer_gets_its_whole_cpu_budget(kv: Kinvey, monkeypatch: p
 async def test_endless_reducers_do_not_delay_a_login(kv: Kinvey, monkeypatch: pytest.MonkeyPatch) -> None:
     """Issue 16 item 6: 40 endless reducers delayed a password login by 21 s (they shared the
     default thread pool with argon2)."""
-    monkeypatch.setattr(reducers, "DEFAULT_TIME_LIMIT", 1.0)
+    monkeypatch.setattr(reducers, "DEFAULT_TIME_LIMIT", 3.0)
     user = await kv.user("ann", "pw")
     await kv.post("/appdata/{k}/g", json={"a": 1})
     endless = {"key": {}, "initial": {}, "reduce": "function(doc, out) { while (true) {} }"}
@@ -127,7 +127,8 @@ async def test_endless_reducers_do_not_delay_a_login(kv: Kinvey, monkeypatch: py
     for job in jobs:
         job.cancel()
     await asyncio.gather(*jobs, return_exceptions=True)
-    assert elapsed < 1.0, elapsed
+    # Behind the reducers (shared threads) the login would wait for one to hit its 3 s limit.
+    assert elapsed < 2.5, elapsed
 
 
 # -- 6. the login throttle is shared by every worker ------------------------------------------
