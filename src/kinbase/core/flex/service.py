@@ -43,7 +43,7 @@ def baas_url(settings: Settings, request_base: str | None = None) -> str:
         return settings.public_url.rstrip("/")
     if request_base:
         return request_base.rstrip("/")
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # nosec B104: compares the setting to wildcards; nothing binds here
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{settings.port}"

@@ -177,7 +177,7 @@ def probe_select(node: Node, index: IndexDef, parent_id: int, ph: str) -> tuple[
         return None
     condition, exact = found
     head = Sql(
-        f"SELECT fv.oid FROM field_values fv WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",
+        f"SELECT fv.oid FROM field_values fv WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",  # nosec B608: placeholders only; values bound
         [parent_id, index.slot],
     )
     return head + condition, exact

@@ -37,7 +37,7 @@ class IndexProbes(PathWalker):
         conditions: list[Cond] = []
         for index, rows in grouped.values():
             head = Sql(
-                "o.oid IN (SELECT fv.oid FROM field_values fv "
+                "o.oid IN (SELECT fv.oid FROM field_values fv "  # nosec B608: placeholders only; values bound
                 f"WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",
                 [self.ctx.parent_id, index.slot],
             )

@@ -123,7 +123,7 @@ class SqlWriter(ObjectWriter):
         for chunk in chunks(ids, 500):
             found += await self._all(
                 self.dialect(
-                    f"SELECT {columns} FROM objects o WHERE o.parent_id = ? AND o.id IN "
+                    f"SELECT {columns} FROM objects o WHERE o.parent_id = ? AND o.id IN "  # nosec B608: constant columns, '?' per id; ids bound
                     f"({', '.join(['?'] * len(chunk))})"
                 ),
                 (parent_id, *chunk),
