@@ -62,17 +62,28 @@ def _header_list(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
 
 
 async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> None:
-    """Write ``response``: no body for HEAD and 304, ``Content-Length`` unless streamed or 304."""
+    """Write ``response``: no body for HEAD and 304; ``Content-Length`` unless 304 or already set
+    (a stream sets its own); a stream is closed once written, whatever happens."""
     headers = _header_list(response.headers)
-    if response.stream is not None and not head:
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        async for chunk in response.stream:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-        return
+    if response.stream is not None:
+        try:
+            if not head:
+                await send({"type": "http.response.start", "status": response.status, "headers": headers})
+                async for chunk in response.stream:
+                    if chunk:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        finally:
+            close = getattr(response.stream, "aclose", None)
+            if close is not None:  # the file or connection behind it, also when the client left
+                await close()
     body = b"" if head or response.status == 304 else response.body
-    if response.status != 304 and response.stream is None:
+    if (
+        response.status != 304
+        and response.stream is None
+        and not any(name == b"content-length" for name, _ in headers)
+    ):
         headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

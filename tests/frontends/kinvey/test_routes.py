@@ -78,7 +78,7 @@ RESERVED = [
     ("GET", "/v2/oauth/auth", "EntityNotFound"),
     ("POST", "/v3/oauth/token", "EntityNotFound"),
     ("GET", "/v3/oauth/auth?client_id=x&redirect_uri=y", "EntityNotFound"),
-    ("POST", "/blob/{k}", "BlobNotFound"),
+    ("POST", "/blob/{k}/some-id/deeper/still", "BlobNotFound"),
     ("GET", "/blob/{k}/some-id", "BlobNotFound"),
     ("POST", "/push/{k}/register-device", "EntityNotFound"),
     ("GET", "/stream/{k}", "EntityNotFound"),

@@ -8,13 +8,15 @@ Each handler parses what the path, query string and body say into a
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kinbase.core.kinvey.entities import check_collection_name
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.pipeline import KinveyRequest, Operation
+from kinbase.core.kinvey.pipeline import Entities, Entity, KinveyRequest, Operation, Outcome
 from kinbase.frontends.kinvey import render
 from kinbase.frontends.kinvey.call import KinveyCall
+from kinbase.frontends.kinvey.files import link_options
 from kinbase.frontends.kinvey.querystring import DELTASET_PARAMS, parse_query
 from kinbase.http.response import HttpResponse
 from kinbase.query.ast import Query
@@ -61,7 +63,27 @@ async def run(
         skip_business_logic=call.flag("x-kinvey-skip-business-logic"),
         with_count=call.flag("x-kinvey-include-items-count"),
     )
-    return render.outcome(request, await call.kinvey.pipeline.run(request))
+    result = await call.kinvey.pipeline.run(request)
+    if operation in (Operation.GET, Operation.LIST):
+        result = await _with_files(call, result)
+    return render.outcome(request, result)
+
+
+async def _with_files(call: KinveyCall, result: Outcome) -> Outcome:
+    """Entities with their ``KinveyFile`` references expanded (``kinveyfile_ttl``, ``kinveyfile_tls``)."""
+    if isinstance(result, Entity):
+        texts = [result.text]
+    elif isinstance(result, Entities):
+        texts = result.texts
+    else:
+        return result
+    if not any('"KinveyFile"' in text for text in texts):
+        return result
+    options = link_options(call, "kinveyfile_ttl", "kinveyfile_tls")
+    expanded = await call.core.files.transfer.expand(call.app, call.caller, texts, options)
+    if isinstance(result, Entity):
+        return dataclasses.replace(result, text=expanded[0])
+    return dataclasses.replace(result, texts=expanded)
 
 
 async def collection_get(call: KinveyCall) -> HttpResponse:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kinbase.core.files.errors import FileNotFound, QuotaExceeded, UploadGone, UploadStalled
+from kinbase.core.files.signing import LinkExpired, LinkRefused
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.errors import (
     AlreadyExists,
@@ -33,6 +35,7 @@ from kinbase.errors import (
     TooManyRequests,
     ValidationFailed,
 )
+from kinbase.storage.blobs import UploadBusy
 
 __all__ = ["ERRORS", "KinveyError", "error_body", "item_error", "status_of"]
 
@@ -116,7 +119,15 @@ ERRORS: dict[str, tuple[int, str]] = {
     "LoginThrottled": (429, "Too many failed login attempts. Please wait before retrying"),
     "ServiceUnavailable": (503, "The service is temporarily unavailable. Please retry your request"),
     "NotAllowed": (405, "The request is not allowed"),
+    # kinbase's file errors (the signed URLs and the byte store; no dictionary name covers them)
+    "InvalidSignature": (403, "The signature of this URL is not valid"),
+    "URLExpired": (403, "This URL has expired. Please retrieve the file's metadata again for a new one"),
+    "RequestTimeout": (408, "The upload sent nothing for too long. Please resume it"),
+    "QuotaExceeded": (507, "The app's files would pass its storage quota"),
 }
+
+_CLIENT_5XX = ("QuotaExceeded",)
+"""5xx names caused by the request itself: their message is the client's to read, not logged."""
 
 
 def status_of(name: str) -> int:
@@ -125,6 +136,9 @@ def status_of(name: str) -> int:
 
 
 def _name_of(exc: BaaSError) -> str:
+    name = _file_name_of(exc)
+    if name is not None:
+        return name
     if isinstance(exc, InvalidQuery):
         return "InvalidQuerySyntax"
     if isinstance(exc, InvalidJSON):
@@ -156,6 +170,20 @@ def _name_of(exc: BaaSError) -> str:
     return "KinveyInternalErrorRetry"
 
 
+def _file_name_of(exc: BaaSError) -> str | None:
+    if isinstance(exc, LinkRefused):
+        return "URLExpired" if isinstance(exc, LinkExpired) else "InvalidSignature"
+    if isinstance(exc, FileNotFound | UploadGone):
+        return "BlobNotFound"
+    if isinstance(exc, UploadStalled):
+        return "RequestTimeout"
+    if isinstance(exc, UploadBusy):
+        return "ServiceUnavailable"  # another writer holds the upload: the SDKs retry a 5xx
+    if isinstance(exc, QuotaExceeded):
+        return "QuotaExceeded"
+    return None
+
+
 def error_body(exc: BaaSError | None, request_id: str) -> tuple[int, dict[str, Any]]:
     """The status and the Kinvey body for ``exc`` (None: an internal error).
 
@@ -170,7 +198,7 @@ def error_body(exc: BaaSError | None, request_id: str) -> tuple[int, dict[str, A
         name = _name_of(exc) if exc is not None else "KinveyInternalErrorRetry"
         status, description = ERRORS[name]
         debug = exc.message if exc is not None and exc.message != exc.default_message else ""
-    if status >= 500 and status != 550:
+    if status >= 500 and status != 550 and name not in _CLIENT_5XX:
         if exc is not None:
             logger.warning("%s (request id %s): %s", name, request_id, exc.message)
         debug = f"request id {request_id}"

@@ -26,6 +26,7 @@ __all__ = ["OPERATIONS", "Op", "document", "openapi"]
 JSON = "application/json"
 HTML = "text/html"
 FORM = "application/x-www-form-urlencoded"
+OCTETS = "application/octet-stream"
 _LIST = ("query", "sort", "limit", "skip", "fields")
 
 
@@ -44,7 +45,9 @@ class Op:
     """link name → (operationId, the path parameter the created ``_id`` fills)."""
     media: str = JSON
     extra: dict[int, str] = field(default_factory=dict)
-    """Other success statuses → schema name."""
+    """Other success statuses → schema name (in ``media``; ``""``: no body)."""
+    body_media: str | None = None
+    """The request body's media type when it is not JSON (or a form, for HTML pages)."""
 
 
 def _crud(kind: str, prefix: str, id_param: str) -> dict[str, tuple[str, str]]:
@@ -154,6 +157,75 @@ OPERATIONS: dict[str, Op] = {
     ),
     "groups_role_delete": Op("Delete a role", "Roles", "Count"),
     "groups_role_members": Op("The users of a role", "Roles", "Memberships"),
+    # -- files --------------------------------------------------------------------------------
+    "files_file_post": Op(
+        "Create a file's metadata; the answer carries _uploadURL",
+        "Files",
+        "FileUpload",
+        201,
+        "FileInput",
+        headers=("content_type",),
+        links={
+            "GetFile": ("files_file_get", "file_id"),
+            "UpdateFile": ("files_file_put", "file_id"),
+            "DeleteFile": ("files_file_delete", "file_id"),
+        },
+    ),
+    "files_files_find": Op(
+        "List the files the caller may read, with their _downloadURL",
+        "Files",
+        "Files",
+        query=(*_LIST, "tls", "ttl_in_seconds"),
+        headers=("items_count",),
+    ),
+    "files_files_count": Op("Count the matching files", "Files", "Count", query=("query",)),
+    "files_file_get": Op(
+        "A file's metadata with a signed _downloadURL (302 to it before API version 2)",
+        "Files",
+        "File",
+        query=("tls", "ttl_in_seconds"),
+    ),
+    "files_file_put": Op(
+        "Replace (or create) a file's metadata; a new _uploadURL",
+        "Files",
+        "FileUpload",
+        body="FileInput",
+        headers=("content_type",),
+        extra={201: "FileUpload"},
+    ),
+    "files_file_delete": Op("Delete a file (metadata and bytes)", "Files", "Count"),
+    "file_bytes_upload": Op(
+        "Upload bytes (resumable: Content-Range chunks, 308 with Range until complete)",
+        "Files",
+        "File",
+        body="Bytes",
+        query=("link_token",),
+        headers=("content_range",),
+        body_media=OCTETS,
+        extra={308: ""},
+    ),
+    "file_bytes_upload_post": Op(
+        "Upload the whole file in one request",
+        "Files",
+        "File",
+        body="Bytes",
+        query=("link_token",),
+        body_media=OCTETS,
+    ),
+    "file_bytes_download": Op(
+        "Download the bytes (Range, ETag)",
+        "Files",
+        "Bytes",
+        query=("link_token",),
+        media=OCTETS,
+        extra={206: "Bytes"},
+    ),
+    "file_bytes_remove": Op(
+        "Delete the file of a remove-loc URL", "Files", status=204, query=("link_token",)
+    ),
+    "files_upload_loc": Op("Legacy: a URL to PUT a file of this name to", "Files", "LegacyURL"),
+    "files_download_loc": Op("Legacy: the download URL of a file of this name", "Files", "LegacyURL"),
+    "files_remove_loc": Op("Legacy: a URL that deletes a file of this name", "Files", "LegacyURL"),
     # -- rpc ----------------------------------------------------------------------------------
     "rpc_check_username": Op("Whether a username is taken", "Users", "UsernameExists", body="UsernameQuery"),
     "rpc_forgot_username": Op("Mail the usernames of an address", "Users", status=204, body="EmailQuery"),
@@ -208,10 +280,9 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
         }
     responses: dict[str, Any] = {str(op.status): success}
     for status, schema in op.extra.items():
-        responses[str(status)] = {
-            "description": f"{op.summary} ({status})",
-            "content": _content(schema, JSON),
-        }
+        responses[str(status)] = {"description": f"{op.summary} ({status})"}
+        if schema:
+            responses[str(status)]["content"] = _content(schema, op.media)
     error_media = HTML if route.page and op.media == HTML else JSON
     error = {
         "description": "An error",
@@ -228,7 +299,7 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
         "security": _security(route.accepts),
     }
     if op.body is not None:
-        media = FORM if op.media == HTML else JSON
+        media = op.body_media or (FORM if op.media == HTML else JSON)
         operation["requestBody"] = {"required": op.body != "Any", "content": _content(op.body, media)}
     return operation
 

@@ -180,6 +180,46 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {"collectionName": {"type": "string"}},
     },
     "Any": {"description": "Any JSON value."},
+    "Bytes": {"type": "string", "format": "binary", "description": "The file's bytes."},
+    "FileInput": {
+        "type": "object",
+        "description": "A file's metadata: any field besides these; `_id` is generated unless given.",
+        "properties": {
+            "_id": _ID,
+            "_filename": {"type": "string"},
+            "_public": {"type": "boolean"},
+            "size": {"type": "integer", "minimum": 0},
+            "mimeType": {"type": "string"},
+            "_acl": ref("Acl"),
+        },
+    },
+    "File": {
+        "type": "object",
+        "required": ["_id", "_filename", "_acl", "_kmd"],
+        "properties": {
+            "_id": _ID,
+            "_filename": {"type": "string"},
+            "_public": {"type": "boolean"},
+            "size": {"type": "integer"},
+            "mimeType": {"type": "string"},
+            "_acl": ref("Acl"),
+            "_kmd": ref("Kmd"),
+            "_downloadURL": {"type": "string", "format": "uri"},
+            "_expiresAt": _ISO,
+        },
+    },
+    "FileUpload": {
+        "type": "object",
+        "required": ["_id", "_uploadURL", "_expiresAt", "_requiredHeaders"],
+        "properties": {
+            "_id": _ID,
+            "_uploadURL": {"type": "string", "format": "uri"},
+            "_expiresAt": _ISO,
+            "_requiredHeaders": {"type": "object"},
+        },
+    },
+    "Files": {"type": "array", "items": ref("File")},
+    "LegacyURL": {"type": "object", "required": ["URI"], "properties": {"URI": {"type": "string"}}},
 }
 
 
@@ -227,6 +267,23 @@ _PARAMETERS: dict[str, Any] = {
     ),
     "soft": _query("soft", "API version 1: `true` for a soft delete.", {"enum": ["true", "false"]}),
     "token": _query("token", "The one-time token of the mail's link."),
+    "file_id": _path("file_id", "A file `_id`."),
+    "name": _path("name", "A file's `_filename`."),
+    "tls": _query(
+        "tls", "Kept for the SDKs (links use the scheme kinbase was reached at).", {"enum": ["true", "false"]}
+    ),
+    "ttl_in_seconds": _query(
+        "ttl_in_seconds", "How long the _downloadURL lives.", {"type": "string", "pattern": "^[0-9]+$"}
+    ),
+    "link_token": {
+        "name": "token",
+        "in": "query",
+        "required": True,
+        "description": "The signed token of the URL (its credential).",
+        "schema": {"type": "string"},
+    },
+    "content_type": _header("X-Kinvey-Content-Type", "The file's media type (required from API version 4)."),
+    "content_range": _header("Content-Range", "`bytes a-b/N` (a chunk), `bytes */N` (how much arrived)."),
     "api_version": _header(
         "X-Kinvey-API-Version", "The API version (default 3).", {"type": "string", "pattern": "^[0-9]{1,3}$"}
     ),

@@ -7,7 +7,7 @@ not-found name of that namespace (:data:`NOT_FOUND`), a name the SDKs map to the
 
 from __future__ import annotations
 
-from kinbase.frontends.kinvey import appdata, groups, handshake, openapi, rpc, users
+from kinbase.frontends.kinvey import appdata, file_bytes, files, groups, handshake, openapi, rpc, users
 from kinbase.frontends.kinvey.auth import ANY, APP, MASTER, USER, AuthKind
 from kinbase.frontends.kinvey.router import Route
 
@@ -41,6 +41,7 @@ otherwise claim."""
 _A = "/appdata/{app_key}/{collection}"
 _U = "/user/{app_key}"
 _R = "/rpc/{app_key}"
+_B = "/blob/{app_key}"
 
 
 def _route(
@@ -100,6 +101,20 @@ ROUTES: tuple[Route, ...] = (
     _route("PUT", "/roles/{app_key}/{role_id}", groups.role_put, DATA),
     _route("DELETE", "/roles/{app_key}/{role_id}", groups.role_delete, DATA),
     _route("GET", "/roles/{app_key}/{role_id}/membership", groups.role_members, DATA),
+    # -- files (metadata in the envelope; the signed URLs carry their own credential) ----------
+    _route("POST", _B, files.file_post, DATA),
+    _route("GET", _B, files.files_find, DATA),
+    _route("GET", f"{_B}/_count", files.files_count, DATA),
+    _route("GET", f"{_B}/{{file_id}}", files.file_get, DATA),
+    _route("PUT", f"{_B}/{{file_id}}", files.file_put, DATA),
+    _route("DELETE", f"{_B}/{{file_id}}", files.file_delete, DATA),
+    _route("PUT", f"{_B}/{{file_id}}/_upload", file_bytes.upload, None, page=True),
+    _route("POST", f"{_B}/{{file_id}}/_upload", file_bytes.upload_post, None, page=True),
+    _route("GET", f"{_B}/{{file_id}}/_download", file_bytes.download, None, page=True),
+    _route("DELETE", f"{_B}/{{file_id}}/_remove", file_bytes.remove, None, page=True),
+    _route("GET", f"{_B}/upload-loc/{{name}}", files.upload_loc, DATA),
+    _route("GET", f"{_B}/download-loc/{{name}}", files.download_loc, DATA),
+    _route("GET", f"{_B}/remove-loc/{{name}}", files.remove_loc, DATA),
     # -- rpc ----------------------------------------------------------------------------------
     _route("POST", f"{_R}/check-username-exists", rpc.check_username, APP),
     _route("POST", f"{_R}/user-forgot-username", rpc.forgot_username, APP),
