@@ -10,6 +10,8 @@ from kinbase.core.apps import AppService
 from kinbase.core.files.services import FileServices
 from kinbase.core.flex import FlexService
 from kinbase.core.flex.auth import FlexAuthCalls
+from kinbase.core.flex.calls import FlexCalls
+from kinbase.core.flex.resolver import FlexResolver
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.mic.services import MicServices
@@ -37,6 +39,12 @@ class Core:
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
         self.flex = FlexService(settings, self.appconfig)
+        self.kinvey.pipeline.resolver = FlexResolver(
+            self.appconfig,
+            FlexCalls(self.flex, self.kinvey.users),
+            storage,
+            self.kinvey.pipeline.resolver,
+        )
         self.push = PushService(storage, self.appconfig)
         self.schedules = Scheduler(
             storage, self.apps, self.appconfig, self.flex, refresh_seconds=settings.app_cache_seconds
