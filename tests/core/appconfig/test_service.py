@@ -187,3 +187,23 @@ async def test_a_change_applied_through_one_worker_is_seen_by_another(
             await asyncio.sleep(0.05)
         # Collection settings live in the collection: seen by the next read, no cache involved.
         assert (await two.kinvey.collections.describe(app, "orders"))["deltaSet"]["enabled"] is True
+
+
+async def test_an_empty_indexes_list_drops_every_declared_index(
+    core: Core, app: AppRecord, storage: StorageBackend
+) -> None:
+    await core.appconfig.apply(app, parse_toml(EXAMPLE))
+    none = EXAMPLE.replace('indexes = [["status", "n"], ["owner.id"]]', "indexes = []")
+    assert parse_toml(none).collection_settings()["orders"]["indexes"] == []
+    result = await core.appconfig.apply(await _fresh(core, app), parse_toml(none))
+    assert [str(c) for c in result.changes] == [
+        '~ collections.orders.indexes: [["status","n"],["owner.id"]] -> []'
+    ]
+    async with storage.reader() as r:
+        parent = await r.get_parent(app.id, APPDATA, "orders")
+    assert parent is not None and list(parent.indexes) == []
+    assert (await core.kinvey.collections.describe(app, "orders"))["indexes"] == []
+    exported = await core.appconfig.export_toml(await _fresh(core, app))
+    assert "indexes = []" in exported
+    again = await core.appconfig.apply(await _fresh(core, app), parse_toml(exported))
+    assert again.changes == [] and not again.applied

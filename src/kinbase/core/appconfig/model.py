@@ -36,6 +36,9 @@ COLLECTION_SETTINGS = ("delta_set", "deleted_ttl_days", "permissions", "indexes"
 """The keys of ``[collections.NAME]`` kept in the collection itself (they exist without the file
 and can be changed by the ``_settings`` API): a key left out of the file keeps its value."""
 
+_KEEP_EMPTY = frozenset({"indexes"})
+"""Fields whose empty value means something (``indexes = []``: drop every declared index)."""
+
 DEFAULT_TIMEOUT_SECONDS = 10.0
 DEFAULT_MAX_CONCURRENCY = 16
 
@@ -227,7 +230,7 @@ def _plain(value: Any) -> Any:
             item = getattr(value, name)
             if item is None or (item is False and name == "user_store"):
                 continue
-            if isinstance(item, Mapping | tuple) and not item:
+            if isinstance(item, Mapping | tuple) and not item and name not in _KEEP_EMPTY:
                 continue
             out[name] = _plain(item)
         return out

@@ -27,6 +27,7 @@ JSON = "application/json"
 HTML = "text/html"
 FORM = "application/x-www-form-urlencoded"
 OCTETS = "application/octet-stream"
+TOML = "application/toml"
 _LIST = ("query", "sort", "limit", "skip", "fields")
 
 
@@ -48,6 +49,8 @@ class Op:
     """Other success statuses → schema name (in ``media``; ``""``: no body)."""
     body_media: str | None = None
     """The request body's media type when it is not JSON (or a form, for HTML pages)."""
+    also: tuple[str, ...] = ()
+    """Other media types of the body and the answer (the app configuration as TOML)."""
 
 
 def _crud(kind: str, prefix: str, id_param: str) -> dict[str, tuple[str, str]]:
@@ -237,6 +240,29 @@ OPERATIONS: dict[str, Op] = {
     "rpc_reset_page": Op("The password reset form (HTML)", "Pages", "Any", query=("token",), media=HTML),
     "rpc_reset_submit": Op("Set the new password (HTML form post)", "Pages", "Any", body="Any", media=HTML),
     "rpc_verify_page": Op("Confirm an address (HTML)", "Pages", "Any", query=("token",), media=HTML),
+    # -- app configuration and schedules ------------------------------------------------------
+    "appconfig_get": Op(
+        "The app configuration in force (JSON, or TOML)",
+        "App configuration",
+        "AppConfig",
+        query=("format",),
+        also=(TOML,),
+    ),
+    "appconfig_put": Op(
+        "Apply a whole app configuration (TOML or JSON); dry_run=true changes nothing",
+        "App configuration",
+        "ApplyResult",
+        body="AppConfig",
+        query=("dry_run",),
+        also=(TOML,),
+    ),
+    "appconfig_schedules": Op("The schedules and their next run", "App configuration", "Schedules"),
+    "appconfig_runs": Op(
+        "The latest scheduled runs, newest first",
+        "App configuration",
+        "ScheduleRuns",
+        query=("schedule", "limit"),
+    ),
 }
 
 _SECURITY: dict[str, str] = {"app": "appSecret", "master": "masterSecret", "user": "session"}
@@ -263,6 +289,8 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
     success: dict[str, Any] = {"description": op.summary}
     if op.response is not None:
         success["content"] = _content(op.response, op.media)
+        for media in op.also:
+            success["content"][media] = {"schema": {"type": "string"}}
     if op.links:
         success["links"] = {
             name: {
@@ -301,6 +329,8 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
     if op.body is not None:
         media = op.body_media or (FORM if op.media == HTML else JSON)
         operation["requestBody"] = {"required": op.body != "Any", "content": _content(op.body, media)}
+        for also in op.also:
+            operation["requestBody"]["content"][also] = {"schema": {"type": "string"}}
     return operation
 
 

@@ -220,6 +220,59 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Files": {"type": "array", "items": ref("File")},
     "LegacyURL": {"type": "object", "required": ["URI"], "properties": {"URI": {"type": "string"}}},
+    "AppConfig": {
+        "type": "object",
+        "description": "The app configuration (docs/app-config.md): as JSON, or the same file as TOML.",
+        "properties": {
+            name: {"type": "object"}
+            for name in ("flex_services", "collections", "endpoints", "auth", "schedules", "push")
+        },
+        "additionalProperties": False,
+    },
+    "ApplyResult": {
+        "type": "object",
+        "required": ["applied", "dryRun", "changes", "version", "indexesBuilt"],
+        "properties": {
+            "applied": {"type": "boolean"},
+            "dryRun": {"type": "boolean"},
+            "changes": {"type": "array", "items": {"type": "string"}},
+            "version": {"type": ["integer", "null"]},
+            "indexesBuilt": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "Schedules": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["name", "cron", "service", "function", "enabled", "nextRun"],
+            "properties": {
+                "name": {"type": "string"},
+                "cron": {"type": "string"},
+                "service": {"type": "string"},
+                "function": {"type": "string"},
+                "enabled": {"type": "boolean"},
+                "nextRun": {"type": ["string", "null"], "format": "date-time"},
+            },
+        },
+    },
+    "ScheduleRuns": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["schedule", "tick", "status", "started", "worker"],
+            "properties": {
+                "schedule": {"type": "string"},
+                "tick": {"type": "string", "format": "date-time"},
+                "status": {"enum": ["running", "succeeded", "failed", "abandoned"]},
+                "started": _ISO,
+                "ended": {"type": ["string", "null"], "format": "date-time"},
+                "durationMs": {"type": ["integer", "null"]},
+                "statusCode": {"type": ["integer", "null"]},
+                "error": {"type": ["string", "null"]},
+                "worker": {"type": "string"},
+            },
+        },
+    },
 }
 
 
@@ -284,6 +337,9 @@ _PARAMETERS: dict[str, Any] = {
     },
     "content_type": _header("X-Kinvey-Content-Type", "The file's media type (required from API version 4)."),
     "content_range": _header("Content-Range", "`bytes a-b/N` (a chunk), `bytes */N` (how much arrived)."),
+    "format": _query("format", "`toml` or `json` (default: JSON).", {"enum": ["toml", "json"]}),
+    "dry_run": _query("dry_run", "`true`: answer the changes, apply nothing.", {"enum": ["true", "false"]}),
+    "schedule": _query("schedule", "Only the runs of this schedule."),
     "api_version": _header(
         "X-Kinvey-API-Version", "The API version (default 3).", {"type": "string", "pattern": "^[0-9]{1,3}$"}
     ),

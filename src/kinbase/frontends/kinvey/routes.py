@@ -7,7 +7,17 @@ not-found name of that namespace (:data:`NOT_FOUND`), a name the SDKs map to the
 
 from __future__ import annotations
 
-from kinbase.frontends.kinvey import appdata, file_bytes, files, groups, handshake, openapi, rpc, users
+from kinbase.frontends.kinvey import (
+    appconfig,
+    appdata,
+    file_bytes,
+    files,
+    groups,
+    handshake,
+    openapi,
+    rpc,
+    users,
+)
 from kinbase.frontends.kinvey.auth import ANY, APP, MASTER, USER, AuthKind
 from kinbase.frontends.kinvey.router import Route
 
@@ -27,6 +37,7 @@ NOT_FOUND: dict[str, str] = {
     "stream": "EntityNotFound",
     "oauth": "EntityNotFound",
     "kinvey": "EntityNotFound",
+    "appconfig": "EntityNotFound",
 }
 """The error name of an unknown path, per namespace (each maps to NotFoundError in the SDKs)."""
 
@@ -42,6 +53,7 @@ _A = "/appdata/{app_key}/{collection}"
 _U = "/user/{app_key}"
 _R = "/rpc/{app_key}"
 _B = "/blob/{app_key}"
+_C = "/appconfig/{app_key}"
 
 
 def _route(
@@ -124,4 +136,9 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{_R}/reset-password", rpc.reset_page, None, page=True),
     _route("POST", f"{_R}/reset-password", rpc.reset_submit, None, page=True),
     _route("GET", f"{_R}/verify-email", rpc.verify_page, None, page=True),
+    # -- app configuration and schedules (kinbase's own, master secret) -----------------------
+    _route("GET", _C, appconfig.get, MASTER),
+    _route("PUT", _C, appconfig.put, MASTER),
+    _route("GET", f"{_C}/schedules", appconfig.schedules, MASTER),
+    _route("GET", f"{_C}/runs", appconfig.runs, MASTER),
 )
