@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 from kinbase.core.services import Core
 from kinbase.frontends.kinto import KintoFrontend
 from kinbase.frontends.kinvey import NAMESPACES as KINVEY_NAMESPACES
@@ -12,6 +10,7 @@ from kinbase.frontends.kinvey import KinveyFrontend
 from kinbase.http.health import NAMESPACES as SERVER_NAMESPACES
 from kinbase.http.health import ServerRoutes
 from kinbase.http.server import Frontend, Server
+from kinbase.logs import configure_logging
 from kinbase.settings import Settings, load_settings
 from kinbase.storage.registry import create_storage
 
@@ -41,7 +40,5 @@ def create_app(settings: Settings, core: Core | None = None) -> Server:
 def create_app_from_environment() -> Server:
     """Factory for ``uvicorn --factory``: settings from ``KINBASE_*`` (the CLI sets them for workers)."""
     settings = load_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     return create_app(settings)

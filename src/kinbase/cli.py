@@ -23,6 +23,7 @@ from kinbase.cli_kinvey import register as register_kinvey
 from kinbase.core.kinto.config import markdown_table as kinto_table
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
+from kinbase.logs import configure_logging
 from kinbase.settings import SETTINGS, Settings, load_settings
 from kinbase.settings import markdown_table as settings_table
 from kinbase.storage.base import AppRecord
@@ -120,6 +121,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         os.environ["KINBASE_CONFIG"] = str(Path(config_file).resolve())
     import uvicorn
 
+    if settings.log_format == "json":
+        configure_logging(settings.log_level, settings.log_format)
     click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")
     uvicorn.run(
         "kinbase.app:create_app_from_environment",
@@ -131,6 +134,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         http="httptools",
         log_level=settings.log_level,
         access_log=settings.access_log,
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

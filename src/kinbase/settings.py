@@ -86,6 +86,16 @@ class Settings:
     )
     log_level: str = setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
     access_log: bool = setting(False, "Log every request.")
+    log_format: str = setting(
+        "text",
+        "Log lines as text, or as one JSON object per line (time, level, logger, message, request_id).",
+        choices=("text", "json"),
+    )
+    metrics_enabled: bool = setting(
+        True,
+        "Serve /metrics (Prometheus text format, no authentication: keep it off the public "
+        "internet or turn it off).",
+    )
     public_url: str = setting(
         "", "Externally visible base URL (scheme://host[:port]); by default taken from each request."
     )

@@ -14,6 +14,7 @@ from kinbase.core.flex.calls import FlexCalls
 from kinbase.core.flex.resolver import FlexResolver
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
+from kinbase.core.metrics import Metrics
 from kinbase.core.mic.services import MicServices
 from kinbase.core.push import PushService
 from kinbase.core.schedules import Scheduler
@@ -33,12 +34,13 @@ class Core:
     def __init__(self, settings: Settings, storage: StorageBackend, blobs: BlobStore | None = None) -> None:
         self.settings = settings
         self.storage = storage
+        self.metrics = Metrics(storage.pool_stats)
         self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
         self._secret: bytes | None = None
         self.kinto = KintoService(settings, storage, lambda: self.secret)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
-        self.flex = FlexService(settings, self.appconfig)
+        self.flex = FlexService(settings, self.appconfig, on_call=self.metrics.flex_call)
         self.kinvey.pipeline.resolver = FlexResolver(
             self.appconfig,
             FlexCalls(self.flex, self.kinvey.users),
@@ -47,7 +49,12 @@ class Core:
         )
         self.push = PushService(storage, self.appconfig)
         self.schedules = Scheduler(
-            storage, self.apps, self.appconfig, self.flex, refresh_seconds=settings.app_cache_seconds
+            storage,
+            self.apps,
+            self.appconfig,
+            self.flex,
+            refresh_seconds=settings.app_cache_seconds,
+            on_run=self.metrics.schedule_run,
         )
         self.mic = MicServices(
             settings,

@@ -52,6 +52,7 @@ class HttpRequest:
         request_id: the id logged with the request and sent back in its response headers.
         scope: the ASGI scope (the origin is derived from it on demand).
         receive: the ASGI receive channel (the body).
+        route: the route template that served it, set by the front-end (the metrics' label).
     """
 
     method: str
@@ -64,6 +65,7 @@ class HttpRequest:
     scope: Scope
     receive: Receive
     public_url: str = ""
+    route: str = ""
     _pairs: list[tuple[str, str]] | None = field(default=None, repr=False)
     _consumed: bool = field(default=False, repr=False)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
@@ -25,6 +26,7 @@ from kinbase.errors import BaaSError
 from kinbase.http.limits import check_headers, check_path
 from kinbase.http.request import ClientDisconnected, HttpRequest
 from kinbase.http.response import HttpResponse, send_response
+from kinbase.logs import REQUEST_ID
 from kinbase.types_asgi import Receive, Scope, Send
 
 __all__ = ["Frontend", "Server"]
@@ -33,9 +35,14 @@ logger = logging.getLogger("kinbase.http")
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
+_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
+
 
 class Frontend(Protocol):
     """A protocol served by the server (Kinvey, Kinto, the server's own routes)."""
+
+    api: str
+    """Its name in the metrics (``kinvey``, ``kinto``, ``server``)."""
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         """Serve one request; errors of the protocol are rendered, not raised."""
@@ -91,6 +98,7 @@ class Server:
             await send({"type": "websocket.close", "code": 1000})
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
         path: str = scope["path"]
         raw_path = scope.get("raw_path")
         request = HttpRequest(
@@ -105,6 +113,7 @@ class Server:
             receive=receive,
             public_url=self.core.settings.public_url,
         )
+        REQUEST_ID.set(request.request_id)
         frontend = self.frontend_of(path)
         try:
             raw_headers = scope.get("headers", [])
@@ -128,6 +137,15 @@ class Server:
             # connection (the server does when this propagates).
             logger.exception("error while sending the response (request id %s)", request.request_id)
             raise
+        finally:
+            method = request.method if request.method in _METHODS else "other"
+            self.core.metrics.request(
+                frontend.api,
+                request.route or "(unmatched)",
+                method,
+                response.status,
+                time.perf_counter() - started,
+            )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -437,6 +437,11 @@ class StorageBackend(ABC):
     async def ping(self) -> bool:
         """True if the database answers (health checks)."""
 
+    def pool_stats(self) -> dict[str, int]:
+        """The connections of this process by state (``size``, ``in_use``, ``idle``,
+        ``waiting``, ``max``), for the metrics; empty if the engine keeps none."""
+        return {}
+
     @abstractmethod
     def reader(self) -> AbstractAsyncContextManager[Reader]:
         """A reader for one or more reads (each read sees the latest committed data)."""

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +34,15 @@ import orjson
 from kinbase.core.appconfig.model import FlexServiceConfig
 from kinbase.core.kinvey.errors import KinveyError
 
-__all__ = ["MAX_REPLY_BYTES", "FlexHttpClient", "HttpReply"]
+__all__ = ["MAX_REPLY_BYTES", "CallObserver", "FlexHttpClient", "HttpReply"]
 
 logger = logging.getLogger("kinbase.flex")
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 """The largest reply kinbase reads from a Flex service."""
+
+CallObserver = Callable[[str, str, float], None]
+"""Told of every call: the service name, ``ok``/``error`` (a status ≥ 400)/``failure``, seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +55,10 @@ class HttpReply:
 class FlexHttpClient:
     """HTTP calls to one Flex service (one per app, service and configuration)."""
 
-    def __init__(self, name: str, config: FlexServiceConfig) -> None:
+    def __init__(self, name: str, config: FlexServiceConfig, on_call: CallObserver | None = None) -> None:
         self.name = name
         self.config = config
+        self._on_call = on_call
         self._client: httpx.AsyncClient | None = None
         self._slots = asyncio.Semaphore(config.concurrency)
         self.in_flight = 0
@@ -94,16 +99,22 @@ class FlexHttpClient:
         url = path + (f"?{query}" if query else "")
         content = orjson.dumps(body) if body is not None else None
         self.in_flight += 1
+        started = time.perf_counter()
+        outcome = "failure"
         try:
             async with asyncio.timeout(deadline):
                 async with self._slots:
-                    return await self._send(method, url, headers, content)
+                    reply = await self._send(method, url, headers, content)
+            outcome = "ok" if reply.status < 400 else "error"
+            return reply
         except TimeoutError:
             raise KinveyError(
                 "BLTimeoutError", f"The Flex service {self.name!r} did not answer within {deadline:g} s."
             ) from None
         finally:
             self.in_flight -= 1
+            if self._on_call is not None:
+                self._on_call(self.name, outcome, time.perf_counter() - started)
             if self._closing and self.in_flight == 0:
                 await self.aclose()
 

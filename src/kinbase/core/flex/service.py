@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from kinbase.core.appconfig import AppConfigService
 from kinbase.core.appconfig.model import FlexServiceConfig
-from kinbase.core.flex.client import FlexHttpClient
+from kinbase.core.flex.client import CallObserver, FlexHttpClient
 from kinbase.core.flex.wire import (
     AuthResult,
     DataReply,
@@ -159,9 +159,12 @@ class BoundService:
 class FlexService:
     """The Flex services declared by each app's configuration, with their HTTP clients."""
 
-    def __init__(self, settings: Settings, appconfig: AppConfigService) -> None:
+    def __init__(
+        self, settings: Settings, appconfig: AppConfigService, *, on_call: CallObserver | None = None
+    ) -> None:
         self._settings = settings
         self._appconfig = appconfig
+        self._on_call = on_call
         self._clients: dict[tuple[int, str], FlexHttpClient] = {}
 
     def baas_url(self, request_base: str | None = None) -> str:
@@ -186,7 +189,7 @@ class FlexService:
             return client
         if client is not None:
             client.retire()
-        client = self._clients[key] = FlexHttpClient(name, config)
+        client = self._clients[key] = FlexHttpClient(name, config, self._on_call)
         return client
 
     async def close(self) -> None:

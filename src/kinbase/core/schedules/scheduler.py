@@ -22,6 +22,8 @@ import contextlib
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -80,7 +82,9 @@ class Scheduler:
         flex: FlexService,
         *,
         refresh_seconds: float = 2.0,
+        on_run: Callable[[bool, float], None] | None = None,
     ) -> None:
+        self._on_run = on_run
         self._storage = storage
         self._apps = apps
         self._appconfig = appconfig
@@ -171,6 +175,7 @@ class Scheduler:
             logger.exception("schedule %s/%s: could not claim %s", app.key, name, tick_key)
             return
         ok, code, error = False, None, None
+        started = time.perf_counter()
         try:
             master = base64.b64encode(f"{app.key}:{app.master_secret}".encode()).decode()
             context = FlexContext(
@@ -191,6 +196,8 @@ class Scheduler:
         except Exception as exc:
             logger.exception("schedule %s/%s tick %s failed", app.key, name, tick_key)
             error = f"internal error: {type(exc).__name__}"
+        if self._on_run is not None:
+            self._on_run(ok, time.perf_counter() - started)
         try:
             await self.runs.finish(app, name, tick_key, ok=ok, status_code=code, error=error)
         except Exception:

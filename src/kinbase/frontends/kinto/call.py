@@ -47,6 +47,8 @@ class KintoRequest:
     prefix: str
     origin: str
     request_id: str = ""
+    route: str = ""
+    """The route template that served it (``/buckets/{id}``...), for the metrics."""
 
     @property
     def base_url(self) -> str:

@@ -28,7 +28,7 @@ from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
 from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
-from kinbase.frontends.kinto.routes import Handler, Resolved, resolve
+from kinbase.frontends.kinto.routes import Handler, Resolved, resolve, template
 from kinbase.http.cors import CorsPolicy
 from kinbase.http.request import HttpRequest
 from kinbase.http.response import redirect
@@ -108,6 +108,8 @@ def _nul_in_basic(authorization: str | None) -> bool:
 class KintoFrontend:
     """The Kinto API of the server."""
 
+    api = "kinto"
+
     def __init__(self, core: Core) -> None:
         self.core = core
         self._default: tuple[float, str | None] = (0.0, None)
@@ -154,7 +156,9 @@ class KintoFrontend:
             response = self._error(exc, request.request_id)
             self._finish(response, request, None, None)
             return response
-        return await self.dispatch(request, app)
+        response = await self.dispatch(request, app)
+        http.route = request.route
+        return response
 
     def refuse(self, http: HttpRequest, error: BaaSError | None) -> KintoResponse:
         """An edge refusal (or an internal error) in Kinto's format."""
@@ -215,6 +219,7 @@ class KintoFrontend:
                 raise KintoError(Errno.MISSING_RESOURCE)
             segments = request.path.strip("/").split("/") if request.path.strip("/") else []
             resolved = resolve(segments, self._extra)
+            request.route = template(resolved, segments)
             if request.method == "OPTIONS":
                 response = KintoResponse(200, b"", self._preflight_headers(resolved))
                 self._finish(response, request, config, None)

@@ -21,7 +21,7 @@ from kinbase.frontends.kinto.utility import (
     version,
 )
 
-__all__ = ["Handler", "Resolved", "resolve"]
+__all__ = ["Handler", "Resolved", "resolve", "template"]
 
 Handler = Callable[[KintoCall], Awaitable[KintoResponse]]
 
@@ -135,3 +135,23 @@ def resolve(segments: list[str], extra: dict[str, Resolved]) -> Resolved:
         raise KintoError(Errno.MISSING_RESOURCE)
     target = Target("record", bucket, collection)
     return _plural(target) if count == 5 else _object(target.with_id(segments[5]))
+
+
+_PLURALS = {
+    "bucket": "/buckets",
+    "account": "/accounts",
+    "collection": "/buckets/{bid}/collections",
+    "group": "/buckets/{bid}/groups",
+    "record": "/buckets/{bid}/collections/{cid}/records",
+    "history": "/buckets/{bid}/history",
+}
+
+
+def template(resolved: Resolved, segments: list[str]) -> str:
+    """The route template of a resolved path (``/buckets/{bid}/collections/{id}``): the label of
+    the request in the metrics, never an id."""
+    target = resolved.target
+    if target is None:
+        return "/" + segments[0] if segments else "/"
+    plural = _PLURALS.get(target.resource, "/" + target.resource)
+    return plural + "/{id}" if target.id is not None else plural

@@ -79,6 +79,8 @@ def _now_ms() -> int:
 class KinveyFrontend:
     """The Kinvey REST API of the server."""
 
+    api = "kinvey"
+
     def __init__(self, core: Core) -> None:
         self.core = core
         self.router = Router(ROUTES)
@@ -96,6 +98,7 @@ class KinveyFrontend:
             if not isinstance(found, Match):
                 raise self._unrouted(request, found)
             route, params = found.route, found.params
+            request.route = route.path
             if route.page:
                 response: HttpResponse = await route.handler(self.core, request, params)
             else:

@@ -257,6 +257,20 @@ class PostgreSQLStorage(StorageBackend):
                     (migration.version,),
                 )
 
+    def pool_stats(self) -> dict[str, int]:
+        if self._pool is None:
+            return {}
+        stats = self._pool.get_stats()
+        size = stats.get("pool_size", 0)
+        idle = stats.get("pool_available", 0)
+        return {
+            "size": size,
+            "idle": idle,
+            "in_use": size - idle,
+            "waiting": stats.get("requests_waiting", 0),
+            "max": self.max_size,
+        }
+
     async def ping(self) -> bool:
         try:
             async with self._require_pool().connection(timeout=5) as conn:

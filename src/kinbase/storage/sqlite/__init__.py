@@ -222,6 +222,17 @@ class SQLiteStorage(StorageBackend):
             conn.execute("ROLLBACK")
             raise
 
+    def pool_stats(self) -> dict[str, int]:
+        """One reader and one writer connection on the loop, plus those of the query threads;
+        ``in_use`` is the writer (one write transaction at a time), ``waiting`` the writes queued
+        behind it."""
+        if self._write_conn is None:
+            return {}
+        size = 2 + len(self._thread_conns)
+        busy = 1 if self._write_lock.locked() else 0
+        waiters = getattr(self._write_lock, "_waiters", None) or ()
+        return {"size": size, "in_use": busy, "idle": size - busy, "waiting": len(waiters), "max": size}
+
     async def ping(self) -> bool:
         try:
             async with self.reader() as reader:
