@@ -85,8 +85,7 @@ async def test_metrics_after_a_load(
     )
     await core.appconfig.apply(await core.apps.require(app.key), parse_toml(schedules))
     await core.schedules.refresh()
-    ours = [t for t in core.schedules.run_due(datetime.now(UTC))]
-    await asyncio.gather(*ours)
+    await asyncio.gather(*core.schedules.run_due(datetime.now(UTC)))
 
     r = await http.get("/metrics")
     assert r.status_code == 200
