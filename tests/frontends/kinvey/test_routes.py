@@ -80,7 +80,7 @@ RESERVED = [
     ("GET", "/v3/oauth/auth?client_id=x&redirect_uri=y", "EntityNotFound"),
     ("POST", "/blob/{k}/some-id/deeper/still", "BlobNotFound"),
     ("GET", "/blob/{k}/some-id", "BlobNotFound"),
-    ("POST", "/push/{k}/register-device", "EntityNotFound"),
+    ("POST", "/push/{k}/unknown-action", "EntityNotFound"),
     ("GET", "/stream/{k}", "EntityNotFound"),
     ("GET", "/appdata/{k}/c/e/extra", "EntityNotFound"),
     ("GET", "/user/{k}/u/unknown/deeper", "UserNotFound"),

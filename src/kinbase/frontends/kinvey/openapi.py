@@ -240,6 +240,17 @@ OPERATIONS: dict[str, Op] = {
     "rpc_reset_page": Op("The password reset form (HTML)", "Pages", "Any", query=("token",), media=HTML),
     "rpc_reset_submit": Op("Set the new password (HTML form post)", "Pages", "Any", body="Any", media=HTML),
     "rpc_verify_page": Op("Confirm an address (HTML)", "Pages", "Any", query=("token",), media=HTML),
+    "rpc_send_email": Op(
+        "Send an email (the Flex email module)", "Business logic", "MailResult", body="Email"
+    ),
+    "push_register_device": Op(
+        "Register a push device for the session's user", "Push", status=204, body="Device"
+    ),
+    "push_unregister_device": Op(
+        "Forget a push device of the session's user", "Push", status=204, body="Device"
+    ),
+    "push_send_message": Op("Push a message to users' devices", "Push", "PushReport", body="PushMessage"),
+    "push_send_broadcast": Op("Push a message to every device", "Push", "PushReport", body="PushBroadcast"),
     # -- app configuration and schedules ------------------------------------------------------
     "appconfig_get": Op(
         "The app configuration in force (JSON, or TOML)",

@@ -15,6 +15,7 @@ from kinbase.frontends.kinvey import (
     groups,
     handshake,
     openapi,
+    push,
     rpc,
     users,
 )
@@ -136,6 +137,12 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", f"{_R}/reset-password", rpc.reset_page, None, page=True),
     _route("POST", f"{_R}/reset-password", rpc.reset_submit, None, page=True),
     _route("GET", f"{_R}/verify-email", rpc.verify_page, None, page=True),
+    _route("POST", f"{_R}/send-email", rpc.send_email, MASTER),
+    # -- push ---------------------------------------------------------------------------------
+    _route("POST", "/push/{app_key}/register-device", push.register_device, USER),
+    _route("POST", "/push/{app_key}/unregister-device", push.unregister_device, USER),
+    _route("POST", "/push/{app_key}/sendMessage", push.send_message, MASTER),
+    _route("POST", "/push/{app_key}/sendBroadcast", push.send_broadcast, MASTER),
     # -- app configuration and schedules (kinbase's own, master secret) -----------------------
     _route("GET", _C, appconfig.get, MASTER),
     _route("PUT", _C, appconfig.put, MASTER),

@@ -22,6 +22,7 @@ __all__ = [
     "remove_collection",
     "reset_page",
     "reset_submit",
+    "send_email",
     "verify_page",
 ]
 
@@ -66,6 +67,12 @@ async def remove_collection(call: KinveyCall) -> HttpResponse:
     return render.value(
         {"count": await call.kinvey.entities.remove_collection(call.app, body["collectionName"])}
     )
+
+
+async def send_email(call: KinveyCall) -> HttpResponse:
+    """The Flex ``email`` module: send a message through the SMTP server of the settings (master
+    secret). Answers ``{"mailServerResponse": ...}``."""
+    return render.value(await call.kinvey.mail.send_flex_email(await call.json_body()))
 
 
 # -- pages (no credentials: the one-time token is the credential) ------------------------------
