@@ -73,11 +73,11 @@ async def test_an_id_holding_a_slash_is_addressable_by_its_location(kv: Kinvey) 
 
 
 RESERVED = [
-    ("GET", "/oauth/auth", "EntityNotFound"),
-    ("POST", "/oauth/token", "EntityNotFound"),
-    ("GET", "/v2/oauth/auth", "EntityNotFound"),
-    ("POST", "/v3/oauth/token", "EntityNotFound"),
-    ("GET", "/v3/oauth/auth?client_id=x&redirect_uri=y", "EntityNotFound"),
+    ("GET", "/oauth/userinfo", "EntityNotFound"),
+    ("POST", "/oauth/token/extra", "EntityNotFound"),
+    ("GET", "/v2/oauth/nothing", "EntityNotFound"),
+    ("POST", "/v3/oauth/revoke", "EntityNotFound"),
+    ("GET", "/v3/oauth/other?client_id=x&redirect_uri=y", "EntityNotFound"),
     ("POST", "/blob/{k}/some-id/deeper/still", "BlobNotFound"),
     ("GET", "/blob/{k}/some-id", "BlobNotFound"),
     ("POST", "/push/{k}/unknown-action", "EntityNotFound"),
@@ -104,7 +104,7 @@ async def test_kinvey_namespaces_answer_kinvey_not_found(
 
 async def test_unknown_kinvey_paths_answer_with_cors_and_a_preflight(kv: Kinvey) -> None:
     origin = {"Origin": "http://localhost:8100"}
-    r = await kv.request("GET", "/v3/oauth/auth", headers=origin)
+    r = await kv.request("GET", "/v3/oauth/userinfo", headers=origin)
     assert r.status_code == 404 and r.headers["access-control-allow-origin"] == "http://localhost:8100"
     r = await kv.http.options("/v3/oauth/token", headers={**origin, "Access-Control-Request-Method": "POST"})
     assert r.status_code == 204 and "POST" in r.headers["access-control-allow-methods"]

@@ -29,6 +29,7 @@ from kinbase.core.kinvey.entities import COLUMNS, ReadResult, read_start, read_w
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.passwords import PasswordService
 from kinbase.core.kinvey.sessions import SessionService
+from kinbase.core.kinvey.user_secrets import ON_CREDENTIALS, ON_DELETE, revoke
 from kinbase.core.kinvey.wire import iso_of
 from kinbase.core.throttle import LoginThrottle
 from kinbase.query.ast import Query
@@ -285,6 +286,7 @@ class UserService:
             if hashed is not None:
                 keep = keep_session if caller.user_id == user_id else None
                 await self.sessions.close_all(writer, app, user_id, keep=keep)
+                await revoke(writer, app.id, user_id, ON_CREDENTIALS)
         return result.object
 
     async def _move_credentials(
@@ -315,6 +317,7 @@ class UserService:
         name = str(_doc(current.data).get("username"))
         await self._move_credentials(writer, app, user_id, name, name, await self.passwords.hash(password))
         await self.sessions.close_all(writer, app, user_id)
+        await revoke(writer, app.id, user_id, ON_CREDENTIALS)
 
     async def _set_status(self, writer: Writer, app: AppRecord, user_id: str, disabled: bool) -> None:
         users = await writer.ensure_parent(app.id, USERS, "")
@@ -336,6 +339,7 @@ class UserService:
             await writer.put(creds, name, lambda ctx: NewVersion(record, creator=user_id))
         if disabled:
             await self.sessions.close_all(writer, app, user_id)
+            await revoke(writer, app.id, user_id, ON_CREDENTIALS)
 
     async def delete(self, app: AppRecord, caller: Caller, user_id: str, *, hard: bool) -> None:
         """Disable (soft delete) or remove (hard, master only) a user.
@@ -355,6 +359,7 @@ class UserService:
                 await self._set_status(writer, app, user_id, True)
                 return
             await self.sessions.close_all(writer, app, user_id)
+            await revoke(writer, app.id, user_id, ON_DELETE)
             creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
             await writer.delete(creds, str(_doc(current.data).get("username")))
             await writer.delete(users, user_id)
@@ -368,6 +373,7 @@ class UserService:
             raise refuse("You may only invalidate your own sessions.")
         async with self._storage.writer() as writer:
             await self.sessions.close_all(writer, app, user_id)
+            await revoke(writer, app.id, user_id, ON_CREDENTIALS)
 
     async def stored(self, app: AppRecord, user_id: str) -> StoredObject | None:
         async with self._storage.reader() as reader:

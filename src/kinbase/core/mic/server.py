@@ -221,6 +221,17 @@ class AuthorizationServer:
         code = await self.tokens.issue_code(page.app, page.client_id, page.redirect_uri, identity)
         return with_params(page.redirect_uri, {"code": code, "state": login.state})
 
+    def refused_location(self, page: LoginPage, error: OAuthError) -> str:
+        """Where a login form posted by a client (not a person) sends a refusal: the redirect
+        URI with ``error``, ``error_description`` and the client's ``state``."""
+        login = self._states.open(page.state)
+        params = {
+            "error": error.error,
+            "error_description": error.description,
+            "state": login.state if login is not None else "",
+        }
+        return with_params(page.redirect_uri, params)
+
     # -- the token endpoint -------------------------------------------------------------------
     async def _authenticate_client(self, request: TokenRequest) -> tuple[AppRecord, AuthService, str]:
         if request.basic is not None:

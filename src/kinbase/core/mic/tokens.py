@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kinbase.core.kinvey.user_secrets import OAUTH_TOKENS
 from kinbase.core.mic.errors import OAuthError
 from kinbase.core.mic.model import Identity
 from kinbase.core.permissions import user_principal
@@ -32,7 +33,7 @@ from kinbase.storage.base import AppRecord, NewVersion, StorageBackend, WriteCon
 __all__ = ["CODES", "TOKENS", "TokenPair", "TokenStore"]
 
 CODES = "kinvey.oauth_codes"
-TOKENS = "kinvey.oauth_tokens"
+TOKENS = OAUTH_TOKENS
 
 
 @dataclass(frozen=True, slots=True)

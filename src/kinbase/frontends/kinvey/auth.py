@@ -1,5 +1,6 @@
 """Kinvey credentials: ``Basic appKey:appSecret``, ``Basic appKey:masterSecret``, user sessions
-(``Kinvey <token>``) and, before API version 6, ``Basic username:password``.
+(``Kinvey <token>``) and, before API version 6, ``Basic username:password`` (refused for a user
+with multi-factor authentication: the password alone is not enough for that user).
 
 Wrong credentials answer ``InvalidCredentials``; valid credentials of a kind the endpoint does not
 accept answer ``InsufficientCredentials``. The two must never be confused: the SDK logs its user
@@ -87,6 +88,11 @@ async def _identify(core: Core, request: HttpRequest, app: AppRecord, version: i
         caller = await core.kinvey.caller_for_password(app, user, secret, address)
         if caller is None:
             raise KinveyError("InvalidCredentials", "Wrong username or password.")
+        if caller.user_id is not None and await core.mic.mfa.verified(app, caller.user_id):
+            # A password alone never opens the data of a user who set up a second factor.
+            raise KinveyError(
+                "InvalidCredentials", "This user logs in with a second factor: log in with API version 6."
+            )
         return Auth(kind="user", caller=caller)
     if scheme == "kinvey":
         token = value.strip()

@@ -51,6 +51,10 @@ class Op:
     """The request body's media type when it is not JSON (or a form, for HTML pages)."""
     also: tuple[str, ...] = ()
     """Other media types of the body and the answer (the app configuration as TOML)."""
+    security: tuple[str, ...] | None = None
+    """The security schemes, when the route checks its credentials itself."""
+    error: str = "Error"
+    """The schema of a JSON error."""
 
 
 def _crud(kind: str, prefix: str, id_param: str) -> dict[str, tuple[str, str]]:
@@ -121,7 +125,9 @@ OPERATIONS: dict[str, Op] = {
         "Sign up", "Users", "User", 201, "UserInput", links=_crud("User", "users_user", "user_id")
     ),
     "users_users_get": Op("List users", "Users", "Users", query=_LIST, headers=("items_count",)),
-    "users_login": Op("Log in (the answer carries _kmd.authtoken)", "Users", "User", body="Login"),
+    "users_login": Op(
+        "Log in (the user with _kmd.authtoken, or the MFA challenge)", "Users", "LoginAnswer", body="Login"
+    ),
     "users_logout": Op("Log out (ends this session)", "Users", status=204),
     "users_me": Op("The session's user", "Users", "User"),
     "users_count": Op("Count users", "Users", "Count", query=("query",)),
@@ -136,6 +142,36 @@ OPERATIONS: dict[str, Op] = {
     "users_roles_of": Op("The roles of a user", "Roles", "Memberships"),
     "users_role_assign": Op("Give a user a role", "Roles", status=204),
     "users_role_remove": Op("Take a role from a user", "Roles", status=204),
+    # -- multi-factor authentication ----------------------------------------------------------
+    "mfa_challenge": Op(
+        "Choose the authenticator of an MFA login",
+        "MFA",
+        status=204,
+        body="ChallengeInput",
+        security=("mfaSession",),
+    ),
+    "mfa_complete": Op(
+        "Finish an MFA login with a code", "MFA", "MfaComplete", body="MfaCode", security=("mfaSession",)
+    ),
+    "mfa_authenticator_create": Op(
+        "Create a TOTP authenticator (unverified)",
+        "MFA",
+        "Authenticator",
+        201,
+        "AuthenticatorInput",
+        security=("session", "mfaSession", "masterSecret"),
+    ),
+    "mfa_authenticators_get": Op("The user's verified authenticators", "MFA", "Authenticators"),
+    "mfa_authenticator_verify": Op(
+        "Verify an authenticator with a first code (the first one issues recovery codes)",
+        "MFA",
+        "RecoveryCodes",
+        body="MfaCode",
+        security=("session", "mfaSession", "masterSecret"),
+    ),
+    "mfa_authenticator_delete": Op("Remove an authenticator", "MFA", status=204),
+    "mfa_recovery_codes_get": Op("How many recovery codes are left", "MFA", "RecoveryCodes"),
+    "mfa_recovery_codes_post": Op("Replace the recovery codes", "MFA", "RecoveryCodes"),
     # -- groups and roles ---------------------------------------------------------------------
     "groups_group_post": Op(
         "Create a group",
@@ -275,11 +311,48 @@ OPERATIONS: dict[str, Op] = {
         query=("schedule", "limit"),
     ),
 }
+for _suffix in ("", "_v2", "_v3"):
+    OPERATIONS |= {
+        f"oauth_authorize_page{_suffix}": Op(
+            "The login page (HTML)",
+            "Auth host",
+            "Any",
+            query=("client_id", "redirect_uri", "response_type", "state"),
+            media=HTML,
+        ),
+        f"oauth_authorize_api{_suffix}": Op(
+            "The URL of the login form (legacy AuthorizationCodeAPI flow)",
+            "Auth host",
+            "TempLogin",
+            body="AuthorizeForm",
+            error="OAuthError",
+            body_media=FORM,
+        ),
+        f"oauth_login_submit{_suffix}": Op(
+            "Post the login form: 302 to redirect_uri?code=… (or ?error=…)",
+            "Auth host",
+            status=302,
+            body="LoginForm",
+            query=("state",),
+            media=HTML,
+        ),
+        f"oauth_token{_suffix}": Op(
+            "Exchange a code, a password or a refresh token for tokens",
+            "Auth host",
+            "TokenPair",
+            body="TokenForm",
+            security=("oauthClient",),
+            error="OAuthError",
+            body_media=FORM,
+        ),
+    }
 
 _SECURITY: dict[str, str] = {"app": "appSecret", "master": "masterSecret", "user": "session"}
 
 
-def _security(accepts: tuple[AuthKind, ...] | None) -> list[dict[str, list[str]]]:
+def _security(accepts: tuple[AuthKind, ...] | None, op: Op) -> list[dict[str, list[str]]]:
+    if op.security is not None:
+        return [{name: []} for name in op.security]
     if accepts is None:
         return []
     schemes: list[dict[str, list[str]]] = [{_SECURITY[kind]: []} for kind in accepts]
@@ -325,7 +398,7 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
     error_media = HTML if route.page and op.media == HTML else JSON
     error = {
         "description": "An error",
-        "content": _content("Any" if error_media == HTML else "Error", error_media),
+        "content": _content("Any" if error_media == HTML else op.error, error_media),
     }
     responses["4XX"] = error
     responses["5XX"] = error
@@ -335,7 +408,7 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
         "tags": [op.tag],
         "parameters": params,
         "responses": responses,
-        "security": _security(route.accepts),
+        "security": _security(route.accepts, op),
     }
     if op.body is not None:
         media = op.body_media or (FORM if op.media == HTML else JSON)

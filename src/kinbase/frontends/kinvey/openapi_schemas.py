@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kinbase.frontends.kinvey.openapi_login import LOGIN_SCHEMAS
+
 __all__ = ["COMPONENTS", "ref"]
 
 
@@ -371,6 +373,11 @@ _PARAMETERS: dict[str, Any] = {
     "role_id": _path("role_id", "A role `_id`."),
     "login": _path("login", "A username (or an email, or an `_id`)."),
     "endpoint": _path("endpoint", "The name of a custom endpoint."),
+    "authenticator_id": _path("authenticator_id", "An authenticator `id`."),
+    "client_id": _query("client_id", "`APP_KEY`, or `APP_KEY.<auth service>`."),
+    "redirect_uri": _query("redirect_uri", "A redirect URI registered for the auth service."),
+    "response_type": _query("response_type", "Must be `code`.", {"enum": ["code"]}),
+    "state": _query("state", "The client's own value, sent back with the code."),
     "query": _query("query", "A MongoDB-style filter, as JSON text."),
     "sort": _query("sort", 'Sort keys as JSON text (`{"age": -1}`) or a field name.'),
     "limit": _query("limit", "At most this many entities.", {"type": "string", "pattern": "^[0-9]+$"}),
@@ -433,7 +440,19 @@ _SECURITY: dict[str, Any] = {
         "scheme": "Kinvey",
         "description": "`Authorization: Kinvey <_kmd.authtoken>` of a login or sign-up.",
     },
+    "mfaSession": {
+        "type": "http",
+        "scheme": "KinveyMFA",
+        "description": "`Authorization: KinveyMFA <mfaSessionToken>` of a login that answered `mfaRequired`.",
+    },
+    "oauthClient": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "`client_id : app secret` (the client_id is `APP_KEY` or `APP_KEY.<auth service>`).",
+    },
 }
+
+_SCHEMAS |= LOGIN_SCHEMAS
 
 COMPONENTS: dict[str, Any] = {
     "schemas": _SCHEMAS,

@@ -14,6 +14,8 @@ from kinbase.frontends.kinvey import (
     files,
     groups,
     handshake,
+    mfa,
+    oauth,
     openapi,
     push,
     rpc,
@@ -55,6 +57,11 @@ _U = "/user/{app_key}"
 _R = "/rpc/{app_key}"
 _B = "/blob/{app_key}"
 _C = "/appconfig/{app_key}"
+_AUTH = f"{_U}/{{user_id}}/authenticators"
+
+OAUTH_PREFIXES = {"": "", "/v2": "_v2", "/v3": "_v3"}
+"""The auth host's path prefixes (the SDKs default to ``/v3``; the token refresh is unversioned)
+and the suffix of their routes' names."""
 
 
 def _route(
@@ -64,9 +71,10 @@ def _route(
     accepts: tuple[AuthKind, ...] | None,
     *,
     page: bool = False,
+    suffix: str = "",
 ) -> Route:
     module = getattr(handler, "__module__", "").rpartition(".")[2]
-    name = f"{module}_{getattr(handler, '__name__', 'handler')}"
+    name = f"{module}_{getattr(handler, '__name__', 'handler')}{suffix}"
     return Route(method, path, handler, name, accepts, page=page)  # type: ignore[arg-type]
 
 
@@ -101,6 +109,15 @@ ROUTES: tuple[Route, ...] = (
     _route("POST", f"{_U}/{{user_id}}/_restore", users.restore, MASTER),
     _route("DELETE", f"{_U}/{{user_id}}/tokens", users.tokens_delete, DATA),
     _route("GET", f"{_U}/{{user_id}}/roles", users.roles_of, MASTER),
+    # -- multi-factor authentication (API version 6) ------------------------------------------
+    _route("POST", f"{_U}/mfa/challenge", mfa.challenge, None),
+    _route("POST", f"{_U}/mfa/complete", mfa.complete, None),
+    _route("POST", _AUTH, mfa.authenticator_create, None),
+    _route("GET", _AUTH, mfa.authenticators_get, DATA),
+    _route("POST", f"{_AUTH}/{{authenticator_id}}/verify", mfa.authenticator_verify, None),
+    _route("DELETE", f"{_AUTH}/{{authenticator_id}}", mfa.authenticator_delete, DATA),
+    _route("GET", f"{_U}/{{user_id}}/recovery-codes", mfa.recovery_codes_get, DATA),
+    _route("POST", f"{_U}/{{user_id}}/recovery-codes", mfa.recovery_codes_post, DATA),
     _route("PUT", f"{_U}/{{user_id}}/roles/{{role_id}}", users.role_assign, MASTER),
     _route("DELETE", f"{_U}/{{user_id}}/roles/{{role_id}}", users.role_remove, MASTER),
     # -- groups and roles ---------------------------------------------------------------------
@@ -148,4 +165,15 @@ ROUTES: tuple[Route, ...] = (
     _route("PUT", _C, appconfig.put, MASTER),
     _route("GET", f"{_C}/schedules", appconfig.schedules, MASTER),
     _route("GET", f"{_C}/runs", appconfig.runs, MASTER),
+    # -- the auth host (Mobile Identity Connect) ----------------------------------------------
+    *(
+        _route(method, f"{prefix}/oauth/{name}", handler, None, page=True, suffix=suffix)
+        for prefix, suffix in OAUTH_PREFIXES.items()
+        for method, name, handler in (
+            ("GET", "auth", oauth.authorize_page),
+            ("POST", "auth", oauth.authorize_api),
+            ("POST", "login", oauth.login_submit),
+            ("POST", "token", oauth.token),
+        )
+    ),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.kinvey.mfa import MfaChallenge
 from kinbase.core.kinvey.users import user_with_token
 from kinbase.core.kinvey.wire import parse_filter
 from kinbase.frontends.kinvey import render
@@ -35,8 +36,15 @@ def _location(call: KinveyCall, user_id: str) -> str:
 
 
 async def signup(call: KinveyCall) -> HttpResponse:
-    """Create a user. Before API version 6 the answer carries a session (``_kmd.authtoken``)."""
-    result = await call.kinvey.users.signup(call.app, await call.json_body(), with_token=call.api_version < 6)
+    """Create a user. Before API version 6 the answer carries a session (``_kmd.authtoken``).
+
+    With ``_socialIdentity.kinveyAuth`` (Mobile Identity Connect) the user is created linked to
+    the identity the access token names, and always answered with a session."""
+    body = await call.json_body()
+    if isinstance(body, dict) and "_socialIdentity" in body:
+        opened = await call.core.mic.logins.signup_social(call.app, body)
+        return _created(call, opened.user)
+    result = await call.kinvey.users.signup(call.app, body, with_token=call.api_version < 6)
     return _created(call, result.user)
 
 
@@ -47,9 +55,15 @@ def _created(call: KinveyCall, user: dict[str, object]) -> HttpResponse:
 
 
 async def login(call: KinveyCall) -> HttpResponse:
-    address = call.request.client
-    result = await call.kinvey.users.login(call.app, await call.json_body(), address)
-    return render.value(result.user)
+    """Username and password (with ``recoveryCode`` or ``deviceToken``), or ``_socialIdentity``:
+    the user with ``_kmd.authtoken``, or (API version 6, a user with an authenticator) the
+    ``mfaRequired`` challenge."""
+    outcome = await call.core.mic.logins.login(
+        call.app, await call.json_body(), address=call.request.client, api_version=call.api_version
+    )
+    if isinstance(outcome, MfaChallenge):
+        return render.value(outcome.body())
+    return render.value(outcome.user)
 
 
 async def logout(call: KinveyCall) -> HttpResponse:
