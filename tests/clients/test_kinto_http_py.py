@@ -4,6 +4,7 @@ sharing through groups, If-Match conflicts, ``_since`` sync with tombstones, pag
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 import requests
@@ -110,3 +111,38 @@ def test_batch_errors_raise(users) -> None:
         batch.create_collection(id="c1")
         batch.create_collection(id="c2")
     assert sorted(c["id"] for c in alice.get_collections(bucket=bucket)) == ["c1", "c2"]
+
+
+def test_attachments_add_download_remove(users, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """kinto-http's attachment calls, as its own functional tests use them."""
+    alice, bob, suffix = users
+    bucket = f"files-{suffix}"
+    alice.create_bucket(id=bucket)
+    alice.create_collection(id="docs", bucket=bucket)
+    source = tmp_path / "report.json"
+    source.write_bytes(b'{"numbers": [' + b",".join(str(i).encode() for i in range(20000)) + b"]}")
+    answer = alice.add_attachment(
+        id="r1",
+        filepath=str(source),
+        bucket=bucket,
+        collection="docs",
+        data={"title": "numbers"},
+        permissions={"read": ["system.Everyone"]},
+    )
+    assert answer["filename"] == "report.json" and answer["mimetype"] == "application/json"
+    assert answer["size"] == source.stat().st_size
+    record = bob.get_record(id="r1", collection="docs", bucket=bucket)["data"]
+    assert record["title"] == "numbers" and record["attachment"] == answer
+    target = tmp_path / "downloaded"
+    target.mkdir()
+    path = bob.download_attachment(record, filepath=str(target))
+    assert Path(path).read_bytes() == source.read_bytes()
+    with pytest.raises(KintoException) as refused:
+        bob.remove_attachment(id="r1", bucket=bucket, collection="docs")
+    assert refused.value.response.status_code == 403
+    alice.remove_attachment(id="r1", bucket=bucket, collection="docs")
+    assert alice.get_record(id="r1", collection="docs", bucket=bucket)["data"]["attachment"] is None
+    gone = requests.get(
+        alice.server_info()["capabilities"]["attachments"]["base_url"] + answer["location"], timeout=30
+    )
+    assert gone.status_code == 404

@@ -19,6 +19,7 @@ from kinbase.core.kinto.service import KintoService
 from kinbase.core.services import Core
 from kinbase.frontends.kinto.errors import invalid
 from kinbase.http.limits import check_json_depth
+from kinbase.http.request import HttpRequest
 from kinbase.http.response import HttpResponse
 from kinbase.types import Stamp
 
@@ -37,6 +38,7 @@ class KintoRequest:
         body: the raw body.
         prefix: the API prefix (``/v1`` or ``/kinto/<app key>/v1``).
         origin: ``scheme://host[:port]`` as the client sees the server.
+        http: the HTTP request whose body was left unread (a streamed upload), else None.
     """
 
     method: str
@@ -49,6 +51,7 @@ class KintoRequest:
     request_id: str = ""
     route: str = ""
     """The route template that served it (``/buckets/{id}``...), for the metrics."""
+    http: HttpRequest | None = None
 
     @property
     def base_url(self) -> str:

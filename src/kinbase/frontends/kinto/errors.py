@@ -11,6 +11,7 @@ from enum import IntEnum
 from http import HTTPStatus
 from typing import Any
 
+from kinbase.core.files.errors import QuotaExceeded, UploadStalled
 from kinbase.core.kinto.errors import InvalidParameter, MissingObject, MissingParent, ObjectChanged
 from kinbase.errors import (
     BaaSError,
@@ -127,6 +128,10 @@ def _classify(exc: BaaSError) -> KintoError:
     if isinstance(exc, InvalidJSON):
         detail = {"location": "body", "name": "", "description": exc.message}
         return KintoError(Errno.BADJSON, "body: Invalid JSON", status=400, details=[detail])
+    if isinstance(exc, QuotaExceeded):
+        return KintoError(Errno.FORBIDDEN, exc.message, status=507)
+    if isinstance(exc, UploadStalled):
+        return KintoError(Errno.INVALID_POSTED_DATA, exc.message, status=408)
     if isinstance(exc, BodyTooLarge):
         return KintoError(Errno.REQUEST_TOO_LARGE, exc.message)
     if isinstance(exc, LimitExceeded | InvalidPath):

@@ -25,6 +25,7 @@ from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
+from kinbase.frontends.kinto.attachments import FILES_PREFIX, serve_file
 from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
@@ -126,6 +127,8 @@ class KintoFrontend:
             _, _, key, *rest = path.split("/", 3)
             base, remainder = f"/kinto/{key}", "/" + rest[0] if rest else ""
         app_key = base[7:] if base else None
+        if not base and path.startswith(FILES_PREFIX) and method in _READS:
+            return await self._attachment_file(http)
         match = _VERSIONED.fullmatch(remainder)
         if match is None:
             return self._unversioned(method, base, remainder, qs)
@@ -150,7 +153,9 @@ class KintoFrontend:
         )
         try:
             app = await self._app(app_key)
-            if method not in _READS:
+            if method == "POST" and rest_path.endswith("/attachment"):
+                request.http = http  # a multipart upload, streamed by its handler
+            elif method not in _READS:
                 request.body = await http.body(self.core.settings.max_body_bytes)
         except BaaSError as exc:
             response = self._error(exc, request.request_id)
@@ -158,6 +163,24 @@ class KintoFrontend:
             return response
         response = await self.dispatch(request, app)
         http.route = request.route
+        return response
+
+    async def _attachment_file(self, http: HttpRequest) -> KintoResponse:
+        """An attachment file at ``/attachments/{app_key}/{location}`` (no credentials)."""
+        key, _, location = http.path[len(FILES_PREFIX) :].partition("/")
+        try:
+            if http.method == "OPTIONS":
+                response = KintoResponse(200, b"", self._preflight_headers(None))
+            else:
+                app = await self.core.apps.get(key)
+                if app is None or not location:
+                    raise KintoError(Errno.MISSING_RESOURCE)
+                response = await serve_file(self.core, app, http, location)
+        except BaaSError as exc:
+            response = self._error(exc, http.request_id)
+        response.headers.update(_SECURITY)
+        if "origin" in http.headers:
+            response.headers.update(CORS.actual(http.headers["origin"]))
         return response
 
     def refuse(self, http: HttpRequest, error: BaaSError | None) -> KintoResponse:

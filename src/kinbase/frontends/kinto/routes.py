@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 
 from kinbase.core.kinto.model import OBJECT_ID, Target
+from kinbase.frontends.kinto.attachments import delete_attachment, post_attachment
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError
 from kinbase.frontends.kinto.objects import delete_object, get_object, patch_object, put_object
@@ -131,9 +132,20 @@ def resolve(segments: list[str], extra: dict[str, Resolved]) -> Resolved:
         return _object(Target("collection", bucket, id=collection))
     if not OBJECT_ID.match(collection):
         raise _missing("collection", collection)
-    if segments[4] != "records" or count > 6:
+    if segments[4] != "records" or count > 7:
         raise KintoError(Errno.MISSING_RESOURCE)
     target = Target("record", bucket, collection)
+    if count == 7:
+        if segments[6] != "attachment":
+            raise KintoError(Errno.MISSING_RESOURCE)
+        record = target.with_id(segments[5])
+        return Resolved(
+            {
+                "POST": partial(post_attachment, target=record),
+                "DELETE": partial(delete_attachment, target=record),
+            },
+            record,
+        )
     return _plural(target) if count == 5 else _object(target.with_id(segments[5]))
 
 

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from kinbase import __version__
 from kinbase.core.kinto.config import KintoConfig
+from kinbase.frontends.kinto.attachments import base_url
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
 from kinbase.frontends.kinto.querystring import kinto_querystring
@@ -20,6 +21,8 @@ from kinbase.query.kinto_querystring import page_token
 __all__ = ["HTTP_API_VERSION", "flush", "heartbeat", "hello", "lbheartbeat", "permissions", "version"]
 
 HTTP_API_VERSION = "1.23"
+ATTACHMENT_PLUGIN_VERSION = "9.0.0"
+"""The kinto-attachment release whose behaviour the attachment endpoints follow."""
 _DOCS = "https://kinto.readthedocs.io/en/latest/"
 
 
@@ -50,6 +53,12 @@ def capabilities(call: KintoCall) -> dict[str, Any]:
             "description": "The __flush__ endpoint can be used to remove all data from all backends.",
             "url": _DOCS + "configuration/settings.html#activating-the-flush-endpoint",
         }
+    caps["attachments"] = {
+        "description": "Add file attachments to records",
+        "url": "https://github.com/Kinto/kinto-attachment/",
+        "version": ATTACHMENT_PLUGIN_VERSION,
+        "base_url": base_url(call.request.origin, call.ctx.app, config.attachment_base_url),
+    }
     if config.schema_validation:
         caps["schema"] = {
             "description": "Validates collection records with JSON schemas.",
