@@ -168,6 +168,7 @@ class KintoFrontend:
     async def _attachment_file(self, http: HttpRequest) -> KintoResponse:
         """An attachment file at ``/attachments/{app_key}/{location}`` (no credentials)."""
         key, _, location = http.path[len(FILES_PREFIX) :].partition("/")
+        http.route = FILES_PREFIX + "{app_key}/{location}"
         try:
             if http.method == "OPTIONS":
                 response = KintoResponse(200, b"", self._preflight_headers(None))

@@ -166,4 +166,6 @@ def template(resolved: Resolved, segments: list[str]) -> str:
     if target is None:
         return "/" + segments[0] if segments else "/"
     plural = _PLURALS.get(target.resource, "/" + target.resource)
+    if len(segments) == 7:
+        return plural + "/{id}/attachment"
     return plural + "/{id}" if target.id is not None else plural
