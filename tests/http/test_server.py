@@ -108,3 +108,32 @@ async def test_a_client_gone_mid_body_gets_no_answer(core: Core) -> None:
         create_app(core.settings, core), scope, [{"type": "http.request", "body": b"{", "more_body": True}]
     )
     assert sent[0]["status"] == 401, "credentials are checked before the body is read"
+
+
+async def test_the_server_counts_its_responses_and_logs_them_at_shutdown(
+    core: Core, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 16: the fuzz campaign compares what its clients received with what the server sent."""
+    server = create_app(core.settings, core)
+
+    def http(path: str) -> dict[str, Any]:
+        return {"type": "http", "method": "GET", "path": path, "headers": [], "query_string": b""}
+
+    assert (await _call(server, http("/healthz"), []))[0]["status"] == 200
+    assert (await _call(server, http("/healthz/nothing"), []))[0]["status"] == 404
+    assert (await _call(server, http("/appdata/kid_none"), []))[0]["status"] == 404
+
+    async def down() -> bool:
+        return False
+
+    monkeypatch.setattr(core.storage, "ping", down)
+    assert (await _call(server, http("/healthz"), []))[0]["status"] == 503
+    assert server.responses == {"2xx": 1, "4xx": 2, "5xx": 1}
+
+    async def stop() -> None:
+        return None
+
+    monkeypatch.setattr(core, "stop", stop)
+    with caplog.at_level("INFO", logger="kinbase.http"):
+        await _call(server, {"type": "lifespan"}, [{"type": "lifespan.shutdown"}])
+    assert "responses: 1xx=0 2xx=1 3xx=0 4xx=2 5xx=1 failed=0 disconnected=0" in caplog.text

@@ -10,6 +10,11 @@ Every HTTP request goes through :meth:`Server.__call__`:
    path), refused by that front-end in its protocol's format;
 4. the front-end's ``handle``; an exception nothing caught is logged with the request id and
    answered by the front-end's internal error, never with a stack trace.
+
+The server counts what it answered (:attr:`Server.responses`: by status class, ``failed`` for a
+response that could not be sent whole, ``disconnected`` for a client gone before its answer) and
+logs the counts when its lifespan ends: the fuzz campaign (issue 16) checks them against what its
+clients received.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
@@ -77,6 +83,7 @@ class Server:
         self.nested = dict(nested or {})
         self.default = default
         self.max_header_bytes = max_header_bytes
+        self.responses: Counter[str] = Counter()
 
     def frontend_of(self, path: str) -> Frontend:
         """The front-end that owns ``path`` (by its first segment, or its first two)."""
@@ -124,6 +131,7 @@ class Server:
         except BaaSError as exc:
             response = frontend.refuse(request, exc)
         except ClientDisconnected:
+            self.responses["disconnected"] += 1
             return
         except Exception:
             logger.exception(
@@ -135,6 +143,7 @@ class Server:
         except Exception:
             # A streamed body failed after the status went out: all that is left is to drop the
             # connection (the server does when this propagates).
+            self.responses["failed"] += 1
             logger.exception("error while sending the response (request id %s)", request.request_id)
             raise
         finally:
@@ -146,6 +155,13 @@ class Server:
                 response.status,
                 time.perf_counter() - started,
             )
+        self.responses[f"{response.status // 100}xx"] += 1
+
+    def response_counts(self) -> str:
+        """``responses: 2xx=… 4xx=…`` (every class, in order; ``failed`` and ``disconnected`` too)."""
+        names = ["1xx", "2xx", "3xx", "4xx", "5xx", "failed", "disconnected"]
+        names += sorted(set(self.responses) - set(names))
+        return "responses: " + " ".join(f"{name}={self.responses[name]}" for name in names)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -159,6 +175,7 @@ class Server:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                logger.info("pid %d %s", os.getpid(), self.response_counts())
                 await self.core.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

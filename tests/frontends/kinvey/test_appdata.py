@@ -110,7 +110,7 @@ async def test_api_version_default_and_echo(kv: Kinvey) -> None:
     r = await kv.http.get(f"/appdata/{kv.key}/c", headers=kv.master)
     assert r.headers["x-kinvey-api-version"] == "3"
     r = await kv.get("/appdata/{k}/c", version="99")
-    assert r.status_code == 501 and error_of(r) == "APIVersionNotImplemented"
+    assert r.status_code == 400 and error_of(r) == "APIVersionNotAvailable"
 
 
 async def test_multi_insert(kv: Kinvey) -> None:

@@ -80,7 +80,7 @@ async def test_wrong_secret_and_wrong_app(client: httpx.AsyncClient, app: AppRec
 @pytest.mark.parametrize(
     ("version", "status", "error"),
     [
-        ("7", 501, "APIVersionNotImplemented"),
+        ("7", 400, "APIVersionNotAvailable"),
         ("abc", 400, "APIVersionNotAvailable"),
         ("-1", 400, "APIVersionNotAvailable"),
     ],

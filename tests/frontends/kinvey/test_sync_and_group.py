@@ -103,7 +103,7 @@ async def test_group_errors_change_nothing(kv: Kinvey) -> None:
     cases = [
         ("function(doc, out) { while (true) {} }", "BLTimeoutError", 550),
         ("function(doc, out) { throw new Error('boom'); }", "BLRuntimeError", 400),
-        ("function(doc, out) { out.x = ; }", "BLSyntaxError", 550),
+        ("function(doc, out) { out.x = ; }", "BLRuntimeError", 400),
         (
             "function(doc, out) { var a = []; while (true) { a.push(new Array(100000)); } }",
             "BLViolationError",

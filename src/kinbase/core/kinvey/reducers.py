@@ -66,7 +66,9 @@ def run_js(source: str, payload: str, time_limit: float) -> tuple[str, str]:
         if "interrupted" in message:
             return "BLTimeoutError", f"The reduce function ran longer than {time_limit} s."
         if "SyntaxError" in message:
-            return "BLSyntaxError", first
+            # The client sent the function: its syntax error is a 400 (BLSyntaxError is a 550,
+            # the status of the server's own business logic), issue 16.
+            return "BLRuntimeError", first
         if message.strip() == "null" or "out of memory" in message or "stack overflow" in message:
             # QuickJS cannot even allocate the error object when the memory limit is hit.
             return "BLViolationError", first
@@ -116,7 +118,7 @@ class ReducerPool:
         """Fold each group of documents with ``source``, from a copy of ``initial``.
 
         Raises:
-            KinveyError: BLTimeoutError, BLSyntaxError, BLRuntimeError, BLViolationError,
+            KinveyError: BLTimeoutError, BLRuntimeError (a syntax error too), BLViolationError,
                 BLInternalError.
         """
         limit = DEFAULT_TIME_LIMIT if time_limit is None else time_limit

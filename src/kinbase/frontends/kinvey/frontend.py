@@ -55,8 +55,9 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
     """The API version of a request: its ``X-Kinvey-API-Version`` header or the app's default.
 
     Raises:
-        KinveyError: APIVersionNotAvailable for a malformed or unsupported version,
-            APIVersionNotImplemented for a version newer than this server knows.
+        KinveyError: APIVersionNotAvailable for a malformed or unsupported version, and for a
+            version newer than this server knows (the specification allows ``400
+            APIVersionNotAvailable`` or ``501 APIVersionNotImplemented``: a client's choice is a 4xx).
     """
     if raw is None or raw.strip() == "":
         default = app.settings.get("default_api_version") if app is not None else None
@@ -67,7 +68,7 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
     version = int(value)
     if version > LATEST_API_VERSION:
         raise KinveyError(
-            "APIVersionNotImplemented", f"This server implements API versions up to {LATEST_API_VERSION}."
+            "APIVersionNotAvailable", f"This server implements API versions up to {LATEST_API_VERSION}."
         )
     return version
 
