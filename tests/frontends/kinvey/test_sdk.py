@@ -137,3 +137,10 @@ def test_core_js_sdk_with_http_adapter(node_modules: Path, server: Server) -> No
     query with sort/limit/skip, count and remove by query, group, ``Query.near`` in miles, logout."""
     lines = _run("modern.js", server)
     assert lines[-1] == '{"name":"logout","ok":true}'
+
+
+def test_node_sdk_files(node_modules: Path, server: Server) -> None:
+    """kinvey-node-sdk 3.12.5's Files API: upload through the resumable upload URL, stream,
+    download, find with a query, replace, removeById."""
+    lines = _run("files.js", server)
+    assert lines[-1] == '{"name":"done","ok":true}'
