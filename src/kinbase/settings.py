@@ -71,6 +71,12 @@ class Settings:
         "survives power loss, at a lower write rate.",
         choices=("normal", "full"),
     )
+    redis_url: str = setting(
+        "",
+        "Redis (redis://host:port/db) through which workers and machines tell each other what changed "
+        "(apps, memberships, login throttling); empty: through the database (PostgreSQL LISTEN/NOTIFY, "
+        "or a log in the SQLite file).",
+    )
     postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
     postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)
     max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)
@@ -361,6 +367,10 @@ def load_settings(
     engine_of(settings.resolved_database_url)
     if settings.postgres_pool_max < settings.postgres_pool_min:
         raise ConfigurationError("postgres_pool_max must be at least postgres_pool_min")
+    if settings.redis_url and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"redis_url {settings.redis_url!r} is not supported: use redis://host:port/db, rediss:// or unix://"
+        )
     return settings
 
 

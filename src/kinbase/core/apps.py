@@ -2,8 +2,9 @@
 
 An app key, app secret and master secret are API credentials, kept as given so that a team leaving
 Kinvey can keep the ones compiled into apps already in users' hands. Lookups are cached per
-process for ``cache_seconds`` (a deleted app or rotated secret is noticed within that time, by
-every worker, without any coordination); changes made through this service are seen at once.
+process for ``cache_seconds``; a change made through this service (in any process: a worker, the
+CLI) is published on the invalidation feed (:mod:`kinbase.core.invalidation`) and seen at once by
+every worker on the same database.
 """
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from kinbase.core.invalidation import ALL, Invalidations
 from kinbase.errors import AppNotFound, ValidationFailed
 from kinbase.storage.base import AppRecord, StorageBackend
 
-__all__ = ["AppService", "CredentialKind", "check_app_credentials", "generate_app_key", "generate_secret"]
+__all__ = [
+    "APPS",
+    "AppService",
+    "CredentialKind",
+    "check_app_credentials",
+    "generate_app_key",
+    "generate_secret",
+]
 
 CredentialKind = Literal["app", "master"]
+
+APPS = "apps"
+"""The invalidation topic of apps (key: the app key)."""
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SECRET = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -41,15 +53,30 @@ def generate_secret() -> str:
 class AppService:
     """Create, find, list and delete apps."""
 
-    def __init__(self, storage: StorageBackend, *, cache_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        storage: StorageBackend,
+        *,
+        cache_seconds: float = 2.0,
+        invalidations: Invalidations | None = None,
+    ) -> None:
         self._storage = storage
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, AppRecord | None]] = {}
+        self.invalidations = invalidations if invalidations is not None else Invalidations()
+        self.invalidations.on(APPS, self._dropped)
+
+    def _dropped(self, key: str) -> None:
+        if key == ALL:
+            self._cache.clear()
+        else:
+            self._cache.pop(key, None)
 
     async def get(self, key: str) -> AppRecord | None:
         """The app with this key, or None (cached for a short time)."""
         if not _KEY.fullmatch(key):
             return None  # no app can have it (and the storage never sees odd characters)
+        await self.invalidations.sync()
         cached = self._cache.get(key)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
@@ -61,9 +88,9 @@ class AppService:
         self._cache[key] = (now + self._cache_seconds, app)
         return app
 
-    def forget(self, key: str) -> None:
-        """Drop the cached app ``key`` (changed through this process: seen at once here)."""
-        self._cache.pop(key, None)
+    async def changed(self, key: str) -> None:
+        """The app ``key`` changed (committed): every worker drops its cached copy."""
+        await self.invalidations.publish(APPS, key)
 
     async def require(self, key: str) -> AppRecord:
         """The app with this key.
@@ -109,7 +136,7 @@ class AppService:
             raise ValidationFailed("The app secret and the master secret must differ.")
         async with self._storage.writer() as writer:
             app = await writer.create_app(key, name.strip(), app_secret, master_secret, dict(settings or {}))
-        self._cache.pop(key, None)
+        await self.changed(key)
         return app
 
     async def list(self) -> list[AppRecord]:
@@ -121,7 +148,7 @@ class AppService:
         app = await self.require(key)
         async with self._storage.writer() as writer:
             updated = await writer.update_app(app.id, settings=settings)
-        self._cache.pop(key, None)
+        await self.changed(key)
         return updated
 
     async def delete(self, key: str) -> bool:
@@ -129,7 +156,7 @@ class AppService:
         async with self._storage.writer() as writer:
             app = await writer.get_app(key)
             deleted = app is not None and await writer.delete_app(app.id)
-        self._cache.pop(key, None)
+        await self.changed(key)
         return deleted
 
 

@@ -12,6 +12,7 @@ from kinbase.core.flex import FlexService
 from kinbase.core.flex.auth import FlexAuthCalls
 from kinbase.core.flex.calls import FlexCalls
 from kinbase.core.flex.resolver import FlexResolver
+from kinbase.core.invalidation import create_invalidations
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
 from kinbase.core.metrics import Metrics
@@ -35,10 +36,13 @@ class Core:
         self.settings = settings
         self.storage = storage
         self.metrics = Metrics(storage.pool_stats)
-        self.apps = AppService(storage, cache_seconds=settings.app_cache_seconds)
+        self.invalidations = create_invalidations(settings, storage)
+        self.apps = AppService(
+            storage, cache_seconds=settings.app_cache_seconds, invalidations=self.invalidations
+        )
         self._secret: bytes | None = None
-        self.kinto = KintoService(settings, storage, lambda: self.secret)
-        self.kinvey = KinveyServices(settings, storage, lambda: self.secret)
+        self.kinto = KintoService(settings, storage, lambda: self.secret, invalidations=self.invalidations)
+        self.kinvey = KinveyServices(settings, storage, lambda: self.secret, invalidations=self.invalidations)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
         self.flex = FlexService(settings, self.appconfig, on_call=self.metrics.flex_call)
         self.kinvey.pipeline.resolver = FlexResolver(
@@ -85,6 +89,7 @@ class Core:
         """Open the storage (applying pending migrations), load the server secret, open the byte
         store. With ``background`` (a server worker, not a CLI command), also start the scheduler."""
         await self.storage.start()
+        await self.invalidations.start()
         await self.load_secret()
         await self.files.start()
         if background and self.settings.schedules_enabled:
@@ -112,6 +117,7 @@ class Core:
         """Make the app ``key`` the server's default app (the caller checked that it exists)."""
         async with self.storage.writer() as writer:
             await writer.set_meta(DEFAULT_APP_KEY, key)
+        await self.invalidations.publish(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
         await self.schedules.stop()
@@ -120,4 +126,5 @@ class Core:
         self.kinto.close()
         await self.files.stop()
         self.kinvey.passwords.close()
+        await self.invalidations.stop()
         await self.storage.stop()

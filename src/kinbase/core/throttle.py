@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from kinbase.core.invalidation import ALL, Invalidations
 from kinbase.errors import BaaSError, TooManyRequests
 from kinbase.query.ast import Query, Range
 from kinbase.settings import Settings
@@ -100,6 +101,8 @@ class LoginThrottle:
         policy: ThrottlePolicy,
         scope: str,
         refuse: Callable[[str, int], BaaSError] = _too_many,
+        *,
+        invalidations: Invalidations | None = None,
     ) -> None:
         self._storage = storage
         self.policy = policy
@@ -107,6 +110,16 @@ class LoginThrottle:
         self._refuse = refuse
         self._clear: dict[tuple[int, str], float] = {}
         """(app, user or address key) found unthrottled, until when that is trusted (monotonic)."""
+        self._topic = f"throttle.{scope}"
+        self._invalidations = invalidations if invalidations is not None else Invalidations()
+        self._invalidations.on(self._topic, self._dropped)
+
+    def _dropped(self, key: str) -> None:
+        if key == ALL:
+            self._clear.clear()
+            return
+        app_id, _, throttled = key.partition(":")
+        self._clear.pop((int(app_id), throttled), None)
 
     async def check_cached(self, app_id: int, username: str, address: str | None) -> None:
         """:meth:`check` for credentials verified recently: trusts a clear answer for a second.
@@ -114,6 +127,7 @@ class LoginThrottle:
         Raises:
             TooManyRequests: with the seconds to wait.
         """
+        await self._invalidations.sync()
         keys = _keys(app_id, username, address)
         now = time.monotonic()
         if all(self._clear.get(key, 0.0) > now for key in keys):
@@ -148,7 +162,8 @@ class LoginThrottle:
             raise self._refuse(f"Too many failed logins; retry in {seconds} s.", seconds)
 
     async def failed(self, app_id: int, username: str, address: str | None) -> None:
-        """Count a failure for the username and the address."""
+        """Count a failure for the username and the address (and tell every worker to stop trusting
+        its cached clear answers for them)."""
         self._forget(app_id, username, address)
         policy = self.policy
         window_ms = int(policy.window_seconds * 1000)
@@ -182,6 +197,8 @@ class LoginThrottle:
                 idle = now_ms() - window_ms - int(policy.lockout_seconds * 1000)
                 if await writer.delete_matching(parent, Query(filter=Range(("last",), "lt", idle))):
                     await writer.purge_tombstones(parent)
+        for key_app, key in _keys(app_id, username, address):
+            await self._invalidations.publish(self._topic, f"{key_app}:{key}")
 
     async def clear(self, app_id: int, username: str | None = None) -> None:
         """Forget the failures of ``username`` (its backoff and lockout), or of everyone."""

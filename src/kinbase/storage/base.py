@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kinbase.query.ast import IndexDef, Query
+from kinbase.storage.feed import InvalidationFeed
 from kinbase.types import Document, Path, Stamp
 
 __all__ = [
@@ -441,6 +442,18 @@ class StorageBackend(ABC):
         """The connections of this process by state (``size``, ``in_use``, ``idle``,
         ``waiting``, ``max``), for the metrics; empty if the engine keeps none."""
         return {}
+
+    @property
+    def identity(self) -> str:
+        """Names the database (every process on it gives the same name): the invalidation
+        channels of :mod:`kinbase.storage.feed` are named after it."""
+        return f"{self.engine}:{id(self)}"
+
+    def invalidation_feed(self, origin: str) -> InvalidationFeed | None:
+        """A feed the engine pushes invalidations through (PostgreSQL: ``LISTEN``/``NOTIFY``), or
+        None when it has none (the core then keeps a log in the database). ``origin`` names this
+        process, whose own messages are not delivered back to it."""
+        return None
 
     @abstractmethod
     def reader(self) -> AbstractAsyncContextManager[Reader]:

@@ -138,7 +138,7 @@ class AppConfigService:
                         indexes=settings.get("indexes"),
                         auto_index=settings.get("auto_index"),
                     )
-            self._apps.forget(app.key)
+            await self._apps.changed(app.key)
             self._cache.pop(app.id, None)
         built: list[str] = []
         for name in sorted(wanted):  # also resumes a build a crash interrupted

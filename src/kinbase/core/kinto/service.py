@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from kinbase.core.invalidation import Invalidations
 from kinbase.core.kinto.accounts import AccountHooks
 from kinbase.core.kinto.acl import allowed
 from kinbase.core.kinto.auth import KintoAuth, PasswordHasher
@@ -35,7 +36,14 @@ __all__ = ["KintoService"]
 class KintoService:
     """Kinto's domain over the shared storage: contexts, objects, listings, accounts, history."""
 
-    def __init__(self, settings: Settings, storage: StorageBackend, secret: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: StorageBackend,
+        secret: Callable[[], bytes],
+        *,
+        invalidations: Invalidations | None = None,
+    ) -> None:
         self.storage = storage
         self._server_config: dict[str, Any] = dict(settings.extra.get("kinto", {}))
         parse_config(self._server_config)  # fail at start on a bad [kinto] section
@@ -56,7 +64,10 @@ class KintoService:
         self.objects = KintoObjects(storage, self.store, self.history, hooks)
         self.listing = KintoListing(storage, self.store, self.objects)
         self.auth = KintoAuth(
-            storage, self.store, self.hasher, LoginThrottle(storage, ThrottlePolicy.of(settings), "kinto")
+            storage,
+            self.store,
+            self.hasher,
+            LoginThrottle(storage, ThrottlePolicy.of(settings), "kinto", invalidations=invalidations),
         )
         self.default_buckets = DefaultBucket(storage, self.store, self.objects)
 

@@ -104,7 +104,7 @@ class GroupService:
                     raise KinveyError("EntityAlreadyExists", f"The group {group_id!r} already exists.")
                 await check_access(writer, caller, current, "update")
             result = await writer.put(parent, group_id, build_entity(doc, group_id, caller, policy, app))
-        self._membership.invalidate(app.id)
+        await self._membership.changed(app.id)
         return result.object, result.created
 
     async def get(self, app: AppRecord, caller: Caller, group_id: str) -> str:
@@ -124,7 +124,7 @@ class GroupService:
                 raise KinveyError("EntityNotFound", f"No group {group_id!r}.")
             await check_access(writer, caller, found, "delete")
             await writer.delete(parent, group_id)
-        self._membership.invalidate(app.id)
+        await self._membership.changed(app.id)
 
 
 def _member_id(user_id: str, role_id: str) -> str:
@@ -188,7 +188,7 @@ class RoleService:
                 for obj in await writer.find(members, Query()):
                     if orjson.loads(obj.data).get("roleId") == role_id:
                         await writer.delete(members, obj.id)
-        self._membership.invalidate(app.id)
+        await self._membership.changed(app.id)
 
     async def members(
         self, app: AppRecord, caller: Caller, role_id: str | None, user_id: str | None
@@ -233,4 +233,4 @@ class RoleService:
                 await writer.put(members, key, lambda ctx: NewVersion(data))
             else:
                 await writer.delete(members, key)
-        self._membership.invalidate(app.id)
+        await self._membership.changed(app.id)

@@ -5,11 +5,12 @@ for every group that lists it (directly, through ``users.all``, or through a nes
 listed in another group's ``groups`` makes its members members of the parent too), and
 ``role:<r>`` for every role assigned to it.
 
-Caching (several workers share only the database): each worker keeps, per app, a snapshot of the
-memberships built from the ``kinvey.groups`` and ``kinvey.role_members`` parents together with
-their stamps. A change through this worker drops the snapshot at once; otherwise the snapshot is
-re-validated by reading the two parents' stamps (two indexed point reads) when it is older than
-``check_seconds`` (default 0.5 s), so a change made by another worker is seen within that time.
+Caching: each worker keeps, per app, a snapshot of the memberships built from the
+``kinvey.groups`` and ``kinvey.role_members`` parents together with their stamps. A change is
+published on the invalidation feed (:mod:`kinbase.core.invalidation`): every worker on the database
+drops its snapshot at once. As a second line (a feed message lost), the snapshot is re-validated by
+reading the two parents' stamps (two indexed point reads) when it is older than ``check_seconds``
+(default 0.5 s).
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from dataclasses import dataclass
 
 import orjson
 
+from kinbase.core.invalidation import ALL, Invalidations
 from kinbase.core.permissions import Principals
 from kinbase.query.ast import Query
 from kinbase.storage.base import AppRecord, Reader, StorageBackend
 
-__all__ = ["GROUPS", "ROLE_MEMBERS", "MembershipService"]
+__all__ = ["GROUPS", "MEMBERSHIPS", "ROLE_MEMBERS", "MembershipService"]
 
 GROUPS = "kinvey.groups"
 ROLE_MEMBERS = "kinvey.role_members"
+MEMBERSHIPS = "kinvey.memberships"
+"""The invalidation topic of memberships (key: the app id)."""
 
 
 @dataclass(slots=True)
@@ -67,13 +71,28 @@ def _close(direct: dict[str, set[str]], parents_of: dict[str, set[str]]) -> dict
 
 
 class MembershipService:
-    def __init__(self, storage: StorageBackend, *, check_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        storage: StorageBackend,
+        *,
+        check_seconds: float = 0.5,
+        invalidations: Invalidations | None = None,
+    ) -> None:
         self._storage = storage
         self._check = check_seconds
         self._snapshots: dict[int, _Snapshot] = {}
+        self._invalidations = invalidations if invalidations is not None else Invalidations()
+        self._invalidations.on(MEMBERSHIPS, self._dropped)
 
-    def invalidate(self, app_id: int) -> None:
-        self._snapshots.pop(app_id, None)
+    def _dropped(self, key: str) -> None:
+        if key == ALL:
+            self._snapshots.clear()
+        else:
+            self._snapshots.pop(int(key), None)
+
+    async def changed(self, app_id: int) -> None:
+        """The memberships of ``app_id`` changed (committed): every worker drops its snapshot."""
+        await self._invalidations.publish(MEMBERSHIPS, str(app_id))
 
     async def _stamps(self, reader: Reader, app: AppRecord) -> tuple[int, int]:
         groups = await reader.get_parent(app.id, GROUPS, "")
@@ -81,6 +100,7 @@ class MembershipService:
         return (groups.stamp if groups else 0, roles.stamp if roles else 0)
 
     async def _snapshot(self, app: AppRecord) -> _Snapshot:
+        await self._invalidations.sync()
         now = time.monotonic()
         cached = self._snapshots.get(app.id)
         if cached is not None and now - cached.checked < self._check:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kinbase.core.invalidation import Invalidations
 from kinbase.core.kinvey.access import Caller
 from kinbase.core.kinvey.collections import CollectionService
 from kinbase.core.kinvey.entities import EntityService
@@ -26,7 +27,14 @@ class KinveyServices:
     """Entities, collections, users, sessions, groups, roles, mail and the request pipeline over one
     storage engine."""
 
-    def __init__(self, settings: Settings, storage: StorageBackend, secret: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        storage: StorageBackend,
+        secret: Callable[[], bytes],
+        *,
+        invalidations: Invalidations | None = None,
+    ) -> None:
         self.passwords = PasswordService(
             secret,
             time_cost=settings.password_hash_time_cost,
@@ -38,9 +46,10 @@ class KinveyServices:
             ThrottlePolicy.of(settings),
             "kinvey",
             refuse=lambda message, seconds: KinveyError("LoginThrottled", message),
+            invalidations=invalidations,
         )
         self.sessions = SessionService(storage)
-        self.membership = MembershipService(storage)
+        self.membership = MembershipService(storage, invalidations=invalidations)
         self.entities = EntityService(storage)
         self.collections = CollectionService(storage)
         self.users = UserService(storage, self.passwords, self.sessions, self.throttle)

@@ -23,7 +23,7 @@ from kinbase.core.kinto.auth import parse_basic
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
-from kinbase.core.services import Core
+from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
 from kinbase.frontends.kinto.attachments import FILES_PREFIX, serve_file
 from kinbase.frontends.kinto.batch import batch
@@ -114,6 +114,7 @@ class KintoFrontend:
     def __init__(self, core: Core) -> None:
         self.core = core
         self._default: tuple[float, str | None] = (0.0, None)
+        core.invalidations.on(DEFAULT_APP_KEY, self._default_changed)
         self._extra = {"batch": Resolved({"POST": self._batch})}
 
     # -- the server's entry ---------------------------------------------------------------------
@@ -207,8 +208,12 @@ class KintoFrontend:
     def _preflight_headers(self, resolved: Resolved | None) -> dict[str, str]:
         return CORS.preflight(None, None, allow_methods=resolved.allow if resolved else None)
 
+    def _default_changed(self, key: str) -> None:
+        self._default = (0.0, None)
+
     async def _app(self, key: str | None) -> AppRecord:
         if key is None:
+            await self.core.invalidations.sync()
             expires, cached = self._default
             now = time.monotonic()
             if expires < now:

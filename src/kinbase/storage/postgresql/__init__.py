@@ -25,8 +25,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
+from kinbase.storage.feed import InvalidationFeed
 from kinbase.storage.migrations import load_migrations
 from kinbase.storage.postgresql.errors import broken, classify
+from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
@@ -270,6 +272,17 @@ class PostgreSQLStorage(StorageBackend):
             "waiting": stats.get("requests_waiting", 0),
             "max": self.max_size,
         }
+
+    @property
+    def identity(self) -> str:
+        return f"postgresql:{self.url}:{self.schema or ''}"
+
+    def invalidation_feed(self, origin: str) -> InvalidationFeed | None:
+        return NotifyFeed(self.url, self.identity, origin, self._notify)
+
+    async def _notify(self, channel: str, payload: str) -> None:
+        async with self._require_pool().connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
     async def ping(self) -> bool:
         try:

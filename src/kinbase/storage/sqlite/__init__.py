@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -174,6 +175,10 @@ class SQLiteStorage(StorageBackend):
         self._thread_conns: list[sqlite3.Connection] = []
         self._thread_conns_lock = threading.Lock()
         self._changes_at_analyze = 0
+
+    @property
+    def identity(self) -> str:
+        return "sqlite:" + os.path.realpath(self.path)
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

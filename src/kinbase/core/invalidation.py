@@ -1,0 +1,160 @@
+"""Cross-worker cache invalidation: what one worker changes, every other worker stops trusting.
+
+A worker keeps a few things in memory that it would otherwise read on every request: apps (their
+secrets, settings and configuration version, :mod:`kinbase.core.apps`), Kinvey group and role
+memberships (:mod:`kinbase.core.kinvey.membership`), and the login throttle's "this user and
+address are not throttled" answers (:mod:`kinbase.core.throttle`). The service that changes one of
+them calls :meth:`Invalidations.publish` after the change committed and before the change is
+acknowledged; every worker of every machine on the same database then drops its copy.
+
+How the message travels (:func:`create_invalidations`):
+
+- **Redis** when ``redis_url`` is set: a pub/sub channel named after the database
+  (:mod:`kinbase.core.invalidation_redis`). Works across machines; costs nothing per request.
+- otherwise **the database**: on PostgreSQL ``LISTEN``/``NOTIFY`` (pushed, nothing per request,
+  :mod:`kinbase.storage.postgresql.notify`); on SQLite, whose workers share one file on one
+  machine, a sequence number and a short log in ``server_meta`` (:class:`DatabaseFeed`): before a
+  cache is trusted the worker reads the sequence (one point read on the event loop, microseconds),
+  so a change is seen by the very next request of every worker.
+
+What is never cached needs no message: Kinvey sessions and credentials are read on every request
+(a verified password is remembered by an HMAC of the stored hash, so a new password never matches
+an old entry), entity ACLs are grant rows read with the entity, and the Kinto API keys every cache
+by the app's structure version, read once per request.
+
+A lost feed (Redis or the listening connection down) makes every cache untrusted until it is back:
+each check drops what is cached, so correctness never depends on the feed, only speed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import orjson
+
+from kinbase.settings import Settings
+from kinbase.storage.base import StorageBackend
+from kinbase.storage.feed import Deliver, InvalidationFeed, Reset
+
+__all__ = ["ALL", "DatabaseFeed", "Invalidations", "create_invalidations"]
+
+log = logging.getLogger(__name__)
+
+ALL = "*"
+"""The key meaning "everything of this topic"."""
+
+_SEQ = "invalidation_seq"
+_LOG = "invalidation_log"
+_KEEP = 512
+"""Messages kept in the database log; a worker further behind drops every cache instead."""
+
+
+class Invalidations:
+    """Topics, their subscribers in this process, and the feed to the other processes."""
+
+    def __init__(self, feed: InvalidationFeed | None = None) -> None:
+        self._feed = feed
+        self._subscribers: dict[str, list[Callable[[str], None]]] = {}
+        self.started = False
+
+    @property
+    def feed(self) -> InvalidationFeed | None:
+        return self._feed
+
+    def on(self, topic: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(key)`` whenever ``topic`` changes (``key`` may be :data:`ALL`)."""
+        self._subscribers.setdefault(topic, []).append(callback)
+
+    async def start(self) -> None:
+        if self._feed is not None and not self.started:
+            await self._feed.start(self._deliver, self._reset)
+        self.started = True
+
+    async def stop(self) -> None:
+        if self._feed is not None and self.started:
+            await self._feed.stop()
+        self.started = False
+
+    async def publish(self, topic: str, key: str = ALL) -> None:
+        """``topic``/``key`` changed: drop it here at once, and tell every other process."""
+        self._deliver(topic, key)
+        if self._feed is not None:
+            await self._feed.send(topic, key)
+
+    async def sync(self) -> None:
+        """Take in what other processes published (call before trusting a cache)."""
+        if self._feed is not None and self.started:
+            await self._feed.poll()
+
+    def _deliver(self, topic: str, key: str) -> None:
+        for callback in self._subscribers.get(topic, ()):
+            callback(key)
+
+    def _reset(self) -> None:
+        for callbacks in self._subscribers.values():
+            for callback in callbacks:
+                callback(ALL)
+
+
+class DatabaseFeed:
+    """A sequence number and the last :data:`_KEEP` messages in ``server_meta``.
+
+    For an engine with one writer at a time (SQLite: ``BEGIN IMMEDIATE`` serialises every process),
+    so the read-modify-write of the log in a write transaction never loses a message.
+    """
+
+    def __init__(self, storage: StorageBackend, origin: str) -> None:
+        self._storage = storage
+        self._origin = origin
+        self._seen: int | None = None
+        self._deliver: Deliver = lambda topic, key: None
+        self._reset: Reset = lambda: None
+
+    async def start(self, deliver: Deliver, reset: Reset) -> None:
+        self._deliver, self._reset = deliver, reset
+        async with self._storage.reader() as reader:
+            self._seen = int(await reader.get_meta(_SEQ) or 0)
+
+    async def send(self, topic: str, key: str) -> None:
+        async with self._storage.writer() as writer:
+            seq = int(await writer.get_meta(_SEQ) or 0) + 1
+            entries = orjson.loads(await writer.get_meta(_LOG) or "[]")
+            entries.append([seq, self._origin, topic, key])
+            await writer.set_meta(_LOG, orjson.dumps(entries[-_KEEP:]).decode())
+            await writer.set_meta(_SEQ, str(seq))
+
+    async def poll(self) -> None:
+        seen = self._seen
+        if seen is None:
+            return
+        async with self._storage.reader() as reader:
+            seq = int(await reader.get_meta(_SEQ) or 0)
+            if seq == seen:
+                return
+            entries = orjson.loads(await reader.get_meta(_LOG) or "[]")
+        self._seen = max(seen, seq)
+        newer = [e for e in entries if int(e[0]) > seen]
+        if not newer or int(newer[0][0]) != seen + 1:
+            self._reset()  # fell behind the log (or it was reset): trust nothing cached
+            return
+        for _, origin, topic, key in newer:
+            if origin != self._origin:
+                self._deliver(str(topic), str(key))
+
+    async def stop(self) -> None:
+        self._seen = None
+
+
+def create_invalidations(settings: Settings, storage: StorageBackend) -> Invalidations:
+    """The invalidations of one process: through Redis if ``redis_url`` is set, else the database."""
+    origin = uuid.uuid4().hex
+    feed: InvalidationFeed | None
+    if settings.redis_url:
+        from kinbase.core.invalidation_redis import RedisFeed
+
+        feed = RedisFeed(settings.redis_url, storage.identity, origin)
+    else:
+        feed = storage.invalidation_feed(origin) or DatabaseFeed(storage, origin)
+    return Invalidations(feed)

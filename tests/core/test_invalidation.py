@@ -1,0 +1,186 @@
+"""The invalidation feeds between processes: the SQLite log, PostgreSQL LISTEN/NOTIFY, Redis.
+
+Two feeds on the same database stand for two worker processes (each has its own origin, so its
+own messages are not delivered back to it). The end-to-end check with two real server processes
+is tests/reliability/test_cross_worker.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kinbase.core.invalidation import ALL, DatabaseFeed, Invalidations, create_invalidations
+from kinbase.core.invalidation_redis import RedisFeed
+from kinbase.settings import Settings
+from kinbase.storage.base import StorageBackend
+from kinbase.storage.feed import decode, encode
+from kinbase.storage.postgresql import PostgreSQLStorage
+from kinbase.storage.postgresql.notify import NotifyFeed
+from kinbase.storage.sqlite import SQLiteStorage
+
+pytestmark = pytest.mark.anyio
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+class Seen:
+    def __init__(self, bus: Invalidations, topic: str = "t") -> None:
+        self.keys: list[str] = []
+        bus.on(topic, self.keys.append)
+
+    async def wait_for(self, key: str, bus: Invalidations) -> None:
+        """Until ``key`` arrived (a pushed feed delivers in its own task); 10 s at most."""
+        for _ in range(1000):
+            await bus.sync()
+            if key in self.keys:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{key!r} never arrived: {self.keys}")
+
+
+@pytest.fixture
+async def sqlite_pair(tmp_path: Path) -> AsyncIterator[tuple[StorageBackend, StorageBackend]]:
+    first, second = SQLiteStorage(tmp_path / "db.sqlite"), SQLiteStorage(tmp_path / "db.sqlite")
+    await first.start()
+    await second.start()
+    yield first, second
+    await first.stop()
+    await second.stop()
+
+
+async def test_the_sqlite_log_reaches_the_other_process_on_its_next_check(
+    sqlite_pair: tuple[StorageBackend, StorageBackend],
+) -> None:
+    first, second = sqlite_pair
+    a = Invalidations(DatabaseFeed(first, "a"))
+    b = Invalidations(DatabaseFeed(second, "b"))
+    seen_a, seen_b = Seen(a), Seen(b)
+    await a.start()
+    await b.start()
+    await a.publish("t", "k1")
+    assert seen_a.keys == ["k1"]  # at once in the publishing process
+    await b.sync()
+    assert seen_b.keys == ["k1"]  # on the very next check, no waiting
+    await b.sync()
+    assert seen_b.keys == ["k1"]  # delivered once
+    await a.sync()
+    assert seen_a.keys == ["k1"]  # its own message is not delivered back
+    await a.publish("other", "x")
+    await b.sync()
+    assert seen_b.keys == ["k1"]
+
+
+async def test_a_process_that_fell_behind_the_log_drops_everything(
+    sqlite_pair: tuple[StorageBackend, StorageBackend],
+) -> None:
+    first, second = sqlite_pair
+    feed_a = DatabaseFeed(first, "a")
+    a, b = Invalidations(feed_a), Invalidations(DatabaseFeed(second, "b"))
+    seen_b = Seen(b)
+    await a.start()
+    await b.start()
+    for i in range(600):  # more than the log keeps
+        await feed_a.send("t", f"k{i}")
+    await b.sync()
+    assert seen_b.keys == [ALL]
+
+
+async def test_an_unstarted_bus_delivers_locally_only_when_it_has_no_feed() -> None:
+    bus = Invalidations()
+    seen = Seen(bus)
+    await bus.start()
+    await bus.publish("t")
+    await bus.sync()
+    assert seen.keys == [ALL]
+    await bus.stop()
+
+
+async def test_postgresql_notify_reaches_the_other_process(postgresql_storage: StorageBackend) -> None:
+    assert isinstance(postgresql_storage, PostgreSQLStorage)
+    a = Invalidations(postgresql_storage.invalidation_feed("a"))
+    b = Invalidations(postgresql_storage.invalidation_feed("b"))
+    seen_a, seen_b = Seen(a), Seen(b)
+    await a.start()
+    await b.start()
+    seen_a.keys.clear()
+    seen_b.keys.clear()
+    try:
+        await a.publish("t", "k1")
+        await a.publish("t", "x" * 9000)  # beyond NOTIFY's payload limit: the whole topic
+        await seen_b.wait_for(ALL, b)
+        assert seen_b.keys == ["k1", ALL]
+        assert seen_a.keys == ["k1", "x" * 9000]
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+async def test_a_lost_notify_feed_trusts_no_cache() -> None:
+    async def send(channel: str, payload: str) -> None:
+        raise OSError("down")
+
+    feed = NotifyFeed("postgresql://postgres@127.0.0.1:1/none", "x", "a", send)
+    bus = Invalidations(feed)
+    seen = Seen(bus)
+    task = asyncio.create_task(bus.start())
+    await asyncio.sleep(0.3)
+    assert not feed.connected
+    await bus.sync()
+    assert ALL in seen.keys
+    await bus.publish("t", "k")  # a failed send is logged, never raised
+    task.cancel()
+    await bus.stop()
+
+
+async def test_redis_reaches_the_other_process_and_only_on_the_same_database() -> None:
+    identity = f"test:{uuid.uuid4()}"
+    a = Invalidations(RedisFeed(REDIS_URL, identity, "a"))
+    b = Invalidations(RedisFeed(REDIS_URL, identity, "b"))
+    elsewhere = Invalidations(RedisFeed(REDIS_URL, identity + "-other", "c"))
+    seen_a, seen_b, seen_elsewhere = Seen(a), Seen(b), Seen(elsewhere)
+    for bus in (a, b, elsewhere):
+        await bus.start()
+    try:
+        seen_b.keys.clear()
+        seen_elsewhere.keys.clear()
+        await a.publish("t", "k1")
+        await seen_b.wait_for("k1", b)
+        assert seen_a.keys[-1:] == ["k1"]
+        assert "k1" not in seen_elsewhere.keys
+    finally:
+        for bus in (a, b, elsewhere):
+            await bus.stop()
+
+
+async def test_a_lost_redis_feed_trusts_no_cache() -> None:
+    feed = RedisFeed("redis://127.0.0.1:1/0", "x", "a")
+    bus = Invalidations(feed)
+    seen = Seen(bus)
+    task = asyncio.create_task(bus.start())
+    await asyncio.sleep(0.3)
+    assert not feed.connected
+    await bus.sync()
+    assert ALL in seen.keys
+    await bus.publish("t", "k")  # a failed publish is logged, never raised
+    task.cancel()
+    await bus.stop()
+
+
+async def test_the_feed_is_chosen_by_the_settings(tmp_path: Path, postgresql_storage: StorageBackend) -> None:
+    sqlite = SQLiteStorage(tmp_path / "x.db")
+    assert isinstance(create_invalidations(Settings(), sqlite).feed, DatabaseFeed)
+    assert isinstance(create_invalidations(Settings(), postgresql_storage).feed, NotifyFeed)
+    redis = create_invalidations(Settings(redis_url=REDIS_URL), sqlite).feed
+    assert isinstance(redis, RedisFeed)
+    await redis.stop()
+
+
+def test_messages_of_others_are_ignored() -> None:
+    assert decode(encode("o", "t", "k")) == ("o", "t", "k")
+    assert decode("not json") is None
+    assert decode("[1, 2]") is None
