@@ -190,6 +190,30 @@ def show_settings(ctx: click.Context, docs_file: Path | None) -> None:
         click.echo(f"{setting.name} = {getattr(settings, setting.name)!r}    # {setting.help}")
 
 
+@main.group("kinto-admin")
+def kinto_admin() -> None:
+    """The Kinto Admin build served at /v1/admin/."""
+
+
+@kinto_admin.command("install")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), help="Install there instead.")
+@click.option("--if-missing", is_flag=True, help="Do nothing when a build is already there.")
+@click.pass_context
+def kinto_admin_install(ctx: click.Context, directory: Path | None, if_missing: bool) -> None:
+    """Download the Kinto Admin build (from the PyPI wheel kinto==24.1.1) and install it."""
+    from kinbase.kinto_admin import KINTO_REQUIREMENT, AdminBuild, admin_dir, install
+
+    dest = directory if directory is not None else admin_dir(_settings(ctx))
+    if if_missing and AdminBuild.load(dest).present:
+        click.echo(f"The Kinto Admin is installed in {dest}.")
+        return
+    try:
+        version = install(dest)
+    except (RuntimeError, OSError) as exc:
+        raise click.ClickException(f"Could not install the Kinto Admin: {exc}") from exc
+    click.echo(f"Installed the Kinto Admin {version} (from {KINTO_REQUIREMENT}) in {dest}.")
+
+
 @main.group()
 def apps() -> None:
     """Manage apps (tenants)."""

@@ -97,6 +97,11 @@ class Settings:
         "Log lines as text, or as one JSON object per line (time, level, logger, message, request_id).",
         choices=("text", "json"),
     )
+    kinto_admin_dir: str = setting(
+        "",
+        "Directory of the Kinto Admin build served at /v1/admin/ (empty: share/kinbase/kinto-admin in "
+        "the Python environment, where 'kinbase kinto-admin install' and scripts/bootstrap put it).",
+    )
     metrics_enabled: bool = setting(
         True,
         "Serve /metrics (Prometheus text format, no authentication: keep it off the public "

@@ -25,6 +25,7 @@ from kinbase.core.kinto.context import KintoContext
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
+from kinbase.frontends.kinto.admin import AdminPages
 from kinbase.frontends.kinto.attachments import FILES_PREFIX, serve_file
 from kinbase.frontends.kinto.batch import batch
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
@@ -116,6 +117,7 @@ class KintoFrontend:
         self._default: tuple[float, str | None] = (0.0, None)
         core.invalidations.on(DEFAULT_APP_KEY, self._default_changed)
         self._extra = {"batch": Resolved({"POST": self._batch})}
+        self.admin = AdminPages(core.settings)
 
     # -- the server's entry ---------------------------------------------------------------------
     async def handle(self, http: HttpRequest) -> KintoResponse:
@@ -140,6 +142,8 @@ class KintoFrontend:
         prefix = f"{base}/v1"
         if rest_path is None:
             return _redirect(prefix + "/", qs)
+        if rest_path == "/admin" or rest_path.startswith("/admin/"):
+            return self._admin(http, prefix, rest_path)
         if rest_path != "/" and rest_path.endswith("/"):
             return _redirect(prefix + rest_path.rstrip("/"), qs, 3600)
         request = KintoRequest(
@@ -183,6 +187,15 @@ class KintoFrontend:
         response.headers.update(_SECURITY)
         if "origin" in http.headers:
             response.headers.update(CORS.actual(http.headers["origin"]))
+        return response
+
+    def _admin(self, http: HttpRequest, prefix: str, rest_path: str) -> KintoResponse:
+        try:
+            http.route, response = self.admin.serve(http.method, quote(prefix, safe=_URL_SAFE), rest_path)
+        except BaaSError as exc:
+            http.route = "/admin/{file}"
+            response = self._error(exc, http.request_id)
+            response.headers.update(_SECURITY)
         return response
 
     def refuse(self, http: HttpRequest, error: BaaSError | None) -> KintoResponse:

@@ -14,6 +14,7 @@ from kinbase.frontends.kinto.attachments import base_url
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
 from kinbase.frontends.kinto.querystring import kinto_querystring
+from kinbase.kinto_admin import admin_dir, build_at
 from kinbase.query.ast import SortKey
 from kinbase.query.kinto import split_filter
 from kinbase.query.kinto_querystring import page_token
@@ -59,6 +60,13 @@ def capabilities(call: KintoCall) -> dict[str, Any]:
         "version": ATTACHMENT_PLUGIN_VERSION,
         "base_url": base_url(call.request.origin, call.ctx.app, config.attachment_base_url),
     }
+    admin = build_at(admin_dir(call.core.settings))
+    if admin.present:
+        caps["admin"] = {
+            "description": "Serves the admin console.",
+            "url": "https://github.com/Kinto/kinto-admin/",
+            "version": admin.version,
+        }
     if config.schema_validation:
         caps["schema"] = {
             "description": "Validates collection records with JSON schemas.",
