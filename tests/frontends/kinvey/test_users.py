@@ -90,8 +90,12 @@ async def test_get_update_list_lookup_count(kv: Kinvey) -> None:
     assert r.json()["_kmd"]["authtoken"] == ann.token and "llt" in r.json()["_kmd"]
     social = {"kinveyAuth": {"access_token": "provider-secret", "refresh_token": "r"}}
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "_socialIdentity": social})
-    assert r.status_code == 200 and "_socialIdentity" not in r.json()
+    # Echoed to the user itself (the SDKs keep their MIC session in it), never stored.
+    assert r.status_code == 200 and r.json()["_socialIdentity"] == social
     assert "_socialIdentity" not in (await kv.get(f"/user/{{k}}/{ann.id}", bob)).json()
+    assert "_socialIdentity" not in (await kv.get("/user/{k}/_me", ann)).json()
+    r = await kv.put(f"/user/{{k}}/{ann.id}", json={**me, "_socialIdentity": social})  # master secret
+    assert r.status_code == 200 and "_socialIdentity" not in r.json()
     r = await kv.put(f"/user/{{k}}/{ann.id}", bob, json={"username": "ann", "color": "blue"})
     assert r.status_code == 401 and error_of(r) == "InsufficientCredentials"
     r = await kv.put(f"/user/{{k}}/{ann.id}", ann, json={**me, "username": "bob"})

@@ -110,7 +110,12 @@ async def user_put(call: KinveyCall) -> HttpResponse:
     token = call.auth.token
     stored = await call.kinvey.users.update(call.app, call.caller, user_id, body, keep_session=token)
     token = call.auth.token if call.auth.user_id == user_id else None
-    return render.value(user_with_token(stored.data, token))
+    answer = user_with_token(stored.data, token)
+    if token is not None and isinstance(body, dict) and isinstance(body.get("_socialIdentity"), dict):
+        # Never stored (no other reader may see its tokens), but the SDKs keep their MIC session
+        # in the user they get back: the user's own copy is echoed to itself.
+        answer["_socialIdentity"] = body["_socialIdentity"]
+    return render.value(answer)
 
 
 def _flag(call: KinveyCall, name: str) -> bool:
