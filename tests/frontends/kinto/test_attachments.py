@@ -227,3 +227,47 @@ async def test_the_attachment_route_and_methods(kinto: Kinto) -> None:
         headers={"Origin": "http://x", "Access-Control-Request-Method": "POST"},
     )
     assert options.status_code == 200
+
+
+async def test_quota_head_and_a_configured_base_url(make_kinto: Any, core: Core) -> None:
+    kinto = await make_kinto(attachment_base_url="https://cdn.example.test/files")
+    await kinto.tree("alice")
+    capability = (await kinto.get("/")).json()["capabilities"]["attachments"]
+    assert capability["base_url"] == "https://cdn.example.test/files/"
+    attachment = (await _attach(kinto, "r1", b"0123456789")).json()
+    own = f"http://kinbase.test/attachments/{kinto.app.key}/{attachment['location']}"
+    head = await kinto.http.head(own)
+    assert head.status_code == 200 and head.headers["content-length"] == "10" and head.content == b""
+    async with core.storage.writer() as writer:
+        await writer.update_app(kinto.app.id, settings={**kinto.app.settings, "files": {"quota_bytes": 15}})
+    core.apps.forget(kinto.app.key)
+    over = await _attach(kinto, "r2", b"x" * 10)
+    assert over.status_code == 507 and over.json()["errno"] == 121
+    assert (await kinto.get(f"{R}/r2", "alice")).status_code == 404
+
+
+async def test_a_broken_or_stalled_upload_leaves_nothing(kinto: Kinto, core: Core) -> None:
+    from kinbase.app import create_app
+    from tests.frontends.kinvey.file_support import raw_put
+
+    await kinto.tree("alice")
+    boundary = "b0undary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="a.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\n"
+    ).encode() + b"a" * 50_000
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Authorization": "Basic " + __import__("base64").b64encode(b"alice:alice-pw").decode(),
+    }
+    url = f"http://kinbase.test{kinto.base}{R}/r1/attachment"
+    asgi = create_app(core.settings, core)
+    status, _, _ = await raw_put(asgi, url, [head], headers, disconnect=True, method="POST")
+    assert status is None
+    assert (await kinto.get(f"{R}/r1", "alice")).status_code == 404
+    # the body stops for 5x the stall timeout (2 s): 408 in Kinto's format, nothing written
+    status, _, body = await raw_put(asgi, url, [head], headers, stall=10, method="POST")
+    assert status == 408 and orjson.loads(body)["errno"] == 109
+    assert (await kinto.get(f"{R}/r1", "alice")).status_code == 404
+    async with core.storage.reader() as reader:
+        assert await core.files.ledger.entries(reader, kinto.app.id, area="kinto") == []

@@ -38,16 +38,17 @@ async def raw_put(
     *,
     disconnect: bool = False,
     stall: float | None = None,
+    method: str = "PUT",
 ) -> tuple[int | None, dict[str, str], bytes]:
-    """PUT ``chunks`` to ``url`` through the ASGI interface. With ``disconnect``, the client goes
-    away after the last chunk (the connection breaks); with ``stall``, it then sends nothing for
-    that long. Returns the status (None: nothing was answered), headers and body."""
+    """PUT (or ``method``) ``chunks`` to ``url`` through the ASGI interface. With ``disconnect``,
+    the client goes away after the last chunk (the connection breaks); with ``stall``, it then
+    sends nothing for that long. Returns the status (None: nothing was answered), headers and body."""
     parts = urlsplit(url)
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "PUT",
+        "method": method,
         "scheme": "http",
         "path": parts.path,
         "raw_path": parts.path.encode(),

@@ -395,3 +395,19 @@ async def test_kinveyfile_references_expand_on_appdata_reads(kv: Kinvey) -> None
     assert listed.json()[0]["more"][0]["_downloadURL"]
     bad = await kv.get("/appdata/{k}/albums/e1", bob, params={"kinveyfile_ttl": "-1"})
     assert bad.status_code == 400 and error_of(bad) == "ParameterValueOutOfRange"
+
+
+async def test_quota_and_single_shot_post_upload(kv: Kinvey, core: Core) -> None:
+    async with core.storage.writer() as writer:
+        await writer.update_app(kv.app.id, settings={"files": {"quota_bytes": 1000}})
+    core.apps.forget(kv.key)
+    over = await kv.post("/blob/{k}", json={"size": 1001}, headers={"X-Kinvey-Content-Type": "text/plain"})
+    assert over.status_code == 507 and error_of(over) == "QuotaExceeded"
+    assert "1000" in over.json()["debug"]  # the client's to read, not hidden behind a request id
+    doc = await _create(kv)
+    # a POST of the whole body to the upload URL (the NativeScript SDK's single-shot upload)
+    whole = await kv.http.post(path_of(str(doc["_uploadURL"])), content=b"y" * 600)
+    assert whole.status_code == 200 and whole.json()["size"] == 600
+    second = await _create(kv)
+    past = await kv.http.put(path_of(str(second["_uploadURL"])), content=b"z" * 600)
+    assert past.status_code == 507 and error_of(past) == "QuotaExceeded"

@@ -32,7 +32,7 @@ from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import Errno, KintoError, error_body
 from kinbase.frontends.kinto.routes import Handler, Resolved, resolve, template
 from kinbase.http.cors import CorsPolicy
-from kinbase.http.request import HttpRequest
+from kinbase.http.request import ClientDisconnected, HttpRequest
 from kinbase.http.response import redirect
 from kinbase.storage.base import AppRecord, Writer
 
@@ -300,6 +300,8 @@ class KintoFrontend:
             response = await handler(call)
         except BaaSError as exc:
             response = self._error(exc, request.request_id, config)
+        except ClientDisconnected:
+            raise  # an upload whose client left: nobody to answer (the server drops it)
         except Exception:
             logger.exception(
                 "unhandled error in %s %s (request id %s)", request.method, request.path, request.request_id
