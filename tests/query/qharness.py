@@ -23,18 +23,19 @@ from kinbase.query.sql import (
     register_sqlite_functions,
 )
 from kinbase.query.sql.depth import TREE_BUDGET
+from kinbase.storage.migrations import load_migrations
 from kinbase.types import Document, Path
 
 ROOT = FsPath(__file__).resolve().parents[2]
-SQLITE_MIGRATION = ROOT / "src/kinbase/storage/sqlite/migrations/0001_initial.sql"
-PG_MIGRATION = ROOT / "src/kinbase/storage/postgresql/migrations/0001_initial.sql"
+SQLITE_MIGRATIONS = "\n".join(m.sql for m in load_migrations("sqlite"))
+PG_MIGRATIONS = "\n".join(m.sql for m in load_migrations("postgresql"))
 PG_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 PARENT = 7
 
 
 def sqlite_database() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:", isolation_level=None)
-    conn.executescript(SQLITE_MIGRATION.read_text())
+    conn.executescript(SQLITE_MIGRATIONS)
     register_sqlite_functions(conn)
     return conn
 
@@ -50,7 +51,7 @@ class PgDatabase:
         self.conn.execute(f'SET search_path TO "{self.schema}"')
         # JIT compiles the big JSON expressions for hundreds of ms; OLTP servers turn it off.
         self.conn.execute("SET jit = off")
-        self.conn.execute(PG_MIGRATION.read_text())
+        self.conn.execute(PG_MIGRATIONS)
 
     def drop_stale(self) -> None:
         """Drop the schemas of earlier test processes that died before cleaning up."""

@@ -305,13 +305,24 @@ class IndexDef:
     """A declared field index of a parent: the candidate values of ``path`` are kept in the
     ``field_values`` rows of slot ``slot``.
 
-    ``multikey`` becomes true (and stays true) once some object gave the path more than one
+    A **compound** index has a ``prefix`` (the fields before ``path``): its rows are in
+    ``compound_values``, keyed by ``g`` (a digest of one combination of the prefix fields' values)
+    and then the value of ``path``, so equality on the prefix plus a range or an order on ``path``
+    is one walk of the index.
+
+    ``multikey`` becomes true (and stays true) once some object gave one of its fields more than one
     candidate value or an array; only a single-valued index can drive a sort.
     """
 
     path: Path
     slot: int
     multikey: bool = False
+    prefix: tuple[Path, ...] = ()
+
+    @property
+    def fields(self) -> tuple[Path, ...]:
+        """Every field of the index, in order (``(path,)`` for a single-field index)."""
+        return (*self.prefix, self.path)
 
 
 Collation: TypeAlias = Literal["mongo", "kinto"]

@@ -84,7 +84,13 @@ class ParentRecord:
             object.__setattr__(self, "ready_indexes", ())
             return
         indexes = tuple(
-            IndexDef(tuple(i["path"]), int(i["slot"]), bool(i.get("multikey", False))) for i in declared
+            IndexDef(
+                tuple(i["path"]),
+                int(i["slot"]),
+                bool(i.get("multikey", False)),
+                tuple(tuple(p) for p in i.get("prefix", ())),
+            )
+            for i in declared
         )
         object.__setattr__(self, "indexes", indexes)
         ready = tuple(index for index, i in zip(indexes, declared, strict=True) if not i.get("building"))
@@ -322,11 +328,18 @@ class Writer(Reader):
         number of live objects removed."""
 
     @abstractmethod
-    async def create_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
-        """Declare a field index on ``path`` and fill it from the existing objects (idempotent)."""
+    async def create_index(
+        self, parent: ParentRecord, path: Path, prefix: tuple[Path, ...] = ()
+    ) -> ParentRecord:
+        """Declare a field index on ``path`` and fill it from the existing objects (idempotent).
+
+        With a ``prefix`` (the leading fields), the index is the compound index on
+        ``(*prefix, path)``; every method below takes the same ``prefix`` to name it."""
 
     @abstractmethod
-    async def begin_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+    async def begin_index(
+        self, parent: ParentRecord, path: Path, prefix: tuple[Path, ...] = ()
+    ) -> ParentRecord:
         """Declare a field index on ``path`` without filling it: from now on every write maintains
         it, but reads do not use it until :meth:`finish_index`. The online build of a live
         collection is ``begin_index``, then :meth:`fill_index` in short transactions of its own,
@@ -335,7 +348,12 @@ class Writer(Reader):
 
     @abstractmethod
     async def fill_index(
-        self, parent: ParentRecord, path: Path, after: tuple[Stamp, int] | None, limit: int
+        self,
+        parent: ParentRecord,
+        path: Path,
+        after: tuple[Stamp, int] | None,
+        limit: int,
+        prefix: tuple[Path, ...] = (),
     ) -> tuple[Stamp, int] | None:
         """Index up to ``limit`` live objects that come after ``after`` in (stamp, oid) order and
         return the position of the last one, or None when none was left.
@@ -348,11 +366,15 @@ class Writer(Reader):
         """
 
     @abstractmethod
-    async def finish_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+    async def finish_index(
+        self, parent: ParentRecord, path: Path, prefix: tuple[Path, ...] = ()
+    ) -> ParentRecord:
         """Let reads use the index on ``path`` (no-op if it is ready or absent)."""
 
     @abstractmethod
-    async def drop_index(self, parent: ParentRecord, path: Path) -> ParentRecord:
+    async def drop_index(
+        self, parent: ParentRecord, path: Path, prefix: tuple[Path, ...] = ()
+    ) -> ParentRecord:
         """Remove the field index on ``path`` (no-op if absent)."""
 
     # objects ------------------------------------------------------------------------------

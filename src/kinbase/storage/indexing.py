@@ -19,9 +19,17 @@ __all__ = ["build_index"]
 
 
 async def build_index(
-    storage: StorageBackend, app_id: int, kind: str, name: str, path: Path, *, batch: int = 500
+    storage: StorageBackend,
+    app_id: int,
+    kind: str,
+    name: str,
+    path: Path,
+    *,
+    batch: int = 500,
+    prefix: tuple[Path, ...] = (),
 ) -> bool:
-    """Declare, fill and enable the index on ``path`` of the parent ``(app_id, kind, name)``.
+    """Declare, fill and enable the index on ``path`` of the parent ``(app_id, kind, name)``
+    (the compound index on ``(*prefix, path)`` with a ``prefix``).
 
     Returns False if the parent does not exist (nothing to index), True once the index is ready.
     """
@@ -29,9 +37,9 @@ async def build_index(
         parent = await writer.get_parent(app_id, kind, name)
         if parent is None:
             return False
-        if any(i.path == path for i in parent.ready_indexes):
+        if any(i.path == path and i.prefix == prefix for i in parent.ready_indexes):
             return True
-        await writer.begin_index(parent, path)
+        await writer.begin_index(parent, path, prefix)
     after: tuple[Stamp, int] | None = None
     while True:
         await asyncio.sleep(0)  # let other requests in between batches (SQLite runs on the loop)
@@ -39,7 +47,7 @@ async def build_index(
             parent = await writer.get_parent(app_id, kind, name)
             if parent is None:
                 return False
-            after = await writer.fill_index(parent, path, after, batch)
+            after = await writer.fill_index(parent, path, after, batch, prefix)
             if after is None:
-                await writer.finish_index(parent, path)
+                await writer.finish_index(parent, path, prefix)
                 return True

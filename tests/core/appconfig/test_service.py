@@ -15,7 +15,7 @@ from kinbase.core.appconfig.service import CONFIG_VERSION
 from kinbase.core.kinvey.entities import APPDATA
 from kinbase.core.services import Core
 from kinbase.errors import Conflict
-from kinbase.query.ast import Eq, Query
+from kinbase.query.ast import Eq, Query, SortKey
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend
 from tests.core.appconfig.test_validate import EXAMPLE
@@ -149,13 +149,17 @@ async def test_declared_indexes_are_built_and_used(
             }
             await w.put(parent, f"o{i}", lambda ctx, d=doc: NewVersion(d))
     result = await core.appconfig.apply(app, parse_toml(EXAMPLE))
-    assert sorted(result.indexes_built) == ["orders: n", "orders: owner.id", "orders: status"]
+    assert sorted(result.indexes_built) == ["orders: owner.id", "orders: status, n"]
     async with storage.reader() as r:
         parent = await r.get_parent(app.id, APPDATA, "orders")
         assert parent is not None
-        assert sorted(i.path for i in parent.ready_indexes) == [("n",), ("owner", "id"), ("status",)]
+        assert sorted(i.fields for i in parent.ready_indexes) == [(("owner", "id"),), (("status",), ("n",))]
         closed = await r.find(parent, Query(filter=Eq(("status",), "closed")))
+        top = await r.find(
+            parent, Query(filter=Eq(("status",), "open"), sort=(SortKey(("n",), True),), limit=3)
+        )
     assert sorted(o.id for o in closed) == sorted(f"o{i}" for i in range(0, 50, 5))
+    assert [o.id for o in top] == ["o49", "o48", "o47"]
     assert (await core.kinvey.collections.describe(app, "orders"))["indexes"] == [
         ["status", "n"],
         ["owner.id"],
@@ -168,6 +172,13 @@ async def test_declared_indexes_are_built_and_used(
     async with storage.reader() as r:
         parent = await r.get_parent(app.id, APPDATA, "orders")
     assert parent is not None and [i.path for i in parent.indexes] == [("owner", "id")]
+    none = EXAMPLE.replace('indexes = [["status", "n"], ["owner.id"]]', "indexes = []")
+    result = await core.appconfig.apply(await _fresh(core, app), parse_toml(none))
+    assert [str(c) for c in result.changes] == ['~ collections.orders.indexes: [["owner.id"]] -> []']
+    async with storage.reader() as r:
+        parent = await r.get_parent(app.id, APPDATA, "orders")
+    assert parent is not None and parent.indexes == ()
+    assert (await core.kinvey.collections.describe(app, "orders"))["indexes"] == []
 
 
 async def test_a_change_applied_through_one_worker_is_seen_by_another(

@@ -27,7 +27,7 @@ from kinbase.core.appconfig.model import AppConfig
 from kinbase.core.appconfig.render import render_toml
 from kinbase.core.appconfig.validate import from_document
 from kinbase.core.apps import AppService
-from kinbase.core.kinvey.collections import CollectionService, declared_state
+from kinbase.core.kinvey.collections import CollectionService, declared_state, index_label
 from kinbase.core.kinvey.entities import APPDATA
 from kinbase.errors import Conflict
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend, WriteContext, Writer
@@ -143,7 +143,7 @@ class AppConfigService:
         built: list[str] = []
         for name in sorted(wanted):  # also resumes a build a crash interrupted
             built.extend(
-                f"{name}: {'.'.join(path)}" for path in await self._collections.build_indexes(app, name)
+                f"{name}: {index_label(key)}" for key in await self._collections.build_indexes(app, name)
             )
         return ApplyResult(changes, version, bool(changes), built)
 

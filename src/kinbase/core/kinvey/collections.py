@@ -32,7 +32,16 @@ from kinbase.storage.indexing import build_index
 from kinbase.storage.stamps import now_ms
 from kinbase.types import Path, Stamp
 
-__all__ = ["DECLARED_INDEXES", "DEFAULT_TTL_DAYS", "CollectionService", "DeltaSet", "declared_state"]
+__all__ = [
+    "DECLARED_INDEXES",
+    "DEFAULT_TTL_DAYS",
+    "CollectionService",
+    "DeltaSet",
+    "IndexKey",
+    "declared_state",
+    "index_keys",
+    "index_label",
+]
 
 DECLARED_INDEXES = "declared_indexes"
 """The parent setting that holds the indexes declared for a collection (lists of field names)."""
@@ -54,21 +63,31 @@ def _delta(settings: Mapping[str, Any]) -> Mapping[str, Any]:
     return raw if isinstance(raw, Mapping) else {}
 
 
-def _index_paths(indexes: Sequence[Sequence[str]]) -> set[Path]:
-    """The storage field indexes that serve declared indexes: one per field named. (A compound
-    declaration is served by the indexes of its fields; the query compiler picks one.)
+IndexKey = tuple[Path, ...]
+"""The fields of a storage index, in order: one for a field index, several for a compound one."""
+
+
+def index_keys(indexes: Sequence[Sequence[str]]) -> set[IndexKey]:
+    """The storage indexes that serve declared indexes: a field index for a one-field declaration,
+    a compound index (equality on the leading fields, range or order on the last) otherwise.
 
     Raises:
-        KinveyError: BadRequest for an invalid field name.
+        KinveyError: BadRequest for an invalid field name or an empty declaration.
     """
-    paths: set[Path] = set()
+    keys: set[IndexKey] = set()
     for fields in indexes:
-        for name in fields:
-            try:
-                paths.add(parse_path(name))
-            except InvalidQuery as exc:
-                raise KinveyError("BadRequest", exc.message) from None
-    return paths
+        if not fields:
+            raise KinveyError("BadRequest", "An index names at least one field.")
+        try:
+            keys.add(tuple(parse_path(name) for name in fields))
+        except InvalidQuery as exc:
+            raise KinveyError("BadRequest", exc.message) from None
+    return keys
+
+
+def index_label(key: IndexKey) -> str:
+    """``status, n`` for the index on ``(status, n)``."""
+    return ", ".join(".".join(path) for path in key)
 
 
 def declared_state(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,7 +196,7 @@ class CollectionService:
             raise KinveyError("BadRequest", f"permissions level must be one of {', '.join(LEVELS)}")
         if ttl_days is not None and not 1 <= ttl_days <= 3650:
             raise KinveyError("BadRequest", "deletedTtlDays must be between 1 and 3650")
-        wanted = _index_paths(indexes) if indexes is not None else None
+        wanted = index_keys(indexes) if indexes is not None else None
         parent = await writer.ensure_parent(app.id, APPDATA, collection)
         settings = dict(parent.settings)
         delta = dict(_delta(settings))
@@ -195,15 +214,15 @@ class CollectionService:
             settings["permissions"] = {"level": level}
         if auto_index is not None:
             settings["auto_index"] = auto_index
-        old_paths = _index_paths(settings.get(DECLARED_INDEXES, []))
+        old_keys = index_keys(settings.get(DECLARED_INDEXES, []))
         if indexes is not None:
             settings[DECLARED_INDEXES] = [list(fields) for fields in indexes]
         parent = await writer.update_parent_settings(parent, settings)
         if wanted is not None:
-            for path in old_paths - wanted:
-                parent = await writer.drop_index(parent, path)
-            for path in sorted(wanted - old_paths):
-                parent = await writer.begin_index(parent, path)
+            for key in sorted(old_keys - wanted):
+                parent = await writer.drop_index(parent, key[-1], key[:-1])
+            for key in sorted(wanted - old_keys):
+                parent = await writer.begin_index(parent, key[-1], key[:-1])
         policy = CollectionPolicy.of(settings)
         if policy != old_policy:
             everything = await writer.find(parent, Query(), FindOptions(columns=COLUMNS))
@@ -211,17 +230,17 @@ class CollectionService:
                 acl = orjson_acl(obj.data)
                 await writer.set_grants(obj.oid, grants_of(acl, policy))
 
-    async def build_indexes(self, app: AppRecord, collection: str) -> list[Path]:
+    async def build_indexes(self, app: AppRecord, collection: str) -> list[IndexKey]:
         """Fill the declared indexes of a collection that are not ready yet (online, in short
-        transactions; a build interrupted by a crash resumes here). Returns the paths built."""
+        transactions; a build interrupted by a crash resumes here). Returns the indexes built."""
         async with self._storage.reader() as reader:
             parent = await reader.get_parent(app.id, APPDATA, collection)
         if parent is None:
             return []
-        pending = [i.path for i in parent.indexes if i not in parent.ready_indexes]
-        for path in pending:
-            await build_index(self._storage, app.id, APPDATA, collection, path)
-        return pending
+        pending = [i for i in parent.indexes if i not in parent.ready_indexes]
+        for index in pending:
+            await build_index(self._storage, app.id, APPDATA, collection, index.path, prefix=index.prefix)
+        return [index.fields for index in pending]
 
     async def deltaset(
         self, app: AppRecord, caller: Caller, collection: str, since_raw: str | None, query: Query

@@ -150,9 +150,12 @@ async def settings_get(call: KinveyCall) -> HttpResponse:
 
 
 async def settings_put(call: KinveyCall) -> HttpResponse:
-    """Configure delta set and the permission level (master secret)::
+    """Configure delta set, the permission level, indexes and automatic indexing (master secret)::
 
-    {"deltaSet": {"enabled": true, "deletedTtlDays": 30}, "permissions": {"level": "private"}}
+    {"deltaSet": {"enabled": true, "deletedTtlDays": 30}, "permissions": {"level": "private"},
+     "indexes": [["status", "n"], ["owner.id"]], "autoIndex": true}
+
+    ``indexes`` replaces the declared indexes (``[]`` drops them all); a new one is built online.
     """
     body = await call.json_body()
     if not isinstance(body, dict):
@@ -164,13 +167,32 @@ async def settings_put(call: KinveyCall) -> HttpResponse:
     enabled = delta.get("enabled")
     ttl = delta.get("deletedTtlDays")
     level = permissions.get("level")
+    indexes = body.get("indexes")
+    auto_index = body.get("autoIndex")
     if (
         (enabled is not None and not isinstance(enabled, bool))
         or (ttl is not None and (not isinstance(ttl, int) or isinstance(ttl, bool)))
         or (level is not None and not isinstance(level, str))
+        or (auto_index is not None and not isinstance(auto_index, bool))
     ):
-        raise KinveyError("BadRequest", "enabled is a boolean, deletedTtlDays an integer, level a string.")
+        raise KinveyError(
+            "BadRequest", "enabled and autoIndex are booleans, deletedTtlDays an integer, level a string."
+        )
+    if indexes is not None and not (
+        isinstance(indexes, list)
+        and all(
+            isinstance(fields, list) and fields and all(isinstance(f, str) for f in fields)
+            for fields in indexes
+        )
+    ):
+        raise KinveyError("BadRequest", 'indexes is an array of field-name arrays, e.g. [["status", "n"]].')
     described = await call.kinvey.collections.configure(
-        call.app, call.params["collection"], delta_set=enabled, ttl_days=ttl, level=level
+        call.app,
+        call.params["collection"],
+        delta_set=enabled,
+        ttl_days=ttl,
+        level=level,
+        indexes=indexes,
+        auto_index=auto_index,
     )
     return render.value(described)

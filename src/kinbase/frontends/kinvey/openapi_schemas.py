@@ -116,6 +116,8 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "object",
                 "properties": {"level": {"enum": ["private", "shared", "readonly", "full"]}},
             },
+            "indexes": {"type": "array", "items": {"type": "array", "items": {"type": "string"}}},
+            "autoIndex": {"type": "boolean"},
         },
     },
     "Handshake": {

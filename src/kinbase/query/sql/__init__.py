@@ -13,6 +13,7 @@ from kinbase.query.ast import And, Node, Query, simplify_and
 from kinbase.query.geo import find_geo_near
 from kinbase.query.sql.base import CompileContext, Dialect, Sql, render
 from kinbase.query.sql.compiler import Compiler
+from kinbase.query.sql.compound import plan_for_sort, sort_join_sql
 from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
 from kinbase.query.sql.sqlite import register_sqlite_functions
@@ -70,13 +71,27 @@ def compile_find(
     keys = () if count else query.sort
 
     # A single-valued field index on the first sort key drives the order: join its rows (one per
-    # object), and answer the conditions on that same field from the joined row itself.
+    # object), and answer the conditions on that same field from the joined row itself. A
+    # compound index whose leading fields the filter pins to one value each comes first: its walk
+    # is the filter and the order at once.
     join_sql = Sql("")
     sort_index = None
+    if ctx.compounds and node is not None and not isinstance(node, And):
+        node = And((node,))  # the compound plans look at the top-level conditions
     if keys:
         first = keys[0]
         index = ctx.indexes.get(first.path)
-        if (
+        children = list(node.children) if isinstance(node, And) else []
+        compound = (
+            plan_for_sort(ctx.compounds, children, first.path, ph)
+            if ctx.compounds and ctx.index_sort and first.collation == "mongo"
+            else None
+        )
+        if compound is not None and compiler.column_for(first.path) is None:
+            sort_index = compound.index
+            node = simplify_and([c for c in children if c not in compound.used])
+            join_sql = sort_join_sql(compound, ph, ctx.parent_id)
+        elif (
             ctx.index_sort
             and index is not None
             and not index.multikey
@@ -113,6 +128,7 @@ def compile_find(
             and not count
             and query.limit is not None
             and "field_values" not in condition_text
+            and "compound_values" not in condition_text
         ):
             # PostgreSQL has no statistics on document paths: it guesses that 0.5 % of the rows
             # match such a condition, and with a LIMIT then reads and sorts the whole parent

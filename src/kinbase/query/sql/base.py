@@ -147,6 +147,7 @@ class CompileContext:
         index_sort: allow a non-multikey field index to drive the order by joining
             ``field_values``; only valid when every row the read can return has its index
             entries (set False when the read includes tombstones without entries).
+        compounds: the parent's compound indexes (:mod:`kinbase.query.sql.compound`).
     """
 
     dialect: Dialect
@@ -155,3 +156,4 @@ class CompileContext:
     id_path: Path | None = None
     stamp_path: Path | None = None
     index_sort: bool = True
+    compounds: tuple[IndexDef, ...] = ()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kinbase.query.ast import And, Eq, Exists, In, IndexDef, Node, Or, Range
 from kinbase.query.sql import index as fidx
 from kinbase.query.sql.base import Cond, Sql, and_, join, or_
+from kinbase.query.sql.compound import plan_for_filter, probe_sql
 from kinbase.query.sql.dialect import Val
 from kinbase.query.sql.walk import PathWalker
 from kinbase.types import Path
@@ -24,9 +25,15 @@ class IndexProbes(PathWalker):
         two half-open ones). Only for single-valued paths: with arrays, MongoDB lets each condition
         hold on a different element."""
         ph = self.d.placeholder
+        conditions: list[Cond] = []
+        children = list(node.children)
+        compound = plan_for_filter(self.ctx.compounds, children, ph) if self.ctx.compounds else None
+        if compound is not None:
+            conditions.append(probe_sql(compound, ph, self.ctx.parent_id))
+            children = [c for c in children if c not in compound.used]
         grouped: dict[Path, tuple[IndexDef, list[Sql]]] = {}
         others: list[Node] = []
-        for child in node.children:
+        for child in children:
             path = getattr(child, "path", None)
             index = self.index_for(path) if isinstance(child, Eq | In | Range | Exists) and path else None
             found = fidx.row_condition(child, ph) if index is not None and not index.multikey else None
@@ -34,7 +41,6 @@ class IndexProbes(PathWalker):
                 grouped.setdefault(index.path, (index, []))[1].append(found[0])
             else:
                 others.append(child)
-        conditions: list[Cond] = []
         for index, rows in grouped.values():
             head = Sql(
                 "o.oid IN (SELECT fv.oid FROM field_values fv "  # nosec B608: placeholders only; values bound

@@ -234,14 +234,16 @@ class ParentWriter(SqlReader, Writer):
         """Delete up to ``size`` objects of a detached parent with their grants and index entries;
         the parent row itself once none is left. Returns how many objects were deleted."""
         victims = f"SELECT oid FROM objects WHERE parent_id = ? ORDER BY oid LIMIT {int(size)}"  # nosec B608: LIMIT is an int()
-        await self._run(
-            self.dialect(f"DELETE FROM field_values WHERE parent_id = ? AND oid IN ({victims})"),  # nosec B608: constant subquery
-            (parent_id, parent_id),
-        )
+        for table in ("field_values", "compound_values"):
+            await self._run(
+                self.dialect(f"DELETE FROM {table} WHERE parent_id = ? AND oid IN ({victims})"),  # nosec B608: constant table and subquery
+                (parent_id, parent_id),
+            )
         await self._run(self.dialect(f"DELETE FROM grants WHERE oid IN ({victims})"), (parent_id,))  # nosec B608: constant subquery
         deleted = await self._run(self.dialect(f"DELETE FROM objects WHERE oid IN ({victims})"), (parent_id,))  # nosec B608: constant subquery
         if deleted == 0:
             await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,))
+            await self._run(self.dialect("DELETE FROM compound_values WHERE parent_id = ?"), (parent_id,))
             await self._run(self.dialect("DELETE FROM parents WHERE id = ?"), (parent_id,))
         return deleted
 
@@ -249,6 +251,9 @@ class ParentWriter(SqlReader, Writer):
         """Delete a parent and everything in it in this transaction (app deletion, an admin
         operation: the statements run off SQLite's event loop)."""
         await self._run(self.dialect("DELETE FROM field_values WHERE parent_id = ?"), (parent_id,), long=True)
+        await self._run(
+            self.dialect("DELETE FROM compound_values WHERE parent_id = ?"), (parent_id,), long=True
+        )
         await self._run(
             self.dialect("DELETE FROM grants WHERE oid IN (SELECT oid FROM objects WHERE parent_id = ?)"),
             (parent_id,),

@@ -98,7 +98,8 @@ class SqlReader(Reader):
         return CompileContext(
             dialect="sqlite" if self.dialect.name == "sqlite" else "postgresql",
             parent_id=parent.id,
-            indexes={i.path: i for i in parent.ready_indexes},
+            indexes={i.path: i for i in parent.ready_indexes if not i.prefix},
+            compounds=tuple(i for i in parent.ready_indexes if i.prefix),
             id_path=options.columns.id,
             stamp_path=options.columns.stamp,
             index_sort=not options.include_deleted,
