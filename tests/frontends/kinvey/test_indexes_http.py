@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import Kinvey, error_of
+
+pytestmark = pytest.mark.anyio
 
 
 async def test_settings_declare_use_and_drop_indexes(kv: Kinvey) -> None:

@@ -127,7 +127,7 @@ class IndexWriter(ParentWriter):
             return locked
         table = "compound_values" if index.prefix else "field_values"
         await self._run(
-            self.dialect(f"DELETE FROM {table} WHERE parent_id = ? AND slot = ?"),
+            self.dialect(f"DELETE FROM {table} WHERE parent_id = ? AND slot = ?"),  # nosec B608: constant table
             (locked.id, index.slot),
             long=True,
         )
