@@ -146,6 +146,7 @@ def settings(tmp_path: Path) -> Settings:
 
 async def _started(core: Core) -> Core:
     await core.load_secret()
+    await core.files.store.start()  # the local byte store under data_dir (its directories)
     return core
 
 

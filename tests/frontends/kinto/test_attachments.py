@@ -271,3 +271,13 @@ async def test_a_broken_or_stalled_upload_leaves_nothing(kinto: Kinto, core: Cor
     assert (await kinto.get(f"{R}/r1", "alice")).status_code == 404
     async with core.storage.reader() as reader:
         assert await core.files.ledger.entries(reader, kinto.app.id, area="kinto") == []
+
+
+async def test_not_inside_a_batch_and_in_the_api_document(kinto: Kinto) -> None:
+    await kinto.tree("alice")
+    body = {"requests": [{"method": "POST", "path": f"{R}/r1/attachment", "body": {}}]}
+    r = await kinto.post("/batch", "alice", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()["responses"][0]["status"] == 400
+    api = (await kinto.get("/__api__")).json()
+    assert set(api["paths"]["/buckets/{bid}/collections/{cid}/records/{id}/attachment"]) == {"post", "delete"}

@@ -183,5 +183,14 @@ async def test_failing_heartbeat_is_a_503(kinto, core, monkeypatch) -> None:
 
     monkeypatch.setattr(core.kinto, "heartbeat", down)
     r = await kinto.get("/__heartbeat__")
-    assert r.status_code == 503 and r.json() == {"storage": False, "permission": False, "cache": True}
+    assert r.status_code == 503
+    assert r.json() == {"storage": False, "permission": False, "cache": True, "attachments": True}
     assert (await kinto.get("/__lbheartbeat__")).status_code == 200
+    monkeypatch.undo()
+
+    async def store_down() -> bool:
+        return False
+
+    monkeypatch.setattr(core.files.store, "ping", store_down)
+    r = await kinto.get("/__heartbeat__")
+    assert r.status_code == 503 and r.json()["attachments"] is False and r.json()["storage"] is True

@@ -34,7 +34,8 @@ async def test_hello(kinto) -> None:
 
 async def test_heartbeats_version_api(kinto) -> None:
     r = await kinto.get("/__heartbeat__")
-    assert r.status_code == 200 and r.json() == {"storage": True, "permission": True, "cache": True}
+    assert r.status_code == 200
+    assert r.json() == {"storage": True, "permission": True, "cache": True, "attachments": True}
     r = await kinto.get("/__lbheartbeat__")
     assert r.status_code == 200 and r.json() == {}
     r = await kinto.get("/__version__")

@@ -72,6 +72,18 @@ def document(base_path: str, host: str) -> dict[str, Any]:
             "patch": _op(tag, f"patch {tag}", item, _OBJECT, body=True),
             "delete": _op(tag, f"delete {tag}", item, _OBJECT),
         }
+    attachment = ["bid", "cid", "id"]
+    upload = _op("Attachments", "attach file", attachment, {"type": "object"})
+    upload["consumes"] = ["multipart/form-data"]
+    upload["parameters"] += [
+        {"name": "attachment", "in": "formData", "type": "file", "required": True},
+        {"name": "data", "in": "formData", "type": "string", "required": False},
+        {"name": "permissions", "in": "formData", "type": "string", "required": False},
+    ]
+    paths["/buckets/{bid}/collections/{cid}/records/{id}/attachment"] = {
+        "post": upload,
+        "delete": _op("Attachments", "remove attachment", attachment, {"type": "object"}),
+    }
     return {
         "swagger": "2.0",
         "info": {"title": "kinto", "version": __version__},

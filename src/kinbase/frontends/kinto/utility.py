@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from kinbase import __version__
 from kinbase.core.kinto.config import KintoConfig
+from kinbase.errors import BaaSError
 from kinbase.frontends.kinto.attachments import base_url
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse, json_response
 from kinbase.frontends.kinto.errors import Errno, KintoError
@@ -137,8 +138,17 @@ async def heartbeat(call: KintoCall) -> KintoResponse:
         ok = await asyncio.wait_for(call.kinto.heartbeat(), timeout=10)
     except TimeoutError:
         ok = False
-    body = {"storage": ok, "permission": ok, "cache": True}
-    return json_response(body, status=200 if ok else 503)
+    files = await _byte_store_ok(call)
+    body = {"storage": ok, "permission": ok, "cache": True, "attachments": files}
+    return json_response(body, status=200 if ok and files else 503)
+
+
+async def _byte_store_ok(call: KintoCall) -> bool:
+    """Whether the byte store of the attachments answers (the plugin's ``attachments`` heartbeat)."""
+    try:
+        return await asyncio.wait_for(call.core.files.store.ping(), timeout=10)
+    except (TimeoutError, BaaSError):
+        return False
 
 
 async def lbheartbeat(call: KintoCall) -> KintoResponse:
