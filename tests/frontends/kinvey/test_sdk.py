@@ -134,7 +134,8 @@ def test_legacy_node_sdk(node_modules: Path, server: Server) -> None:
 
 def test_core_js_sdk_with_http_adapter(node_modules: Path, server: Server) -> None:
     """kinvey-js-sdk 7 through the README's httpAdapter: sign-up, login, me, CRUD, multi-insert,
-    query with sort/limit/skip, count and remove by query, group, ``Query.near`` in miles, logout."""
+    query with sort/limit/skip, count and remove by query, group, ``Query.near`` in miles, files
+    (upload through the resumable URL, download, find, removeById), logout."""
     lines = _run("modern.js", server)
     assert lines[-1] == '{"name":"logout","ok":true}'
 
