@@ -167,7 +167,7 @@ async def test_basic_user_password_does_not_open_the_data_of_a_user_with_mfa(kv:
 async def local_mic(core: Core, app: AppRecord, kv: Kinvey) -> None:
     """The app's default auth service: kinbase's own users (no redirect URI: password grant)."""
     await core.appconfig.apply(app, parse_toml("[auth.default]\nuser_store = true\n"))
-    core.apps.forget(app.key)
+    await core.apps.changed(app.key)
     kv.app = await core.apps.require(app.key)
 
 

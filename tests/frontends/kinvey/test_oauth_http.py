@@ -65,7 +65,7 @@ def _config(urls: dict[str, str]) -> str:
 @pytest.fixture
 async def mic(core: Core, app: AppRecord, kv: Kinvey, flex_urls: dict[str, str]) -> AsyncIterator[Kinvey]:
     await core.appconfig.apply(app, parse_toml(_config(flex_urls)))
-    core.apps.forget(app.key)
+    await core.apps.changed(app.key)
     kv.app = await core.apps.require(app.key)
     yield kv
     await core.flex.close()
