@@ -44,7 +44,9 @@ class Core:
         self.kinto = KintoService(settings, storage, lambda: self.secret, invalidations=self.invalidations)
         self.kinvey = KinveyServices(settings, storage, lambda: self.secret, invalidations=self.invalidations)
         self.appconfig = AppConfigService(storage, self.apps, self.kinvey.collections)
-        self.flex = FlexService(settings, self.appconfig, on_call=self.metrics.flex_call)
+        self.flex = FlexService(
+            settings, self.appconfig, on_call=self.metrics.flex_call, secret=lambda: self.secret
+        )
         self.kinvey.pipeline.resolver = FlexResolver(
             self.appconfig,
             FlexCalls(self.flex, self.kinvey.users),

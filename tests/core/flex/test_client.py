@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from kinbase.core.appconfig import parse_toml
-from kinbase.core.flex import FlexContext, FunctionTask
+from kinbase.core.flex import FlexContext, FunctionTask, chain
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.services import Core
 from kinbase.frontends.kinvey.errors import status_of
@@ -170,7 +171,9 @@ async def test_modules_call_back_to_the_baas_url(core: Core, app: AppRecord, ser
     service's dataStore module calls back there with the master secret and skip-BL."""
     app = await declare(core, app, svc={"url": service.url})
     backend = FakeBackend()
-    backend.respond("GET", f"/appdata/{app.key}/things", json=[{"_id": "from-kinbase"}])
+    # The callback URL carries the signed chain of Flex calls (kinbase.core.flex.chain).
+    callback_path = re.compile(rf"/_flex/([^/]+)/appdata/{app.key}/things/?")
+    backend.respond("GET", callback_path, json=[{"_id": "from-kinbase"}])
     with backend.serve() as url:
         svc = await core.flex.service(app, "svc")
         result = await svc.function(
@@ -180,6 +183,9 @@ async def test_modules_call_back_to_the_baas_url(core: Core, app: AppRecord, ser
     call = backend.requests[-1]
     assert call.headers["authorization"] == _basic(app.key, app.master_secret)
     assert call.headers["x-kinvey-skip-business-logic"] == "true"
+    found = callback_path.fullmatch(call.path)
+    assert found is not None, call.path
+    assert chain.verify(core.secret, found.group(1)) == ("function svc/callback (customEndpoint c)",)
 
 
 async def test_a_slow_service_times_out_and_holds_only_its_own_slots(

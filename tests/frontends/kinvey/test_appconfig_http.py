@@ -153,8 +153,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[st
 def test_a_change_through_one_server_is_seen_by_another(tmp_path: Path, database: list[str]) -> None:
     env = {"KINBASE_APP_CACHE_SECONDS": "1"}
     with (
-        run_server(*database, workdir=tmp_path, env=env) as one,
-        run_server(*database, workdir=tmp_path, env=env) as two,
+        run_server(*database, workdir=tmp_path, env=env, startup_timeout=150) as one,
+        run_server(*database, workdir=tmp_path, env=env, startup_timeout=150) as two,
     ):
         found = re.search(r"^app key:\s+(\S+)$.*^master secret:\s+(\S+)$", one.log(), re.M | re.S)
         assert found is not None, one.log()

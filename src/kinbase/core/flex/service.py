@@ -8,11 +8,14 @@ kept per worker and replaced when the service's configuration changes.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import quote
 
 from kinbase.core.appconfig import AppConfigService
 from kinbase.core.appconfig.model import FlexServiceConfig
+from kinbase.core.flex import chain
 from kinbase.core.flex.client import CallObserver, FlexHttpClient
 from kinbase.core.flex.wire import (
     AuthResult,
@@ -56,10 +59,30 @@ def _segment(name: str) -> str:
 class BoundService:
     """One declared Flex service of one app."""
 
-    def __init__(self, name: str, config: FlexServiceConfig, client: FlexHttpClient) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: FlexServiceConfig,
+        client: FlexHttpClient,
+        secret: Callable[[], bytes] | None = None,
+    ) -> None:
         self.name = name
         self.config = config
         self._client = client
+        self._secret = secret
+
+    def _headers(self, context: FlexContext, link: str) -> dict[str, str]:
+        """The task headers, with a ``baasUrl`` that carries the chain of Flex calls extended by
+        ``link`` (``kinbase.core.flex.chain``).
+
+        Raises:
+            KinveyError: BLViolationError for a circular or too deep chain.
+        """
+        links = chain.extend(chain.links_of(context.original_headers), link)
+        if self._secret is not None:
+            base = chain.callback_base(context.baas_url, self._secret(), links)
+            context = dataclasses.replace(context, baas_url=base)
+        return task_headers(context, self.config.secret)
 
     async def data(
         self,
@@ -84,21 +107,23 @@ class BoundService:
             path += "/_count"
         elif entity_id is not None:
             path += f"/{_segment(entity_id)}"
-        reply = await self._client.request(
-            method, path, headers=task_headers(context, self.config.secret), body=body, query=query_string
-        )
+        headers = self._headers(context, f"data {self.name}/{service_object}")
+        reply = await self._client.request(method, path, headers=headers, body=body, query=query_string)
         return DataReply(reply.status, reply.body)
 
     async def function(self, context: FlexContext, name: str, task: FunctionTask) -> FunctionResult:
         """A FlexFunctions request (hook, custom endpoint or scheduled run).
 
         Raises:
-            KinveyError: BLTimeoutError, BLInternalError or BLRuntimeError.
+            KinveyError: BLTimeoutError, BLInternalError or BLRuntimeError; BLViolationError for
+                a circular request (this function, for this object and hook, is already running
+                in the chain of callbacks the request belongs to).
         """
+        link = f"function {self.name}/{name} ({task.hook_type} {task.object_name})"
         reply = await self._client.request(
             "POST",
             f"/_flexFunctions/{_segment(name)}",
-            headers=task_headers(context, self.config.secret),
+            headers=self._headers(context, link),
             body=task.envelope(),
         )
         return function_result(self.name, reply.status, reply.body)
@@ -129,7 +154,7 @@ class BoundService:
         reply = await self._client.request(
             "POST",
             f"/_auth/{_segment(handler)}",
-            headers=task_headers(context, self.config.secret),
+            headers=self._headers(context, f"auth {self.name}/{handler}"),
             body=body,
         )
         return DataReply(reply.status, reply.body)
@@ -160,9 +185,17 @@ class FlexService:
     """The Flex services declared by each app's configuration, with their HTTP clients."""
 
     def __init__(
-        self, settings: Settings, appconfig: AppConfigService, *, on_call: CallObserver | None = None
+        self,
+        settings: Settings,
+        appconfig: AppConfigService,
+        *,
+        on_call: CallObserver | None = None,
+        secret: Callable[[], bytes] | None = None,
     ) -> None:
+        """``secret``: the server secret that signs the callback chains (None: ``baasUrl`` is
+        the plain base URL, as for the CLI, which serves no callbacks)."""
         self._settings = settings
+        self._secret = secret
         self._appconfig = appconfig
         self._on_call = on_call
         self._clients: dict[tuple[int, str], FlexHttpClient] = {}
@@ -180,7 +213,7 @@ class FlexService:
         config = (await self._appconfig.current(app)).flex_services.get(name)
         if config is None:
             raise KinveyError("MissingConfiguration", f"The app declares no Flex service {name!r}.")
-        return BoundService(name, config, self._client(app.id, name, config))
+        return BoundService(name, config, self._client(app.id, name, config), self._secret)
 
     def _client(self, app_id: int, name: str, config: FlexServiceConfig) -> FlexHttpClient:
         key = (app_id, name)

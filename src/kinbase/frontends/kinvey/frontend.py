@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+from kinbase.core.flex.chain import CHAIN_HEADER, CHAIN_SEGMENT, encode_header, verify
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.wire import iso_of
 from kinbase.core.services import Core
@@ -73,6 +74,9 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
     return version
 
 
+_CALLBACK_PREFIX = f"/{CHAIN_SEGMENT}/"
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -95,6 +99,9 @@ class KinveyFrontend:
             return HttpResponse(204, b"", headers)
         version: int | None = None
         try:
+            request.headers.pop(CHAIN_HEADER, None)  # only a signed callback URL sets it
+            if request.path.startswith(_CALLBACK_PREFIX):
+                self._callback(request)
             found = self.router.match(request.method, split(request.raw_path))
             if not isinstance(found, Match):
                 raise self._unrouted(request, found)
@@ -117,6 +124,24 @@ class KinveyFrontend:
             if isinstance(exc, _NotAllowed):
                 response.headers["Allow"] = exc.allow
         return self._finish(response, request, started, version)
+
+    def _callback(self, request: HttpRequest) -> None:
+        """A Flex service's call back into kinbase (``/_flex/<token>/appdata/...``): check the
+        token and serve the rest of the path, with the chain of Flex calls in :data:`CHAIN_HEADER`.
+
+        Raises:
+            KinveyError: BadRequest for a token this server did not sign.
+        """
+        token = request.path[len(_CALLBACK_PREFIX) :].partition("/")[0]
+        links = verify(self.core.secret, token)
+        if links is None:
+            raise KinveyError(
+                "BadRequest", "This Flex callback URL was not issued by this server (baasUrl is not valid)."
+            )
+        prefix = f"{_CALLBACK_PREFIX}{token}"
+        request.path = request.path[len(prefix) :] or "/"
+        request.raw_path = request.raw_path[len(prefix) :] or "/"
+        request.headers[CHAIN_HEADER] = encode_header(links)
 
     def refuse(self, request: HttpRequest, error: BaaSError | None) -> HttpResponse:
         """An edge refusal (or an internal error) in Kinvey's format, with Kinvey's headers."""

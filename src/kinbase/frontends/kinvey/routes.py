@@ -7,6 +7,7 @@ not-found name of that namespace (:data:`NOT_FOUND`), a name the SDKs map to the
 
 from __future__ import annotations
 
+from kinbase.core.flex.chain import CHAIN_SEGMENT
 from kinbase.frontends.kinvey import (
     appconfig,
     appdata,
@@ -41,6 +42,7 @@ NOT_FOUND: dict[str, str] = {
     "oauth": "EntityNotFound",
     "kinvey": "EntityNotFound",
     "appconfig": "EntityNotFound",
+    CHAIN_SEGMENT: "EntityNotFound",
 }
 """The error name of an unknown path, per namespace (each maps to NotFoundError in the SDKs)."""
 

@@ -105,6 +105,78 @@ sdk.service({ sharedSecret: process.env.FLEX_SHARED_SECRET, host: '127.0.0.1', p
   fns.register('tallies', (context, complete) => complete({ calls: tally }).ok().done());
   fns.register('fail', (context, complete) => complete().badRequest('scheduled failure').done());
 
+  // -- the modules' calls back into kinbase (tests/core/flex/test_callbacks.py) --------------
+  const failure = (err) => ({ error: err.message, debug: err.debug === undefined ? null : err.debug });
+
+  fns.register('cbData', async (context, complete, modules) => {
+    const { collection, private: priv } = context.body;
+    try {
+      const plain = modules.dataStore().collection(collection);
+      const saved = await plain.save({ _id: 'plain', n: 1 });
+      const hooked = await modules.dataStore({ useBl: true }).collection(collection).save({ _id: 'hooked', n: 2 });
+      const asUser = await modules.dataStore({ useUserContext: true }).collection(collection).save({ _id: 'user', n: 3 });
+      const found = await plain.find(new modules.Query().equalTo('n', 1));
+      const count = await plain.count();
+      const mine = await modules.dataStore({ useUserContext: true }).collection(priv).find();
+      const all = await modules.dataStore().collection(priv).find();
+      complete({ saved, hooked, asUser, found, count, mine, all }).ok().done();
+    } catch (err) {
+      complete(failure(err)).ok().done();
+    }
+  });
+
+  fns.register('cbStores', async (context, complete, modules) => {
+    const { userId } = context.body;
+    try {
+      const user = await modules.userStore().findById(userId);
+      const users = await modules.userStore().count();
+      const group = await modules.groupStore().create({ _id: 'crew', name: 'Crew' });
+      const fetched = await modules.groupStore().findById('crew');
+      const role = await modules.roleStore().create({ name: 'editors' });
+      await modules.userStore().assignRole(userId, role._id);
+      const members = await modules.roleStore().listMembers(role._id);
+      complete({
+        username: user.username, users, group: group._id, fetched: fetched.name, role: role.name, members,
+      }).ok().done();
+    } catch (err) {
+      complete(failure(err)).ok().done();
+    }
+  });
+
+  fns.register('hop', async (context, complete, modules) => {
+    const path = (context.body && context.body.path) || [];
+    if (path.length === 0) return complete({ via: context.objectName, end: true }).ok().done();
+    try {
+      const result = await modules.endpointRunner().endpoint(path[0]).execute({ path: path.slice(1) });
+      return complete({ via: context.objectName, result }).ok().done();
+    } catch (err) {
+      return complete(Object.assign({ via: context.objectName }, failure(err))).ok().done();
+    }
+  });
+
+  fns.register('cbEmail', async (context, complete, modules) => {
+    const b = context.body;
+    try {
+      const sent = await modules.email.send(b.from, b.to, b.subject, b.text, b.replyTo, b.html);
+      complete({ sent }).ok().done();
+    } catch (err) {
+      complete(failure(err)).ok().done();
+    }
+  });
+
+  fns.register('cbPush', async (context, complete, modules) => {
+    try {
+      const report = await modules.push.sendMessage({ _id: context.body.userId }, context.body.message);
+      complete({ report }).ok().done();
+    } catch (err) {
+      complete(failure(err)).ok().done();
+    }
+  });
+
+  fns.register('stamp', (context, complete) => {
+    complete().setBody(Object.assign({}, context.body, { stampedBy: context.objectName })).ok().next();
+  });
+
   flex.auth.register('login', (context, complete) => {
     const { username, password } = context.body;
     if (username !== 'flexuser' || password !== 'flexpass') {

@@ -184,3 +184,109 @@ def tally(context: Any, complete: Any, modules: Any) -> None:
 
 fns.register("tallies", lambda context, complete, modules: complete({"calls": list(_tally)}).ok().done())
 fns.register("fail", lambda context, complete, modules: complete().badRequest("scheduled failure").done())
+
+
+# -- the modules' calls back into kinbase (tests/core/flex/test_callbacks.py) ----------------
+
+
+def _failure(err: Exception) -> dict[str, Any]:
+    return {"error": str(err), "debug": getattr(err, "debug", None)}
+
+
+@fns.register("cbData")
+async def cb_data(context: Any, complete: Any, modules: Any) -> None:
+    """dataStore: writes with and without business logic, reads, counts, and the user's view."""
+    name, private = context.body["collection"], context.body["private"]
+    try:
+        plain = modules.dataStore().collection(name)
+        saved = await plain.save({"_id": "plain", "n": 1})
+        hooked = await modules.dataStore({"useBl": True}).collection(name).save({"_id": "hooked", "n": 2})
+        as_user = (
+            await modules.dataStore({"useUserContext": True}).collection(name).save({"_id": "user", "n": 3})
+        )
+        found = await plain.find(modules.Query().equalTo("n", 1))
+        count = await plain.count()
+        mine = await modules.dataStore({"useUserContext": True}).collection(private).find()
+        everyone = await modules.dataStore().collection(private).find()
+    except kinbase_flex.FlexError as err:
+        complete(_failure(err)).ok().done()
+        return
+    complete(
+        {
+            "saved": saved,
+            "hooked": hooked,
+            "asUser": as_user,
+            "found": found,
+            "count": count,
+            "mine": mine,
+            "all": everyone,
+        }
+    ).ok().done()
+
+
+@fns.register("cbStores")
+async def cb_stores(context: Any, complete: Any, modules: Any) -> None:
+    """userStore, groupStore and roleStore."""
+    user_id = context.body["userId"]
+    try:
+        user = await modules.userStore().findById(user_id)
+        users = await modules.userStore().count()
+        group = await modules.groupStore().create({"_id": "crew", "name": "Crew"})
+        fetched = await modules.groupStore().findById("crew")
+        role = await modules.roleStore().create({"name": "editors"})
+        await modules.userStore().assignRole(user_id, role["_id"])
+        members = await modules.roleStore().listMembers(role["_id"])
+    except kinbase_flex.FlexError as err:
+        complete(_failure(err)).ok().done()
+        return
+    complete(
+        {
+            "username": user["username"],
+            "users": users,
+            "group": group["_id"],
+            "fetched": fetched["name"],
+            "role": role["name"],
+            "members": members,
+        }
+    ).ok().done()
+
+
+@fns.register("hop")
+async def hop(context: Any, complete: Any, modules: Any) -> None:
+    """Call the next endpoint of ``body.path`` (endpointRunner), and report what it answered."""
+    path = context.body.get("path") or []
+    if not path:
+        complete({"via": context.objectName, "end": True}).ok().done()
+        return
+    try:
+        result = await modules.endpointRunner().endpoint(path[0]).execute({"path": path[1:]})
+    except kinbase_flex.FlexError as err:
+        complete({"via": context.objectName, **_failure(err)}).ok().done()
+        return
+    complete({"via": context.objectName, "result": result}).ok().done()
+
+
+@fns.register("cbEmail")
+async def cb_email(context: Any, complete: Any, modules: Any) -> None:
+    b = context.body
+    try:
+        sent = await modules.email.send(b["from"], b["to"], b["subject"], b["text"], b["replyTo"], b["html"])
+    except kinbase_flex.FlexError as err:
+        complete(_failure(err)).ok().done()
+        return
+    complete({"sent": sent}).ok().done()
+
+
+@fns.register("cbPush")
+async def cb_push(context: Any, complete: Any, modules: Any) -> None:
+    try:
+        report = await modules.push.sendMessage({"_id": context.body["userId"]}, context.body["message"])
+    except kinbase_flex.FlexError as err:
+        complete(_failure(err)).ok().done()
+        return
+    complete({"report": report}).ok().done()
+
+
+@fns.register("stamp")
+def stamp(context: Any, complete: Any, modules: Any) -> None:
+    complete().setBody({**context.body, "stampedBy": context.objectName}).ok().next()

@@ -21,7 +21,11 @@ from kinbase.storage.base import AppRecord
 if TYPE_CHECKING:
     from kinbase.core.kinvey.pipeline.outcome import Outcome, Rendered
 
-__all__ = ["EVENTS", "Event", "KinveyRequest", "Operation", "Wire"]
+__all__ = ["EVENTS", "FLEX_CHAIN_HEADER", "Event", "KinveyRequest", "Operation", "Wire"]
+
+FLEX_CHAIN_HEADER = "x-kinbase-flex-chain"
+"""Set by the front-end on a Flex service's call back into kinbase (never taken from a client):
+the chain of Flex calls it belongs to (``kinbase.core.flex.chain``)."""
 
 
 class Operation(StrEnum):
@@ -92,7 +96,8 @@ class KinveyRequest:
         api_version: the effective ``X-Kinvey-API-Version``.
         request_id: the id logged with the request and sent back in ``X-Kinvey-Request-Id``.
         base_url: ``scheme://host[:port]`` of this server as the client sees it.
-        skip_business_logic: ``X-Kinvey-Skip-Business-Logic: true`` (honoured for the master only).
+        skip_business_logic: ``X-Kinvey-Skip-Business-Logic: true`` (honoured for the master, and
+            for a Flex service's call back into kinbase with the user's credentials).
         with_count: ``X-Kinvey-Include-Items-Count: true`` on a list.
         temp: the ``tempObjectStore`` a pre-hook shares with the post-hook of the same request.
         wire: the front-end's parsing and rendering.
@@ -119,8 +124,8 @@ class KinveyRequest:
 
     @property
     def business_logic(self) -> bool:
-        """Whether hooks run: always, unless the master secret asks to skip them."""
-        return not (self.skip_business_logic and self.caller.is_master)
+        """Whether hooks run: always, unless the master secret (or a Flex callback) asks to skip them."""
+        return not (self.skip_business_logic and (self.caller.is_master or FLEX_CHAIN_HEADER in self.headers))
 
     def with_body(self, body: Any) -> KinveyRequest:
         """A copy with another body (what a pre-hook's ``setBody`` does)."""
