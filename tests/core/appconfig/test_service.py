@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _fresh(core: Core, app: AppRecord) -> AppRecord:
-    core.apps.forget(app.key)
+    await core.apps.changed(app.key)
     return await core.apps.require(app.key)
 
 

@@ -98,7 +98,7 @@ async def test_devices_and_messages_over_http(
     # Without APNs, iOS devices go to the signed webhook.
     no_apns = parse_toml(_push_toml(servers, apns=False))
     await core.appconfig.apply(await core.apps.require(kv.app.key), no_apns)
-    core.apps.forget(kv.app.key)
+    await core.apps.changed(kv.app.key)
     await kv.post("/push/{k}/register-device", alice, json={"platform": "ios", "deviceId": "h-alice-new"})
     calls = len(servers.webhook.calls)
     hooked = await kv.post("/push/{k}/sendMessage", json={"recipients": [alice.id], "messageContent": "Hook"})
