@@ -238,9 +238,7 @@ async def test_quota_head_and_a_configured_base_url(make_kinto: Any, core: Core)
     own = f"http://kinbase.test/attachments/{kinto.app.key}/{attachment['location']}"
     head = await kinto.http.head(own)
     assert head.status_code == 200 and head.headers["content-length"] == "10" and head.content == b""
-    async with core.storage.writer() as writer:
-        await writer.update_app(kinto.app.id, settings={**kinto.app.settings, "files": {"quota_bytes": 15}})
-    core.apps.forget(kinto.app.key)
+    await core.apps.update_settings(kinto.app.key, {**kinto.app.settings, "files": {"quota_bytes": 15}})
     over = await _attach(kinto, "r2", b"x" * 10)
     assert over.status_code == 507 and over.json()["errno"] == 121
     assert (await kinto.get(f"{R}/r2", "alice")).status_code == 404

@@ -398,9 +398,7 @@ async def test_kinveyfile_references_expand_on_appdata_reads(kv: Kinvey) -> None
 
 
 async def test_quota_and_single_shot_post_upload(kv: Kinvey, core: Core) -> None:
-    async with core.storage.writer() as writer:
-        await writer.update_app(kv.app.id, settings={"files": {"quota_bytes": 1000}})
-    core.apps.forget(kv.key)
+    await core.apps.update_settings(kv.key, {"files": {"quota_bytes": 1000}})
     over = await kv.post("/blob/{k}", json={"size": 1001}, headers={"X-Kinvey-Content-Type": "text/plain"})
     assert over.status_code == 507 and error_of(over) == "QuotaExceeded"
     assert "1000" in over.json()["debug"]  # the client's to read, not hidden behind a request id
