@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from kinbase.core.services import Core
+from kinbase.frontends.console import NAMESPACES as CONSOLE_NAMESPACES
+from kinbase.frontends.console import ConsoleFrontend
 from kinbase.frontends.kinto import KintoFrontend
 from kinbase.frontends.kinvey import NAMESPACES as KINVEY_NAMESPACES
 from kinbase.frontends.kinvey import NESTED_NAMESPACES as KINVEY_NESTED
@@ -28,6 +30,7 @@ def create_app(settings: Settings, core: Core | None = None) -> Server:
     own = ServerRoutes(the_core)
     namespaces: dict[str, Frontend] = dict.fromkeys(KINVEY_NAMESPACES, kinvey)
     namespaces.update(dict.fromkeys(SERVER_NAMESPACES, own))
+    namespaces.update(dict.fromkeys(CONSOLE_NAMESPACES, ConsoleFrontend(the_core)))
     return Server(
         the_core,
         namespaces,

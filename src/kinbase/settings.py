@@ -102,6 +102,12 @@ class Settings:
         "Directory of the Kinto Admin build served at /v1/admin/ (empty: share/kinbase/kinto-admin in "
         "the Python environment, where 'kinbase kinto-admin install' and scripts/bootstrap put it).",
     )
+    console_operator_secret: str = setting(
+        "",
+        "The operator's password for the web console at /console/ (sees and manages every app; "
+        "empty: only an app's master secret logs in, to that app).",
+    )
+    console_session_seconds: int = setting(8 * 3600, "How long a console login lasts.", minimum=60)
     metrics_enabled: bool = setting(
         True,
         "Serve /metrics (Prometheus text format, no authentication: keep it off the public "

@@ -141,7 +141,8 @@ class Metrics:
         reg = self.registry
         self._requests = Counter(
             "kinbase_http_requests",
-            "HTTP requests served, by API (kinvey, kinto, server), route template, method and status.",
+            "HTTP requests served, by API (kinvey, kinto, server, console), route template, method "
+            "and status.",
             ["api", "route", "method", "status"],
             registry=reg,
         )

@@ -1,0 +1,224 @@
+"""The console over HTTP on SQLite and PostgreSQL: logins (master secret, operator, throttle),
+the session cookie, CSRF on every change, apps (secrets shown once, delete with confirmation),
+the data browser (query, sort, paging, edit, delete, import, export), collection settings,
+users/groups/roles, the configuration TOML, Flex, the dashboard."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kinbase.app import create_app
+from kinbase.core.kinvey.access import Caller
+from kinbase.core.services import Core
+from kinbase.settings import Settings
+from kinbase.storage.base import AppRecord, StorageBackend
+
+pytestmark = pytest.mark.anyio
+
+OPERATOR = "operator-s3cret"
+
+
+@pytest.fixture
+async def console(storage: StorageBackend, tmp_path: Path) -> AsyncIterator[tuple[Core, httpx.AsyncClient]]:
+    settings = Settings(data_dir=str(tmp_path), console_operator_secret=OPERATOR, login_delay_after=3)
+    core = Core(settings, storage)
+    await core.load_secret()
+    transport = httpx.ASGITransport(app=create_app(settings, core), client=("10.1.2.3", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
+        yield core, http
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+async def login(http: httpx.AsyncClient, app_key: str, secret: str) -> str:
+    r = await http.post("/console/login", data={"app_key": app_key, "secret": secret})
+    assert r.status_code == 303, r.text
+    page = await http.get(r.headers["location"], follow_redirects=True)
+    assert page.status_code == 200
+    return csrf(page.text)
+
+
+async def test_logins_and_sessions(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    _, http = console
+    r = await http.get("/console/apps")
+    assert (r.status_code, r.headers["location"]) == (303, "/console/login")
+    assert (await http.get("/console")).headers["location"] == "/console/"
+    r = await http.get("/console/login")
+    assert r.status_code == 200 and "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    r = await http.post("/console/login", data={"app_key": app.key, "secret": app.app_secret})
+    assert r.status_code == 401 and "Wrong app key or secret" in r.text  # the app secret is not enough
+    r = await http.post("/console/login", data={"app_key": app.key, "secret": app.master_secret})
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/console/" in cookie
+    assert app.master_secret not in cookie
+    home = await http.get("/console/", follow_redirects=True)
+    assert str(home.url).endswith(f"/console/apps/{app.key}") and app.name in home.text
+    # The master of one app sees only that app, and manages no app.
+    assert (await http.get("/console/apps/kid_someone_else")).status_code == 404
+    token = csrf(home.text)
+    r = await http.post("/console/apps", data={"csrf": token, "name": "x"})
+    assert r.status_code == 403
+    # A forged or tampered cookie is no session.
+    value = cookie.split(";")[0].split("=", 1)[1]
+    http.cookies.clear()
+    forged = {"Cookie": f"kinbase_console={value[:-2]}xx"}
+    assert (await http.get(f"/console/apps/{app.key}", headers=forged)).status_code == 303
+    assert (
+        await http.get(f"/console/apps/{app.key}", headers={"Cookie": f"kinbase_console={value}"})
+    ).status_code == 200
+    # Logging out ends the session in this browser.
+    fresh = await login(http, app.key, app.master_secret)
+    assert fresh != token  # each login has its own CSRF token
+    assert (await http.post("/console/logout", data={"csrf": token})).status_code == 403
+    r = await http.post("/console/logout", data={"csrf": fresh})
+    assert r.status_code == 303 and "Max-Age=0" in r.headers["set-cookie"]
+
+
+async def test_login_throttle(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    _, http = console
+    for _ in range(3):
+        r = await http.post("/console/login", data={"app_key": app.key, "secret": "wrong"})
+        assert r.status_code == 401 and "Wrong" in r.text
+    r = await http.post("/console/login", data={"app_key": app.key, "secret": app.master_secret})
+    assert r.status_code == 429 and "retry in" in r.text  # the right secret waits too
+    for _ in range(3):
+        r = await http.post("/console/login", data={"app_key": "", "secret": "wrong"})
+        assert r.status_code == 401
+    r = await http.post("/console/login", data={"app_key": "", "secret": OPERATOR})
+    assert r.status_code == 429 and "retry in" in r.text
+
+
+async def test_operator_manages_apps(console: tuple[Core, httpx.AsyncClient]) -> None:
+    core, http = console
+    token = await login(http, "", OPERATOR)
+    r = await http.post(
+        "/console/apps",
+        data={"csrf": token, "name": "Shop", "app_key": "kid_console_shop", "master_secret": "m-secret-1"},
+    )
+    assert r.status_code == 201 and "shown only this once" in r.text
+    assert "m-secret-1" in r.text
+    created = await core.apps.require("kid_console_shop")
+    assert created.master_secret == "m-secret-1" and created.app_secret in r.text
+    listing = await http.get("/console/apps")
+    assert "kid_console_shop" in listing.text and "m-secret-1" not in listing.text
+    r = await http.post("/console/apps", data={"csrf": token, "name": "Again", "app_key": "kid_console_shop"})
+    assert r.status_code == 400
+    # Without the CSRF token nothing changes.
+    r = await http.post("/console/apps/kid_console_shop/delete", data={"confirm": "kid_console_shop"})
+    assert r.status_code == 403 and "CSRF" in r.text
+    r = await http.post("/console/apps/kid_console_shop/delete", data={"csrf": token, "confirm": "nope"})
+    assert r.status_code == 400
+    assert await core.apps.get("kid_console_shop") is not None
+    assert "Type the app key" in (await http.get("/console/apps/kid_console_shop/delete")).text
+    r = await http.post(
+        "/console/apps/kid_console_shop/delete", data={"csrf": token, "confirm": "kid_console_shop"}
+    )
+    assert r.status_code == 200 and "Deleted the app" in r.text
+    assert await core.apps.get("kid_console_shop") is None
+    # A request from another origin is refused whatever it carries.
+    r = await http.post("/console/apps", data={"csrf": token, "name": "x"}, headers={"Origin": "http://evil"})
+    assert r.status_code == 403
+
+
+async def test_data_browser(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    core, http = console
+    for i in range(25):
+        body = {"_id": f"b{i:02d}", "n": i, "kind": "even" if i % 2 == 0 else "odd"}
+        await core.kinvey.entities.save(app, Caller.master(), "books", f"b{i:02d}", body)
+    token = await login(http, app.key, app.master_secret)
+    base = f"/console/apps/{app.key}/data/books"
+    assert "books" in (await http.get(f"/console/apps/{app.key}")).text
+    r = await http.get(base)
+    assert "25 matching" in r.text and 'rel="next"' in r.text
+    r = await http.get(base, params={"query": '{"kind": "odd", "n": {"$gte": 10}}', "sort": '{"n": -1}'})
+    ids = re.findall(r"/entity/(b\d\d)\"", r.text)
+    assert ids == ["b23", "b21", "b19", "b17", "b15", "b13", "b11"]
+    r = await http.get(base, params={"sort": "-n", "limit": "10", "skip": "20"})
+    assert re.findall(r"/entity/(b\d\d)\"", r.text) == ["b04", "b03", "b02", "b01", "b00"]
+    assert 'rel="prev"' in r.text and 'rel="next"' not in r.text
+    r = await http.get(base, params={"query": "{not json"})
+    assert r.status_code == 400 and "Bad query" in r.text
+    r = await http.get(base, params={"query": '{"$where": "1"}'})
+    assert r.status_code == 400
+    # Edit one entity, create one, delete one.
+    page = (await http.get(f"{base}/entity/b03")).text
+    assert re.search(r"&#34;n&#34;: ?3,", page)  # (escaped in the page)
+    r = await http.post(f"{base}/entity/b03", data={"csrf": token, "body": '{"n": 300, "edited": true}'})
+    assert r.status_code == 303
+    stored = await core.kinvey.entities.get(app, Caller.master(), "books", "b03")
+    assert re.search(r'"n": ?300', stored) and re.search(r'"edited": ?true', stored)
+    r = await http.post(f"{base}/entity/b03", data={"csrf": token, "body": "[1]"})
+    assert r.status_code == 400
+    r = await http.post(f"{base}/entity/new", data={"csrf": token, "body": '{"title": "fresh"}'})
+    assert r.status_code == 303 and "Saved" in (await http.get(r.headers["location"])).text
+    r = await http.post(f"{base}/entity/b04/delete", data={"csrf": token})
+    assert r.status_code == 303
+    r = await http.post(f"{base}/entity/b05/delete", data={})
+    assert r.status_code == 403  # no CSRF token: refused, nothing deleted
+    found = await core.kinvey.entities.count(
+        app, Caller.master(), "books", __import__("kinbase").query.ast.Query()
+    )
+    assert found.count == 25  # 25 + 1 created - 1 deleted
+    # Export, then import into another collection.
+    r = await http.get(f"{base}/export")
+    assert r.headers["content-disposition"] == 'attachment; filename="books.json"'
+    exported = r.json()
+    assert len(exported) == 25
+    r = await http.post(
+        f"/console/apps/{app.key}/data/copies/import", data={"csrf": token, "entities": r.text}
+    )
+    assert r.status_code == 303
+    assert "Imported 25 entities" in (await http.get(r.headers["location"])).text
+    r = await http.post(
+        f"/console/apps/{app.key}/data/copies/import", data={"csrf": token, "entities": "{oops"}
+    )
+    assert r.status_code == 400
+
+
+async def test_settings_people_config_flex_dashboard(
+    console: tuple[Core, httpx.AsyncClient], app: AppRecord
+) -> None:
+    core, http = console
+    token = await login(http, app.key, app.master_secret)
+    base = f"/console/apps/{app.key}/data/notes"
+    r = await http.get(f"{base}/settings")
+    assert r.status_code == 200 and 'value="shared" selected' in r.text
+    r = await http.post(f"{base}/settings", data={"csrf": token, "level": "readonly", "delta_set": "on"})
+    assert r.status_code == 200 and "Settings saved" in r.text
+    described = await core.kinvey.collections.describe(app, "notes")
+    assert described["permissions"] == {"level": "readonly"} and described["deltaSet"]["enabled"] is True
+    r = await http.post(f"{base}/settings", data={"csrf": token, "level": "bogus"})
+    assert r.status_code == 400
+    r = await http.post(f"{base}/settings", data={"level": "full"})
+    assert r.status_code == 403
+    assert (await core.kinvey.collections.describe(app, "notes"))["permissions"] == {"level": "readonly"}
+
+    signup = await core.kinvey.users.signup(app, {"username": "ann", "password": "pw-ann-1"}, with_token=True)
+    assert signup is not None
+    r = await http.get(f"/console/apps/{app.key}/users")
+    assert r.status_code == 200 and "ann" in r.text and "pw-ann-1" not in r.text
+    assert (await http.get(f"/console/apps/{app.key}/groups")).status_code == 200
+    assert (await http.get(f"/console/apps/{app.key}/roles")).status_code == 200
+    r = await http.get(f"/console/apps/{app.key}/config")
+    assert r.status_code == 200 and "kinbase apply" in r.text
+    r = await http.get(f"/console/apps/{app.key}/config.toml")
+    assert r.headers["content-disposition"] == f'attachment; filename="{app.key}.toml"'
+    assert "notes" in r.text
+    r = await http.get(f"/console/apps/{app.key}/flex")
+    assert r.status_code == 200 and "No Flex service declared" in r.text
+    r = await http.get("/console/dashboard")
+    assert r.status_code == 200 and r.text.count("<svg") == 4 and "Requests/s" in r.text
+    assert (await http.get("/console/static/console.js")).status_code == 200
+    assert (await http.get("/console/static/nope.js")).status_code == 404
+    assert (await http.get("/console/nowhere")).status_code == 404
+    assert (await http.delete("/console/dashboard")).status_code == 405
