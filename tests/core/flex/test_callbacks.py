@@ -53,6 +53,8 @@ def _config(service: FlexProcess, webhook_url: str) -> str:
         text += f'\n[endpoints.{name}]\nservice = "svc"\nfunction = "{function}"\n'
     text += '\n[collections.notes.hooks]\npre_save = { service = "svc", function = "stamp" }\n'
     text += '\n[collections.diary]\npermissions = "private"\n'
+    for loop in ("loopA", "loopB"):
+        text += f'\n[collections.{loop}.hooks]\npre_save = {{ service = "svc", function = "bounce" }}\n'
     text += f'\n[push.webhook]\nurl = "{webhook_url}/hook"\nsecret = "hook-secret"\n'
     return text
 
@@ -160,6 +162,17 @@ def test_modules_call_back_into_kinbase(
             deep = deep["result"]
         assert deep["via"] == f"hop{MAX_DEPTH}" and deep["error"] == "BLViolationError"
         assert "Too many nested Flex callbacks" in deep["debug"]
+
+        # Hooks whose writes (useBl) run each other's hook: the third one would be the first again.
+        first = kb.call("POST", "/appdata/{k}/loopA", ann, json={"n": 1})
+        assert first.status_code == 201, first.text
+        assert "refused" not in first.json() and first.json()["saved"]
+        (bounced,) = kb.call("GET", "/appdata/{k}/loopB", kb.master).json()
+        assert bounced["from"] == "loopA" and bounced["refused"]["error"] == "BLViolationError"
+        assert (
+            "Circular request" in bounced["refused"]["debug"] and "pre loopA" in bounced["refused"]["debug"]
+        )
+        assert [e["n"] for e in kb.call("GET", "/appdata/{k}/loopA", kb.master).json()] == [1]
 
         # email: through the SMTP server of the settings.
         before = len(inbox.received)

@@ -175,3 +175,19 @@ def test_a_change_through_one_server_is_seen_by_another(tmp_path: Path, database
         assert exported["endpoints"]["checkout"]["function"] == "checkout"
         again = httpx.put(two.url + path, content=EXAMPLE.encode(), headers=TOML, auth=master)
         assert again.json()["changes"] == []
+
+
+async def test_the_answers_match_the_openapi_document(kv: Kinvey, core: Core) -> None:
+    from tests.frontends.kinvey.test_openapi import _check
+
+    doc = (await kv.http.get("/kinvey/__api__")).json()
+    c = "/appconfig/{app_key}"
+    _check(doc, c, "get", await kv.get("/appconfig/{k}"))
+    _check(doc, c, "put", await _put(kv, EXAMPLE, dry_run=True))
+    _check(doc, c, "put", await _put(kv, EXAMPLE))
+    _check(doc, c, "get", await kv.get("/appconfig/{k}"))
+    _check(doc, c, "put", await _put(kv, "nope = 1"))
+    _check(doc, c + "/schedules", "get", await kv.get("/appconfig/{k}/schedules"))
+    far = int(time.time() * 1000) + 3_600_000
+    assert await core.schedules.runs.claim(kv.app, "nightly", "2026-01-01T03:00:00Z", "w", far)
+    _check(doc, c + "/runs", "get", await kv.get("/appconfig/{k}/runs"))

@@ -177,3 +177,17 @@ async def test_send_email_reaches_the_smtp_server(kv: Kinvey, smtp: tuple[Inbox,
     injected = await kv.post("/rpc/{k}/send-email", json={**body, "subject": "a\r\nBcc: x@y.test"})
     assert injected.status_code == 400 and error_of(injected) == "BadRequest"
     assert len(inbox.received) == before + 1
+
+
+async def test_the_answers_match_the_openapi_document(kv: Kinvey, push: PushService) -> None:
+    from tests.frontends.kinvey.test_openapi import _check
+
+    doc = (await kv.http.get("/kinvey/__api__")).json()
+    user = await kv.user()
+    device = {"platform": "ios", "deviceId": "t-openapi"}
+    assert (await kv.post("/push/{k}/register-device", user, json=device)).status_code == 204
+    message = {"recipients": [user.id], "messageContent": "x"}
+    _check(doc, "/push/{app_key}/sendMessage", "post", await kv.post("/push/{k}/sendMessage", json=message))
+    broadcast = await kv.post("/push/{k}/sendBroadcast", json={"messageContent": "x"})
+    _check(doc, "/push/{app_key}/sendBroadcast", "post", broadcast)
+    _check(doc, "/rpc/{app_key}/send-email", "post", await kv.post("/rpc/{k}/send-email", json={}))

@@ -173,6 +173,18 @@ sdk.service({ sharedSecret: process.env.FLEX_SHARED_SECRET, host: '127.0.0.1', p
     }
   });
 
+  fns.register('bounce', async (context, complete, modules) => {
+    const other = context.objectName === 'loopA' ? 'loopB' : 'loopA';
+    const body = Object.assign({}, context.body);
+    try {
+      const saved = await modules.dataStore({ useBl: true }).collection(other).save({ from: context.objectName });
+      body.saved = saved._id;
+    } catch (err) {
+      body.refused = failure(err);
+    }
+    complete().setBody(body).ok().next();
+  });
+
   fns.register('stamp', (context, complete) => {
     complete().setBody(Object.assign({}, context.body, { stampedBy: context.objectName })).ok().next();
   });

@@ -290,3 +290,16 @@ async def cb_push(context: Any, complete: Any, modules: Any) -> None:
 @fns.register("stamp")
 def stamp(context: Any, complete: Any, modules: Any) -> None:
     complete().setBody({**context.body, "stampedBy": context.objectName}).ok().next()
+
+
+@fns.register("bounce")
+async def bounce(context: Any, complete: Any, modules: Any) -> None:
+    """A pre-save hook that saves into the other collection of a pair, with business logic."""
+    other = "loopB" if context.objectName == "loopA" else "loopA"
+    body = dict(context.body)
+    try:
+        saved = await modules.dataStore({"useBl": True}).collection(other).save({"from": context.objectName})
+        body["saved"] = saved["_id"]
+    except kinbase_flex.FlexError as err:
+        body["refused"] = _failure(err)
+    complete().setBody(body).ok().next()
