@@ -17,6 +17,7 @@ from kinbase.core.kinvey.access import Caller
 from kinbase.core.services import Core
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend
+from kinbase.storage.blobs import BlobStore
 
 pytestmark = pytest.mark.anyio
 
@@ -24,13 +25,16 @@ OPERATOR = "operator-s3cret"
 
 
 @pytest.fixture
-async def console(storage: StorageBackend, tmp_path: Path) -> AsyncIterator[tuple[Core, httpx.AsyncClient]]:
+async def console(
+    storage: StorageBackend, local_blob_store: BlobStore, tmp_path: Path
+) -> AsyncIterator[tuple[Core, httpx.AsyncClient]]:
     settings = Settings(data_dir=str(tmp_path), console_operator_secret=OPERATOR, login_delay_after=3)
-    core = Core(settings, storage)
+    core = Core(settings, storage, blobs=local_blob_store)
     await core.load_secret()
     transport = httpx.ASGITransport(app=create_app(settings, core), client=("10.1.2.3", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
         yield core, http
+    await core.files.ledger.close()
 
 
 def csrf(html: str) -> str:
@@ -222,3 +226,27 @@ async def test_settings_people_config_flex_dashboard(
     assert (await http.get("/console/static/nope.js")).status_code == 404
     assert (await http.get("/console/nowhere")).status_code == 404
     assert (await http.delete("/console/dashboard")).status_code == 405
+
+
+async def test_files_page(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    _, http = console
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 16
+    master = (app.key, app.master_secret)
+    for name, mime, data in (("pic.png", "image/png", png), ("notes.txt", "text/plain", b"hello")):
+        r = await http.post(
+            f"/blob/{app.key}",
+            json={"_filename": name, "mimeType": mime, "size": len(data)},
+            headers={"X-Kinvey-Content-Type": mime},
+            auth=master,
+        )
+        assert r.status_code == 201, r.text
+        upload = r.json()["_uploadURL"]
+        put = await http.put(upload, content=data, headers=r.json().get("_requiredHeaders", {}))
+        assert put.status_code in (200, 201), put.text
+    await login(http, app.key, app.master_secret)
+    r = await http.get(f"/console/apps/{app.key}/files")
+    assert r.status_code == 200 and "pic.png" in r.text and "notes.txt" in r.text
+    previews = re.findall(r'<img class="preview" src="([^"]+)"', r.text)
+    assert len(previews) == 1  # the image only
+    shown = await http.get(previews[0].replace("&amp;", "&"))
+    assert shown.status_code == 200 and shown.content == png

@@ -12,6 +12,8 @@ import orjson
 
 from kinbase.core.kinvey.access import LEVELS, Caller
 from kinbase.core.kinvey.entities import APPDATA, check_collection_name
+from kinbase.core.kinvey.file_links import LinkOptions
+from kinbase.core.kinvey.files import FilesApi
 from kinbase.core.kinvey.groups import ROLES
 from kinbase.core.kinvey.membership import GROUPS
 from kinbase.core.kinvey.transfer import export_texts, import_batch, read_json
@@ -53,6 +55,7 @@ def register(console: ConsoleFrontend) -> None:
     add("GET", base + "/config", pages.config)
     add("GET", base + "/config.toml", pages.config_toml)
     add("GET", base + "/flex", pages.flex)
+    add("GET", base + "/files", pages.files)
 
 
 def _seg(value: str) -> str:
@@ -313,6 +316,29 @@ class AppPages:
             endpoints=endpoints,
             runs=runs,
         )
+
+    async def files(self, ctx: Context) -> HttpResponse:
+        app = await self.console.app_of(ctx)
+        options = LinkOptions(base_url=ctx.request.origin, ttl_seconds=600)
+        found = await self.core.files.kinvey.find(
+            app, Caller.master(), Query(limit=_LIST_LIMIT), options, api=FilesApi(5)
+        )
+        rows: list[dict[str, Any]] = []
+        for doc in found:
+            url, mime = doc.get("_downloadURL"), str(doc.get("mimeType", ""))
+            same_origin = isinstance(url, str) and url.startswith(ctx.request.origin + "/")
+            rows.append(
+                {
+                    "id": doc.get("_id", ""),
+                    "name": doc.get("_filename", ""),
+                    "mime": mime,
+                    "size": doc.get("size"),
+                    "public": bool(doc.get("_public")),
+                    "url": url,
+                    "preview": same_origin and mime.startswith("image/"),
+                }
+            )
+        return self.console.page("files.html", ctx.session, app=app, rows=rows)
 
 
 def _plain(value: Any) -> Any:
