@@ -33,7 +33,7 @@ user_store = true
 """
     assert await core.mic.oauth.client(app.key) is None
     await core.appconfig.apply(app, parse_toml(text))
-    core.apps.forget(app.key)
+    await core.apps.changed(app.key)
     found = await core.mic.oauth.client(app.key)
     assert found is not None
     assert found[1].source == FlexAuthSource("accounts", "login")

@@ -41,7 +41,7 @@ async def declare(core: Core, app: AppRecord, **services: dict[str, Any]) -> App
     for values in services.values():
         values.setdefault("secret", FLEX_SECRET)
     await core.appconfig.apply(await core.apps.require(app.key), parse_toml(_toml(services)))
-    core.apps.forget(app.key)
+    await core.apps.changed(app.key)
     return await core.apps.require(app.key)
 
 

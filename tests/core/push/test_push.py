@@ -211,7 +211,7 @@ async def test_register_and_send_through_the_configuration(
         nothing = await push.send(app, ["alice"], PushMessage.parse("hi"))
         assert (nothing.sent, nothing.failed) == (0, 3) and "no push provider" in nothing.errors[0]
         await core.appconfig.apply(app, parse_toml(_push_toml(servers)))
-        core.apps.forget(app.key)
+        await core.apps.changed(app.key)
         app = await core.apps.require(app.key)
         servers.fcm.gone.add("bob-old")
         report = await push.send(app, recipient_ids([{"_id": "alice"}]), PushMessage.parse("For Alice"))
@@ -231,7 +231,7 @@ async def test_register_and_send_through_the_configuration(
         assert await devices.unregister(app, parse_device("alice", {"platform": "ios", "deviceId": "shared"}))
         # Without APNs, iOS devices go to the webhook.
         await core.appconfig.apply(app, parse_toml(_push_toml(servers, apns=False)))
-        core.apps.forget(app.key)
+        await core.apps.changed(app.key)
         app = await core.apps.require(app.key)
         calls = len(servers.webhook.calls)
         via_hook = await push.send(app, ["alice"], PushMessage.parse("Via hook"))
