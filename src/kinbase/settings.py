@@ -77,6 +77,16 @@ class Settings:
         "(apps, memberships, login throttling); empty: through the database (PostgreSQL LISTEN/NOTIFY, "
         "or a log in the SQLite file).",
     )
+    sqlite_group_commit: bool = setting(
+        True,
+        "Writers of one collection queued at the same time share one SQLite transaction (each in its own "
+        "savepoint, each acknowledged after the shared commit).",
+    )
+    postgres_group_commit: bool = setting(
+        True,
+        "Writers of one collection queued at the same time share one PostgreSQL transaction (each in its "
+        "own savepoint, each acknowledged after the shared commit).",
+    )
     postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
     postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)
     max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)

@@ -16,7 +16,7 @@ Implementations must pass :class:`kinbase.storage.testing.StorageContract`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -464,6 +464,13 @@ class StorageBackend(ABC):
         """The connections of this process by state (``size``, ``in_use``, ``idle``,
         ``waiting``, ``max``), for the metrics; empty if the engine keeps none."""
         return {}
+
+    def grouped_writer(self, key: Hashable) -> AbstractAsyncContextManager[Writer]:
+        """A write transaction that may be shared with other writers of ``key`` (one collection:
+        ``(app_id, kind, name)``) queued at the same time, each in a savepoint of its own
+        (:mod:`kinbase.storage.group`). The block exits after the shared commit. By default (and
+        when group commit is off) an ordinary :meth:`writer`."""
+        return self.writer()
 
     @property
     def identity(self) -> str:

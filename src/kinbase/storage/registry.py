@@ -36,6 +36,7 @@ def create_storage(settings: Settings) -> StorageBackend:
             sqlite_path(url),
             synchronous=settings.sqlite_synchronous,
             query_timeout=settings.query_timeout_seconds,
+            group_commit=settings.sqlite_group_commit,
         )
     from kinbase.storage.postgresql import PostgreSQLStorage
 
@@ -44,4 +45,5 @@ def create_storage(settings: Settings) -> StorageBackend:
         min_size=settings.postgres_pool_min,
         max_size=settings.postgres_pool_max,
         query_timeout=settings.query_timeout_seconds,
+        group_commit=settings.postgres_group_commit,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
 
 from kinbase.core.kinto.config import KintoConfig
@@ -64,10 +64,13 @@ async def reading(storage: StorageBackend, ctx: KintoContext) -> AsyncIterator[R
 
 
 @contextlib.asynccontextmanager
-async def writing(storage: StorageBackend, ctx: KintoContext) -> AsyncIterator[Writer]:
-    """A write transaction: the batch's, or a new one committed at the end of the block."""
+async def writing(
+    storage: StorageBackend, ctx: KintoContext, group: Hashable | None = None
+) -> AsyncIterator[Writer]:
+    """A write transaction: the batch's, or a new one committed at the end of the block (shared
+    with other writers of ``group``, one collection, queued at the same time: group commit)."""
     if ctx.tx is not None:
         yield ctx.tx
         return
-    async with storage.writer() as writer:
+    async with storage.writer() if group is None else storage.grouped_writer(group) as writer:
         yield writer

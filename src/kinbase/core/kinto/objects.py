@@ -387,7 +387,8 @@ class KintoObjects:
             target = plural.with_id(hooks.new_id())
         # a generated UUID (records) cannot exist yet: skip the lookup inside the lock
         fresh = posted is None and target.resource == "record"
-        async with writing(self.storage, ctx) as writer:
+        group = (ctx.app.id, target.kind, target.parent_name) if target.resource == "record" else None
+        async with writing(self.storage, ctx, group) as writer:
             ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = Loaded(None, {})

@@ -205,7 +205,7 @@ class EntityService:
         """
         doc = _body(body)
         entity_id: str = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
-        async with self._storage.writer() as writer:
+        async with self._storage.grouped_writer((app.id, APPDATA, collection)) as writer:
             parent = await writer.ensure_parent(app.id, APPDATA, collection)
             return await insert(writer, parent, app, caller, entity_id, doc)
 

@@ -15,7 +15,8 @@ import contextlib
 import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
@@ -26,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.feed import InvalidationFeed
+from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
@@ -169,6 +171,7 @@ class PostgreSQLStorage(StorageBackend):
         max_size: int = 16,
         schema: str | None = None,
         query_timeout: float = 10.0,
+        group_commit: bool = False,
     ) -> None:
         self.url = url
         self.schema = schema
@@ -177,6 +180,8 @@ class PostgreSQLStorage(StorageBackend):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         self._min_size = min_size
         self.max_size = max_size
+        self.group_commit = group_commit
+        self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -272,6 +277,23 @@ class PostgreSQLStorage(StorageBackend):
             "waiting": stats.get("requests_waiting", 0),
             "max": self.max_size,
         }
+
+    def grouped_writer(self, key: Hashable) -> AbstractAsyncContextManager[Writer]:
+        return self.groups.writer(key) if self.group_commit else self.writer()
+
+    @contextlib.asynccontextmanager
+    async def _member(self, outer: Writer) -> AsyncIterator[Writer]:
+        """One member of a group commit: a savepoint of the shared transaction. Its queued
+        statements are sent before the savepoint is released, so its errors are its own."""
+        assert isinstance(outer, PGWriter)
+        conn, pipeline = outer._conn, outer._pipeline
+        try:
+            async with conn.transaction():
+                writer = PGWriter(conn, pipeline)
+                yield writer
+                await pipeline.sync()
+        except _CLIENT_ERRORS as exc:
+            raise classify(exc, "write") from exc
 
     @property
     def identity(self) -> str:

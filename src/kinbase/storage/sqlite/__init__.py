@@ -25,8 +25,9 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from kinbase.errors import BaaSError
 from kinbase.query.sql import register_sqlite_functions
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
+from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations, split_statements
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
@@ -158,6 +160,7 @@ class SQLiteStorage(StorageBackend):
         synchronous: str = "normal",
         query_timeout: float = 10.0,
         loop_slice: float = LOOP_SLICE_SECONDS,
+        group_commit: bool = False,
     ) -> None:
         self.path = str(path)
         self.synchronous = synchronous
@@ -175,6 +178,8 @@ class SQLiteStorage(StorageBackend):
         self._thread_conns: list[sqlite3.Connection] = []
         self._thread_conns_lock = threading.Lock()
         self._changes_at_analyze = 0
+        self.group_commit = group_commit
+        self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
 
     @property
     def identity(self) -> str:
@@ -288,6 +293,28 @@ class SQLiteStorage(StorageBackend):
             dropped = writer.dropped
         if dropped:
             await purge_dropped(self, dropped)
+
+    def grouped_writer(self, key: Hashable) -> AbstractAsyncContextManager[Writer]:
+        return self.groups.writer(key) if self.group_commit else self.writer()
+
+    @contextlib.asynccontextmanager
+    async def _member(self, outer: Writer) -> AsyncIterator[Writer]:
+        """One member of a group commit: a savepoint of the shared transaction."""
+        conn = self._write_conn
+        if conn is None or not conn.in_transaction:
+            raise StorageError("The shared transaction was lost; retry later.")
+        conn.execute("SAVEPOINT kb_member")
+        writer = SQLiteWriter(self, conn, self._write_budget)
+        try:
+            yield writer
+        except BaseException as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO kb_member")
+                conn.execute("RELEASE kb_member")
+            if isinstance(exc, sqlite3.Error):
+                raise classify(exc, "write") from exc
+            raise
+        conn.execute("RELEASE kb_member")
 
     async def _analyze(self, conn: sqlite3.Connection) -> None:
         """Refresh the planner's statistics (sampled, so it takes milliseconds).
