@@ -57,7 +57,8 @@ def pg_schema(worker_id_safe: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def sqlite_storage(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[StorageBackend]:
-    storage = SQLiteStorage(Path(tmp_path_factory.mktemp("sqlite")) / "kinbase.db")
+    # Group commit on, as a server has it by default (settings.sqlite_group_commit).
+    storage = SQLiteStorage(Path(tmp_path_factory.mktemp("sqlite")) / "kinbase.db", group_commit=True)
     await storage.start()
     yield storage
     await storage.stop()
@@ -65,7 +66,7 @@ async def sqlite_storage(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 
 @pytest.fixture(scope="session")
 async def postgresql_storage(pg_schema: str) -> AsyncIterator[StorageBackend]:
-    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=8, schema=pg_schema)
+    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=8, schema=pg_schema, group_commit=True)
     await storage.start()
     # App ids of this engine start far from SQLite's: both engines of a test process share one
     # byte store (keys begin with the app id), and the same id on both would share keys.
