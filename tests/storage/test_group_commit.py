@@ -140,7 +140,8 @@ WRITER = textwrap.dedent(
             while True:
                 async with storage.grouped_writer("stream") as w:
                     parent = await w.ensure_parent(app.id, "test.collection", "stream")
-                    await w.put(parent, f"w{n}-{i}", lambda ctx: NewVersion(data={"pad": "x" * 200}), new=True)
+                    build = lambda ctx: NewVersion(data={"pad": "x" * 200})
+                    await w.put(parent, f"w{n}-{i}", build, new=True)
                 print(f"ack w{n}-{i}", flush=True)
                 i += 1
 
