@@ -83,9 +83,10 @@ class Settings:
         "savepoint, each acknowledged after the shared commit).",
     )
     postgres_group_commit: bool = setting(
-        True,
+        False,
         "Writers of one collection queued at the same time share one PostgreSQL transaction (each in its "
-        "own savepoint, each acknowledged after the shared commit).",
+        "own savepoint, each acknowledged after the shared commit). Off by default: measured slower "
+        "(docs/performance.md), as the members' whole transactions run one after another on one connection.",
     )
     postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
     postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)

@@ -23,6 +23,7 @@ guesses (a wrong one is always refused from a fresh read).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -37,7 +38,7 @@ from kinbase.core.invalidation import ALL, Invalidations
 from kinbase.errors import BaaSError, TooManyRequests
 from kinbase.query.ast import Query, Range
 from kinbase.settings import Settings
-from kinbase.storage.base import NewVersion, StorageBackend, WriteContext
+from kinbase.storage.base import NewVersion, Reader, StorageBackend, WriteContext
 from kinbase.storage.sql.statements import clean_text
 from kinbase.storage.stamps import now_ms
 
@@ -121,8 +122,12 @@ class LoginThrottle:
         app_id, _, throttled = key.partition(":")
         self._clear.pop((int(app_id), throttled), None)
 
-    async def check_cached(self, app_id: int, username: str, address: str | None) -> None:
+    async def check_cached(
+        self, app_id: int, username: str, address: str | None, reader: Reader | None = None
+    ) -> None:
         """:meth:`check` for credentials verified recently: trusts a clear answer for a second.
+        A caller that holds a reader passes it (a second connection taken while one is held can
+        exhaust a pool under load: every request holding one and waiting for another).
 
         Raises:
             TooManyRequests: with the seconds to wait.
@@ -132,7 +137,7 @@ class LoginThrottle:
         now = time.monotonic()
         if all(self._clear.get(key, 0.0) > now for key in keys):
             return
-        await self.check(app_id, username, address)
+        await self.check(app_id, username, address, reader)
         if len(self._clear) >= _MAX_CLEAR:
             self._clear.clear()
         for key in keys:
@@ -142,7 +147,9 @@ class LoginThrottle:
         for key in _keys(app_id, username, address):
             self._clear.pop(key, None)
 
-    async def check(self, app_id: int, username: str, address: str | None) -> None:
+    async def check(
+        self, app_id: int, username: str, address: str | None, reader: Reader | None = None
+    ) -> None:
         """Refuse while the username or the address is throttled.
 
         Raises:
@@ -151,9 +158,9 @@ class LoginThrottle:
         keys = [_user_key(username)] + ([_address_key(address)] if address else [])
         now = now_ms()
         wait_ms = 0
-        async with self._storage.reader() as reader:
+        async with contextlib.nullcontext(reader) if reader is not None else self._storage.reader() as using:
             for key in keys:
-                found = await reader.get_child(app_id, THROTTLE, self._scope, key)
+                found = await using.get_child(app_id, THROTTLE, self._scope, key)
                 if found is not None:
                     wait_ms = max(wait_ms, int(orjson.loads(found.data).get("until", 0)) - now)
         if wait_ms > 0:

@@ -152,7 +152,7 @@ class KintoAuth:
         now = time.monotonic()
         cached = self._verified.get(cache_key)
         if cached is not None and cached[1] > now and hmac.compare_digest(cached[0], token):
-            await self.throttle.check_cached(app.id, user, address)
+            await self.throttle.check_cached(app.id, user, address, reader)
             return True
         running = self._inflight.get(token)
         if running is None:
