@@ -363,6 +363,7 @@ async def test_an_expired_code_is_refused(core: Core, mic: Kinvey) -> None:
     assert answer.status_code == 400 and answer.json() == {
         "error": "invalid_grant",
         "error_description": "The authorization code expired.",
+        "description": "The authorization code expired.",
         "debug": "The authorization code expired.",
     }
 

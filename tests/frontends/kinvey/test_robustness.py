@@ -82,7 +82,7 @@ def _bad(response: Any) -> bool:
     if response.status_code >= 400 and is_json:
         if "/oauth/" in str(response.request.url):  # the auth host answers OAuth's error format
             body = response.json()
-            return set(body) != {"error", "error_description", "debug"}
+            return set(body) != {"error", "error_description", "description", "debug"}
         try:
             error_of(response)
         except AssertionError:

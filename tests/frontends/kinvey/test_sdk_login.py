@@ -4,6 +4,8 @@
   the username and password to the ``temp_login_uri`` itself) through the FlexAuth handlers of two
   Flex services, one written with the official Node ``kinvey-flex-sdk`` and one with
   ``kinbase-flex``: a wrong password refused, then a session that reads data under its ACLs;
+- ``kinvey-js-sdk`` 7 ``loginWithMICUsingResourceOwnerCredentials`` (the password grant) through
+  the same handlers, and its automatic refresh grant when the Kinvey session is revoked;
 - ``kinvey-js-sdk`` 7 MFA: enrol a TOTP authenticator, log in with a code, through a trusted device,
   with a recovery code.
 """
@@ -58,6 +60,15 @@ def _run(script: str, server: Server, **extra: str) -> list[str]:
 def test_node_sdk_logs_in_with_mic_through_both_flex_sdks(
     node_modules: Path, server: Server, flex_services: dict[str, FlexProcess]
 ) -> None:
+    _apply(server, flex_services)
+    out = _run("mic.js", server, REDIRECT_URI=REDIRECT, MIC_IDS=",".join(flex_services))
+    assert out[-1] == '{"name":"done","ok":true}', out
+    for kind in KINDS:
+        assert any(f'"{kind}: reads under its ACLs","ok":true' in line for line in out), out
+
+
+def _apply(server: Server, flex_services: dict[str, FlexProcess]) -> None:
+    """Auth services ``python`` and ``node``: the FlexAuth handler ``login`` of each test service."""
     lines = [
         "[auth.default]\nuser_store = true\n",
         *(
@@ -75,10 +86,18 @@ def test_node_sdk_logs_in_with_mic_through_both_flex_sdks(
         timeout=30,
     )
     assert applied.status_code == 200, applied.text
-    out = _run("mic.js", server, REDIRECT_URI=REDIRECT, MIC_IDS=",".join(flex_services))
+
+
+def test_js_sdk_7_logs_in_with_mic_resource_owner_credentials_and_refreshes(
+    node_modules: Path, server: Server, flex_services: dict[str, FlexProcess]
+) -> None:
+    """The password grant through both FlexAuth handlers, then the automatic refresh grant when
+    the Kinvey session is revoked (the configuration is the one the previous test applied)."""
+    _apply(server, flex_services)
+    out = _run("mic_ropc.js", server, MIC_IDS=",".join(flex_services))
     assert out[-1] == '{"name":"done","ok":true}', out
     for kind in KINDS:
-        assert any(f'"{kind}: reads under its ACLs","ok":true' in line for line in out), out
+        assert any(f'"{kind}: refreshed by itself","ok":true' in line for line in out), out
 
 
 def test_js_sdk_7_mfa(node_modules: Path, server: Server) -> None:

@@ -12,7 +12,8 @@
   that cannot answer: a ``302`` to ``redirect_uri?error=temporarily_unavailable|server_error``.
 - ``POST …/oauth/token`` (form, or JSON): the ``authorization_code``, ``password`` and
   ``refresh_token`` grants, the client authenticated with ``Basic client_id:app secret``; errors
-  as ``{"error", "error_description", "debug"}`` (RFC 6749 §5.2), never a 5xx.
+  as ``{"error", "error_description", "description", "debug"}`` (RFC 6749 §5.2, with the
+  ``description`` the Kinvey SDKs show), never a 5xx.
 
 The protocol itself is :class:`kinbase.core.mic.server.AuthorizationServer`'s; this module only
 parses forms and renders pages and redirects.
@@ -189,7 +190,13 @@ def _refused_location(core: Core, page: LoginPage, exc: LoginRefused) -> str:
 
 # -- the token endpoint -----------------------------------------------------------------------
 def _oauth_error(exc: OAuthError) -> HttpResponse:
-    body = {"error": exc.error, "error_description": exc.description, "debug": exc.description}
+    # ``description`` too: the Kinvey SDKs show it as the error's message.
+    body = {
+        "error": exc.error,
+        "error_description": exc.description,
+        "description": exc.description,
+        "debug": exc.description,
+    }
     headers = dict(_NO_STORE)
     if exc.status == 401:
         headers["WWW-Authenticate"] = 'Basic realm="kinbase", charset="UTF-8"'
@@ -231,6 +238,7 @@ async def token(core: Core, request: HttpRequest, params: dict[str, str]) -> Htt
         body: dict[str, Any] = {
             "error": "invalid_grant",
             "error_description": str(exc.debug or exc.description or exc.name),
+            "description": str(exc.debug or exc.description or exc.name),
             "debug": exc.name,
         }
         status = 429 if exc.name == "LoginThrottled" else 400

@@ -136,6 +136,7 @@ LOGIN_SCHEMAS: dict[str, Any] = {
         "properties": {
             "error": {"type": "string", "examples": ["invalid_grant", "invalid_client"]},
             "error_description": {"type": "string"},
+            "description": {"type": "string", "description": "The same text, where the Kinvey SDKs read it."},
             "debug": {"type": "string"},
         },
     },
