@@ -250,3 +250,39 @@ async def test_files_page(console: tuple[Core, httpx.AsyncClient], app: AppRecor
     assert len(previews) == 1  # the image only
     shown = await http.get(previews[0].replace("&amp;", "&"))
     assert shown.status_code == 200 and shown.content == png
+
+
+async def test_edges(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    core, http = console
+    # Logged out: a POST is refused, a GET goes to the login page.
+    assert (await http.post("/console/logout", data={})).status_code == 401
+    await login(http, app.key, app.master_secret)
+    r = await http.get(f"/console/apps/{app.key}/open", params={"collection": "fresh"})
+    assert (r.status_code, r.headers["location"]) == (303, f"/console/apps/{app.key}/data/fresh")
+    r = await http.get(f"/console/apps/{app.key}/open", params={"collection": "bad/name"})
+    assert r.status_code == 400
+    assert (await http.get("/console/login")).headers["location"] == "/console/"  # already in
+    # A Flex service that does not answer: the page says discovery failed, it does not fail.
+    config = (
+        "[flex_services.down]\n"
+        'url = "http://127.0.0.1:9"\nsecret = "s"\ntimeout_seconds = 2\n\n'
+        '[endpoints.hello]\nservice = "down"\nfunction = "hi"\n\n'
+        '[schedules.nightly]\nservice = "down"\nfunction = "hi"\ncron = "0 3 * * *"\n'
+    )
+    from kinbase.core.appconfig import parse_toml
+
+    await core.appconfig.apply(app, parse_toml(config))
+    r = await http.get(f"/console/apps/{app.key}/flex", params={"discover": "down"})
+    assert r.status_code == 200 and "discovery failed" in r.text
+    assert "hello → down / hi" in r.text and "0 3 * * *" in r.text
+    # Changing the operator's secret ends the operator's sessions.
+    await login(http, "", OPERATOR)
+    cookie = {"Cookie": "kinbase_console=" + http.cookies["kinbase_console"]}
+    assert (await http.get("/console/apps", headers=cookie)).status_code == 200
+    changed = Settings(data_dir=core.settings.data_dir, console_operator_secret="another-one")
+    other = Core(changed, core.storage)
+    await other.load_secret()
+    transport = httpx.ASGITransport(app=create_app(changed, other))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as second:
+        r = await second.get("/console/apps", headers=cookie)
+        assert (r.status_code, r.headers["location"]) == (303, "/console/login")

@@ -165,7 +165,11 @@ class ConsoleFrontend:
                 return self.page("message.html", session, 403, heading="Refused", message=message)
             body = await request.body(self.core.settings.max_body_bytes)
             ctx.form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            if session is not None and not self.sessions.check_csrf(session, ctx.form.get("csrf", "")):
+            if (
+                not route.public
+                and session is not None
+                and not self.sessions.check_csrf(session, ctx.form.get("csrf", ""))
+            ):
                 message = "The form's CSRF token is missing or wrong: reload the page and try again."
                 return self.page("message.html", session, 403, heading="Refused", message=message)
         try:
