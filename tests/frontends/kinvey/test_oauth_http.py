@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import pyotp
 import pytest
 
 from kinbase.core.appconfig import parse_toml
@@ -377,3 +379,39 @@ async def test_social_login_refusals(mic: Kinvey) -> None:
     assert other.status_code == 400 and other.json()["error"] == "BadRequest"
     malformed = await mic.post("/user/{k}", mic.appauth, json={"_socialIdentity": "x"})
     assert malformed.status_code == 400
+
+
+async def test_a_user_with_mfa_adds_a_one_time_code_on_the_login_page(mic: Kinvey) -> None:
+    jo = await mic.user("jo", "pw-jo")
+    created = (await mic.post(f"/user/{{k}}/{jo.id}/authenticators", jo, json={"name": "phone"})).json()
+    totp = pyotp.TOTP(created["config"]["secret"])
+    verify = f"/user/{{k}}/{jo.id}/authenticators/{created['id']}/verify"
+    assert (await mic.post(verify, jo, json={"code": totp.now()})).status_code == 200
+    asked = await _browser_login(mic, "jo", "pw-jo")
+    assert (
+        asked.status_code == 401
+        and 'name="otp"' in asked.text
+        and 'autocomplete="one-time-code"' in asked.text
+    )
+    wrong = await _browser_login(mic, "jo", "pw-jo", otp="000000")
+    assert wrong.status_code == 401 and "not valid" in wrong.text
+    code = await _browser_login(mic, "jo", "pw-jo", otp=totp.at(time.time() + 30))
+    assert code.status_code == 302 and "code=" in code.headers["location"]
+    # The password grant cannot carry the second factor: refused, with the reason.
+    form = {"grant_type": "password", "username": "jo", "password": "pw-jo"}
+    grant = await mic.http.post("/v3/oauth/token", data=form, headers=_client_auth(mic))
+    assert grant.status_code == 400 and "one-time code" in grant.json()["error_description"]
+
+
+async def test_the_login_page_is_throttled_like_the_login_endpoint(mic: Kinvey) -> None:
+    await mic.user("kim", "pw-kim")
+    for _ in range(4):  # login_max_failures of the Kinvey front-end tests
+        assert (await _browser_login(mic, "kim", "wrong")).status_code == 401
+    locked = await _browser_login(mic, "kim", "pw-kim")
+    assert locked.status_code == 401 and "location" not in locked.headers
+    form = {"grant_type": "password", "username": "kim", "password": "pw-kim"}
+    grant = await mic.http.post("/v3/oauth/token", data=form, headers=_client_auth(mic))
+    assert grant.status_code == 400 and grant.json()["error"] == "invalid_grant"
+    assert (
+        await mic.post("/user/{k}/login", mic.appauth, json={"username": "kim", "password": "pw-kim"})
+    ).status_code == 429

@@ -176,11 +176,6 @@ async def login_submit(core: Core, request: HttpRequest, params: dict[str, str])
         if exc.location is not None:
             return redirect(exc.location, 302, _NO_STORE)
         return _error_page(exc.description)
-    except KinveyError as exc:  # the login throttle
-        if api:
-            refused = LoginRefused(str(exc.debug or exc.description))
-            return redirect(_refused_location(core, page, refused), 302, _NO_STORE)
-        return _login_form(page, str(exc.debug or exc.description), status=429)
     return redirect(location, 302, _NO_STORE)
 
 
