@@ -222,3 +222,23 @@ def test_configure_logging_json(capsys: pytest.CaptureFixture[str]) -> None:
         for handler in saved:
             root.addHandler(handler)
         root.setLevel(level)
+
+
+def test_a_server_logs_json_lines_with_the_request_id(tmp_path: Path) -> None:
+    from tests.support.server import run_server
+
+    env = {"KINBASE_LOG_FORMAT": "json", "KINBASE_ACCESS_LOG": "true"}
+    with run_server("--data-dir", str(tmp_path / "data"), workdir=tmp_path, env=env) as server:
+        r = httpx.post(f"{server.url}/console/login", data={"app_key": "kid_nobody", "secret": "x"})
+        assert r.status_code == 401
+        metrics = httpx.get(f"{server.url}/metrics").text
+        log = server.log()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    refused = [e for e in lines if "refused a login" in e["message"]]
+    assert len(refused) == 1 and len(refused[0]["request_id"]) == 32
+    assert refused[0]["logger"] == "kinbase.console" and refused[0]["level"] == "info"
+    assert any(e["logger"] == "uvicorn.access" and "/console/login" in e["message"] for e in lines)
+    assert (
+        'kinbase_http_requests_total{api="console",method="POST",route="/console/login",status="401"} 1.0'
+        in metrics
+    )
