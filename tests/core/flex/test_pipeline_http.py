@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from kinbase.core.kinvey.access import Caller
 from kinbase.core.services import Core
 from kinbase.query.ast import Query
 from kinbase.settings import Settings
+from kinbase.storage.base import StorageBackend
 from tests.frontends.kinvey.conftest import Kinvey, error_of
 from tests.support.flex_services import FLEX_SECRET, KINDS, FlexProcess
 from tests.support.server import free_port
@@ -316,3 +318,26 @@ async def test_malformed_replies_are_bl_runtime_errors(core: Core, kv: Kinvey) -
         ):
             assert r.status_code == 400 and error_of(r) == "BLRuntimeError", r.text
             assert "'svc'" in r.json()["debug"]
+
+
+async def test_a_saturated_service_holds_no_other_app(
+    core: Core, kv: Kinvey, service: FlexProcess, storage: StorageBackend
+) -> None:
+    """One app's calls fill its client's slots (max_concurrency 1) with a slow function; another
+    app bound to the same service has its own client and slots, and is answered meanwhile."""
+    text = service_toml("svc", service.url, timeout_seconds=30, max_concurrency=1)
+    text += '[endpoints.slow]\nservice = "svc"\nfunction = "slow"\n'
+    text += '[endpoints.echo]\nservice = "svc"\nfunction = "echo"\n'
+    await configure(core, kv, text)
+    async with storage.writer() as w:
+        other_app = await w.create_app(
+            "kid_" + secrets.token_hex(8), "Other", secrets.token_hex(16), secrets.token_hex(16), {}
+        )
+    other = Kinvey(kv.http, other_app)
+    await configure(core, other, text)
+    slow = [asyncio.create_task(kv.post("/rpc/{k}/custom/slow", json={"ms": 3000})) for _ in range(2)]
+    await asyncio.sleep(0.3)
+    r = await other.post("/rpc/{k}/custom/echo", json={})
+    assert r.status_code == 200 and r.json()["appKey"] == other.key
+    assert not any(task.done() for task in slow), "the other app was answered while these waited"
+    assert [(await task).status_code for task in slow] == [200, 200]
