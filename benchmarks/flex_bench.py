@@ -167,7 +167,10 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> list[tuple[s
                 "X-Kinvey-Username": "bench",
                 "X-Kinvey-Environment-Id": key,
             }
-            envelope = '{"hookType":"customEndpoint","method":"POST","objectName":"bench","body":{},"tempObjectStore":{}}'
+            envelope = json.dumps(
+                {"hookType": "customEndpoint", "method": "POST", "objectName": "bench", "body": {}},
+                separators=(",", ":"),
+            )
             direct_url = f"{service.url}/_flexFunctions/echo"
             reply = httpx.post(direct_url, content=envelope, headers=direct_headers)
             assert reply.status_code == 200 and reply.json()["response"]["body"]["userId"] == user_id, (
@@ -217,9 +220,8 @@ def main() -> None:
         ratio = rows["endpoint"]["rps"] / rows["direct"]["rps"]
         added = rows["save hooked"]["p50"] - rows["save plain"]["p50"]
         print(f"endpoint through kinbase / direct: {ratio:.2f}x (target >= 0.5x)")
-        print(
-            f"pre-save hook adds {added:.2f} ms at p50 ({rows['save plain']['p50']:.2f} -> {rows['save hooked']['p50']:.2f})"
-        )
+        plain, hooked = rows["save plain"]["p50"], rows["save hooked"]["p50"]
+        print(f"pre-save hook adds {added:.2f} ms at p50 ({plain:.2f} -> {hooked:.2f})")
 
 
 if __name__ == "__main__":

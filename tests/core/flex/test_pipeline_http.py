@@ -42,7 +42,6 @@ def kv(client: Any, app: Any) -> Kinvey:
 async def configure(core: Core, kv: Kinvey, text: str) -> None:
     """Apply a TOML configuration to the test app (``{url}``-style values already filled in)."""
     await core.appconfig.apply(await core.apps.require(kv.key), parse_toml(text))
-    core.apps.forget(kv.key)
     kv.app = await core.apps.require(kv.key)
 
 

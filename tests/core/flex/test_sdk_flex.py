@@ -78,7 +78,7 @@ def test_the_node_sdk_with_flex_business_logic(
     config.write_text(CONFIG.format(url=service.url, secret=FLEX_SECRET))
     applied = kinbase_cli("apply", key, str(config), env=database)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    with run_server(workdir=tmp_path, env=database) as server:
+    with run_server(workdir=tmp_path, env=database, startup_timeout=150) as server:
         env = {
             **os.environ,
             "KINBASE_URL": server.url,
