@@ -340,3 +340,25 @@ async def test_a_saturated_service_holds_no_other_app(
     assert r.status_code == 200 and r.json()["appKey"] == other.key
     assert not any(task.done() for task in slow), "the other app was answered while these waited"
     assert [(await task).status_code for task in slow] == [200, 200]
+
+
+async def test_a_pre_hook_changes_the_query_sent_to_the_service(
+    core: Core, kv: Kinvey, service: FlexProcess
+) -> None:
+    """preSave's setQuery ({"stamped": true}) replaces the client's query: the service object
+    receives the new query string, for reads and for deletes."""
+    hooks = """
+[collections.things.hooks]
+pre_fetch = { service = "svc", function = "preSave" }
+pre_delete = { service = "svc", function = "preSave" }
+"""
+    await configure(core, kv, service_toml("svc", service.url) + LINKED + hooks)
+    await kv.delete("/appdata/{k}/things", headers={"X-Kinvey-Skip-Business-Logic": "true"})
+    for body in ({"_id": "s1", "stamped": True}, {"_id": "s2", "stamped": True}, {"_id": "u1"}):
+        assert (await kv.post("/appdata/{k}/things", json=body)).status_code == 201
+    other = {"query": json.dumps({"_id": "u1"})}
+    assert ids(await kv.get("/appdata/{k}/things", params=other)) == ["s1", "s2"]
+    assert (await kv.get("/appdata/{k}/things/_count", params=other)).json() == {"count": 2}
+    assert (await kv.delete("/appdata/{k}/things", params=other)).json() == {"count": 2}
+    skip = {"X-Kinvey-Skip-Business-Logic": "true"}
+    assert ids(await kv.get("/appdata/{k}/things", headers=skip)) == ["u1"]
