@@ -150,3 +150,35 @@ async def test_s3_presigned_urls_are_checked_by_the_store(s3_blob_store: BlobSto
 async def test_local_store_has_no_direct_urls(local_blob_store: BlobStore, blob_prefix: str) -> None:
     await local_blob_store.put(blob_prefix + "x", chunked(b"x"), content_type="x/y")
     assert await local_blob_store.direct_url(blob_prefix + "x", expires_in=60) is None
+
+
+async def test_s3_a_part_that_fails_in_flight_becomes_the_tail(
+    s3_blob_store: BlobStore, blob_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part is sent while the next one arrives; when one fails, what arrived is still committed
+    (the parts before it, and its bytes with the rest as the tail) and the upload resumes."""
+    from kinbase.storage.blobs import BlobStoreUnavailable
+
+    assert isinstance(s3_blob_store, S3BlobStore)
+    store = s3_blob_store
+    part = store.part_size
+    data = os.urandom(3 * part + 1000)
+    key = blob_prefix + "flaky"
+    await store.create_upload(key, content_type="application/octet-stream")
+    real = store._upload_part
+
+    async def flaky(name: str, upload_id: str, number: int, buffer: bytes | bytearray) -> dict[str, object]:
+        if number == 2:
+            raise BlobStoreUnavailable("the store dropped part 2")
+        return await real(name, upload_id, number, buffer)
+
+    monkeypatch.setattr(store, "_upload_part", flaky)
+    with pytest.raises(BlobStoreUnavailable):
+        await store.append(key, 0, chunked(data, 256 * 1024))
+    info = await store.upload_info(key)
+    assert info is not None and part <= info.size <= len(data)
+    committed = info.size
+    monkeypatch.setattr(store, "_upload_part", real)
+    assert await store.append(key, committed, chunked(data[committed:], 256 * 1024)) == len(data)
+    await store.complete(key)
+    assert await read_all(store, key) == data

@@ -164,8 +164,15 @@ class S3Objects:
             async with response["Body"] as body:
                 return bytes(await body.read())
 
-    async def _upload_part(self, name: str, upload_id: str, number: int, buffer: bytearray) -> dict[str, Any]:
-        body = bytes(buffer[: self.part_size])
+    async def _upload_part(
+        self, name: str, upload_id: str, number: int, buffer: bytes | bytearray
+    ) -> dict[str, Any]:
+        # a part's bytes, copied at most once
+        body = (
+            buffer
+            if isinstance(buffer, bytes) and len(buffer) <= self.part_size
+            else bytes(buffer[: self.part_size])
+        )
         with S3Errors.mapped():
             answer = await self.client.upload_part(
                 Bucket=self.bucket, Key=name, UploadId=upload_id, PartNumber=number, Body=body

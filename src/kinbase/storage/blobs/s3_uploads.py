@@ -2,13 +2,15 @@
 
 S3 wants every part but the last to hold at least 5 MiB while clients send chunks of any size,
 so the bytes after the last full part are kept as a small *tail* object and prepended to the next
-append (at most one part in memory per upload). The session's state object (upload id, parts,
-tail size) is rewritten after each part, so a crash loses nothing that was committed: a part
-uploaded but not yet recorded is simply sent again under the same number.
+append. While a part is sent to the store the next one is read from the client (at most two parts
+in memory per upload). The session's state object (upload id, parts, tail size) is rewritten after
+each part, in order, so a crash loses nothing that was committed: a part uploaded but not yet
+recorded is simply sent again under the same number.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterable, AsyncIterator
@@ -101,6 +103,29 @@ class S3Uploads(S3Objects):
             buffer += tail
         total = committed
         dirty = False  # bytes in the buffer that no saved state accounts for
+        # One part in flight while the next one arrives: its bytes, and the task sending them.
+        sending: tuple[asyncio.Task[dict[str, Any]], bytes] | None = None
+
+        async def settle() -> None:
+            """Wait for the part in flight and record it; if it failed, its bytes go back in front
+            of the buffer (they become the tail)."""
+            nonlocal sending, dirty
+            if sending is None:
+                return
+            task, body = sending
+            sending = None
+            try:
+                part = await task
+            except BaseException:
+                buffer[:0] = body
+                dirty = True
+                raise
+            state["parts"].append(part)
+            state["tail"] = 0  # the old tail is inside a part now
+            state["modified"] = int(time.time() * 1000)
+            await self._save_state(key, state)
+            dirty = len(buffer) > 0
+
         try:
             async for chunk in chunks:
                 if not chunk:
@@ -114,22 +139,27 @@ class S3Uploads(S3Objects):
                 total += len(chunk)
                 dirty = True
                 while len(buffer) >= self.part_size:
-                    part = await self._upload_part(name, state["upload_id"], len(state["parts"]) + 1, buffer)
+                    await settle()  # first: a failed part's bytes come back to the buffer
+                    body = bytes(buffer[: self.part_size])
                     del buffer[: self.part_size]
-                    state["parts"].append(part)
-                    state["tail"] = 0  # the old tail is inside the part now
+                    number = len(state["parts"]) + 1
+                    upload_id = state["upload_id"]
+                    sending = (
+                        asyncio.create_task(self._upload_part(name, upload_id, number, body)),
+                        body,
+                    )
+        finally:
+            try:
+                await settle()
+            finally:
+                if dirty:
+                    with S3Errors.mapped():
+                        await self.client.put_object(
+                            Bucket=self.bucket, Key=self._tail_key(key), Body=bytes(buffer)
+                        )
+                    state["tail"] = len(buffer)
                     state["modified"] = int(time.time() * 1000)
                     await self._save_state(key, state)
-                    dirty = len(buffer) > 0
-        finally:
-            if dirty:
-                with S3Errors.mapped():
-                    await self.client.put_object(
-                        Bucket=self.bucket, Key=self._tail_key(key), Body=bytes(buffer)
-                    )
-                state["tail"] = len(buffer)
-                state["modified"] = int(time.time() * 1000)
-                await self._save_state(key, state)
         return self._committed(state)
 
     async def complete(self, key: str) -> BlobInfo:
