@@ -89,6 +89,7 @@ def compile_find(
         )
         if compound is not None and compiler.column_for(first.path) is None:
             sort_index = compound.index
+            compiler.probed = True  # the join reads the rows of the pinned values only
             node = simplify_and([c for c in children if c not in compound.used])
             join_sql = sort_join_sql(compound, ph, ctx.parent_id)
         elif (
@@ -111,6 +112,7 @@ def compile_find(
                     remaining.append(child)
             node = simplify_and(remaining) if node is not None else None
             join_sql = sort_join(index, ctx.parent_id, ph, pushed_rows)
+            compiler.probed = bool(pushed_rows)
 
     condition = compiler.cond(node, root, True, True) if node is not None else True
     if count:
@@ -140,7 +142,7 @@ def compile_find(
         texts += [" AND (", condition_text, ")"]
         params += condition_sql.params
     if count:
-        return Sql("".join(texts), params)
+        return Sql("".join(texts), params, compiler.probed)
 
     terms: list[tuple[Sql, bool]] = []
     if keys:
@@ -160,6 +162,13 @@ def compile_find(
             terms.append((compiler.near_order(near, root), False))
         tie_desc = False
     terms.append((Sql("o.oid"), tie_desc))
+    # An order an index gives (a field or compound index, or a system column) with a limit: the
+    # walk stops after skip + limit rows that pass the filter.
+    walked = (
+        query.limit is not None
+        and bool(keys)
+        and (sort_index is not None or compiler.column_for(keys[0].path) is not None)
+    )
     separator = " ORDER BY "
     for term, descending in terms:
         texts += [separator, term.text, " DESC" if descending else ""]
@@ -172,4 +181,4 @@ def compile_find(
             limit = -1
         texts.append(f" LIMIT {ph} OFFSET {ph}")
         params += [limit, min(query.skip, INT64_MAX)]
-    return Sql("".join(texts), params)
+    return Sql("".join(texts), params, compiler.probed or walked)

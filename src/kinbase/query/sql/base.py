@@ -23,6 +23,10 @@ class Sql:
 
     text: str
     params: list[Any] = field(default_factory=list)
+    indexed: bool = False
+    """Set by :func:`~kinbase.query.sql.compile_find` on a whole statement that an index bounds:
+    a top-level conjunct is an index probe (a field or compound index, or the id column), or an
+    index walk in the order stops at the limit. A statement without it may scan the parent."""
 
     def __add__(self, other: Sql) -> Sql:
         return Sql(self.text + other.text, self.params + other.params)

@@ -75,10 +75,12 @@ class Compiler(IndexProbes, KintoConditions, Ordering):
             if top:
                 return self.indexed_or(node, root)
             return or_(*(self.cond(c, root, root_object, top) for c in node.children))
-        if isinstance(node, Nor):
-            return negate(or_(*(self.cond(c, root, root_object, top) for c in node.children)))
-        if isinstance(node, Not):
-            return negate(self.cond(node.child, root, root_object, top))
+        if isinstance(node, Nor | Not):
+            probed = self.probed  # a probe under a negation bounds nothing
+            children = node.children if isinstance(node, Nor) else (node.child,)
+            negated = negate(or_(*(self.cond(c, root, root_object, top) for c in children)))
+            self.probed = probed
+            return negated
         if isinstance(node, Const):
             return node.value
         if isinstance(node, KintoCompare | KintoLike | KintoHas | KintoContains):
@@ -94,10 +96,13 @@ class Compiler(IndexProbes, KintoConditions, Ordering):
 
         path: Path = node.path  # type: ignore[attr-defined]
         json_test = self.field(node, path, root, root_object, top)
+        if top and path == self.ctx.id_path and isinstance(node, Eq | In):
+            self.probed = True  # the (parent_id, id) key
         index = self.index_for(path) if top else None
         if index is not None:
             probe = fidx.probe(node, index, self.ctx.parent_id, self.d.placeholder)
             if probe is not None:
+                self.probed = True
                 condition, exact = probe
                 return condition if exact else and_(condition, json_test)
         return json_test

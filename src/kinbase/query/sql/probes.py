@@ -29,6 +29,7 @@ class IndexProbes(PathWalker):
         children = list(node.children)
         compound = plan_for_filter(self.ctx.compounds, children, ph) if self.ctx.compounds else None
         if compound is not None:
+            self.probed = True
             conditions.append(probe_sql(compound, ph, self.ctx.parent_id))
             children = [c for c in children if c not in compound.used]
         grouped: dict[Path, tuple[IndexDef, list[Sql]]] = {}
@@ -42,6 +43,7 @@ class IndexProbes(PathWalker):
             else:
                 others.append(child)
         for index, rows in grouped.values():
+            self.probed = True
             head = Sql(
                 "o.oid IN (SELECT fv.oid FROM field_values fv "  # nosec B608: placeholders only; values bound
                 f"WHERE fv.parent_id = {ph} AND fv.slot = {ph} AND ",
@@ -56,6 +58,7 @@ class IndexProbes(PathWalker):
         ALL ...)``, which both planners run as index searches."""
         selects: list[Sql] = []
         others: list[Cond] = []
+        probed = self.probed  # a branch that is a probe bounds nothing unless every branch is one
         for child in node.children:
             path = getattr(child, "path", None)
             index = self.index_for(path) if path is not None else None
@@ -65,4 +68,5 @@ class IndexProbes(PathWalker):
             else:
                 others.append(self.cond(child, root, True, True))
         merged: Cond = join(" UNION ALL ", selects, "o.oid IN (", ")") if selects else False
+        self.probed = probed or (bool(selects) and not others)
         return or_(merged, *others)

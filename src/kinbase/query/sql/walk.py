@@ -48,6 +48,8 @@ class PathWalker:
         self.tree_budget = tree_budget
         self.geo = GeoWriter(self.d)
         self._n = 0
+        self.probed = False
+        """Whether a top-level conjunct compiled so far is an index probe (see ``Sql.indexed``)."""
 
     def alias(self, prefix: str) -> str:
         self._n += 1

@@ -27,7 +27,11 @@ from kinbase.storage.sql.statements import (
     parent_from_row,
 )
 
-__all__ = ["DROPPED_KIND", "SqlReader"]
+__all__ = ["DROPPED_KIND", "SCAN_ON_LOOP_ROWS", "SqlReader"]
+
+SCAN_ON_LOOP_ROWS = 200
+"""A parent this small is scanned on the event loop (well under a millisecond): a read of a larger
+one that no index bounds runs on a thread."""
 
 _COMPILE_ON_LOOP = 64
 """Filters with more nodes than this are compiled on a thread."""
@@ -134,9 +138,12 @@ class SqlReader(Reader):
             f"AND g.perm IN ({perms}) AND g.principal IN ({principals}))"
         )
 
-    def _is_long(self, parent: ParentRecord) -> bool:
-        """Whether a query over ``parent`` might scan enough rows to be run off the event loop."""
-        return parent.live > 20_000
+    def _is_long(self, parent: ParentRecord, sql: Sql) -> bool:
+        """Whether a read may scan enough rows to be run off the event loop (SQLite): any
+        statement that no index bounds (``Sql.indexed``) over a parent of more than
+        :data:`SCAN_ON_LOOP_ROWS` live objects. An index probe stays on the loop (a thread hop
+        would cost more than the read), under the engine's loop slice."""
+        return not sql.indexed and parent.live > SCAN_ON_LOOP_ROWS
 
     # -- apps -----------------------------------------------------------------------------
     async def get_app(self, key: str) -> AppRecord | None:
@@ -203,7 +210,7 @@ class SqlReader(Reader):
         opts = options or NO_OPTIONS
         sql = await self._compiled(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql))
         return [object_from_row(r) for r in rows]
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
@@ -212,7 +219,7 @@ class SqlReader(Reader):
             return await self._live(parent.id)
         sql = await self._compiled(query, parent, opts, select="count(*)", count=True)
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent))
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql))
         return int(rows[0][0])
 
     async def dropped_parents(self) -> list[int]:

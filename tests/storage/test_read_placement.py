@@ -1,0 +1,121 @@
+"""Where SQLite runs a read (issue 20): a read that no index bounds runs on an executor thread,
+an index probe (field or compound index, the id, an index walk in sort order up to the limit)
+runs on the event loop; a tiny collection is scanned on the loop. The threads are recorded
+(deterministic), nothing is timed. The ``indexed`` flag itself is checked on both dialects."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any
+
+import pytest
+
+from kinbase.query.ast import IndexDef, Query, SortKey
+from kinbase.query.mongo import parse_filter
+from kinbase.query.sql import CompileContext, Sql, compile_find
+from kinbase.storage.base import FindOptions, NewVersion, StorageBackend, SystemColumns
+from kinbase.storage.sql.reader import SCAN_ON_LOOP_ROWS
+from kinbase.storage.sqlite import SQLiteStorage
+
+pytestmark = pytest.mark.anyio
+
+KIND = "test.placement"
+
+
+def _record(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The threads on which SQLite statements ran off the loop (``_budgeted``: reads on a thread)."""
+    seen: list[int] = []
+    budgeted = SQLiteStorage._budgeted
+
+    def recorded(self: SQLiteStorage, *args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.get_ident())
+        return budgeted(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteStorage, "_budgeted", recorded)
+    return seen
+
+
+async def test_sqlite_runs_scans_on_a_thread_and_probes_on_the_loop(
+    sqlite_storage: StorageBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = sqlite_storage
+    async with storage.writer() as w:
+        app = await w.create_app("kid_" + secrets.token_hex(8), "placement", "s" * 16, "m" * 16, {})
+        parent = await w.ensure_parent(app.id, KIND, "items")
+        await w.put_many(
+            parent,
+            [
+                (
+                    f"d{i:04d}",
+                    lambda ctx, i=i: NewVersion({"status": ["todo", "done"][i % 2], "n": i, "k": i % 7}),
+                )
+                for i in range(600)
+            ],
+        )
+        parent = await w.create_index(parent, ("k",))
+        parent = await w.create_index(parent, ("n",), prefix=(("status",),))
+        tiny = await w.ensure_parent(app.id, KIND, "tiny")
+        await w.put_many(tiny, [(f"t{i}", lambda ctx, i=i: NewVersion({"n": i})) for i in range(10)])
+        tiny = await w.ensure_parent(app.id, KIND, "tiny")
+    loop = threading.get_ident()
+    seen = _record(monkeypatch)
+
+    async def run(target: Any, query: Query) -> int:
+        async with storage.reader() as r:
+            return len(await r.find(target, query, FindOptions(columns=SystemColumns(id=("_id",)))))
+
+    scans = {
+        "unindexed filter": Query(parse_filter({"n": {"$gt": 590}})),
+        "unindexed sort": Query(None, (SortKey(("n",), True),), limit=5),
+        "negated probe": Query(parse_filter({"k": {"$ne": 3}})),
+        "or with an unindexed branch": Query(parse_filter({"$or": [{"k": 3}, {"n": 4}]})),
+    }
+    for title, query in scans.items():
+        seen.clear()
+        assert await run(parent, query) > 0, title
+        assert seen and loop not in seen, title
+
+    probes = {
+        "field index": Query(parse_filter({"k": 3})),
+        "compound, filter + sort + limit": Query(
+            parse_filter({"status": "todo"}), (SortKey(("n",), True),), 50
+        ),
+        "compound probe": Query(parse_filter({"status": "done", "n": {"$lt": 100}})),
+        "by id": Query(parse_filter({"_id": "d0007"})),
+        "or of probes": Query(parse_filter({"$or": [{"k": 3}, {"k": 4}]})),
+        "tiny collection scan": Query(parse_filter({"n": {"$gt": 5}})),
+    }
+    for title, query in probes.items():
+        seen.clear()
+        target = tiny if title.startswith("tiny") else parent
+        assert await run(target, query) > 0, title
+        assert seen == [], title
+    assert tiny.live <= SCAN_ON_LOOP_ROWS < parent.live
+
+
+def _flag(query: Query, dialect: str, **kw: Any) -> bool:
+    ctx = CompileContext(dialect, 1, **kw)  # type: ignore[arg-type]
+    ph = "?" if dialect == "sqlite" else "%s"
+    sql: Sql = compile_find(query, ctx, select="o.oid", where=Sql(f"o.parent_id = {ph}", [1]))
+    return sql.indexed
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_indexed_flag(dialect: str) -> None:
+    k = IndexDef(("k",), 1)
+    compound = IndexDef(("n",), 2, prefix=(("status",),))
+    kw: dict[str, Any] = {"indexes": {("k",): k}, "compounds": (compound,), "id_path": ("_id",)}
+    desc = (SortKey(("n",), True),)
+    assert _flag(Query(parse_filter({"k": 1})), dialect, **kw)
+    assert _flag(Query(parse_filter({"k": 1, "x": 2})), dialect, **kw)
+    assert _flag(Query(parse_filter({"status": "a"}), desc, limit=10), dialect, **kw)
+    assert _flag(Query(parse_filter({"_id": "a"})), dialect, **kw)
+    assert _flag(Query(None, (SortKey(("k",)),), limit=10), dialect, **kw)
+    assert not _flag(Query(None, (SortKey(("k",)),)), dialect, **kw)  # the whole index, no limit
+    assert not _flag(Query(parse_filter({"x": 1})), dialect, **kw)
+    assert not _flag(Query(parse_filter({"k": {"$not": {"$eq": 1}}})), dialect, **kw)
+    assert not _flag(Query(parse_filter({"$nor": [{"k": 1}]})), dialect, **kw)
+    assert not _flag(Query(parse_filter({"$or": [{"k": 1}, {"x": 1}]})), dialect, **kw)
+    assert _flag(Query(parse_filter({"$or": [{"k": 1}, {"k": 2}]})), dialect, **kw)
+    assert not _flag(Query(), dialect, **kw)
