@@ -61,3 +61,18 @@ def test_configure_import_export_while_serving(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     done = kinbase_cli(*data, "import", key, "books", str(tmp_path / "bad.json"))
     assert done.returncode != 0 and "not JSON" in done.stderr
+
+
+def test_collections_indexes_lists_declared_indexes(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    done = kinbase_cli(*data, "apps", "create", "Shop", "--app-key", "kid_shop", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = kinbase_cli(*data, "collections", "indexes", "kid_shop", "orders", cwd=tmp_path)
+    assert done.returncode == 0 and done.stdout == "orders: no index.\n", done.stdout + done.stderr
+    config = tmp_path / "app.toml"
+    config.write_text('[collections.orders]\nindexes = [["status", "n"], ["owner.id"]]\n')
+    done = kinbase_cli(*data, "apply", "kid_shop", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = kinbase_cli(*data, "collections", "indexes", "kid_shop", "orders", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == ["(owner.id)  declared, ready", "(status, n)  declared, ready"]

@@ -164,10 +164,19 @@ def big(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
         query = f"/appdata/{KINVEY_APP}/million?query={todo}&sort={by_n}&limit=50"
         load = wrk.Load("GET", (query,), auth)
         results: dict[str, Any] = {}
-        for label in ("no index", "field indexes on status and n"):
+        compound = kinvey.supports_indexes(store)
+        if compound:  # no automatic index while the unindexed query runs
+            kinvey.declare_indexes(store, {"million": "[]"})
+        for label in (
+            "no index",
+            "compound index (status, n)" if compound else "field indexes on status and n",
+        ):
             if label != "no index":
                 started = time.monotonic()
-                _declare_indexes(store)
+                if compound:
+                    kinvey.declare_indexes(store, {"million": '[["status", "n"]]'})
+                else:
+                    _declare_indexes(store)
                 results["index_s"] = time.monotonic() - started
             got = expect(call("GET", base + query, headers=auth), 200)
             assert len(got) == 50 and all(e["status"] == "todo" for e in got), "wrong answer"

@@ -81,6 +81,31 @@ def register(main: click.Group, settings_of: object) -> None:
             f"(deleted TTL {delta['deletedTtlDays']} days), permissions {described['permissions']}"
         )
 
+    @collections.command("indexes")
+    @click.argument("app_key")
+    @click.argument("collection")
+    @click.pass_context
+    def indexes(ctx: click.Context, app_key: str, collection: str) -> None:
+        """List the indexes of a collection: declared and automatic, ready or building."""
+        settings: Settings = settings_of(ctx)  # type: ignore[operator]
+
+        async def work(core: Core) -> list[dict[str, object]]:
+            app = await core.apps.require(app_key)
+            return await core.kinvey.collections.indexes(app, collection)
+
+        found = _run_core(settings, work)
+        assert isinstance(found, list)
+        if not found:
+            click.echo(f"{collection}: no index.")
+        for index in found:
+            fields = ", ".join(index["fields"])
+            line = f"({fields})  {index['origin']}, {index['state']}"
+            if index["multikey"]:
+                line += ", multikey"
+            if "created" in index:
+                line += f", created {index['created']}, last used {index['lastUsed']}"
+            click.echo(line)
+
     @main.command("import")
     @click.argument("app_key")
     @click.argument("collection")

@@ -150,6 +150,19 @@ class Settings:
         "authentication skip the slow hash.",
         minimum=0,
     )
+    auto_index_min_queries: int = setting(
+        20,
+        "Kinvey auto_index: how many reads of one query shape (per worker) before its index is created.",
+        minimum=1,
+    )
+    auto_index_slow_ms: int = setting(
+        10,
+        "Kinvey auto_index: the average duration, in ms, from which a query shape needs an index.",
+        minimum=0,
+    )
+    auto_index_idle_hours: int = setting(
+        168, "Kinvey auto_index: an automatic index no query used for this long is dropped.", minimum=1
+    )
     login_max_failures: int = setting(
         10,
         "Failed logins of one username (Kinvey users, Kinto accounts; counted across every worker and "

@@ -135,7 +135,9 @@ class AppService:
         if hmac.compare_digest(app_secret, master_secret):
             raise ValidationFailed("The app secret and the master secret must differ.")
         async with self._storage.writer() as writer:
-            app = await writer.create_app(key, name.strip(), app_secret, master_secret, dict(settings or {}))
+            # New apps index their Kinvey collections automatically (core/kinvey/autoindex.py).
+            initial = {"auto_index": True, **dict(settings or {})}
+            app = await writer.create_app(key, name.strip(), app_secret, master_secret, initial)
         await self.changed(key)
         return app
 

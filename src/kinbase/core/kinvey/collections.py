@@ -23,7 +23,7 @@ from typing import Any
 from kinbase.core.kinvey.access import LEVELS, Caller, CollectionPolicy, acl_filter, grants_of
 from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name, history_start, read_start
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.wire import MAX_RESULTS, project, stamp_of_iso
+from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, project, stamp_of_iso
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import Query
 from kinbase.query.paths import parse_path
@@ -135,10 +135,47 @@ class CollectionService:
             },
             "permissions": CollectionPolicy.of(settings).settings(),
             "indexes": [list(fields) for fields in settings.get(DECLARED_INDEXES, [])],
+            "autoIndexes": [
+                {
+                    "fields": [".".join(p) for p in auto["fields"]],
+                    "created": iso_of(int(auto["created"])),
+                    "lastUsed": iso_of(int(auto.get("used", auto["created"]))),
+                }
+                for auto in settings.get("auto_indexes", [])
+            ],
         }
         if settings.get("auto_index") is not None:
             described["autoIndex"] = bool(settings["auto_index"])
         return described
+
+    async def indexes(self, app: AppRecord, collection: str) -> list[dict[str, Any]]:
+        """Every index of a collection: its fields, ``origin`` (``declared`` or ``automatic``),
+        ``state`` (``ready`` or ``building``), ``multikey``, and for an automatic one when it was
+        created and last used (as last written by a worker)."""
+        async with self._storage.reader() as reader:
+            parent = await reader.get_parent(app.id, APPDATA, collection)
+        if parent is None:
+            return []
+        autos = {
+            tuple(tuple(p) for p in auto["fields"]): auto for auto in parent.settings.get("auto_indexes", [])
+        }
+        declared = index_keys(parent.settings.get(DECLARED_INDEXES, []))
+        out: list[dict[str, Any]] = []
+        for index in parent.indexes:
+            entry: dict[str, Any] = {
+                "fields": [".".join(p) for p in index.fields],
+                "origin": "automatic"
+                if index.fields in autos and index.fields not in declared
+                else "declared",
+                "state": "ready" if index in parent.ready_indexes else "building",
+                "multikey": index.multikey,
+            }
+            auto = autos.get(index.fields)
+            if auto is not None:
+                entry["created"] = iso_of(int(auto["created"]))
+                entry["lastUsed"] = iso_of(int(auto.get("used", auto["created"])))
+            out.append(entry)
+        return out
 
     async def configure(
         self,

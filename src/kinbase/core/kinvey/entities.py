@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,6 +150,12 @@ class EntityService:
 
     def __init__(self, storage: StorageBackend) -> None:
         self._storage = storage
+        self.observer: Callable[[AppRecord, ParentRecord, Query, float], None] | None = None
+        """Told of every list and count with its duration (``AutoIndexer.observe``)."""
+
+    def _observe(self, app: AppRecord, parent: ParentRecord, query: Query, started: float) -> None:
+        if self.observer is not None:
+            self.observer(app, parent, query, time.perf_counter() - started)
 
     # -- reads ------------------------------------------------------------------------------
     async def get(self, app: AppRecord, caller: Caller, collection: str, entity_id: str) -> str:
@@ -184,7 +191,10 @@ class EntityService:
             parent = await reader.get_parent(app.id, APPDATA, collection)
             if parent is None:
                 return ReadResult([], now_ms(), 0 if with_count else None)
-            return await read_window(reader, parent, caller, query, api_version, with_count)
+            started = time.perf_counter()
+            result = await read_window(reader, parent, caller, query, api_version, with_count)
+        self._observe(app, parent, query, started)
+        return result
 
     async def count(self, app: AppRecord, caller: Caller, collection: str, query: Query) -> ReadResult:
         """How many entities match ``query`` among those the caller may read."""
@@ -193,8 +203,10 @@ class EntityService:
             if parent is None:
                 return ReadResult([], now_ms(), 0)
             options = FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS)
+            started = time.perf_counter()
             total = await reader.count(parent, query, options)
-            return ReadResult([], read_start(parent), total)
+        self._observe(app, parent, query, started)
+        return ReadResult([], read_start(parent), total)
 
     # -- writes -----------------------------------------------------------------------------
     async def create(self, app: AppRecord, caller: Caller, collection: str, body: Any) -> StoredObject:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from kinbase.core.invalidation import Invalidations
 from kinbase.core.kinvey.access import Caller
+from kinbase.core.kinvey.autoindex import AutoIndexer
 from kinbase.core.kinvey.collections import CollectionService
 from kinbase.core.kinvey.entities import EntityService
 from kinbase.core.kinvey.errors import KinveyError
@@ -52,6 +53,13 @@ class KinveyServices:
         self.membership = MembershipService(storage, invalidations=invalidations)
         self.entities = EntityService(storage)
         self.collections = CollectionService(storage)
+        self.autoindex = AutoIndexer(
+            storage,
+            min_queries=settings.auto_index_min_queries,
+            slow_seconds=settings.auto_index_slow_ms / 1000,
+            idle_seconds=settings.auto_index_idle_hours * 3600.0,
+        )
+        self.entities.observer = self.autoindex.observe
         self.users = UserService(storage, self.passwords, self.sessions, self.throttle)
         self.groups = GroupService(storage, self.membership)
         self.roles = RoleService(storage, self.membership)
