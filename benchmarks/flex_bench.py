@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -92,6 +93,20 @@ def wrk(url: str, script: str, duration: int, connections: int, workdir: Path) -
     assert found, out
     rps, p50, p99, errors, total = found.groups()
     return {"rps": float(rps), "p50": float(p50), "p99": float(p99), "errors": int(errors), "n": int(total)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` and its children (seconds)."""
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    ticks = 0
+    for one in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def database_env(engine: str, workdir: Path) -> tuple[dict[str, str], str | None]:
@@ -184,9 +199,15 @@ def run_kind(kind: str, args: argparse.Namespace, workdir: Path) -> list[tuple[s
                 ("save hooked", f"{base}/appdata/{key}/hooked", lua('{"n":1}', json_session)),
             ]
             results: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in loads}
+            assert service.process is not None
+            pids = {"kinbase": server.process.pid, "service": service.process.pid}
             for _ in range(args.rounds):
                 for name, url, script in loads:
-                    results[name].append(wrk(url, script, args.duration, args.connections, workdir))
+                    before = {k: cpu_seconds(p) for k, p in pids.items()}
+                    sample = wrk(url, script, args.duration, args.connections, workdir)
+                    for k, p in pids.items():  # CPU ms per request: independent of the machine's load
+                        sample[f"{k} cpu"] = (cpu_seconds(p) - before[k]) * 1000 / max(sample["n"], 1)
+                    results[name].append(sample)
             # The median round of each load (by req/s).
             return [
                 (name, sorted(samples, key=lambda s: s["rps"])[len(samples) // 2])
@@ -214,9 +235,15 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix=f"flexbench-{kind}-") as tmp:
             rows = dict(run_kind(kind, args, Path(tmp)))
         print(f"\nFlex service: {kind}")
-        print(f"{'load':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        print(
+            f"{'load':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+            f" {'kinbase CPU ms/req':>19} {'service CPU ms/req':>19}"
+        )
         for name, r in rows.items():
-            print(f"{name:<12} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p99']:>8.2f} {int(r['errors']):>7}")
+            print(
+                f"{name:<12} {r['rps']:>9.1f} {r['p50']:>8.2f} {r['p99']:>8.2f} {int(r['errors']):>7}"
+                f" {r['kinbase cpu']:>19.2f} {r['service cpu']:>19.2f}"
+            )
         ratio = rows["endpoint"]["rps"] / rows["direct"]["rps"]
         added = rows["save hooked"]["p50"] - rows["save plain"]["p50"]
         print(f"endpoint through kinbase / direct: {ratio:.2f}x (target >= 0.5x)")
