@@ -272,6 +272,13 @@ async def test_edges(console: tuple[Core, httpx.AsyncClient], app: AppRecord) ->
     from kinbase.core.appconfig import parse_toml
 
     await core.appconfig.apply(app, parse_toml(config))
+    declared = (
+        '[collections.orders]\ndata_link = { service = "down", service_object = "Orders" }\n'
+        '[collections.orders.hooks]\npre_save = { service = "down", function = "check" }\n'
+    )
+    await core.appconfig.apply(app, parse_toml(config + declared))
+    r = await http.get(f"/console/apps/{app.key}/data/orders/settings")
+    assert "down / Orders" in r.text and "pre_save" in r.text and "down / check" in r.text
     r = await http.get(f"/console/apps/{app.key}/flex", params={"discover": "down"})
     assert r.status_code == 200 and "discovery failed" in r.text
     assert "hello → down / hi" in r.text and "0 3 * * *" in r.text

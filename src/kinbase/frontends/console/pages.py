@@ -219,6 +219,13 @@ class AppPages:
         collection = ctx.params["collection"]
         check_collection_name(collection)
         described = await self.core.kinvey.collections.describe(app, collection)
+        declared = (await self.core.appconfig.current(app)).collections.get(collection)
+        hooks = (
+            sorted((event, f"{ref.service} / {ref.function}") for event, ref in declared.hooks.items())
+            if declared
+            else []
+        )
+        link = declared.data_link if declared else None
         return self.console.page(
             "settings.html",
             ctx.session,
@@ -229,6 +236,8 @@ class AppPages:
             described=described,
             described_json=json.dumps(described, indent=2, sort_keys=True),
             levels=LEVELS,
+            hooks=hooks,
+            data_link=f"{link.service} / {link.service_object}" if link else None,
             **extra,
         )
 
