@@ -104,6 +104,13 @@ class IndexWriter(ParentWriter):
         index = _find(locked.indexes, path, prefix)
         if index is None or index in locked.ready_indexes:
             return locked
+        if self.dialect.name == "postgresql":
+            # Fresh statistics for the new rows and the objects they point to: without them
+            # PostgreSQL estimates one row everywhere and may drive the read from the grants,
+            # probing the whole index range once per object (seconds for 10,000 objects), or
+            # sort the whole range instead of stopping the walk at the limit.
+            table = "compound_values" if index.prefix else "field_values"
+            await self._run(f"ANALYZE objects, grants, {table}", long=True)  # nosec B608: constant table
         return await self._set_index_flags(locked, index.slot, building=False)
 
     async def _set_index_flags(self, parent: ParentRecord, slot: int, **flags: bool) -> ParentRecord:
