@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from kinbase.http.request import HttpRequest
 from kinbase.http.response import HttpResponse
+from kinbase.numerals import uint
 
 __all__ = ["ByteSource", "ServedBytes", "byte_response", "parse_range"]
 
@@ -63,19 +64,20 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | bool | None:
         return None
     first, dash, last = spec.strip().partition("-")
     first, last = first.strip(), last.strip()
-    if not dash or (first and not first.isdigit()) or (last and not last.isdigit()):
+    first_at, last_at = uint(first) if first else None, uint(last) if last else None
+    if not dash or (first and first_at is None) or (last and last_at is None):
         return None
-    if not first:
-        if not last:
+    if first_at is None:
+        if last_at is None:
             return None
-        suffix = int(last)
+        suffix = last_at
         if suffix == 0 or size == 0:
             return False
         return max(0, size - suffix), size
-    start = int(first)
+    start = first_at
     if start >= size:
         return False
-    end = min(size, int(last) + 1) if last else size
+    end = min(size, last_at + 1) if last_at is not None else size
     if end <= start:
         return None  # a last byte before the first: the header is invalid, so ignored
     return start, end

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from kinbase.errors import BodyTooLarge
+from kinbase.numerals import uint
 from kinbase.types_asgi import Receive, Scope
 
 __all__ = ["ClientDisconnected", "HttpRequest", "origin_of"]
@@ -110,8 +111,8 @@ class HttpRequest:
         if (
             limit is not None
             and declared is not None
-            and declared.isdigit()
-            and (len(declared) > 18 or int(declared) > limit)
+            and (size_declared := uint(declared)) is not None
+            and size_declared > limit
         ):
             raise BodyTooLarge(f"The request body is larger than {limit} bytes.")
         size = 0

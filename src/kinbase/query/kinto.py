@@ -15,6 +15,7 @@ from typing import Final
 import orjson
 
 from kinbase.errors import InvalidQuery
+from kinbase.numerals import is_uint, uint
 from kinbase.query.ast import (
     MISSING,
     Const,
@@ -118,8 +119,8 @@ def parse_stamp(value: JSONValue, param: str, max_stamp: int | None) -> int:
     Raises:
         InvalidQuery: for anything else.
     """
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
+    if isinstance(value, str) and is_uint(value):
+        value = uint(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise InvalidQuery(f"Invalid value for {param!r}: expected a non-negative integer.")
     if max_stamp is not None and value >= max_stamp:

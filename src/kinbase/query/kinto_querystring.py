@@ -19,6 +19,7 @@ from typing import Any, Final
 import orjson
 
 from kinbase.errors import InvalidQuery
+from kinbase.numerals import uint
 from kinbase.query.ast import MISSING, Node, SortKey
 from kinbase.query.kinto import (
     keyset_after,
@@ -112,9 +113,10 @@ def parse_querystring(
             except InvalidQuery as exc:
                 raise _invalid(name, exc.message) from None
         elif name == "_limit":
-            if not (text.isascii() and text.isdigit()):
+            parsed = uint(text)
+            if parsed is None:
                 raise _invalid(name, f'"{text[:40]}" is not a number')
-            limit = int(text)
+            limit = parsed
         elif name == "_token":
             token = text
         elif name == "_since":

@@ -13,6 +13,7 @@ from typing import Any, Final
 import orjson
 
 from kinbase.errors import InvalidQuery
+from kinbase.numerals import uint
 from kinbase.query.ast import (
     All,
     Const,
@@ -414,9 +415,9 @@ def _count(params: Mapping[str, str], name: str) -> int | None:
     text = text.strip()
     if text.startswith('"') and text.endswith('"') and len(text) >= 2:
         text = text[1:-1]
-    if not text.isascii() or not text.isdigit():
+    result = uint(text)
+    if result is None:
         raise InvalidQuery(f"Invalid {name}: expected a non-negative integer, got {text[:40]!r}.")
-    result = int(text)
     if result > INT64_MAX:
         raise InvalidQuery(f"Invalid {name}: too large.")
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Final
 
 from kinbase.errors import InvalidQuery
+from kinbase.numerals import uint
 from kinbase.types import Path
 
 __all__ = ["MAX_PATH_SEGMENTS", "check_segment", "parse_path", "positional_index"]
@@ -73,5 +74,5 @@ def positional_index(segment: str) -> int | None:
         return None
     if len(segment) > 1 and segment[0] == "0":
         return None
-    value = int(segment)
-    return value if value < _MAX_POSITION else None
+    value = uint(segment)
+    return value if value is not None and value < _MAX_POSITION else None

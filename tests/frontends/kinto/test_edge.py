@@ -163,3 +163,25 @@ def test_newline_paths_never_drop_the_connection(tmp_path: Path) -> None:
                 reader.read(length)
             sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
             assert reader.readline().startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("numeral", ["9" * 5000, "²", "9" * 30])
+async def test_odd_numerals_in_headers_and_querystrings_are_never_a_500(kinto: Kinto, numeral: str) -> None:
+    """``int()`` refuses "²" (which ``isdigit`` accepts) and numerals over 4,300 digits: both
+    raised deep in a handler and answered 500."""
+    await kinto.tree("alice")
+    assert (await kinto.put(f"{R}/r1", "alice", json={"data": {"list": [1, 2]}})).status_code == 201
+    quoted = {"If-Match": f'"{numeral}"'.encode()}
+    r = await kinto.put(f"{R}/r1", "alice", json={"data": {"x": 1}}, headers=quoted)
+    assert r.status_code in (400, 412), r.text
+    r = await kinto.get(f"{R}/r1", "alice", headers={"If-None-Match": f'"{numeral}"'.encode()})
+    assert r.status_code in (200, 400), r.text
+    r = await kinto.get(R, "alice", params={"_limit": numeral})
+    assert r.status_code in (200, 400), r.text
+    r = await kinto.get(R, "alice", params={"_since": numeral})
+    assert r.status_code == 400, r.text
+    patch = [{"op": "replace", "path": f"/data/list/{numeral}", "value": 3}]
+    headers = {"Content-Type": "application/json-patch+json"}
+    r = await kinto.patch(f"{R}/r1", "alice", json=patch, headers=headers)
+    assert r.status_code == 400, r.text
+    assert (await kinto.get(f"{R}/r1", "alice")).json()["data"]["list"] == [1, 2]

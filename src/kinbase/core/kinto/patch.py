@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 from kinbase.core.kinto.errors import InvalidParameter
+from kinbase.numerals import uint
 
 __all__ = ["JsonPatchError", "apply_json_patch", "merge_patch"]
 
@@ -38,9 +39,9 @@ def _pointer(path: str) -> list[str]:
 def _index(container: list[Any], token: str, *, adding: bool) -> int:
     if adding and token == "-":
         return len(container)
-    if not token.isdigit() or (token != "0" and token.startswith("0")):
-        raise JsonPatchError(f"invalid array index {token!r}")
-    index = int(token)
+    index = uint(token)
+    if index is None or (token != "0" and token.startswith("0")):
+        raise JsonPatchError(f"invalid array index {token[:40]!r}")
     if index > len(container) or (not adding and index == len(container)):
         raise JsonPatchError(f"array index {index} out of range")
     return index

@@ -21,6 +21,7 @@ from kinbase.core.kinvey.users import USERS
 from kinbase.core.kinvey.wire import parse_filter
 from kinbase.errors import BaaSError
 from kinbase.http.response import HttpResponse
+from kinbase.numerals import uint
 from kinbase.query.ast import Query
 from kinbase.query.mongo import parse_sort
 
@@ -368,6 +369,8 @@ def _without_secrets(text: str) -> str:
 
 
 def _int(raw: str | None, default: int, low: int, high: int) -> int:
-    if raw is None or not raw.strip().lstrip("-").isdigit():
+    text = (raw or "").strip()
+    value = uint(text.removeprefix("-"))
+    if value is None:
         return default
-    return max(low, min(high, int(raw)))
+    return max(low, min(high, -value if text.startswith("-") else value))

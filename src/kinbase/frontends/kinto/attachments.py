@@ -28,6 +28,7 @@ from kinbase.http.limits import check_json_depth
 from kinbase.http.ranges import ServedBytes, byte_response
 from kinbase.http.request import HttpRequest
 from kinbase.http.response import HttpResponse
+from kinbase.numerals import uint
 from kinbase.storage.base import AppRecord
 
 __all__ = ["FILES_PREFIX", "base_url", "delete_attachment", "post_attachment", "serve_file"]
@@ -160,7 +161,7 @@ async def post_attachment(call: KintoCall, target: Target) -> KintoResponse:
         raise KintoError(Errno.INVALID_PARAMETERS, "Attachments cannot be sent in a batch.")
     boundary = _boundary(call.header("content-type"))
     declared = call.header("content-length")
-    hint = int(declared) if declared is not None and declared.isdigit() and len(declared) < 19 else None
+    hint = uint(declared) if declared is not None else None
     form = _Form(http.stream(), boundary)
     part = await form.until_file()
     incoming = IncomingFile(part.filename or "", part.content_type, form.file_chunks(), hint)

@@ -21,6 +21,7 @@ from kinbase.frontends.kinto.errors import invalid
 from kinbase.http.limits import check_json_depth
 from kinbase.http.request import HttpRequest
 from kinbase.http.response import HttpResponse
+from kinbase.numerals import uint
 from kinbase.types import Stamp
 
 __all__ = ["KintoCall", "KintoRequest", "KintoResponse", "http_date", "json_response"]
@@ -116,8 +117,10 @@ class KintoCall:
         value = raw.strip()
         if value == "*":
             return "*"
-        if len(value) >= 2 and value[0] == value[-1] == '"' and value[1:-1].isdigit():
-            return int(value[1:-1])
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            stamp = uint(value[1:-1])
+            if stamp is not None:
+                return stamp  # BEYOND for a numeral too long: it matches no stamp
         raise invalid("header", name, "Invalid value for If-Match/If-None-Match")
 
     def stamp_headers(self, stamp: Stamp, cache_expires: int | None = None) -> dict[str, str]:

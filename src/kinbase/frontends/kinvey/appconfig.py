@@ -20,6 +20,7 @@ from kinbase.frontends.kinvey import render
 from kinbase.frontends.kinvey.call import KinveyCall
 from kinbase.http.limits import check_json_depth
 from kinbase.http.response import HttpResponse
+from kinbase.numerals import uint
 
 __all__ = ["TOML_MEDIA_TYPE", "get", "put", "runs", "schedules"]
 
@@ -110,8 +111,9 @@ async def schedules(call: KinveyCall) -> HttpResponse:
 async def runs(call: KinveyCall) -> HttpResponse:
     """The latest runs, newest first: ``?schedule=NAME`` for one schedule, ``?limit=N`` (≤ 1000)."""
     raw_limit = call.query.get("limit", "20")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= _MAX_RUNS:
+    limit = uint(raw_limit)
+    if limit is None or not 1 <= limit <= _MAX_RUNS:
         raise KinveyError("BadRequest", f"limit must be an integer from 1 to {_MAX_RUNS}.")
     schedule = call.query.get("schedule") or None
-    found = await call.core.schedules.runs.list(call.app, schedule, int(raw_limit))
+    found = await call.core.schedules.runs.list(call.app, schedule, limit)
     return render.value([run.as_json() for run in found])
