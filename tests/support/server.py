@@ -57,7 +57,7 @@ def kinbase_cli(
 
 @contextlib.contextmanager
 def run_server(
-    *args: str, workdir: Path, env: Mapping[str, str] | None = None, startup_timeout: float = 30
+    *args: str, workdir: Path, env: Mapping[str, str] | None = None, startup_timeout: float = 150
 ) -> Iterator[ServerProcess]:
     """Start ``kinbase [global args] serve`` on a free port and wait until ``/healthz`` answers."""
     port = free_port()

@@ -6,7 +6,7 @@ import tomllib
 from typing import Any
 
 import tomlkit
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kinbase.core.appconfig.lines import key_lines, line_of
@@ -91,7 +91,7 @@ def _leaves(value: Any, path: tuple[Any, ...]) -> list[tuple[Any, ...]]:
     return [path]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_documents)
 def test_every_key_of_a_rendered_document_is_on_its_line(document: dict[str, Any]) -> None:
     text = tomlkit.dumps(document)
