@@ -34,7 +34,9 @@ def test_parse_range(header: str | None, size: int, expected: object) -> None:
     assert parse_range(header, size) == expected
 
 
-@pytest.mark.parametrize("header", ["bytes=²-", "bytes=-²", "bytes=0-" + "9" * 5000, "bytes=" + "9" * 5000 + "-"])
+@pytest.mark.parametrize(
+    "header", ["bytes=²-", "bytes=-²", "bytes=0-" + "9" * 5000, "bytes=" + "9" * 5000 + "-"]
+)
 def test_odd_numerals_in_a_range_never_raise(header: str) -> None:
     """``int()`` refuses "²" and numerals over 4,300 digits (a 500 before)."""
     result = parse_range(header, 100)
