@@ -39,10 +39,13 @@ async def raw_put(
     disconnect: bool = False,
     stall: float | None = None,
     method: str = "PUT",
+    drained: asyncio.Event | None = None,
+    hold: asyncio.Event | None = None,
 ) -> tuple[int | None, dict[str, str], bytes]:
     """PUT (or ``method``) ``chunks`` to ``url`` through the ASGI interface. With ``disconnect``,
     the client goes away after the last chunk (the connection breaks); with ``stall``, it then
-    sends nothing for that long. Returns the status (None: nothing was answered), headers and body."""
+    sends nothing for that long; with ``hold``, it sets ``drained`` once its chunks are read and
+    goes away when ``hold`` is set. Returns the status (None: nothing was answered), headers and body."""
     parts = urlsplit(url)
     scope: dict[str, Any] = {
         "type": "http",
@@ -65,6 +68,11 @@ async def raw_put(
     async def receive() -> dict[str, Any]:
         if queue:
             return {"type": "http.request", "body": queue.pop(0), "more_body": True}
+        if drained is not None:
+            drained.set()
+        if hold is not None:  # the client keeps the request open until told to go away
+            await hold.wait()
+            return {"type": "http.disconnect"}
         if stall is not None:
             await asyncio.sleep(stall)
         if disconnect or stall is not None:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from kinbase.app import create_app
@@ -409,3 +410,35 @@ async def test_quota_and_single_shot_post_upload(kv: Kinvey, core: Core) -> None
     second = await _create(kv)
     past = await kv.http.put(path_of(str(second["_uploadURL"])), content=b"z" * 600)
     assert past.status_code == 507 and error_of(past) == "QuotaExceeded"
+
+
+async def test_a_second_writer_of_one_upload_gets_a_503(
+    kv: Kinvey, settings: Settings, storage: StorageBackend, blob_store: BlobStore
+) -> None:
+    """One request writes to an upload at a time: another one is told to retry (the SDKs back off on
+    a 5xx); once the first goes away, the upload resumes from what it sent."""
+    import asyncio
+    import dataclasses
+
+    patient = Core(dataclasses.replace(settings, upload_stall_seconds=60), storage, blobs=blob_store)
+    await patient.load_secret()
+    asgi = create_app(patient.settings, patient)
+    try:
+        data = b"w" * 200_000
+        doc = await _create(kv, size=len(data))
+        url = str(doc["_uploadURL"])
+        headers = {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
+        drained, hold = asyncio.Event(), asyncio.Event()
+        first = asyncio.create_task(raw_put(asgi, url, [data[:50_000]], headers, drained=drained, hold=hold))
+        await asyncio.wait_for(drained.wait(), 60)
+        status, _, body = await raw_put(asgi, url, [data], headers)
+        assert status == 503 and orjson.loads(body)["error"] == "ServiceUnavailable"
+        hold.set()
+        assert (await first)[0] is None  # the client left: nobody to answer
+        probe = await kv.http.put(path_of(url), headers={"Content-Range": f"bytes */{len(data)}"})
+        assert probe.status_code == 308 and probe.headers["range"] == "bytes=0-49999"
+        rest = {"Content-Range": f"bytes 50000-{len(data) - 1}/{len(data)}"}
+        done = await kv.http.put(path_of(url), content=data[50_000:], headers=rest)
+        assert done.status_code == 200 and done.json()["size"] == len(data)
+    finally:
+        await patient.files.ledger.close()
