@@ -220,11 +220,11 @@ class LoginThrottle:
                 await writer.delete(parent, _user_key(username))
             await writer.purge_tombstones(parent)
 
-    async def succeeded(self, app_id: int, username: str) -> None:
+    async def succeeded(self, app_id: int, username: str, reader: Reader | None = None) -> None:
         """Clear the username's record (the address keeps its count)."""
         key = _user_key(username)
-        async with self._storage.reader() as reader:
-            if await reader.get_child(app_id, THROTTLE, self._scope, key) is None:
+        async with contextlib.nullcontext(reader) if reader is not None else self._storage.reader() as using:
+            if await using.get_child(app_id, THROTTLE, self._scope, key) is None:
                 return
         async with self._storage.writer() as writer:
             parent = await writer.get_parent(app_id, THROTTLE, self._scope)

@@ -50,9 +50,11 @@ async def test_many_basic_auth_requests_on_a_small_pool(
     async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
         kinto = Kinto(http, app)
         await kinto.account("alice")
-        assert (await kinto.get("/", "alice")).json()["user"]["id"] == "account:alice"
-        answers = await asyncio.wait_for(
-            asyncio.gather(*(kinto.get("/", "alice") for _ in range(24))), timeout=25
-        )
-    assert [a.status_code for a in answers] == [200] * 24
-    assert all(a.json()["user"]["id"] == "account:alice" for a in answers)
+        # First the cold path (no verified password yet: one bcrypt check shared by all), then the
+        # hot path (verified, the throttle consulted by every request).
+        for _ in range(2):
+            answers = await asyncio.wait_for(
+                asyncio.gather(*(kinto.get("/", "alice") for _ in range(24))), timeout=25
+            )
+            assert [a.status_code for a in answers] == [200] * 24
+            assert all(a.json()["user"]["id"] == "account:alice" for a in answers)

@@ -156,7 +156,11 @@ class KintoAuth:
             return True
         running = self._inflight.get(token)
         if running is None:
-            running = asyncio.ensure_future(self._throttled_check(app.id, user, password, stored, address))
+            # The check reads through this request's reader (which it holds meanwhile: a second
+            # pooled connection per request could exhaust the pool under load).
+            running = asyncio.ensure_future(
+                self._throttled_check(reader, app.id, user, password, stored, address)
+            )
             self._inflight[token] = running
             try:
                 ok = await running
@@ -171,11 +175,11 @@ class KintoAuth:
         return ok
 
     async def _throttled_check(
-        self, app_id: int, user: str, password: str, stored: str, address: str | None
+        self, reader: Reader, app_id: int, user: str, password: str, stored: str, address: str | None
     ) -> bool:
-        await self.throttle.check(app_id, user, address)
+        await self.throttle.check(app_id, user, address, reader)
         if await self._hasher.check(password, stored):
-            await self.throttle.succeeded(app_id, user)
+            await self.throttle.succeeded(app_id, user, reader)
             return True
         await self.throttle.failed(app_id, user, address)
         return False
