@@ -34,6 +34,7 @@ async def console(
     transport = httpx.ASGITransport(app=create_app(settings, core), client=("10.1.2.3", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
         yield core, http
+    await core.flex.close()
     await core.files.ledger.close()
 
 
@@ -278,7 +279,9 @@ async def test_edges(console: tuple[Core, httpx.AsyncClient], app: AppRecord) ->
     )
     await core.appconfig.apply(app, parse_toml(config + declared))
     r = await http.get(f"/console/apps/{app.key}/data/orders/settings")
-    assert "down / Orders" in r.text and "pre_save" in r.text and "down / check" in r.text
+    assert 'name="data_link.service_object" value="Orders"' in r.text
+    assert 'name="pre_save.service" value="down"' in r.text
+    assert 'name="pre_save.function" value="check"' in r.text
     r = await http.get(f"/console/apps/{app.key}/flex", params={"discover": "down"})
     assert r.status_code == 200 and "discovery failed" in r.text
     assert "hello → down / hi" in r.text and "0 3 * * *" in r.text
@@ -293,3 +296,65 @@ async def test_edges(console: tuple[Core, httpx.AsyncClient], app: AppRecord) ->
     async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as second:
         r = await second.get("/console/apps", headers=cookie)
         assert (r.status_code, r.headers["location"]) == (303, "/console/login")
+
+
+async def test_collection_logic(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    """Hooks and the data link edited on the settings page go through the app configuration:
+    a refused value shows the validator's message and changes nothing; no CSRF token, no change."""
+    core, http = console
+    from kinbase.core.appconfig import parse_toml
+
+    services = (
+        '[flex_services.logic]\nurl = "http://127.0.0.1:9"\nsecret = "s"\n\n'
+        '[flex_services.store]\nurl = "http://127.0.0.1:9"\nsecret = "t"\n'
+    )
+    await core.appconfig.apply(app, parse_toml(services))
+    token = await login(http, app.key, app.master_secret)
+    url = f"/console/apps/{app.key}/data/orders/settings/logic"
+    form = {
+        "csrf": token,
+        "pre_save.service": "logic",
+        "pre_save.function": "check",
+        "post_fetch.service": "logic",
+        "post_fetch.function": "decorate",
+        "data_link.service": "store",
+        "data_link.service_object": "Orders",
+    }
+    r = await http.post(url, data=form)
+    assert r.status_code == 200 and "Business logic saved" in r.text
+    assert 'name="post_fetch.function" value="decorate"' in r.text
+
+    async def declared() -> dict[str, object]:
+        fresh = await core.apps.require(app.key)
+        return dict((await core.appconfig.export(fresh)).document()["collections"]["orders"])
+
+    expected = {
+        "hooks": {
+            "post_fetch": {"service": "logic", "function": "decorate"},
+            "pre_save": {"service": "logic", "function": "check"},
+        },
+        "data_link": {"service": "store", "service_object": "Orders"},
+    }
+    assert await declared() == expected
+    fresh = await core.apps.require(app.key)
+    assert set((await core.appconfig.current(fresh)).flex_services) == {"logic", "store"}  # kept
+    assert "[collections.orders.hooks]" in (await http.get(f"/console/apps/{app.key}/config.toml")).text
+    # A service the configuration does not declare: refused with the validator's message, nothing changed.
+    r = await http.post(url, data={**form, "pre_delete.service": "nowhere", "pre_delete.function": "f"})
+    assert r.status_code == 400 and "nothing was applied" in r.text and "nowhere" in r.text
+    assert 'name="pre_delete.service" value="nowhere"' in r.text  # the form keeps what was typed
+    assert await declared() == expected
+    # Half a reference is refused too.
+    r = await http.post(url, data={**form, "post_save.function": "only"})
+    assert r.status_code == 400 and "service" in r.text
+    assert await declared() == expected
+    # Without the CSRF token: refused, nothing changed.
+    r = await http.post(url, data={k: v for k, v in form.items() if k != "csrf"} | {"pre_save.service": ""})
+    assert r.status_code == 403 and await declared() == expected
+    # Emptying the fields removes the hooks and the data link.
+    r = await http.post(url, data={"csrf": token})
+    assert r.status_code == 200 and "Business logic saved" in r.text
+    fresh = await core.apps.require(app.key)
+    assert "collections" not in (await core.appconfig.export(fresh)).document()
+    r = await http.post(url, data={"csrf": token})
+    assert r.status_code == 200 and "Nothing changed" in r.text

@@ -147,6 +147,39 @@ class AppConfigService:
             )
         return ApplyResult(changes, version, bool(changes), built)
 
+    async def set_collection_logic(
+        self,
+        app: AppRecord,
+        collection: str,
+        *,
+        hooks: Mapping[str, Mapping[str, str]],
+        data_link: Mapping[str, str] | None,
+    ) -> ApplyResult:
+        """Replace one collection's hooks and data link, keeping the rest of the configuration,
+        validated and applied as :meth:`apply` does a whole file (``hooks`` maps an event to
+        ``{"service", "function"}``, ``data_link`` is ``{"service", "service_object"}``).
+
+        Raises:
+            AppConfigInvalid: if the result is not a valid configuration (nothing applied).
+        """
+        document, _ = await self._load(app)
+        collections = {k: dict(v) for k, v in document.get("collections", {}).items()}
+        entry = collections.pop(collection, {})
+        entry.pop("hooks", None)
+        entry.pop("data_link", None)
+        if hooks:
+            entry["hooks"] = {event: dict(ref) for event, ref in hooks.items()}
+        if data_link is not None:
+            entry["data_link"] = dict(data_link)
+        if entry:
+            collections[collection] = entry
+        desired = (
+            {**document, "collections": collections}
+            if collections
+            else {k: v for k, v in document.items() if k != "collections"}
+        )
+        return await self.apply(app, from_document(desired))
+
     async def _write(
         self, writer: Writer, app: AppRecord, based_on: int | None, document: dict[str, Any]
     ) -> int:

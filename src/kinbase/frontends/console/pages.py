@@ -10,6 +10,8 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from kinbase.core.appconfig import AppConfigInvalid
+from kinbase.core.appconfig.model import HOOKS
 from kinbase.core.kinvey.access import LEVELS, Caller
 from kinbase.core.kinvey.entities import APPDATA, check_collection_name
 from kinbase.core.kinvey.file_links import LinkOptions
@@ -50,6 +52,7 @@ def register(console: ConsoleFrontend) -> None:
     add("POST", base + "/data/{collection}/entity/{entity}/delete", pages.delete_entity)
     add("GET", base + "/data/{collection}/settings", pages.settings)
     add("POST", base + "/data/{collection}/settings", pages.save_settings)
+    add("POST", base + "/data/{collection}/settings/logic", pages.save_logic)
     add("GET", base + "/users", pages.users)
     add("GET", base + "/groups", pages.groups)
     add("GET", base + "/roles", pages.roles)
@@ -215,18 +218,22 @@ class AppPages:
         return self._back(app.key, collection, f"Deleted {entity_id}.")
 
     # -- collection settings --------------------------------------------------------------------
-    async def settings(self, ctx: Context, *, status: int = 200, **extra: Any) -> HttpResponse:
+    async def settings(
+        self, ctx: Context, *, status: int = 200, logic: dict[str, str] | None = None, **extra: Any
+    ) -> HttpResponse:
         app = await self.console.app_of(ctx)
         collection = ctx.params["collection"]
         check_collection_name(collection)
         described = await self.core.kinvey.collections.describe(app, collection)
-        declared = (await self.core.appconfig.current(app)).collections.get(collection)
-        hooks = (
-            sorted((event, f"{ref.service} / {ref.function}") for event, ref in declared.hooks.items())
-            if declared
-            else []
-        )
-        link = declared.data_link if declared else None
+        if logic is None:
+            logic = {}
+            declared = (await self.core.appconfig.current(app)).collections.get(collection)
+            if declared is not None:
+                for event, ref in declared.hooks.items():
+                    logic[f"{event}.service"], logic[f"{event}.function"] = ref.service, ref.function
+                if declared.data_link is not None:
+                    logic["data_link.service"] = declared.data_link.service
+                    logic["data_link.service_object"] = declared.data_link.service_object
         return self.console.page(
             "settings.html",
             ctx.session,
@@ -237,10 +244,35 @@ class AppPages:
             described=described,
             described_json=json.dumps(described, indent=2, sort_keys=True),
             levels=LEVELS,
-            hooks=hooks,
-            data_link=f"{link.service} / {link.service_object}" if link else None,
+            events=HOOKS,
+            logic=logic,
             **extra,
         )
+
+    async def save_logic(self, ctx: Context) -> HttpResponse:
+        """The collection's hooks and data link, through the app configuration (as ``kinbase
+        apply`` changes them): a refused value changes nothing and shows why."""
+        app = await self.console.app_of(ctx)
+        collection = ctx.params["collection"]
+        check_collection_name(collection)
+        fields = [f"{event}.{key}" for event in HOOKS for key in ("service", "function")]
+        fields += ["data_link.service", "data_link.service_object"]
+        logic = {name: ctx.form.get(name, "").strip() for name in fields}
+
+        def ref(prefix: str, keys: tuple[str, str]) -> dict[str, str] | None:
+            given = {key: logic[f"{prefix}.{key}"] for key in keys if logic[f"{prefix}.{key}"]}
+            return given or None
+
+        hooks = {e: r for e in HOOKS if (r := ref(e, ("service", "function"))) is not None}
+        link = ref("data_link", ("service", "service_object"))
+        try:
+            result = await self.core.appconfig.set_collection_logic(
+                app, collection, hooks=hooks, data_link=link
+            )
+        except AppConfigInvalid as exc:
+            return await self.settings(ctx, status=400, logic=logic, error=exc.message)
+        notice = "Business logic saved." if result.applied else "Nothing changed."
+        return await self.settings(ctx, notice=notice)
 
     async def save_settings(self, ctx: Context) -> HttpResponse:
         app = await self.console.app_of(ctx)
