@@ -358,3 +358,85 @@ async def test_collection_logic(console: tuple[Core, httpx.AsyncClient], app: Ap
     assert "collections" not in (await core.appconfig.export(fresh)).document()
     r = await http.post(url, data={"csrf": token})
     assert r.status_code == 200 and "Nothing changed" in r.text
+
+
+async def test_users_groups_roles_edited(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
+    """Users, groups and roles created, edited (as JSON) and deleted after a confirmation page,
+    through the core Kinvey services: bad JSON and refused values change nothing, no CSRF token
+    changes nothing, passwords are never shown."""
+    from kinbase.core.kinvey.errors import KinveyError
+
+    core, http = console
+    kinvey, master = core.kinvey, Caller.master()
+    token = await login(http, app.key, app.master_secret)
+    people = f"/console/apps/{app.key}"
+    assert (await http.get(f"{people}/users/new")).status_code == 200
+    # A user with a password; another without one gets a generated password, shown once.
+    body = '{"username": "bob", "password": "pw-bob-1", "age": 3}'
+    r = await http.post(f"{people}/users/new", data={"csrf": token, "body": body})
+    assert r.status_code == 303
+    listing = await http.get(r.headers["location"])
+    assert "Created the user" in listing.text and "bob" in listing.text and "pw-bob-1" not in listing.text
+    bob = (await kinvey.users.login(app, {"username": "bob", "password": "pw-bob-1"}, None)).user["_id"]
+    r = await http.post(f"{people}/users/new", data={"csrf": token, "body": '{"username": "cy"}'})
+    generated = re.search(r"generated password (\S+)\.", r.text)
+    assert r.status_code == 201 and generated is not None
+    await kinvey.users.login(app, {"username": "cy", "password": generated.group(1)}, None)
+    # Edit: the JSON without secrets, saved through the user service.
+    page = await http.get(f"{people}/users/{bob}")
+    assert page.status_code == 200 and "bob" in page.text and "pw-bob-1" not in page.text
+    r = await http.post(
+        f"{people}/users/{bob}", data={"csrf": token, "body": '{"username": "bob", "age": 4}'}
+    )
+    assert r.status_code == 303 and "Saved the user" in (await http.get(r.headers["location"])).text
+    assert '"age":4' in (await kinvey.users.get(app, master, bob)).replace(" ", "")
+    await kinvey.users.login(app, {"username": "bob", "password": "pw-bob-1"}, None)  # password kept
+    for refused, status in (('["bob"]', 400), ('{"username": "cy", "age": 5}', 409)):
+        r = await http.post(f"{people}/users/{bob}", data={"csrf": token, "body": refused})
+        assert r.status_code == status and 'class="error"' in r.text, r.text
+    r = await http.post(f"{people}/users/{bob}", data={"body": '{"username": "bob", "age": 6}'})
+    assert r.status_code == 403
+    assert '"age":4' in (await kinvey.users.get(app, master, bob)).replace(" ", "")
+    # Delete after the confirmation page; without the confirmation or the token nothing happens.
+    r = await http.get(f"{people}/users/{bob}/delete")
+    assert r.status_code == 200 and 'name="confirm" value="yes"' in r.text
+    assert (await http.post(f"{people}/users/{bob}/delete", data={"csrf": token})).status_code == 400
+    assert (await http.post(f"{people}/users/{bob}/delete", data={"confirm": "yes"})).status_code == 403
+    await kinvey.users.get(app, master, bob)
+    r = await http.post(f"{people}/users/{bob}/delete", data={"csrf": token, "confirm": "yes"})
+    assert r.status_code == 303 and "Deleted the user" in (await http.get(r.headers["location"])).text
+    with pytest.raises(KinveyError):
+        await kinvey.users.get(app, master, bob)
+    assert (await http.get(f"{people}/users/{bob}")).status_code == 404
+    # Groups.
+    r = await http.post(
+        f"{people}/groups/new", data={"csrf": token, "body": '{"_id": "staff", "users": {"all": true}}'}
+    )
+    assert r.status_code == 303
+    assert '"all":true' in (await kinvey.groups.get(app, master, "staff")).replace(" ", "")
+    r = await http.post(f"{people}/groups/staff", data={"csrf": token, "body": '{"users": {"all": "x"}}'})
+    assert r.status_code == 400 and "users.all" in r.text
+    r = await http.post(f"{people}/groups/staff", data={"csrf": token, "body": '{"users": {"all": false}}'})
+    assert r.status_code == 303
+    assert '"all":false' in (await kinvey.groups.get(app, master, "staff")).replace(" ", "")
+    assert "staff" in (await http.get(f"{people}/groups")).text
+    r = await http.post(f"{people}/groups/staff/delete", data={"csrf": token, "confirm": "yes"})
+    assert r.status_code == 303
+    with pytest.raises(KinveyError):
+        await kinvey.groups.get(app, master, "staff")
+    # Roles.
+    r = await http.post(
+        f"{people}/roles/new", data={"csrf": token, "body": '{"_id": "admin", "name": "Admins"}'}
+    )
+    assert r.status_code == 303 and "Admins" in (await http.get(f"{people}/roles")).text
+    r = await http.post(f"{people}/roles/new", data={"csrf": token, "body": '{"_id": "admin"}'})
+    assert r.status_code == 409  # exists already
+    r = await http.post(f"{people}/roles/admin", data={"csrf": token, "body": '{"name": "Chiefs"}'})
+    assert r.status_code == 303 and "Chiefs" in (await kinvey.roles.get(app, master, "admin"))[0]
+    r = await http.post(f"{people}/roles/admin", data={"csrf": token, "body": '{"name": 7}'})
+    assert r.status_code == 400 and "Chiefs" in (await kinvey.roles.get(app, master, "admin"))[0]
+    r = await http.post(f"{people}/roles/admin/delete", data={"csrf": token, "confirm": "yes"})
+    assert r.status_code == 303 and await kinvey.roles.get(app, master, None) == []
+    assert (
+        await http.post(f"{people}/roles/admin/delete", data={"csrf": token, "confirm": "yes"})
+    ).status_code == 404

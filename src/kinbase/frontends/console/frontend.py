@@ -3,7 +3,8 @@ with a little script that only enhances them (``static/console.js``).
 
 Every page but the login needs a session (:mod:`.session`); every change is a POST with the
 session's CSRF token. The pages of the data (collections, entities, settings, users, groups,
-roles, configuration, Flex) are in :mod:`.pages`.
+roles, configuration, Flex) are in :mod:`.pages`; the editors of users, groups and roles in
+:mod:`.people`.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class ConsoleFrontend:
     api = "console"
 
     def __init__(self, core: Core) -> None:
-        from kinbase.frontends.console import pages
+        from kinbase.frontends.console import pages, people
 
         self.core = core
         self.sessions = Sessions(core)
@@ -110,6 +111,7 @@ class ConsoleFrontend:
         add("GET", "/console/apps/{app}/delete", self.delete_app_page)
         add("POST", "/console/apps/{app}/delete", self.delete_app)
         pages.register(self)
+        people.register(self)
 
     def _add(self, method: str, template: str, handler: Handler, *, public: bool = False) -> None:
         parts = re.split(r"\{(\w+)\}", template)

@@ -22,6 +22,7 @@ from kinbase.core.kinvey.transfer import export_texts, import_batch, read_json
 from kinbase.core.kinvey.users import USERS
 from kinbase.core.kinvey.wire import parse_filter
 from kinbase.errors import BaaSError
+from kinbase.frontends.console.people import without_secrets
 from kinbase.http.response import HttpResponse
 from kinbase.numerals import uint
 from kinbase.query.ast import Query
@@ -288,26 +289,33 @@ class AppPages:
         return await self.settings(ctx, notice="Settings saved.")
 
     # -- users, groups, roles, configuration, Flex ---------------------------------------------
-    async def _listing(self, ctx: Context, kind: str, heading: str) -> HttpResponse:
+    async def _listing(self, ctx: Context, kind: str, heading: str, path: str) -> HttpResponse:
         app = await self.console.app_of(ctx)
         rows: list[dict[str, str]] = []
         async with self.core.storage.reader() as reader:
             for parent in await reader.list_parents(app.id, kind):
                 for obj in await reader.find(parent, Query(limit=_LIST_LIMIT + 1)):
-                    rows.append({"id": obj.id, "text": _without_secrets(obj.data)})
+                    rows.append({"id": obj.id, "text": without_secrets(obj.data)})
         more = len(rows) > _LIST_LIMIT
         return self.console.page(
-            "listing.html", ctx.session, app=app, heading=heading, rows=rows[:_LIST_LIMIT], more=more
+            "listing.html",
+            ctx.session,
+            app=app,
+            heading=heading,
+            path=path,
+            rows=rows[:_LIST_LIMIT],
+            more=more,
+            notice=ctx.query.get("notice"),
         )
 
     async def users(self, ctx: Context) -> HttpResponse:
-        return await self._listing(ctx, USERS, "Users")
+        return await self._listing(ctx, USERS, "Users", "users")
 
     async def groups(self, ctx: Context) -> HttpResponse:
-        return await self._listing(ctx, GROUPS, "Groups")
+        return await self._listing(ctx, GROUPS, "Groups", "groups")
 
     async def roles(self, ctx: Context) -> HttpResponse:
-        return await self._listing(ctx, ROLES, "Roles")
+        return await self._listing(ctx, ROLES, "Roles", "roles")
 
     async def config(self, ctx: Context) -> HttpResponse:
         app = await self.console.app_of(ctx)
@@ -387,17 +395,6 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
     return value
-
-
-def _without_secrets(text: str) -> str:
-    doc = orjson.loads(text)
-    if isinstance(doc, dict):
-        for key in ("password", "_password", "_credentials"):
-            doc.pop(key, None)
-        kmd = doc.get("_kmd")
-        if isinstance(kmd, dict):
-            kmd.pop("authtoken", None)
-    return orjson.dumps(doc).decode()
 
 
 def _int(raw: str | None, default: int, low: int, high: int) -> int:
