@@ -65,9 +65,10 @@ async def test_sqlite_runs_scans_on_a_thread_and_probes_on_the_loop(
     loop = threading.get_ident()
     seen = _record(monkeypatch)
 
-    async def run(target: Any, query: Query) -> int:
+    async def run(target: Any, query: Query, since: int | None = None) -> int:
         async with storage.reader() as r:
-            return len(await r.find(target, query, FindOptions(columns=SystemColumns(id=("_id",)))))
+            options = FindOptions(columns=SystemColumns(id=("_id",)), since=since)
+            return len(await r.find(target, query, options))
 
     scans = {
         "unindexed filter": Query(parse_filter({"n": {"$gt": 590}})),
@@ -89,11 +90,13 @@ async def test_sqlite_runs_scans_on_a_thread_and_probes_on_the_loop(
         "by id": Query(parse_filter({"_id": "d0007"})),
         "or of probes": Query(parse_filter({"$or": [{"k": 3}, {"k": 4}]})),
         "tiny collection scan": Query(parse_filter({"n": {"$gt": 5}})),
+        "changes since a stamp": Query(parse_filter({"n": {"$gt": 5}})),
     }
     for title, query in probes.items():
         seen.clear()
         target = tiny if title.startswith("tiny") else parent
-        assert await run(target, query) > 0, title
+        since = parent.stamp - 1 if title.startswith("changes") else None  # (the last write)
+        assert await run(target, query, since) > 0, title
         assert seen == [], title
     assert tiny.live <= SCAN_ON_LOOP_ROWS < parent.live
 

@@ -138,12 +138,13 @@ class SqlReader(Reader):
             f"AND g.perm IN ({perms}) AND g.principal IN ({principals}))"
         )
 
-    def _is_long(self, parent: ParentRecord, sql: Sql) -> bool:
+    def _is_long(self, parent: ParentRecord, sql: Sql, options: FindOptions = NO_OPTIONS) -> bool:
         """Whether a read may scan enough rows to be run off the event loop (SQLite): any
         statement that no index bounds (``Sql.indexed``) over a parent of more than
         :data:`SCAN_ON_LOOP_ROWS` live objects. An index probe stays on the loop (a thread hop
-        would cost more than the read), under the engine's loop slice."""
-        return not sql.indexed and parent.live > SCAN_ON_LOOP_ROWS
+        would cost more than the read), under the engine's loop slice; so does a read of the
+        changes since a stamp (delta sets, Kinto ``_since``), which walks the stamp index."""
+        return not sql.indexed and options.since is None and parent.live > SCAN_ON_LOOP_ROWS
 
     # -- apps -----------------------------------------------------------------------------
     async def get_app(self, key: str) -> AppRecord | None:
@@ -210,7 +211,7 @@ class SqlReader(Reader):
         opts = options or NO_OPTIONS
         sql = await self._compiled(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql))
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
         return [object_from_row(r) for r in rows]
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
@@ -219,7 +220,7 @@ class SqlReader(Reader):
             return await self._live(parent.id)
         sql = await self._compiled(query, parent, opts, select="count(*)", count=True)
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql))
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
         return int(rows[0][0])
 
     async def dropped_parents(self) -> list[int]:
