@@ -7,6 +7,7 @@ Every command reads the same settings as the server (``--config``, ``--data-dir`
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -121,6 +122,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         os.environ["KINBASE_CONFIG"] = str(Path(config_file).resolve())
     import uvicorn
 
+    from kinbase.http.protocol import GuardedHttpToolsProtocol
+
     if settings.log_format == "json":
         configure_logging(settings.log_level, settings.log_format)
     click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")
@@ -131,7 +134,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds),  # type: ignore[arg-type]
         log_level=settings.log_level,
         access_log=settings.access_log,
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,

@@ -96,6 +96,11 @@ class Settings:
         "Largest accepted request header block (names and values added up), in bytes; larger: 400.",
         minimum=1024,
     )
+    header_timeout_seconds: int = setting(
+        10,
+        "A connection whose request line and headers take longer than this to arrive is closed (slowloris).",
+        minimum=1,
+    )
     max_insert_entities: int = setting(
         1000,
         "Most entities one Kinvey multi-insert may carry (the SDKs send at most 100); more: 400.",

@@ -27,8 +27,10 @@ from kinbase.storage.sqlite import SQLiteStorage
 from tests.conftest import ENGINES, POSTGRES_URL
 from tests.support import fuzzing
 
-EXAMPLES = {"kinvey": 2, "kinto": 3}
-"""Generated requests per operation and run (47 Kinvey operations, 43 Kinto ones)."""
+EXAMPLES = {"kinvey": 2, "kinto": 2}
+"""Requests generated per operation in the positive mode (half as many, at least one, in the
+negative mode). The run's CPU time is the budget (under a minute for the four runs on one core);
+on a loaded machine the wall time is longer, hence the generous timeout."""
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Target:
     app: Any
     record: AppRecord
     client: asgi.ASGIClient
+    other: AppRecord
+    """A second app of the same server (nothing of one may be seen through the other)."""
 
 
 def _storage(engine: str, tmp: Path, schema: str) -> StorageBackend:
@@ -44,11 +48,11 @@ def _storage(engine: str, tmp: Path, schema: str) -> StorageBackend:
     return PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=4, schema=schema)
 
 
-async def _new_app(engine: str, tmp: Path, schema: str) -> AppRecord:
+async def _new_apps(engine: str, tmp: Path, schema: str) -> tuple[AppRecord, AppRecord]:
     storage = _storage(engine, tmp, schema)
     await storage.start()
     try:
-        return await fuzzing.create_fuzz_app(storage)
+        return await fuzzing.create_fuzz_app(storage), await fuzzing.create_fuzz_app(storage)
     finally:
         await storage.stop()
 
@@ -58,7 +62,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, worker_id_safe: str) 
     """A server on one engine, started by its lifespan on schemathesis's event loop, with an app."""
     engine: str = request.param
     schema = f"kbfz_{worker_id_safe}"
-    record = asyncio.run(_new_app(engine, tmp_path, schema))
+    record, other = asyncio.run(_new_apps(engine, tmp_path, schema))
     settings = Settings(
         data_dir=str(tmp_path / "data"),
         password_hash_time_cost=1,
@@ -70,7 +74,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, worker_id_safe: str) 
     app = create_app(settings, Core(settings, _storage(engine, tmp_path, schema)))
     try:
         with asgi.get_client(app) as client:
-            yield Target(app, record, client)
+            yield Target(app, record, client, other)
     finally:
         asgi.shutdown_lifespans()
         if engine == "postgresql":
@@ -85,6 +89,7 @@ def _report(tally: fuzzing.Tally) -> str:
     return "\n".join(lines)
 
 
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("api", ["kinvey", "kinto"])
 def test_schemathesis_finds_no_server_error(target: Target, api: str) -> None:
     http = fuzzing.Http(target.client)
@@ -98,7 +103,8 @@ def test_schemathesis_finds_no_server_error(target: Target, api: str) -> None:
     tally = fuzzing.fuzz(schema, seeds, examples=EXAMPLES[api], session=target.client)
     report = _report(tally)
     operations = len(list(schema.get_all_operations()))
-    assert tally.responses >= EXAMPLES[api] * (2 * operations - len(tally.no_negative)), report
+    negative = max(1, EXAMPLES[api] // 2)
+    assert tally.responses >= EXAMPLES[api] * operations + negative * (operations - len(tally.no_negative))
     assert tally.dropped == 0 and tally.classes["5xx"] == 0, report
     # The seeds make requests succeed: the campaign reaches the code behind authentication.
     assert tally.classes["2xx"] >= tally.responses // 5, report

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import random
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -75,11 +76,13 @@ class Http:
     def __init__(self, session: requests.Session, base_url: str = "") -> None:
         self.session = session
         self.base_url = base_url
+        self.count = 0
 
     def __call__(self, method: str, path: str, auth: str | None = None, **kw: Any) -> requests.Response:
         headers = dict(kw.pop("headers", None) or {})
         if auth is not None:
             headers["Authorization"] = auth
+        self.count += 1
         return self.session.request(method, self.base_url + path, headers=headers, timeout=30, **kw)
 
 
@@ -89,6 +92,8 @@ class Seeds:
 
     app: AppRecord
     values: dict[str, list[str]] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    """Values of query-string parameters that mean something (filters, sorts, fields)."""
     auths: list[str | None] = field(default_factory=list)
     renew: Callable[[], None] = lambda: None
 
@@ -106,7 +111,8 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
     k = app.key
     master = basic(k, app.master_secret)
     appauth = basic(k, app.app_secret)
-    seeds = Seeds(app, auths=[master, appauth, None, basic(k, "wrong")])
+    # The master secret twice, each user's session twice (below): most requests are authorised.
+    seeds = Seeds(app, auths=[master, master, appauth, None, basic(k, "wrong")])
     tokens: list[str] = []
     users: list[str] = []
 
@@ -124,7 +130,7 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
                 tokens.remove(token)
         while len(tokens) < 2:
             new_user()
-        seeds.auths[4:] = list(tokens)
+        seeds.auths[5:] = tokens + tokens
         seeds.values["user_id"] = users[-4:]
         for collection in ("books", "notes"):
             for i in range(3):
@@ -144,10 +150,18 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
 
     seeds.values.update(
         app_key=[k],
-        collection=["books", "notes", "user"],
+        collection=["books", "books", "notes", "notes", "user"],
         entity_id=[f"{c}{i}" for c in ("books", "notes") for i in range(3)],
+        **{f"entity_id:{c}": [f"{c}{i}" for i in range(3)] for c in ("books", "notes")},
         group_id=["crew"],
         endpoint=["hello"],
+    )
+    seeds.query.update(
+        query=['{"n": {"$gte": 1}}', '{"title": "t1"}', "{}", '{"tags": {"$in": ["a"]}}'],
+        sort=['{"n": -1}', '{"title": 1}', "n"],
+        fields=["title,n", "tags"],
+        limit=["1", "2", "10"],
+        skip=["0", "1"],
     )
     seeds.renew = renew
     renew()
@@ -178,7 +192,8 @@ def seed_kinto(http: Http, app: AppRecord, base: str) -> Seeds:
                 _ok(http("PUT", f"{base}/accounts/{name}", None, json=body), 200, 201)
         alice = basic("alice", passwords["alice"])
         bob = basic("bob", passwords["bob"])
-        seeds.auths = [alice, bob, basic("admin", passwords["admin"]), None, basic("alice", "wrong")]
+        admin = basic("admin", passwords["admin"])
+        seeds.auths = [alice, alice, bob, bob, admin, None, basic("alice", "wrong")]
         perms = {"read": ["account:bob"], "write": ["account:admin"]}
         _ok(http("PUT", f"{base}/buckets/main", alice, json={"permissions": perms}), 200, 201)
         _ok(http("PUT", f"{base}/buckets/main/collections/tasks", alice, json={}), 200, 201)
@@ -214,6 +229,11 @@ class Tally:
     conformance: Counter[str] = field(default_factory=Counter)
     conformance_examples: dict[str, str] = field(default_factory=dict)
     no_negative: list[str] = field(default_factory=list)
+    by_operation: dict[str, Counter[str]] = field(default_factory=dict)
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    """A few 4xx answers per operation (to see why requests fail)."""
+    seeding: int = 0
+    """Requests sent to seed and renew the data (not generated)."""
 
     @property
     def responses(self) -> int:
@@ -235,14 +255,19 @@ def conformance_failures(case: Any, response: Any, headers: dict[str, str]) -> l
 
 
 def _fill(case: Any, seeds: Seeds, rnd: random.Random) -> None:
-    """Path parameters mostly from the seeds (the app key always), the rest as generated."""
-    params = case.path_parameters
-    if not params:
-        return
+    """Path parameters mostly from the seeds (the app key always), and query-string parameters
+    often (a filter that parses reaches the storage); the rest as generated."""
+    params = case.path_parameters or {}
     for name in list(params):
-        pool = seeds.values.get(name)
+        # A pool that depends on the collection chosen before (``entity_id:books``), or the name's.
+        pool = seeds.values.get(f"{name}:{params.get('collection')}") or seeds.values.get(name)
         if pool and (name == "app_key" or rnd.random() < 0.85):
             params[name] = rnd.choice(pool)
+    query = case.query or {}
+    for name in list(query):
+        pool = seeds.query.get(name)
+        if pool and rnd.random() < 0.7:
+            query[name] = rnd.choice(pool)
 
 
 def fuzz(
@@ -257,20 +282,28 @@ def fuzz(
     operations: Iterable[str] | None = None,
     modes: Iterable[GenerationMode] = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
     tally: Tally | None = None,
+    deadline: float | None = None,
 ) -> Tally:
-    """Send ``examples`` generated requests to each operation of ``schema`` in each generation mode
-    (positive: what the document allows; negative: what it does not), derandomised by ``seed``."""
+    """Send ``examples`` generated requests to each operation of ``schema`` in the positive mode
+    (what the document allows) and half as many in the negative mode (what it does not),
+    derandomised by ``seed``. The seeds are renewed after every operation that may change them."""
     tally = tally if tally is not None else Tally()
     wanted = set(operations) if operations is not None else None
+    stale = True
     for mode in modes:
+        count = examples if mode is GenerationMode.POSITIVE else max(1, examples // 2)
         for result in schema.get_all_operations():
             operation = result.ok()
             label = f"{operation.method.upper()} {operation.path}"
+            if deadline is not None and time.monotonic() > deadline:
+                return tally
             if wanted is None or label in wanted:
-                seeds.renew()
+                if stale:
+                    seeds.renew()
                 _fuzz_operation(
-                    operation, label, mode, seeds, tally, examples, seed, session, base_url, conformance
+                    operation, label, mode, seeds, tally, count, seed, session, base_url, conformance
                 )
+                stale = operation.method.upper() != "GET" and not label.endswith(("/_count", "/_group"))
     return tally
 
 
@@ -313,6 +346,9 @@ def _fuzz_operation(
             return
         status = response.status_code
         tally.classes[f"{status // 100}xx"] += 1
+        tally.by_operation.setdefault(label, Counter())[f"{status // 100}xx"] += 1
+        if 400 <= status < 500 and len(tally.refusals.setdefault(label, [])) < 3:
+            tally.refusals[label].append(f"{status} {response.text[:160]}")
         if status >= 500:
             tally.server_errors.append(f"{label}: {status} {response.text[:300]!r}: {case.as_curl_command()}")
         elif conformance:

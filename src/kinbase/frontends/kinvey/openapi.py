@@ -57,6 +57,10 @@ class Op:
     """The schema of a JSON error."""
 
 
+_NO_CONTENT_BEFORE_V2 = {204: ""}
+"""Deletes answer 204 without a body before API version 2, ``{"count": n}`` from 2."""
+
+
 def _crud(kind: str, prefix: str, id_param: str) -> dict[str, tuple[str, str]]:
     return {
         f"Get{kind}": (f"{prefix}_get", id_param),
@@ -88,7 +92,12 @@ OPERATIONS: dict[str, Op] = {
         extra={207: "MultiInsert"},
     ),
     "appdata_collection_delete": Op(
-        "Delete the entities matching the query", "Data", "Count", query=("query",), headers=("skip_bl",)
+        "Delete the entities matching the query",
+        "Data",
+        "Count",
+        query=("query",),
+        headers=("skip_bl",),
+        extra=_NO_CONTENT_BEFORE_V2,
     ),
     "appdata_count": Op(
         "Count the matching entities", "Data", "Count", query=("query",), headers=("skip_bl",)
@@ -111,7 +120,9 @@ OPERATIONS: dict[str, Op] = {
         headers=("skip_bl",),
         extra={201: "Entity"},
     ),
-    "appdata_entity_delete": Op("Delete an entity", "Data", "Count", headers=("skip_bl",)),
+    "appdata_entity_delete": Op(
+        "Delete an entity", "Data", "Count", headers=("skip_bl",), extra=_NO_CONTENT_BEFORE_V2
+    ),
     "appdata_custom_endpoint": Op("Run a custom endpoint", "Business logic", "Any", body="Any"),
     "appdata_settings_get": Op("A collection's settings", "Collections", "CollectionSettings"),
     "appdata_settings_put": Op(
@@ -232,7 +243,9 @@ OPERATIONS: dict[str, Op] = {
         headers=("content_type",),
         extra={201: "FileUpload"},
     ),
-    "files_file_delete": Op("Delete a file (metadata and bytes)", "Files", "Count"),
+    "files_file_delete": Op(
+        "Delete a file (metadata and bytes)", "Files", "Count", extra=_NO_CONTENT_BEFORE_V2
+    ),
     "file_bytes_upload": Op(
         "Upload bytes (resumable: Content-Range chunks, 308 with Range until complete)",
         "Files",

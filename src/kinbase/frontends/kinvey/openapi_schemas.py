@@ -145,7 +145,8 @@ _SCHEMAS: dict[str, Any] = {
     },
     "User": {
         "type": "object",
-        "required": ["_id", "username"],
+        # ``username`` is absent when a list's ``fields`` leaves it out.
+        "required": ["_id"],
         "properties": {"_id": _ID, "username": {"type": "string"}, "_acl": ref("Acl"), "_kmd": ref("Kmd")},
     },
     "Users": {"type": "array", "items": ref("User")},
@@ -412,7 +413,9 @@ _PARAMETERS: dict[str, Any] = {
     "dry_run": _query("dry_run", "`true`: answer the changes, apply nothing.", {"enum": ["true", "false"]}),
     "schedule": _query("schedule", "Only the runs of this schedule."),
     "api_version": _header(
-        "X-Kinvey-API-Version", "The API version (default 3).", {"type": "string", "pattern": "^[0-9]{1,3}$"}
+        "X-Kinvey-API-Version",
+        "The API version (default 3): 0 to 6; others are refused (`400 APIVersionNotAvailable`).",
+        {"type": "string", "pattern": "^0{0,2}[0-6]$"},
     ),
     "items_count": _header(
         "X-Kinvey-Include-Items-Count", "`true` adds `X-Kinvey-Items-Count`.", {"enum": ["true", "false"]}

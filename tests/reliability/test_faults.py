@@ -1,0 +1,89 @@
+"""Issue 16, fault tests against a real server process: a slowloris client, PostgreSQL connections
+terminated under a read/write load, a full disk. (kill -9 under load is
+``tests/storage/test_durability.py``.)"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import faults
+from tests.support.server import run_server
+
+
+def test_a_slowloris_client_is_dropped_and_others_are_served(tmp_path: Path) -> None:
+    """A client that sends its request head a header now and then is disconnected once
+    ``header_timeout_seconds`` have passed; meanwhile the server answers everyone else, and a head
+    that arrives in pieces within the deadline is served."""
+    env = {"KINBASE_HEADER_TIMEOUT_SECONDS": "4"}
+    with run_server(
+        "--data-dir", str(tmp_path / "data"), workdir=tmp_path, env=env, startup_timeout=300
+    ) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        slow = socket.create_connection(("127.0.0.1", port))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: kinbase\r\n")
+        closed = threading.Event()
+
+        def drip() -> None:
+            # One more header line every 0.5 s, for as long as the server keeps the connection.
+            try:
+                for i in range(200):
+                    slow.sendall(b"X-Slow-%d: 1\r\n" % i)
+                    time.sleep(0.5)
+            except OSError:
+                pass
+
+        def watch() -> None:
+            try:
+                while slow.recv(1024):
+                    pass
+            except OSError:
+                pass
+            closed.set()
+
+        threading.Thread(target=drip, daemon=True).start()
+        threading.Thread(target=watch, daemon=True).start()
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            for _ in range(10):
+                assert client.get("/healthz").status_code == 200
+                time.sleep(0.1)
+        # A head in three pieces, well within the deadline, is served.
+        with socket.create_connection(("127.0.0.1", port)) as pieces:
+            for part in (b"GET /healthz HTTP/1.1\r\n", b"Host: kinbase\r\n", b"Connection: close\r\n\r\n"):
+                pieces.sendall(part)
+                time.sleep(0.1)
+            answer = b""
+            while chunk := pieces.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:100]
+        assert closed.wait(60), "the slow connection was never closed"
+        slow.close()
+        assert "no request head within 4 s" in server.log()
+
+
+@pytest.mark.postgres
+def test_postgres_connections_terminated_under_load_through_http(tmp_path: Path) -> None:
+    """Every connection of a server process terminated every 2 s (pg_terminate_backend) under
+    readers and writers over HTTP: no read fails, a write fails only as a clean 503, every
+    acknowledged write is there afterwards."""
+    report = faults.terminate_under_load(tmp_path, seconds=6, interval=2)
+    assert report.terminations >= 3, report
+    assert report.reads > 10 and report.failed_reads == [], report
+    assert report.acknowledged > 5 and report.unclean_writes == [], report
+    assert report.lost == [], report
+
+
+def test_a_full_disk_is_a_clean_503_and_the_server_recovers(tmp_path: Path) -> None:
+    """SQLite on a 24 MB tmpfs filled up: writes fail as clean 503s, reads go on, the database
+    passes its integrity check, and once space is freed writes succeed again."""
+    report = faults.fill_the_disk(tmp_path, size_mb=24)
+    assert report.refused_writes > 0 and report.unclean_writes == [], report
+    assert report.failed_reads == [] and report.reads > 0, report
+    assert report.integrity == "ok", report
+    assert report.writes_after_freeing > 0, report
+    assert report.lost == [], report
