@@ -80,10 +80,10 @@ def document(base_path: str, host: str) -> dict[str, Any]:
         {"name": "data", "in": "formData", "type": "string", "required": False},
         {"name": "permissions", "in": "formData", "type": "string", "required": False},
     ]
-    paths["/buckets/{bid}/collections/{cid}/records/{id}/attachment"] = {
-        "post": upload,
-        "delete": _op("Attachments", "remove attachment", attachment, {"type": "object"}),
-    }
+    remove = _op("Attachments", "remove attachment", attachment, {"type": "object"})
+    # Removing an attachment answers 204 without a body (as kinto-attachment does).
+    remove["responses"] = {"204": {"description": "Removed"}, "default": remove["responses"]["default"]}
+    paths["/buckets/{bid}/collections/{cid}/records/{id}/attachment"] = {"post": upload, "delete": remove}
     return {
         "swagger": "2.0",
         "info": {"title": "kinto", "version": __version__},
