@@ -200,7 +200,8 @@ _SCHEMAS: dict[str, Any] = {
     },
     "File": {
         "type": "object",
-        "required": ["_id", "_filename", "_acl", "_kmd"],
+        # ``_filename`` is absent when a list's ``fields`` leaves it out (issue 16's long run).
+        "required": ["_id", "_acl", "_kmd"],
         "properties": {
             "_id": _ID,
             "_filename": {"type": "string"},
