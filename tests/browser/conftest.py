@@ -1,5 +1,5 @@
 """Browser tests: Debian's Chromium (``/usr/bin/chromium``, installed by ``scripts/bootstrap``)
-driven by Playwright for Python, never a downloaded browser. One browser for the whole session;
+driven by Playwright for Python, never a downloaded browser. One browser per module;
 screenshots of every page go to ``tests/browser/artifacts/`` (git-ignored)."""
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one module. Not for the session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and every async test that ran after it in the same
+    worker failed with "Cannot run the event loop while another loop is running"."""
     executable = shutil.which("chromium") or CHROMIUM
     assert Path(executable).exists(), (
         "chromium is missing: scripts/bootstrap installs it (apt-get install chromium)"
