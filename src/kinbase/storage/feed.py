@@ -10,13 +10,18 @@ messages itself offers one (:meth:`StorageBackend.invalidation_feed`, PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 from collections.abc import Callable
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import orjson
 
-__all__ = ["Deliver", "InvalidationFeed", "Reset", "channel_name", "decode", "encode"]
+__all__ = ["Deliver", "InvalidationFeed", "Reset", "SubscribedFeed", "channel_name", "decode", "encode"]
+
+log = logging.getLogger(__name__)
 
 Deliver = Callable[[str, str], None]
 """Called with ``(topic, key)`` for each message another process published."""
@@ -62,3 +67,68 @@ def decode(payload: str | bytes) -> tuple[str, str, str] | None:
     if isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value):
         return value[0], value[1], value[2]
     return None
+
+
+class SubscribedFeed:
+    """A feed pushed by a server over a subscription (Redis pub/sub, PostgreSQL ``LISTEN``): the
+    subscribe → deliver → reconnect-with-back-off loop and the reset on a gap, shared by the
+    transports, which implement :meth:`_subscribe` and :meth:`send`."""
+
+    errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
+    """What a lost connection raises in :meth:`_subscribe` (then the loop resets and retries)."""
+
+    def __init__(self, identity: str, origin: str) -> None:
+        self.channel = channel_name(identity)
+        self._origin = origin
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+        self._reset: Reset = lambda: None
+        self.connected = False
+
+    async def start(self, deliver: Deliver, reset: Reset) -> None:
+        self._reset = reset
+        self._task = asyncio.create_task(self._listen(deliver), name="kinbase-invalidations")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def _subscribe(self, deliver: Deliver) -> None:
+        """Subscribe, call :meth:`_on_subscribed`, then hand every message of the channel to
+        :meth:`_receive` until the connection is lost (raise one of :attr:`errors`)."""
+        raise NotImplementedError
+
+    def _on_subscribed(self) -> None:
+        self.connected = True
+        self._reset()  # anything sent while this worker was not subscribed
+        self._subscribed.set()
+
+    def _receive(self, payload: str | bytes, deliver: Deliver) -> None:
+        message = decode(payload)
+        if message is not None and message[0] != self._origin:
+            deliver(message[1], message[2])
+
+    async def _listen(self, deliver: Deliver) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._subscribe(deliver)
+            except self.errors as exc:
+                if self.connected:
+                    log.warning("invalidation feed lost (%s); caches are off until it is back", exc)
+            if self.connected:
+                delay = 0.1  # it was up: retry soon
+            self.connected = False
+            self._reset()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def poll(self) -> None:
+        if not self.connected:
+            self._reset()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.connected = False
