@@ -1,6 +1,7 @@
 """kinbase's console in headless Chromium against a real server: the operator logs in, creates an
 app with explicit keys (the secrets shown once), opens a collection, adds and edits entities,
-runs a query, changes a collection setting; a change without the CSRF token is refused."""
+runs a query, changes a collection setting; a change without the CSRF token is refused. On SQLite
+and PostgreSQL, as the Kinto Admin's test (one server per engine for the module)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Shots
+from tests.support.databases import database_args
 from tests.support.server import ServerProcess, run_server
 
 OPERATOR = "operator-browser-s3cret"
+ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    workdir = tmp_path_factory.mktemp("console")
+@pytest.fixture(params=ENGINES, scope="module")
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    workdir = tmp_path_factory.mktemp(f"console-{request.param}")
     env = {"KINBASE_CONSOLE_OPERATOR_SECRET": OPERATOR}
-    with run_server("--data-dir", str(workdir / "data"), workdir=workdir, env=env) as running:
-        yield running
+    for args in database_args(request.param, workdir):
+        with run_server(*args, workdir=workdir, env=env) as running:
+            yield running
 
 
 @pytest.fixture
