@@ -3,14 +3,16 @@
 A reader borrows a pooled connection in autocommit mode; a writer borrows one and runs one
 transaction on it. Writers of one parent serialise on the parent's row lock (taken before the
 stamp is bumped), so concurrent writers never reuse or reorder a stamp and never fail with a
-conflict. The pool checks a connection before lending it (one round trip) unless the connection
-served a request without error in the last :data:`TRUSTED_SECONDS`: a busy server skips the check,
-and a connection the server closed while it was idle does not fail the next request. Statements
-are prepared by psycopg after a few executions.
+conflict. A connection is checked before it is lent (one round trip) unless it served a request
+without error in the last :data:`TRUSTED_SECONDS`: a busy server skips the check, and a connection
+the server closed while it was idle does not fail the next request; a dead one is replaced at once
+(:mod:`kinbase.storage.postgresql.pool`). Statements are prepared by psycopg after a few
+executions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import time
@@ -22,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncPipeline
 from psycopg import sql as pgsql
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
@@ -31,6 +33,7 @@ from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
+from kinbase.storage.postgresql.pool import connection_class, loan
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
@@ -41,6 +44,12 @@ READ_RETRIES = 2
 
 TRUSTED_SECONDS = 2.0
 """A connection that finished a request without error this recently is lent without a check."""
+
+RECONNECT_TIMEOUT = 30.0
+"""How long the pool tries to refill a slot (with its exponential backoff) before it gives the slot
+up; a request waiting for a connection then opens a new one at once. psycopg_pool's default, five
+minutes, could leave a slot waiting a minute after the database came back."""
+
 
 DIALECT = Dialect(
     name="postgresql",
@@ -93,17 +102,14 @@ class PGReader(_PGOps, SqlReader):
         self._retries -= 1
         self._storage.distrust()
         pool = self._storage._require_pool()
-        await pool.putconn(self._conn)  # the pool drops a broken connection
-        for _ in range(self._storage.max_size + 1):
-            self._conn = await pool.getconn()
-            try:
-                await AsyncConnectionPool.check_connection(self._conn)
-            except psycopg.Error:
-                await pool.putconn(self._conn)
-                continue
-            return self._conn
         self.returned = True
-        raise exc
+        await pool.putconn(self._conn)  # the pool drops a broken connection
+        try:
+            self._conn = await self._storage._loan()
+        except PoolTimeout:
+            raise exc from None
+        self.returned = False
+        return self._conn
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         while True:
@@ -172,6 +178,7 @@ class PostgreSQLStorage(StorageBackend):
         schema: str | None = None,
         query_timeout: float = 10.0,
         group_commit: bool = False,
+        pool_timeout: float = 30.0,
     ) -> None:
         self.url = url
         self.schema = schema
@@ -180,6 +187,8 @@ class PostgreSQLStorage(StorageBackend):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         self._min_size = min_size
         self.max_size = max_size
+        self.pool_timeout = pool_timeout
+        """How long a request waits for a connection before it gets its 503."""
         self.group_commit = group_commit
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
@@ -191,6 +200,18 @@ class PostgreSQLStorage(StorageBackend):
         if used is not None and time.monotonic() - used < TRUSTED_SECONDS:
             return
         await AsyncConnectionPool.check_connection(conn)
+
+    async def _loan(self) -> psycopg.AsyncConnection[Row]:
+        """A pooled connection, checked unless trusted (:func:`~kinbase.storage.postgresql.pool.loan`)."""
+        return await loan(self._require_pool(), self._check, self.pool_timeout)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        conn = await self._loan()
+        try:
+            yield conn
+        finally:
+            await self._require_pool().putconn(conn)
 
     def distrust(self) -> None:
         """Check every pooled connection before it is lent again (one was found dead: the others
@@ -220,8 +241,9 @@ class PostgreSQLStorage(StorageBackend):
                 min_size=self._min_size,
                 max_size=self.max_size,
                 kwargs={"autocommit": True},
-                configure=self._configure,
-                check=self._check,
+                connection_class=connection_class(self._configure),
+                timeout=self.pool_timeout,
+                reconnect_timeout=RECONNECT_TIMEOUT,
                 open=False,
                 name="kinbase",
             )
@@ -246,7 +268,7 @@ class PostgreSQLStorage(StorageBackend):
         return self._pool
 
     async def _migrate(self) -> None:
-        async with self._require_pool().connection() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             await conn.execute("SET LOCAL statement_timeout = 0")
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute(
@@ -303,12 +325,12 @@ class PostgreSQLStorage(StorageBackend):
         return NotifyFeed(self.url, self.identity, origin, self._notify)
 
     async def _notify(self, channel: str, payload: str) -> None:
-        async with self._require_pool().connection() as conn:
+        async with self._connection() as conn:
             await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
 
     async def ping(self) -> bool:
         try:
-            async with self._require_pool().connection(timeout=5) as conn:
+            async with asyncio.timeout(5), self._connection() as conn:
                 await conn.execute("SELECT 1")
         except (psycopg.Error, StorageError, TimeoutError):
             return False
@@ -318,7 +340,7 @@ class PostgreSQLStorage(StorageBackend):
     async def reader(self) -> AsyncIterator[Reader]:
         pool = self._require_pool()
         try:
-            reader = PGReader(self, await pool.getconn())
+            reader = PGReader(self, await self._loan())
         except psycopg.Error as exc:
             raise classify(exc, "read") from exc
         try:
@@ -336,7 +358,7 @@ class PostgreSQLStorage(StorageBackend):
     async def writer(self) -> AsyncIterator[Writer]:
         writer: PGWriter | None = None
         try:
-            async with self._require_pool().connection() as conn:
+            async with self._connection() as conn:
                 async with conn.pipeline() as pipeline, conn.transaction():
                     writer = PGWriter(conn, pipeline)
                     yield writer
