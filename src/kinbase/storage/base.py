@@ -314,6 +314,15 @@ class Writer(Reader):
         lock it: the first write to it in this transaction does, so the lock is held briefly."""
 
     @abstractmethod
+    async def lock_parent(self, parent: ParentRecord) -> ParentRecord:
+        """Lock the parent for the rest of the transaction and return it as committed (a
+        read-modify-write of its settings reads it from here, so a concurrent writer waits).
+
+        Raises:
+            CollectionNotFound: if it was dropped meanwhile.
+        """
+
+    @abstractmethod
     async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:
         """Replace a parent's settings (bumps its version, not its stamp).
 

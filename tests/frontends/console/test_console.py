@@ -6,8 +6,6 @@ users/groups/roles, the configuration TOML, Flex, the dashboard."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,40 +14,10 @@ from kinbase.app import create_app
 from kinbase.core.kinvey.access import Caller
 from kinbase.core.services import Core
 from kinbase.settings import Settings
-from kinbase.storage.base import AppRecord, StorageBackend
-from kinbase.storage.blobs import BlobStore
+from kinbase.storage.base import AppRecord
+from tests.frontends.console.conftest import OPERATOR, csrf, hidden, login
 
 pytestmark = pytest.mark.anyio
-
-OPERATOR = "operator-s3cret"
-
-
-@pytest.fixture
-async def console(
-    storage: StorageBackend, local_blob_store: BlobStore, tmp_path: Path
-) -> AsyncIterator[tuple[Core, httpx.AsyncClient]]:
-    settings = Settings(data_dir=str(tmp_path), console_operator_secret=OPERATOR, login_delay_after=3)
-    core = Core(settings, storage, blobs=local_blob_store)
-    await core.load_secret()
-    transport = httpx.ASGITransport(app=create_app(settings, core), client=("10.1.2.3", 1234))
-    async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
-        yield core, http
-    await core.flex.close()
-    await core.files.ledger.close()
-
-
-def csrf(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, html
-    return found.group(1)
-
-
-async def login(http: httpx.AsyncClient, app_key: str, secret: str) -> str:
-    r = await http.post("/console/login", data={"app_key": app_key, "secret": secret})
-    assert r.status_code == 303, r.text
-    page = await http.get(r.headers["location"], follow_redirects=True)
-    assert page.status_code == 200
-    return csrf(page.text)
 
 
 async def test_logins_and_sessions(console: tuple[Core, httpx.AsyncClient], app: AppRecord) -> None:
@@ -198,13 +166,18 @@ async def test_settings_people_config_flex_dashboard(
     base = f"/console/apps/{app.key}/data/notes"
     r = await http.get(f"{base}/settings")
     assert r.status_code == 200 and 'value="shared" selected' in r.text
-    r = await http.post(f"{base}/settings", data={"csrf": token, "level": "readonly", "delta_set": "on"})
+    version = hidden(r.text, "settings_version")
+    form = {"csrf": token, "settings_version": version, "level": "readonly", "delta_set": "on"}
+    r = await http.post(f"{base}/settings", data=form)
     assert r.status_code == 200 and "Settings saved" in r.text
+    version = hidden(r.text, "settings_version")
     described = await core.kinvey.collections.describe(app, "notes")
     assert described["permissions"] == {"level": "readonly"} and described["deltaSet"]["enabled"] is True
-    r = await http.post(f"{base}/settings", data={"csrf": token, "level": "bogus"})
+    r = await http.post(
+        f"{base}/settings", data={"csrf": token, "settings_version": version, "level": "bogus"}
+    )
     assert r.status_code == 400
-    r = await http.post(f"{base}/settings", data={"level": "full"})
+    r = await http.post(f"{base}/settings", data={"settings_version": version, "level": "full"})
     assert r.status_code == 403
     assert (await core.kinvey.collections.describe(app, "notes"))["permissions"] == {"level": "readonly"}
 
@@ -311,8 +284,10 @@ async def test_collection_logic(console: tuple[Core, httpx.AsyncClient], app: Ap
     await core.appconfig.apply(app, parse_toml(services))
     token = await login(http, app.key, app.master_secret)
     url = f"/console/apps/{app.key}/data/orders/settings/logic"
+    page = await http.get(f"/console/apps/{app.key}/data/orders/settings")
     form = {
         "csrf": token,
+        "logic_version": hidden(page.text, "logic_version"),
         "pre_save.service": "logic",
         "pre_save.function": "check",
         "post_fetch.service": "logic",
@@ -339,6 +314,7 @@ async def test_collection_logic(console: tuple[Core, httpx.AsyncClient], app: Ap
     fresh = await core.apps.require(app.key)
     assert set((await core.appconfig.current(fresh)).flex_services) == {"logic", "store"}  # kept
     assert "[collections.orders.hooks]" in (await http.get(f"/console/apps/{app.key}/config.toml")).text
+    form["logic_version"] = hidden(r.text, "logic_version")
     # A service the configuration does not declare: refused with the validator's message, nothing changed.
     r = await http.post(url, data={**form, "pre_delete.service": "nowhere", "pre_delete.function": "f"})
     assert r.status_code == 400 and "nothing was applied" in r.text and "nowhere" in r.text
@@ -352,11 +328,11 @@ async def test_collection_logic(console: tuple[Core, httpx.AsyncClient], app: Ap
     r = await http.post(url, data={k: v for k, v in form.items() if k != "csrf"} | {"pre_save.service": ""})
     assert r.status_code == 403 and await declared() == expected
     # Emptying the fields removes the hooks and the data link.
-    r = await http.post(url, data={"csrf": token})
+    r = await http.post(url, data={"csrf": token, "logic_version": form["logic_version"]})
     assert r.status_code == 200 and "Business logic saved" in r.text
     fresh = await core.apps.require(app.key)
     assert "collections" not in (await core.appconfig.export(fresh)).document()
-    r = await http.post(url, data={"csrf": token})
+    r = await http.post(url, data={"csrf": token, "logic_version": hidden(r.text, "logic_version")})
     assert r.status_code == 200 and "Nothing changed" in r.text
 
 

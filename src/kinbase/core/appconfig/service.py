@@ -16,6 +16,7 @@ with no extra read on the request path.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import orjson
 
 from kinbase.core.appconfig.changes import Change, diff_collection_settings, diff_documents
-from kinbase.core.appconfig.model import AppConfig
+from kinbase.core.appconfig.model import AppConfig, CollectionConfig
 from kinbase.core.appconfig.render import render_toml
 from kinbase.core.appconfig.validate import from_document
 from kinbase.core.apps import AppService
@@ -33,7 +34,7 @@ from kinbase.errors import Conflict
 from kinbase.storage.base import AppRecord, NewVersion, StorageBackend, WriteContext, Writer
 from kinbase.storage.stamps import now_ms
 
-__all__ = ["CONFIG_PARENT", "CONFIG_VERSION", "AppConfigService", "ApplyResult"]
+__all__ = ["CONFIG_PARENT", "CONFIG_VERSION", "AppConfigService", "ApplyResult", "logic_version"]
 
 CONFIG_PARENT = "kinbase.app_config"
 CONFIG_VERSION = "config_version"
@@ -51,6 +52,17 @@ class ApplyResult:
     """The configuration version in force afterwards (None: never configured)."""
     applied: bool
     indexes_built: list[str]
+
+
+def logic_version(declared: CollectionConfig | None) -> str:
+    """A version of one collection's hooks and data link: what a form that edits them was rendered
+    from, for :meth:`AppConfigService.set_collection_logic`'s ``if_version``."""
+    shown: dict[str, Any] = {}
+    if declared is not None:
+        shown["hooks"] = {event: [ref.service, ref.function] for event, ref in declared.hooks.items()}
+        if declared.data_link is not None:
+            shown["data_link"] = [declared.data_link.service, declared.data_link.service_object]
+    return hashlib.sha256(orjson.dumps(shown, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
 
 
 class AppConfigService:
@@ -116,6 +128,19 @@ class AppConfigService:
             KinveyError: if a collection setting is refused (nothing applied).
         """
         document, version = await self._load(app)
+        return await self._apply(app, desired, document, version, dry_run=dry_run)
+
+    async def _apply(
+        self,
+        app: AppRecord,
+        desired: AppConfig,
+        document: dict[str, Any],
+        version: int | None,
+        *,
+        dry_run: bool = False,
+    ) -> ApplyResult:
+        """:meth:`apply` over the configuration ``document`` read at ``version`` (the write is
+        refused with Conflict if the record is no longer at that version)."""
         changes = await self._changes(app, document, desired)
         wanted = desired.collection_settings()
         if dry_run:
@@ -154,15 +179,26 @@ class AppConfigService:
         *,
         hooks: Mapping[str, Mapping[str, str]],
         data_link: Mapping[str, str] | None,
+        if_version: str | None = None,
     ) -> ApplyResult:
         """Replace one collection's hooks and data link, keeping the rest of the configuration,
         validated and applied as :meth:`apply` does a whole file (``hooks`` maps an event to
-        ``{"service", "function"}``, ``data_link`` is ``{"service", "service_object"}``).
+        ``{"service", "function"}``, ``data_link`` is ``{"service", "service_object"}``). With
+        ``if_version`` (a :func:`logic_version`), nothing changes unless the collection's hooks and
+        data link are still those that version was taken from.
 
         Raises:
             AppConfigInvalid: if the result is not a valid configuration (nothing applied).
+            Conflict: ``if_version`` is no longer the collection's, or the configuration changed
+                while this was applied (nothing applied).
         """
-        document, _ = await self._load(app)
+        document, version = await self._load(app)
+        if if_version is not None:
+            declared = from_document(document).collections.get(collection) if document else None
+            if logic_version(declared) != if_version:
+                raise Conflict(
+                    f"The business logic of {collection!r} was changed meanwhile: nothing was saved."
+                )
         collections = {k: dict(v) for k, v in document.get("collections", {}).items()}
         entry = collections.pop(collection, {})
         entry.pop("hooks", None)
@@ -178,7 +214,14 @@ class AppConfigService:
             if collections
             else {k: v for k, v in document.items() if k != "collections"}
         )
-        return await self.apply(app, from_document(desired))
+        return await self._apply(app, from_document(desired), document, version)
+
+    async def collection_logic(self, app: AppRecord, collection: str) -> tuple[CollectionConfig | None, str]:
+        """One collection's declaration as stored now (not the worker's cached configuration)
+        and its :func:`logic_version`."""
+        document, _ = await self._load(app)
+        declared = from_document(document).collections.get(collection) if document else None
+        return declared, logic_version(declared)
 
     async def _write(
         self, writer: Writer, app: AppRecord, based_on: int | None, document: dict[str, Any]

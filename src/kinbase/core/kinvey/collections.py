@@ -15,16 +15,19 @@ wrong. Disabling delta set forgets every tombstone.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from kinbase.core.kinvey.access import LEVELS, Caller, CollectionPolicy, acl_filter, grants_of
 from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name, history_start, read_start
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, project, stamp_of_iso
-from kinbase.errors import InvalidQuery
+from kinbase.errors import Conflict, InvalidQuery
 from kinbase.query.ast import Query
 from kinbase.query.paths import parse_path
 from kinbase.storage.base import AppRecord, FindOptions, StorageBackend, Writer
@@ -41,6 +44,7 @@ __all__ = [
     "declared_state",
     "index_keys",
     "index_label",
+    "settings_version",
 ]
 
 DECLARED_INDEXES = "declared_indexes"
@@ -107,6 +111,13 @@ def declared_state(settings: Mapping[str, Any]) -> dict[str, Any]:
     if settings.get("auto_index") is not None:
         state["auto_index"] = bool(settings["auto_index"])
     return state
+
+
+def settings_version(described: Mapping[str, Any]) -> str:
+    """A version of a collection's permission level and delta set (of :meth:`CollectionService.
+    describe`'s output): what a form that edits them was rendered from, for ``if_version``."""
+    shown = {"permissions": described.get("permissions"), "deltaSet": described.get("deltaSet")}
+    return hashlib.sha256(orjson.dumps(shown, option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
 
 
 class CollectionService:
@@ -187,15 +198,19 @@ class CollectionService:
         level: str | None = None,
         indexes: Sequence[Sequence[str]] | None = None,
         auto_index: bool | None = None,
+        if_version: str | None = None,
     ) -> dict[str, Any]:
         """Change a collection's settings (created if missing); returns :meth:`describe`.
 
         Changing the permission level recompiles the grants of every entity of the collection.
         Declared indexes (each a list of dotted field names) replace the previously declared ones;
         a new index is built online after the change is committed (see :meth:`build_indexes`).
+        With ``if_version`` (a :func:`settings_version`), nothing changes unless the level and
+        delta set are still those that version was taken from.
 
         Raises:
             KinveyError: BadRequest for an unknown level, a TTL below 1 day or a bad field name.
+            Conflict: ``if_version`` is no longer the collection's.
         """
         async with self._storage.writer() as writer:
             await self.configure_in(
@@ -207,6 +222,7 @@ class CollectionService:
                 level=level,
                 indexes=indexes,
                 auto_index=auto_index,
+                if_version=if_version,
             )
         await self.build_indexes(app, collection)
         return await self.describe(app, collection)
@@ -222,11 +238,13 @@ class CollectionService:
         level: str | None = None,
         indexes: Sequence[Sequence[str]] | None = None,
         auto_index: bool | None = None,
+        if_version: str | None = None,
     ) -> None:
         """:meth:`configure` inside the caller's transaction (indexes are declared, not built).
 
         Raises:
             KinveyError: BadRequest for an unknown level, a TTL below 1 day or a bad field name.
+            Conflict: ``if_version`` is no longer the collection's.
         """
         check_collection_name(collection)
         if level is not None and level not in LEVELS:
@@ -234,7 +252,13 @@ class CollectionService:
         if ttl_days is not None and not 1 <= ttl_days <= 3650:
             raise KinveyError("BadRequest", "deletedTtlDays must be between 1 and 3650")
         wanted = index_keys(indexes) if indexes is not None else None
-        parent = await writer.ensure_parent(app.id, APPDATA, collection)
+        # Locked before its settings are read: a concurrent change waits, then reads this one's.
+        parent = await writer.lock_parent(await writer.ensure_parent(app.id, APPDATA, collection))
+        if (
+            if_version is not None
+            and settings_version(self._render(collection, parent.settings, 0)) != if_version
+        ):
+            raise Conflict(f"The settings of {collection!r} were changed meanwhile: nothing was saved.")
         settings = dict(parent.settings)
         delta = dict(_delta(settings))
         if delta_set is not None and delta_set != bool(delta.get("enabled")):

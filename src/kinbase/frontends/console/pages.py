@@ -13,6 +13,7 @@ import orjson
 from kinbase.core.appconfig import AppConfigInvalid
 from kinbase.core.appconfig.model import HOOKS
 from kinbase.core.kinvey.access import LEVELS, Caller
+from kinbase.core.kinvey.collections import settings_version
 from kinbase.core.kinvey.entities import APPDATA, check_collection_name
 from kinbase.core.kinvey.file_links import LinkOptions
 from kinbase.core.kinvey.files import FilesApi
@@ -21,7 +22,8 @@ from kinbase.core.kinvey.membership import GROUPS
 from kinbase.core.kinvey.transfer import export_texts, import_batch, read_json
 from kinbase.core.kinvey.users import USERS
 from kinbase.core.kinvey.wire import parse_filter
-from kinbase.errors import BaaSError
+from kinbase.errors import BaaSError, Conflict
+from kinbase.frontends.console.frontend import ConsoleError
 from kinbase.frontends.console.people import without_secrets
 from kinbase.http.response import HttpResponse
 from kinbase.numerals import uint
@@ -220,15 +222,23 @@ class AppPages:
 
     # -- collection settings --------------------------------------------------------------------
     async def settings(
-        self, ctx: Context, *, status: int = 200, logic: dict[str, str] | None = None, **extra: Any
+        self,
+        ctx: Context,
+        *,
+        status: int = 200,
+        logic: dict[str, str] | None = None,
+        logic_version: str | None = None,
+        **extra: Any,
     ) -> HttpResponse:
+        """The page; ``logic`` and its ``logic_version``: the business-logic form as submitted
+        (a refused value is shown again, with the version the form was rendered from)."""
         app = await self.console.app_of(ctx)
         collection = ctx.params["collection"]
         check_collection_name(collection)
         described = await self.core.kinvey.collections.describe(app, collection)
-        if logic is None:
+        if logic is None or logic_version is None:
             logic = {}
-            declared = (await self.core.appconfig.current(app)).collections.get(collection)
+            declared, logic_version = await self.core.appconfig.collection_logic(app, collection)
             if declared is not None:
                 for event, ref in declared.hooks.items():
                     logic[f"{event}.service"], logic[f"{event}.function"] = ref.service, ref.function
@@ -244,6 +254,8 @@ class AppPages:
             base=self._base(app.key, collection),
             described=described,
             described_json=json.dumps(described, indent=2, sort_keys=True),
+            settings_version=settings_version(described),
+            logic_version=logic_version,
             levels=LEVELS,
             events=HOOKS,
             logic=logic,
@@ -266,12 +278,15 @@ class AppPages:
 
         hooks = {e: r for e in HOOKS if (r := ref(e, ("service", "function"))) is not None}
         link = ref("data_link", ("service", "service_object"))
+        version = _form_version(ctx, "logic_version")
         try:
             result = await self.core.appconfig.set_collection_logic(
-                app, collection, hooks=hooks, data_link=link
+                app, collection, hooks=hooks, data_link=link, if_version=version
             )
         except AppConfigInvalid as exc:
-            return await self.settings(ctx, status=400, logic=logic, error=exc.message)
+            return await self.settings(ctx, status=400, logic=logic, logic_version=version, error=exc.message)
+        except Conflict as exc:
+            return await self.settings(ctx, status=409, error=_stale(exc))
         notice = "Business logic saved." if result.applied else "Nothing changed."
         return await self.settings(ctx, notice=notice)
 
@@ -283,9 +298,17 @@ class AppPages:
         if level not in LEVELS:
             return await self.settings(ctx, status=400, error=f"Unknown permission level {level!r}.")
         ttl = _int(ctx.form.get("ttl_days"), 0, 0, 36500) or None
-        await self.core.kinvey.collections.configure(
-            app, collection, level=level, delta_set=ctx.form.get("delta_set") == "on", ttl_days=ttl
-        )
+        try:
+            await self.core.kinvey.collections.configure(
+                app,
+                collection,
+                level=level,
+                delta_set=ctx.form.get("delta_set") == "on",
+                ttl_days=ttl,
+                if_version=_form_version(ctx, "settings_version"),
+            )
+        except Conflict as exc:
+            return await self.settings(ctx, status=409, error=_stale(exc))
         return await self.settings(ctx, notice="Settings saved.")
 
     # -- users, groups, roles, configuration, Flex ---------------------------------------------
@@ -395,6 +418,18 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "__dataclass_fields__"):
         return {k: _plain(getattr(value, k)) for k in value.__dataclass_fields__}
     return value
+
+
+def _form_version(ctx: Context, name: str) -> str:
+    """The version of what a settings form was rendered from (its hidden field ``name``)."""
+    version = ctx.form.get(name, "").strip()
+    if not version:
+        raise ConsoleError(400, "The form has no version: reload the page and try again.")
+    return version
+
+
+def _stale(exc: Conflict) -> str:
+    return f"{exc.message} The form now shows the current values: make your change again."
 
 
 def _int(raw: str | None, default: int, low: int, high: int) -> int:

@@ -195,6 +195,9 @@ class ParentWriter(SqlReader, Writer):
             (stamp, live_delta, parent.id),
         )
 
+    async def lock_parent(self, parent: ParentRecord) -> ParentRecord:
+        return await self._lock(parent)
+
     async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:
         locked = await self._lock(parent)
         merged = dict(settings)
