@@ -260,6 +260,21 @@ class Reader(ABC):
         """
 
     @abstractmethod
+    async def find_texts(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[str]:
+        """The JSON texts of what :meth:`find` returns, in the same order, rendered by the
+        database: an object's stored text, a tombstone's ``{"deleted":true,"ID":"…","STAMP":…}``
+        where ``ID`` and ``STAMP`` are the names of ``options.columns`` (one-segment paths,
+        required). No row becomes a Python object: a page of 1,000 objects (a Kinto ``_since``
+        sync) is spliced into the response as it comes.
+
+        Raises:
+            InvalidQuery: if the query cannot be compiled for this engine.
+            ValueError: without one-segment ``options.columns.id`` and ``.stamp``.
+        """
+
+    @abstractmethod
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         """How many objects match ``query.filter`` (ignores sort, skip and limit)."""
 

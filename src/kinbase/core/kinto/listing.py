@@ -30,7 +30,6 @@ from kinbase.storage.base import (
     ParentRecord,
     Reader,
     StorageBackend,
-    StoredObject,
 )
 from kinbase.storage.stamps import now_ms
 from kinbase.types import Stamp
@@ -77,9 +76,11 @@ class Listing:
 
 @dataclass(frozen=True, slots=True)
 class ListResult:
-    """A page: the objects (tombstones have ``deleted``), the plural's stamp, whether more follow."""
+    """A page: the objects' JSON texts (see :meth:`~kinbase.storage.base.Reader.find_texts`;
+    tombstones ``{"deleted":true,"id":…,"last_modified":…}``), the plural's stamp, whether more
+    follow."""
 
-    objects: list[StoredObject]
+    texts: list[str]
     stamp: Stamp
     more: bool
     cache_expires: int | None = None
@@ -146,7 +147,7 @@ class KintoListing:
             scope = await self._scope(ctx, reader, plural, perm)
             parent = scope.parent
             if parent is not None:
-                found = await reader.find(parent, listing.query(extra=1), listing.options(scope.acl))
+                found = await reader.find_texts(parent, listing.query(extra=1), listing.options(scope.acl))
                 if not found and listing.after is None:
                     await self._check_shared(ctx, reader, scope)
             else:

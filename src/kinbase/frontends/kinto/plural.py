@@ -11,20 +11,11 @@ from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.kinto.listing import ListResult
 from kinbase.core.kinto.model import Target
 from kinbase.core.kinto.objects import Conditions
-from kinbase.core.kinto.store import tombstone_json
 from kinbase.frontends.kinto.call import KintoCall, KintoResponse
 from kinbase.frontends.kinto.objects import content_kind, parse_body, render_object
 from kinbase.frontends.kinto.querystring import Page, next_page_url, parse_listing, project
-from kinbase.storage.base import StoredObject
 
 __all__ = ["delete_history", "delete_plural", "get_plural", "head_plural", "post_plural"]
-
-
-def _item(obj: StoredObject, page: Page) -> bytes:
-    text = tombstone_json(obj.id, obj.stamp) if obj.deleted else obj.data
-    if page.fields is None:
-        return text.encode()
-    return jsonutil.dumps(project(orjson.loads(text), page.fields))
 
 
 def _check_plural_preconditions(call: KintoCall, stamp: int) -> KintoResponse | None:
@@ -39,10 +30,11 @@ def _check_plural_preconditions(call: KintoCall, stamp: int) -> KintoResponse | 
 
 def _page_response(call: KintoCall, page: Page, result: ListResult, items: list[bytes]) -> KintoResponse:
     headers = call.stamp_headers(result.stamp, result.cache_expires)
-    if result.more and result.objects:
+    if result.more and result.texts:
         request = call.request
+        last = orjson.loads(result.texts[-1])
         headers["Next-Page"] = next_page_url(
-            request.base_url, request.path, request.query, page, result.objects[-1], len(result.objects)
+            request.base_url, request.path, request.query, page, last, len(result.texts)
         )
     if page.deprecated_to:
         headers["Alert"] = jsonutil.dumps_str(
@@ -58,10 +50,12 @@ async def get_plural(call: KintoCall, plural: Target) -> KintoResponse:
     if not_modified is not None:
         return not_modified
     if page.fields is None:
-        # the common case: splice the stored JSON texts, encoded once
-        texts = [tombstone_json(o.id, o.stamp) if o.deleted else o.data for o in result.objects]
+        # the common case: splice the texts the database rendered, encoded once
+        texts = result.texts
         return _page_response(call, page, result, [",".join(texts).encode()] if texts else [])
-    return _page_response(call, page, result, [_item(obj, page) for obj in result.objects])
+    fields = page.fields
+    items = [jsonutil.dumps(project(orjson.loads(text), fields)) for text in result.texts]
+    return _page_response(call, page, result, items)
 
 
 async def head_plural(call: KintoCall, plural: Target) -> KintoResponse:
@@ -84,7 +78,7 @@ async def delete_plural(call: KintoCall, plural: Target) -> KintoResponse:
     headers = call.stamp_headers(stamp)
     if more and results:
         last = results[-1]
-        tomb = StoredObject(0, orjson.loads(last.data)["id"], last.stamp, 0, None, True, "{}")
+        tomb = {"id": orjson.loads(last.data)["id"], "last_modified": last.stamp, "deleted": True}
         request = call.request
         headers["Next-Page"] = next_page_url(
             request.base_url, request.path, request.query, page, tomb, len(results)

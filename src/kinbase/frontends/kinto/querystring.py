@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
-
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.listing import Listing
 from kinbase.errors import InvalidQuery, LimitExceeded
@@ -21,7 +19,6 @@ from kinbase.frontends.kinto.errors import KintoError, invalid
 from kinbase.http.limits import check_json_depth
 from kinbase.query.ast import MISSING
 from kinbase.query.kinto_querystring import KintoQuerystring, lookup, page_token, parse_querystring
-from kinbase.storage.base import StoredObject
 from kinbase.types import Path
 
 __all__ = ["Page", "kinto_querystring", "next_page_url", "parse_listing", "project", "query_error"]
@@ -88,10 +85,11 @@ def parse_listing(query: Sequence[tuple[str, str]], config: KintoConfig) -> Page
 
 
 def next_page_url(
-    base: str, path: str, query: Sequence[tuple[str, str]], page: Page, last: StoredObject, shown: int
+    base: str, path: str, query: Sequence[tuple[str, str]], page: Page, last: dict[str, Any], shown: int
 ) -> str:
-    """The absolute ``Next-Page`` URL after ``last``, with every original parameter kept."""
-    token = page_token(page.listing.sort, _document(last), page.offset + shown)
+    """The absolute ``Next-Page`` URL after the document ``last`` (a tombstone's is
+    ``{"deleted": true, "id": …, "last_modified": …}``), with every original parameter kept."""
+    token = page_token(page.listing.sort, last, page.offset + shown)
     params = [(k, v) for k, v in query if k not in ("_limit", "_token")]
     assert page.listing.limit is not None
     params += [
@@ -99,14 +97,6 @@ def next_page_url(
         ("_token", token),
     ]
     return f"{base}{path}?{urlencode(params)}"
-
-
-def _document(obj: StoredObject) -> dict[str, Any]:
-    if obj.deleted:
-        return {"id": obj.id, "last_modified": obj.stamp, "deleted": True}
-    doc = orjson.loads(obj.data)
-    assert isinstance(doc, dict)
-    return doc
 
 
 def project(doc: dict[str, Any], fields: tuple[Path, ...]) -> dict[str, Any]:

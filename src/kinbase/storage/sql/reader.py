@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from functools import lru_cache
+from typing import Any, Final
 
 import orjson
 
@@ -26,6 +28,7 @@ from kinbase.storage.sql.statements import (
     object_from_row,
     parent_from_row,
 )
+from kinbase.types import Path
 
 __all__ = ["DROPPED_KIND", "SCAN_ON_LOOP_ROWS", "SqlReader"]
 
@@ -51,6 +54,25 @@ def _size(node: Node, limit: int) -> int:
         elif isinstance(current, ElemMatch):
             stack.append(current.condition)
     return count
+
+
+_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@lru_cache(maxsize=16)
+def _texts_select(dialect: str, id_path: Path | None, stamp_path: Path | None) -> str:
+    """The select list of :meth:`SqlReader.find_texts`: the stored text, or the tombstone built
+    by the database (``json_quote``/``to_json`` escape an id exactly as orjson does; a test
+    holds both engines to it)."""
+    names = [p[0] if p is not None and len(p) == 1 else "" for p in (id_path, stamp_path)]
+    if not all(_NAME.fullmatch(name) for name in names):
+        raise ValueError("find_texts needs one-segment id and stamp columns")
+    quoted_id = "json_quote(o.id)" if dialect == "sqlite" else "to_json(o.id)::text"
+    data = "o.data" if dialect == "sqlite" else "o.data::text"
+    return (
+        f"""CASE WHEN o.deleted THEN '{{"deleted":true,"{names[0]}":' || {quoted_id} || """
+        f"""',"{names[1]}":' || o.stamp || '}}' ELSE {data} END"""
+    )
 
 
 DROPPED_KIND = "kinbase.dropped"
@@ -213,6 +235,16 @@ class SqlReader(Reader):
         check_params(sql.params, json_text=self._json_params)
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
         return [object_from_row(r) for r in rows]
+
+    async def find_texts(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> list[str]:
+        opts = options or NO_OPTIONS
+        select = _texts_select(self.dialect.name, opts.columns.id, opts.columns.stamp)
+        sql = await self._compiled(query, parent, opts, select=select)
+        check_params(sql.params, json_text=self._json_params)
+        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
+        return [row[0] for row in rows]
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         opts = options or NO_OPTIONS

@@ -1,0 +1,79 @@
+"""``Reader.find_texts``: the JSON texts of a page rendered by the database, on both engines,
+byte for byte what rendering the rows of ``find`` in Python gives (stored text; a tombstone as
+orjson writes it, whatever characters its id holds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from kinbase.query.ast import Eq, Query, SortKey
+from kinbase.storage.base import (
+    AclFilter,
+    AppRecord,
+    FindOptions,
+    StorageBackend,
+    StoredObject,
+    SystemColumns,
+)
+from kinbase.storage.testing import put_doc
+
+pytestmark = pytest.mark.anyio
+
+KINTO = SystemColumns(id=("id",), stamp=("last_modified",))
+IDS = ["plain", 'quote"back\\slash', "nl\ntab\tcr\r\x01\x1f\x7f", "é/ü€😀", "a\u2028b"]
+
+
+def rendered(obj: StoredObject) -> str:
+    if obj.deleted:
+        return orjson.dumps({"deleted": True, "id": obj.id, "last_modified": obj.stamp}).decode()
+    return obj.data
+
+
+async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecord) -> None:
+    async with storage.writer() as w:
+        parent = await w.ensure_parent(app.id, "test.collection", "texts")
+    first = None
+    for i, object_id in enumerate(IDS):
+        doc: dict[str, Any] = {"id": object_id, "n": i, "s": "todo" if i % 2 else "done", "u": "é\n\"'"}
+        stamp = (await put_doc(storage, parent, object_id, doc, grants=[("read", "user:a")])).object.stamp
+        first = first or stamp
+    async with storage.writer() as w:
+        for object_id in IDS[1::2]:
+            assert await w.delete(parent, object_id) is not None
+    assert first is not None
+    cases: list[tuple[Query, FindOptions]] = [
+        (Query(), FindOptions(columns=KINTO)),
+        (
+            Query(sort=(SortKey(("last_modified",), descending=True),)),
+            FindOptions(include_deleted=True, columns=KINTO),
+        ),
+        (Query(limit=2), FindOptions(include_deleted=True, since=first - 1, columns=KINTO)),
+        (Query(filter=Eq(("s",), "done")), FindOptions(columns=KINTO)),
+        (Query(), FindOptions(acl=AclFilter(("read",), ("user:a",)), include_deleted=True, columns=KINTO)),
+        (Query(), FindOptions(acl=AclFilter(("read",), ("user:b",)), columns=KINTO)),
+    ]
+    async with storage.reader() as r:
+        for query, options in cases:
+            objects = await r.find(parent, query, options)
+            texts = await r.find_texts(parent, query, options)
+            assert texts == [rendered(o) for o in objects], (query, options)
+        everything = await r.find_texts(parent, Query(), FindOptions(include_deleted=True, columns=KINTO))
+    tombstones = [orjson.loads(t) for t in everything if '"deleted":true' in t]
+    assert [t["id"] for t in tombstones] == IDS[1::2]
+    assert all(list(t) == ["deleted", "id", "last_modified"] for t in tombstones)
+
+
+async def test_texts_need_one_segment_columns(storage: StorageBackend, app: AppRecord) -> None:
+    async with storage.writer() as w:
+        parent = await w.ensure_parent(app.id, "test.collection", "texts")
+    async with storage.reader() as r:
+        for columns in (
+            SystemColumns(),
+            SystemColumns(id=("id",), stamp=("a", "b")),
+            SystemColumns(id=("x'",), stamp=("s",)),
+        ):
+            with pytest.raises(ValueError):
+                await r.find_texts(parent, Query(), FindOptions(columns=columns))
