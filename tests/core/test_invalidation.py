@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kinbase.core.invalidation import ALL, DatabaseFeed, Invalidations, create_invalidations
+from kinbase.core.invalidation import ALL, IN_REQUEST, DatabaseFeed, Invalidations, create_invalidations
 from kinbase.core.invalidation_redis import RedisFeed
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
@@ -73,6 +73,36 @@ async def test_the_sqlite_log_reaches_the_other_process_on_its_next_check(
     await a.publish("other", "x")
     await b.sync()
     assert seen_b.keys == ["k1"]
+
+
+async def test_one_request_polls_once_and_the_next_request_polls_again(
+    sqlite_pair: tuple[StorageBackend, StorageBackend],
+) -> None:
+    first, second = sqlite_pair
+    a = Invalidations(DatabaseFeed(first, "a"))
+    b = Invalidations(DatabaseFeed(second, "b"))
+    seen_b = Seen(b)
+    await a.start()
+    await b.start()
+    request = [True]
+    token = IN_REQUEST.set(request)
+    try:
+        await b.sync()  # the request's first cache check polls
+        await a.publish("t", "during")
+        await b.sync()  # later checks of the same request do not
+        assert seen_b.keys == []
+        request[0] = False  # the request ended: a task it left behind polls every time
+        await b.sync()
+        assert seen_b.keys == ["during"]
+        await a.publish("t", "next")
+        IN_REQUEST.set([True])  # the next request polls on its first check
+        await b.sync()
+        assert seen_b.keys == ["during", "next"]
+    finally:
+        IN_REQUEST.reset(token)
+    await a.publish("t", "outside")
+    await b.sync()  # outside any request: every check polls
+    assert seen_b.keys == ["during", "next", "outside"]
 
 
 async def test_a_process_that_fell_behind_the_log_drops_everything(

@@ -1,6 +1,6 @@
 """Two server processes on one database: what one changes, the other sees at once.
 
-Each worker caches apps, group memberships and "this user is not throttled" answers, and
+Each worker caches apps, sessions, group memberships and "this user is not throttled" answers, and
 remembers verified passwords; the invalidation feed (Redis, or the database: PostgreSQL
 ``LISTEN``/``NOTIFY``, the SQLite log) makes a change through one process effective on the other
 for the very next request. Both engines, with and without Redis. The same checks hold for two
@@ -121,6 +121,29 @@ def test_a_change_through_one_worker_is_seen_by_the_other_at_once(
                 call(b, "GET", f"/appdata/{key}/docs/d1", ("ann", "new-pw"), headers=OLD_API).status_code
                 == 200
             )
+
+            # Sessions, which each worker caches: ended on A (logout, then every session of the
+            # user through DELETE /user/:id/tokens), refused by B at once.
+            for end in ("logout", "tokens"):
+                login = call(
+                    a,
+                    "POST",
+                    f"/user/{key}/login",
+                    (key, secret),
+                    json={"username": "ann", "password": "new-pw"},
+                )
+                assert login.status_code == 200, login.text
+                token = {"Authorization": f"Kinvey {login.json()['_kmd']['authtoken']}"}
+                read = http.get(f"{b.url}/appdata/{key}/docs/d1", headers=token)
+                assert read.status_code == 200, read.text  # B caches the session
+                if end == "logout":
+                    ended = http.post(f"{a.url}/user/{key}/_logout", headers=token)
+                else:
+                    ended = call(a, "DELETE", f"/user/{key}/{ann}/tokens", (key, master))
+                assert ended.status_code == 204, ended.text
+                assert (
+                    _error(http.get(f"{b.url}/appdata/{key}/docs/d1", headers=token)) == "InvalidCredentials"
+                )
 
             # The login throttle: A locks ann out (3 failures); B, which has just trusted her
             # "not throttled" answer, refuses even the right password at once.

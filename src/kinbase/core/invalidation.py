@@ -1,9 +1,10 @@
 """Cross-worker cache invalidation: what one worker changes, every other worker stops trusting.
 
 A worker keeps a few things in memory that it would otherwise read on every request: apps (their
-secrets, settings and configuration version, :mod:`kinbase.core.apps`), Kinvey group and role
-memberships (:mod:`kinbase.core.kinvey.membership`), and the login throttle's "this user and
-address are not throttled" answers (:mod:`kinbase.core.throttle`). The service that changes one of
+secrets, settings and configuration version, :mod:`kinbase.core.apps`), Kinvey sessions
+(:mod:`kinbase.core.kinvey.sessions`), Kinvey group and role memberships
+(:mod:`kinbase.core.kinvey.membership`), and the login throttle's "this user and address are not
+throttled" answers (:mod:`kinbase.core.throttle`). The service that changes one of
 them calls :meth:`Invalidations.publish` after the change committed and before the change is
 acknowledged; every worker of every machine on the same database then drops its copy.
 
@@ -13,11 +14,12 @@ How the message travels (:func:`create_invalidations`):
   (:mod:`kinbase.core.invalidation_redis`). Works across machines; costs nothing per request.
 - otherwise **the database**: on PostgreSQL ``LISTEN``/``NOTIFY`` (pushed, nothing per request,
   :mod:`kinbase.storage.postgresql.notify`); on SQLite, whose workers share one file on one
-  machine, a sequence number and a short log in ``server_meta`` (:class:`DatabaseFeed`): before a
-  cache is trusted the worker reads the sequence (one point read on the event loop, microseconds),
-  so a change is seen by the very next request of every worker.
+  machine, a sequence number and a short log in ``server_meta`` (:class:`DatabaseFeed`): before
+  the first cache a request trusts the worker reads the sequence (one point read on the event
+  loop, microseconds, once per request: :data:`IN_REQUEST`), so a change is seen by the very next
+  request of every worker.
 
-What is never cached needs no message: Kinvey sessions and credentials are read on every request
+What is never cached needs no message: Kinvey credentials are read on every request
 (a verified password is remembered by an HMAC of the stored hash, so a new password never matches
 an old entry), entity ACLs are grant rows read with the entity, and the Kinto API keys every cache
 by the app's structure version, read once per request.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 
 import orjson
 
@@ -38,7 +41,7 @@ from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 from kinbase.storage.feed import Deliver, InvalidationFeed, Reset
 
-__all__ = ["ALL", "DatabaseFeed", "Invalidations", "create_invalidations"]
+__all__ = ["ALL", "IN_REQUEST", "DatabaseFeed", "Invalidations", "create_invalidations"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,13 @@ _LOG = "invalidation_log"
 _KEEP = 512
 """Messages kept in the database log; a worker further behind drops every cache instead."""
 
+IN_REQUEST: ContextVar[list[bool] | None] = ContextVar("kinbase_in_request", default=None)
+"""Set by the HTTP server for the duration of each request to a fresh ``[True]`` (set to
+``[False]`` when the request ends): :meth:`Invalidations.sync` polls the feed once per request,
+before the first cache the request trusts, not before each of them (the app, the session, the
+memberships: on SQLite without Redis each poll is a read). Tasks outside a request, and a task a
+request started that outlives it, poll every time."""
+
 
 class Invalidations:
     """Topics, their subscribers in this process, and the feed to the other processes."""
@@ -57,6 +67,7 @@ class Invalidations:
     def __init__(self, feed: InvalidationFeed | None = None) -> None:
         self._feed = feed
         self._subscribers: dict[str, list[Callable[[str], None]]] = {}
+        self._synced: list[bool] | None = None
         self.started = False
 
     @property
@@ -84,9 +95,17 @@ class Invalidations:
             await self._feed.send(topic, key)
 
     async def sync(self) -> None:
-        """Take in what other processes published (call before trusting a cache)."""
-        if self._feed is not None and self.started:
-            await self._feed.poll()
+        """Take in what other processes published (call before trusting a cache). Within one
+        request (:data:`IN_REQUEST`) only the first call polls: what another process publishes
+        while the request runs is concurrent with it, and this process's own changes are dropped
+        here at once by :meth:`publish`."""
+        if self._feed is None or not self.started:
+            return
+        request = IN_REQUEST.get()
+        if request is not None and request is self._synced and request[0]:
+            return
+        await self._feed.poll()
+        self._synced = request
 
     def _deliver(self, topic: str, key: str) -> None:
         for callback in self._subscribers.get(topic, ()):

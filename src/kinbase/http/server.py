@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import quote
 
+from kinbase.core.invalidation import IN_REQUEST
 from kinbase.core.services import Core
 from kinbase.errors import BaaSError
 from kinbase.http.limits import check_headers, check_path
@@ -121,6 +122,8 @@ class Server:
             public_url=self.core.settings.public_url,
         )
         REQUEST_ID.set(request.request_id)
+        in_request = [True]
+        IN_REQUEST.set(in_request)
         frontend = self.frontend_of(path)
         try:
             raw_headers = scope.get("headers", [])
@@ -131,6 +134,7 @@ class Server:
         except BaaSError as exc:
             response = frontend.refuse(request, exc)
         except ClientDisconnected:
+            in_request[0] = False
             self.responses["disconnected"] += 1
             return
         except Exception:
@@ -147,6 +151,7 @@ class Server:
             logger.exception("error while sending the response (request id %s)", request.request_id)
             raise
         finally:
+            in_request[0] = False
             method = request.method if request.method in _METHODS else "other"
             self.core.metrics.request(
                 frontend.api,

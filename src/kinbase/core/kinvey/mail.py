@@ -186,6 +186,7 @@ class MailService:
             return False
         async with self._storage.writer() as writer:
             await self._users.set_password(writer, app, str(record["user"]), password)
+        await self._users.sessions.changed(app)
         await self.redeem(app, token, "reset", consume=True)
         return True
 

@@ -49,7 +49,7 @@ class KinveyServices:
             refuse=lambda message, seconds: KinveyError("LoginThrottled", message),
             invalidations=invalidations,
         )
-        self.sessions = SessionService(storage)
+        self.sessions = SessionService(storage, invalidations=invalidations)
         self.membership = MembershipService(storage, invalidations=invalidations)
         self.entities = EntityService(storage)
         self.collections = CollectionService(storage)

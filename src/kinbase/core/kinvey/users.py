@@ -287,6 +287,8 @@ class UserService:
                 keep = keep_session if caller.user_id == user_id else None
                 await self.sessions.close_all(writer, app, user_id, keep=keep)
                 await revoke(writer, app.id, user_id, ON_CREDENTIALS)
+        if hashed is not None:
+            await self.sessions.changed(app)
         return result.object
 
     async def _move_credentials(
@@ -309,7 +311,8 @@ class UserService:
             await writer.put(creds, new, lambda ctx: NewVersion(record, creator=user_id))
 
     async def set_password(self, writer: Writer, app: AppRecord, user_id: str, password: str) -> None:
-        """Replace the password of ``user_id`` and revoke its sessions (reset flow)."""
+        """Replace the password of ``user_id`` and revoke its sessions (reset flow), inside
+        ``writer``'s transaction: the caller calls ``sessions.changed(app)`` once it committed."""
         users = await writer.ensure_parent(app.id, USERS, "")
         current = await writer.get_object(users, user_id)
         if current is None:
@@ -355,14 +358,15 @@ class UserService:
             if current is None:
                 raise KinveyError("UserNotFound", f"No user {user_id!r}.")
             await check_access(writer, caller, current, "delete")
-            if not hard:
+            if hard:
+                await self.sessions.close_all(writer, app, user_id)
+                await revoke(writer, app.id, user_id, ON_DELETE)
+                creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
+                await writer.delete(creds, str(_doc(current.data).get("username")))
+                await writer.delete(users, user_id)
+            else:
                 await self._set_status(writer, app, user_id, True)
-                return
-            await self.sessions.close_all(writer, app, user_id)
-            await revoke(writer, app.id, user_id, ON_DELETE)
-            creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
-            await writer.delete(creds, str(_doc(current.data).get("username")))
-            await writer.delete(users, user_id)
+        await self.sessions.changed(app)
 
     async def restore(self, app: AppRecord, user_id: str) -> None:
         async with self._storage.writer() as writer:
@@ -374,6 +378,7 @@ class UserService:
         async with self._storage.writer() as writer:
             await self.sessions.close_all(writer, app, user_id)
             await revoke(writer, app.id, user_id, ON_CREDENTIALS)
+        await self.sessions.changed(app)
 
     async def stored(self, app: AppRecord, user_id: str) -> StoredObject | None:
         async with self._storage.reader() as reader:
