@@ -31,19 +31,24 @@ from kinbase.storage.exceptions import StorageError
 from kinbase.storage.feed import InvalidationFeed
 from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations
+from kinbase.storage.postgresql.bulk import PGBulkWriter
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.postgresql.pool import connection_class, loan
-from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
+from kinbase.storage.sql import Dialect, Row, SqlReader
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
-__all__ = ["READ_RETRIES", "TRUSTED_SECONDS", "PostgreSQLStorage"]
+__all__ = ["ANALYZE_EVERY_ROWS", "READ_RETRIES", "TRUSTED_SECONDS", "PostgreSQLStorage"]
 
 READ_RETRIES = 2
 """How many times a read statement is run again after its connection was found dead."""
 
 TRUSTED_SECONDS = 2.0
 """A connection that finished a request without error this recently is lent without a check."""
+
+ANALYZE_EVERY_ROWS = 50_000
+"""Objects written by the bulk path (imports) after which this process refreshes the planner's
+statistics, as SQLite's engine does (autovacuum may be off, or lag behind a bulk load)."""
 
 RECONNECT_TIMEOUT = 30.0
 """How long the pool tries to refill a slot (with its exponential backoff) before it gives the slot
@@ -128,7 +133,7 @@ class PGReader(_PGOps, SqlReader):
                 await self._retry_conn(exc)
 
 
-class PGWriter(_PGOps, SqlWriter):
+class PGWriter(_PGOps, PGBulkWriter):
     """A transaction in pipeline mode: statements whose answer is not needed (``_send``) travel
     with the next one that needs an answer, or with the commit. A put costs two round trips while
     it holds the parent's lock: the lock with the object read and an oid reservation, then the
@@ -136,7 +141,7 @@ class PGWriter(_PGOps, SqlWriter):
 
     def __init__(self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline) -> None:
         _PGOps.__init__(self, conn)
-        SqlWriter.__init__(self)
+        PGBulkWriter.__init__(self)
         self._pipeline = pipeline
 
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
@@ -191,6 +196,7 @@ class PostgreSQLStorage(StorageBackend):
         """How long a request waits for a connection before it gets its 503."""
         self.group_commit = group_commit
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
+        self._bulk_rows = 0
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -354,6 +360,18 @@ class PostgreSQLStorage(StorageBackend):
             if not reader.returned:
                 await pool.putconn(reader._conn)
 
+    async def _analyze(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        """Fresh statistics after a bulk load: without them the planner keeps the row counts of
+        the table's last analysis (none on a new database) and may pick a scan of a whole
+        collection over an index probe. Statistics only steer plans: a failure is ignored."""
+        try:
+            async with conn.transaction():
+                await conn.execute("SET LOCAL statement_timeout = 0")
+                await conn.execute("ANALYZE objects, grants, field_values, compound_values")
+        except psycopg.Error as exc:
+            if broken(exc, conn):
+                self.distrust()
+
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
         writer: PGWriter | None = None
@@ -363,6 +381,10 @@ class PostgreSQLStorage(StorageBackend):
                     writer = PGWriter(conn, pipeline)
                     yield writer
                 self._used[conn] = time.monotonic()
+                self._bulk_rows += writer.bulk_rows
+                if self._bulk_rows >= ANALYZE_EVERY_ROWS:
+                    self._bulk_rows = 0
+                    await self._analyze(conn)
         except _CLIENT_ERRORS as exc:
             # A write is never retried here: whether a failed COMMIT took effect is unknown, and
             # the client was told nothing. The 503 it gets says "retry".

@@ -53,34 +53,16 @@ class SqlWriter(ObjectWriter):
             else:
                 updates.append((stamp, created, creator, False, data, found.oid))
             staged.append((object_id, current, version, stamp, created, creator, data))
-        if inserts:
-            await self._run_many(
-                self.dialect(
-                    "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?, :J:)"
-                ),
-                inserts,
-            )
-        if updates:
-            await self._run_many(
-                self.dialect(
-                    "UPDATE objects SET stamp = ?, created = ?, creator = ?, deleted = ?, data = :J: "
-                    "WHERE oid = ?"
-                ),
-                updates,
-            )
         oids = {object_id: found.oid for object_id, found in existing.items()}
-        new_ids = [row[1] for row in inserts]
-        oids.update(
-            (row[0], int(row[1])) for row in await self._rows_by_id("o.id, o.oid", locked.id, new_ids)
+        oids.update(await self._insert_objects(inserts))
+        await self._update_objects(updates)
+        await self._delete_grants(
+            [
+                oids[object_id]
+                for object_id, current, version, *_ in staged
+                if current is not None and version.grants is not None
+            ]
         )
-        grant_deletes = [
-            (oids[oid_id],)
-            for oid_id, current, version, *_ in staged
-            if current is not None and version.grants is not None
-        ]
-        if grant_deletes:
-            await self._run_many(self.dialect("DELETE FROM grants WHERE oid = ?"), grant_deletes)
         grant_rows = sorted(
             {
                 (oids[object_id], perm, principal)
@@ -90,10 +72,7 @@ class SqlWriter(ObjectWriter):
             }
         )
         check_text(*(principal for _, _, principal in grant_rows))
-        if grant_rows:
-            await self._run_many(
-                self.dialect("INSERT INTO grants (oid, perm, principal) VALUES (?, ?, ?)"), grant_rows
-            )
+        await self._insert_rows("grants", ("oid bigint", "perm text", "principal text"), grant_rows)
         if locked.indexes:
             locked = await self._reindex(
                 locked,
@@ -114,8 +93,40 @@ class SqlWriter(ObjectWriter):
             )
             results.append(PutResult(object=stored, created=current is None, previous=current))
         created_count = sum(1 for r in results if r.created)
+        self.bulk_rows += len(results)
         await self._save_parent(locked, parent_stamp, live_delta=created_count)
         return results
+
+    async def _insert_objects(self, rows: Sequence[tuple[Any, ...]]) -> list[tuple[str, int]]:
+        """Insert objects ``(parent_id, id, stamp, created, creator, deleted, data)`` of one
+        parent; return ``(id, oid)`` of each."""
+        if not rows:
+            return []
+        await self._run_many(
+            self.dialect(
+                "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, :J:)"
+            ),
+            rows,
+        )
+        found = await self._rows_by_id("o.id, o.oid", rows[0][0], [row[1] for row in rows])
+        return [(row[0], int(row[1])) for row in found]
+
+    async def _update_objects(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Replace objects: ``(stamp, created, creator, deleted, data, oid)`` each."""
+        if rows:
+            await self._run_many(
+                self.dialect(
+                    "UPDATE objects SET stamp = ?, created = ?, creator = ?, deleted = ?, data = :J: "
+                    "WHERE oid = ?"
+                ),
+                rows,
+            )
+
+    async def _delete_grants(self, oids: Sequence[int]) -> None:
+        """Delete the grants of these objects."""
+        if oids:
+            await self._run_many(self.dialect("DELETE FROM grants WHERE oid = ?"), [(oid,) for oid in oids])
 
     async def _rows_by_id(self, columns: str, parent_id: int, ids: Sequence[str]) -> list[Any]:
         """``columns`` of the objects of ``parent_id`` with these ids, 500 ids per statement."""

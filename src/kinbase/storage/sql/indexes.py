@@ -19,6 +19,17 @@ __all__ = ["IndexWriter"]
 
 _FILL_BATCH = 5000
 
+FIELD_COLUMNS = ("parent_id bigint", "slot integer", "t smallint", "n float8", "s text", "oid bigint")
+COMPOUND_COLUMNS = (
+    "parent_id bigint",
+    "slot integer",
+    "g text",
+    "t smallint",
+    "n float8",
+    "s text",
+    "oid bigint",
+)
+
 
 def _find(indexes: Iterable[IndexDef], path: Path, prefix: tuple[Path, ...]) -> IndexDef | None:
     return next((i for i in indexes if i.path == path and i.prefix == prefix), None)
@@ -144,16 +155,11 @@ class IndexWriter(ParentWriter):
 
     async def _insert_entries(self, rows: list[tuple[Any, ...]], *, compound: bool = False) -> None:
         if compound:
-            sql = (
-                "INSERT INTO compound_values (parent_id, slot, g, t, n, s, oid) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING"
+            await self._insert_rows(
+                "compound_values", COMPOUND_COLUMNS, rows, suffix="ON CONFLICT DO NOTHING"
             )
         else:
-            sql = (
-                "INSERT INTO field_values (parent_id, slot, t, n, s, oid) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING"
-            )
-        await self._run_many(self.dialect(sql), rows)
+            await self._insert_rows("field_values", FIELD_COLUMNS, rows, suffix="ON CONFLICT DO NOTHING")
 
     async def _delete_entries(self, rows: list[tuple[Any, ...]], *, compound: bool = False) -> None:
         if compound:

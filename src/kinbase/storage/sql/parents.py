@@ -36,6 +36,8 @@ class ParentWriter(SqlReader, Writer):
         self.dropped: list[int] = []
         """Parents detached by :meth:`delete_parent`; the engine purges their rows after the
         commit, in bounded transactions (:func:`kinbase.storage.sql.purge.purge_dropped`)."""
+        self.bulk_rows = 0
+        """Objects written by :meth:`put_many` (PostgreSQL refreshes its statistics after many)."""
 
     @abstractmethod
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
@@ -45,6 +47,21 @@ class ParentWriter(SqlReader, Writer):
     @abstractmethod
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         """Run a statement once per parameter tuple (no result needed; may be queued)."""
+
+    async def _insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, suffix: str = ""
+    ) -> None:
+        """``INSERT INTO table`` one row per tuple of ``rows`` (no result needed; may be queued).
+        ``columns`` are ``"name type"`` with the PostgreSQL type (``jsonb`` marks a JSON text);
+        ``suffix`` follows the statement (``ON CONFLICT DO NOTHING``). This runs one statement per
+        row (SQLite's ``executemany`` is a loop in C); PostgreSQL sends the rows as arrays in one
+        statement."""
+        if not rows:
+            return
+        names = ", ".join(column.split()[0] for column in columns)
+        marks = ", ".join(":J:" if column.endswith(" jsonb") else "?" for column in columns)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}"  # nosec B608: constant table and columns; every value is bound
+        await self._run_many(self.dialect(sql.rstrip()), rows)
 
     async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
         """Run statements in order and return the first row of each. An engine may send them
