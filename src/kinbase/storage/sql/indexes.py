@@ -90,7 +90,9 @@ class IndexWriter(ParentWriter):
         sql = "SELECT o.stamp, o.oid, o.data:TEXT: FROM objects o WHERE o.parent_id = ? AND NOT o.deleted"
         params: list[Any] = [locked.id]
         if after is not None:
-            sql += " AND (o.stamp > ? OR (o.stamp = ? AND o.oid > ?))"
+            # ``stamp >= ?`` bounds the index range: the walk starts where the last batch ended
+            # (an OR alone is a filter, and every batch re-read the collection from its start).
+            sql += " AND o.stamp >= ? AND (o.stamp > ? OR o.oid > ?)"
             params += [after[0], after[0], after[1]]
         rows = await self._all(self.dialect(sql + " ORDER BY o.stamp, o.oid LIMIT ?"), (*params, limit))
         if not rows:
