@@ -144,7 +144,9 @@ def main() -> None:
         if args.soak:
             blocks["suite soak"] = extra.soak(stack, args)
         elif args.big:
-            blocks["suite big"] = extra.big(stack, args)
+            # one block per engine: each engine's run takes the machine for long, one at a time
+            name = "suite big" if "," in args.engines else f"suite big {args.engines}"
+            blocks[name] = extra.big(stack, args)
         else:
             targets = build_targets(stack, args, groups)
             if args.rounds:
