@@ -92,3 +92,34 @@ async def test_accounts_disabled(make_kinto) -> None:
     kinto = await make_kinto(accounts=True)
     r = await kinto.get("/")
     assert "accounts" in r.json()["capabilities"]
+
+
+async def test_a_cache_hit_extends_the_verified_entry(make_kinto, core, monkeypatch) -> None:
+    """As Kinto's ``cache.expire`` on a hit: an account in steady use runs bcrypt once, not once
+    per ``account_cache_ttl_seconds``; an unused entry still expires, a new password still misses."""
+    kinto = await make_kinto(account_cache_ttl_seconds=30)
+    clock = [1000.0]
+    monkeypatch.setattr("kinbase.core.kinto.auth.time.monotonic", lambda: clock[0])
+    checks: list[str] = []
+    hasher = core.kinto.hasher
+    check = hasher.check
+
+    async def counted(password: str, hashed: str) -> bool:
+        checks.append(password)
+        return await check(password, hashed)
+
+    monkeypatch.setattr(hasher, "check", counted)
+
+    async def alice() -> str | None:
+        return (await kinto.get("/", "alice")).json().get("user", {}).get("id")
+
+    assert await alice() == "account:alice" and len(checks) == 1
+    for _ in range(4):  # 80 s of use, a request every 20 s: always cached
+        clock[0] += 20
+        assert await alice() == "account:alice"
+    assert len(checks) == 1
+    clock[0] += 31  # unused for longer than the lifetime: bcrypt again
+    assert await alice() == "account:alice" and len(checks) == 2
+    r = await kinto.patch("/accounts/alice", "alice", json={"data": {"password": "changed"}})
+    assert r.status_code == 200 and len(checks) == 2
+    assert "user" not in (await kinto.get("/", "alice")).json() and len(checks) == 3

@@ -12,7 +12,8 @@ same uncached credentials share one bcrypt run.
 Every bcrypt check goes through the login throttle (:mod:`kinbase.core.throttle`, shared by every
 worker through the database): after a few failed checks of an account, further attempts (the
 right password included) are refused with 429 for a growing delay, then locked out. Credentials
-verified recently consult its cached answer (a dictionary lookup on the usual request).
+verified recently consult its cached answer (a dictionary lookup on the usual request); each use
+of a cached entry extends its lifetime by ``account_cache_ttl_seconds``, as in Kinto.
 """
 
 from __future__ import annotations
@@ -153,6 +154,10 @@ class KintoAuth:
         cached = self._verified.get(cache_key)
         if cached is not None and cached[1] > now and hmac.compare_digest(cached[0], token):
             await self.throttle.check_cached(app.id, user, address, reader)
+            # a hit refreshes the entry's lifetime, as Kinto's cache.expire does: an account in
+            # steady use never waits for bcrypt again (every request arriving during a check
+            # waited for it; the token holds the stored hash, so a new password still misses)
+            self._verified[cache_key] = (token, now + config.account_cache_ttl_seconds)
             return True
         running = self._inflight.get(token)
         if running is None:

@@ -61,7 +61,10 @@ class KintoConfig:
     )
     account_read_principals: tuple[str, ...] = kinto_setting((), "principals", "Who may read any account.")
     account_cache_ttl_seconds: int = kinto_setting(
-        30, "int", "How long a verified Basic-auth password is trusted without running bcrypt again."
+        30,
+        "int",
+        "How long a verified Basic-auth password is trusted without running bcrypt again"
+        " (each use extends it, as in Kinto).",
     )
     bcrypt_rounds: int = kinto_setting(
         12, "int", "bcrypt cost of new account passwords (Kinto uses 12; 4 to 31)."
