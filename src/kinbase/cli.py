@@ -21,6 +21,7 @@ from kinbase.cli_config import register as register_config
 from kinbase.cli_files import register as register_files
 from kinbase.cli_flex import register as register_flex
 from kinbase.cli_kinvey import register as register_kinvey
+from kinbase.core.apps import SERVER_APP_KEY
 from kinbase.core.kinto.config import markdown_table as kinto_table
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
@@ -85,7 +86,7 @@ async def _first_start(core: Core) -> AppRecord | None:
     async with core.storage.reader() as reader:
         if await reader.get_meta(_INITIALIZED) is not None:
             return None
-        has_apps = bool(await reader.list_apps())
+        has_apps = bool([a for a in await reader.list_apps() if a.key != SERVER_APP_KEY])
     app = None if has_apps else await core.apps.create("Default")
     async with core.storage.writer() as writer:
         if await writer.get_meta(_INITIALIZED) is None:

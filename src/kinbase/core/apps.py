@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from kinbase.core.invalidation import ALL, Invalidations
-from kinbase.errors import AppNotFound, ValidationFailed
+from kinbase.errors import AlreadyExists, AppNotFound, ValidationFailed
 from kinbase.storage.base import AppRecord, StorageBackend
 
 __all__ = [
     "APPS",
+    "SERVER_APP_KEY",
     "AppService",
     "CredentialKind",
     "check_app_credentials",
@@ -34,6 +35,11 @@ CredentialKind = Literal["app", "master"]
 
 APPS = "apps"
 """The invalidation topic of apps (key: the app key)."""
+
+SERVER_APP_KEY = "kinbase:server"
+"""The key of the server's own record in the apps table: it owns what belongs to no app (the
+operator's console login throttle). No app key can be it (``:`` is not allowed in one), so no API
+addresses it, and :meth:`AppService.list` leaves it out."""
 
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SECRET = re.compile(r"^[\x21-\x7e]{1,256}$")
@@ -65,6 +71,7 @@ class AppService:
         self._cache: dict[str, tuple[float, AppRecord | None]] = {}
         self.invalidations = invalidations if invalidations is not None else Invalidations()
         self.invalidations.on(APPS, self._dropped)
+        self._server: AppRecord | None = None
 
     def _dropped(self, key: str) -> None:
         if key == ALL:
@@ -142,8 +149,28 @@ class AppService:
         return app
 
     async def list(self) -> list[AppRecord]:
+        """Every app (the server's own record left out)."""
         async with self._storage.reader() as reader:
-            return await reader.list_apps()
+            return [app for app in await reader.list_apps() if _KEY.fullmatch(app.key)]
+
+    async def server(self) -> AppRecord:
+        """The server's own record (:data:`SERVER_APP_KEY`), created on first use."""
+        if self._server is not None:
+            return self._server
+        async with self._storage.reader() as reader:
+            found = await reader.get_app(SERVER_APP_KEY)
+        if found is None:
+            try:
+                async with self._storage.writer() as writer:
+                    found = await writer.create_app(
+                        SERVER_APP_KEY, "(server)", generate_secret(), generate_secret(), {}
+                    )
+            except AlreadyExists:  # another worker created it meanwhile
+                async with self._storage.reader() as reader:
+                    found = await reader.get_app(SERVER_APP_KEY)
+        assert found is not None
+        self._server = found
+        return found
 
     async def update_settings(self, key: str, settings: Mapping[str, Any]) -> AppRecord:
         """Replace an app's settings."""
@@ -155,6 +182,8 @@ class AppService:
 
     async def delete(self, key: str) -> bool:
         """Delete an app and everything it owns. False if there was no such app."""
+        if not _KEY.fullmatch(key):
+            return False  # the server's own record is no app
         async with self._storage.writer() as writer:
             app = await writer.get_app(key)
             deleted = app is not None and await writer.delete_app(app.id)

@@ -12,6 +12,7 @@ import pytest
 
 from kinbase.app import create_app
 from kinbase.core.services import Core
+from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
 from kinbase.storage.blobs import BlobStore
@@ -26,6 +27,9 @@ async def console(
     settings = Settings(data_dir=str(tmp_path), console_operator_secret=OPERATOR, login_delay_after=3)
     core = Core(settings, storage, blobs=local_blob_store)
     await core.load_secret()
+    # The operator's failed logins are counted under the server's record, which every test on
+    # this database shares (apps are per test): each test starts with none.
+    await LoginThrottle(storage, ThrottlePolicy(), "console").clear((await core.apps.server()).id)
     transport = httpx.ASGITransport(app=create_app(settings, core), client=("10.1.2.3", 1234))
     async with httpx.AsyncClient(transport=transport, base_url="http://kinbase.test") as http:
         yield core, http

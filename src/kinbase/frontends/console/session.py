@@ -2,9 +2,9 @@
 
 - **Credentials.** An app's key and master secret (a session for that app), or an empty app key
   and the ``console_operator_secret`` setting (the operator: every app, creating and deleting
-  apps). Failures count in the login throttle (:mod:`kinbase.core.throttle`, scope ``console``)
-  per app and per client address; the operator's, which belong to no app, in an in-process
-  throttle with the same policy.
+  apps). Failures count in the login throttle (:mod:`kinbase.core.throttle`, scope ``console``,
+  in the database: shared by every worker) per app and per client address; the operator's, which
+  belong to no app, under the server's own record (:data:`kinbase.core.apps.SERVER_APP_KEY`).
 - **Session.** A cookie ``kinbase_console`` holding ``payload.signature`` (HMAC-SHA256 with a key
   derived from the server secret): kind, app key, expiry, a random nonce and a fingerprint of the
   secret that logged in (changing the master secret or the operator secret ends the sessions).
@@ -37,6 +37,7 @@ __all__ = ["COOKIE", "LoginRefused", "Session", "Sessions"]
 
 COOKIE = "kinbase_console"
 _MASTER_USER = "\x00console-master"
+_OPERATOR_USER = "\x00console-operator"
 
 Kind = Literal["operator", "app"]
 
@@ -77,35 +78,6 @@ class Session:
         return self.operator or self.app_key == app_key
 
 
-class _OperatorThrottle:
-    """Failed operator logins per client address, in this process (the policy of the login
-    throttle: backoff after ``delay_after`` failures, lockout at ``max_failures``)."""
-
-    def __init__(self, policy: ThrottlePolicy) -> None:
-        self.policy = policy
-        self._failures: dict[str, list[float]] = {}
-
-    def check(self, address: str) -> None:
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(address, []) if now - t < self.policy.window_seconds]
-        self._failures[address] = recent
-        if len(recent) >= self.policy.max_failures:
-            wait = int(self.policy.lockout_seconds - (now - recent[-1])) + 1
-            if wait > 0:
-                raise TooManyRequests(f"Too many failed logins; retry in {wait} s.")
-        elif len(recent) >= self.policy.delay_after:
-            delay = min(2 ** (len(recent) - self.policy.delay_after), self.policy.max_delay)
-            wait = int(delay - (now - recent[-1])) + 1
-            if now - recent[-1] < delay:
-                raise TooManyRequests(f"Too many failed logins; retry in {wait} s.")
-
-    def failed(self, address: str) -> None:
-        self._failures.setdefault(address, []).append(time.monotonic())
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address, None)
-
-
 class Sessions:
     """Logs in and reads sessions back from their cookie."""
 
@@ -113,7 +85,6 @@ class Sessions:
         self.core = core
         policy = ThrottlePolicy.of(core.settings)
         self.throttle = LoginThrottle(core.storage, policy, "console", invalidations=core.invalidations)
-        self.operator_throttle = _OperatorThrottle(policy)
 
     def _key(self) -> bytes:
         return hmac.new(self.core.secret, b"kinbase console session", hashlib.sha256).digest()
@@ -133,18 +104,19 @@ class Sessions:
         app_key = app_key.strip()
         try:
             if not app_key:
-                return self._operator(secret, address or "?")
+                return await self._operator(secret, address)
             return await self._master(app_key, secret, address)
         except BaaSError as exc:
             raise LoginRefused(exc.message, 429 if isinstance(exc, TooManyRequests) else 401) from None
 
-    def _operator(self, secret: str, address: str) -> tuple[Session, str]:
-        self.operator_throttle.check(address)
+    async def _operator(self, secret: str, address: str | None) -> tuple[Session, str]:
+        server = await self.core.apps.server()
+        await self.throttle.check(server.id, _OPERATOR_USER, address)
         expected = self.core.settings.console_operator_secret
         if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
-            self.operator_throttle.failed(address)
+            await self.throttle.failed(server.id, _OPERATOR_USER, address)
             raise LoginRefused("Wrong app key or secret.")
-        self.operator_throttle.succeeded(address)
+        await self.throttle.succeeded(server.id, _OPERATOR_USER)
         return self._issue("operator", None, _fingerprint(expected))
 
     async def _master(self, app_key: str, secret: str, address: str | None) -> tuple[Session, str]:
