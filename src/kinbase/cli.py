@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +25,7 @@ from kinbase.cli_flex import register as register_flex
 from kinbase.cli_kinvey import register as register_kinvey
 from kinbase.core.apps import SERVER_APP_KEY
 from kinbase.core.kinto.config import markdown_table as kinto_table
+from kinbase.core.metrics import MULTIPROC_ENV
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, ConfigurationError
 from kinbase.logs import configure_logging
@@ -121,13 +124,27 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     if config_file:
         # Workers re-read the file for the sections that are not in the SETTINGS table ([kinto]).
         os.environ["KINBASE_CONFIG"] = str(Path(config_file).resolve())
+    if settings.log_format == "json":
+        configure_logging(settings.log_level, settings.log_format)
+    click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")
+    shared = None
+    if settings.workers > 1 and settings.metrics_enabled:
+        # The workers' metrics in one directory per server (prometheus_client's multiprocess
+        # mode): the workers are spawned, so they read the variable when they import it.
+        shared = tempfile.mkdtemp(prefix="kinbase-metrics-")
+        os.environ[MULTIPROC_ENV] = shared
+    try:
+        _uvicorn(settings)
+    finally:
+        if shared is not None:
+            shutil.rmtree(shared, ignore_errors=True)
+
+
+def _uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from kinbase.http.protocol import GuardedHttpToolsProtocol
 
-    if settings.log_format == "json":
-        configure_logging(settings.log_level, settings.log_format)
-    click.echo(f"kinbase {__version__} on {settings.engine}, http://{settings.host}:{settings.port}")
     uvicorn.run(
         "kinbase.app:create_app_from_environment",
         factory=True,

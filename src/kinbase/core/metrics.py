@@ -4,8 +4,14 @@ memory for the console's dashboard.
 One :class:`Metrics` per core (its own ``CollectorRegistry``, so several servers in one process,
 as in the tests, never mix their figures). The HTTP layer records every request
 (:meth:`Metrics.request`), the Flex client every call to a service, the scheduler every run; the
-pool figures are read from the storage when scraped. Each worker process keeps its own figures:
-with several workers, Prometheus scrapes each (or the sum is made by the querying side).
+pool figures are read from the storage when scraped.
+
+Several workers (``kinbase serve --workers N``, N > 1): ``kinbase serve`` creates a directory per
+server and names it in ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, so
+prometheus_client keeps every counter and histogram in memory-mapped files there
+(its multiprocess mode), and a scrape of any worker adds up every worker's
+(``MultiProcessCollector``); the pool figures stay the serving worker's. Each worker also writes
+its last hour to ``recent-<pid>.json`` there every second, and the dashboard adds them up.
 
 The request path pays one dict lookup, a counter increment, a histogram observation and an
 update of the current minute of :class:`RecentWindow`.
@@ -13,18 +19,35 @@ update of the current minute of :class:`RecentWindow`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import time
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
 from kinbase import __version__
 
-__all__ = ["CONTENT_TYPE", "LATENCY_BUCKETS", "Metrics", "MinuteFigures", "RecentWindow"]
+__all__ = [
+    "CONTENT_TYPE",
+    "LATENCY_BUCKETS",
+    "MULTIPROC_ENV",
+    "Metrics",
+    "MinuteFigures",
+    "RecentWindow",
+    "shared_directory",
+]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's multiprocess directory (set by ``kinbase serve`` for several workers)."""
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The media type of the Prometheus text format."""
@@ -54,6 +77,10 @@ class MinuteFigures:
         return self.requests / 60
 
 
+MinuteState = tuple[int, int, list[int]]
+"""One minute of :class:`RecentWindow`: its count, 5xx count and latency buckets."""
+
+
 class RecentWindow:
     """The requests of the last hour, minute by minute (a ring of 60 slots)."""
 
@@ -80,22 +107,45 @@ class RecentWindow:
             self._errors[slot] += 1
         buckets[bisect_left(_FINE, seconds)] += 1
 
-    def last_hour(self) -> list[MinuteFigures]:
-        """The 60 minutes up to the current one, oldest first (empty minutes included)."""
+    def state(self) -> dict[int, MinuteState]:
+        """The minutes of the last hour that had requests: ``{minute: (count, errors, buckets)}``."""
         now = int(self._clock()) // 60
-        figures = []
+        state = {}
         for minute in range(now - 59, now + 1):
             slot = minute % 60
             buckets = self._buckets[slot]
-            if self._minutes[slot] != minute or buckets is None:
+            if self._minutes[slot] == minute and buckets is not None:
+                state[minute] = (self._counts[slot], self._errors[slot], list(buckets))
+        return state
+
+    def last_hour(
+        self, others: Iterable[Mapping[int, tuple[int, int, list[int]]]] = ()
+    ) -> list[MinuteFigures]:
+        """The 60 minutes up to the current one, oldest first (empty minutes included), with the
+        :meth:`state` of ``others`` (other workers) added."""
+        now = int(self._clock()) // 60
+        merged = self.state()
+        for other in others:
+            for minute, (count, errors, buckets) in other.items():
+                if now - 59 <= minute <= now and len(buckets) == len(_FINE) + 1:
+                    mine = merged.get(minute)
+                    if mine is None:
+                        merged[minute] = (count, errors, list(buckets))
+                    else:
+                        added = [a + b for a, b in zip(mine[2], buckets, strict=True)]
+                        merged[minute] = (mine[0] + count, mine[1] + errors, added)
+        figures = []
+        for minute in range(now - 59, now + 1):
+            found = merged.get(minute)
+            if found is None or found[0] == 0:
                 figures.append(MinuteFigures(minute * 60, 0, 0, None, None))
                 continue
-            count = self._counts[slot]
+            count, errors, buckets = found
             figures.append(
                 MinuteFigures(
                     minute * 60,
                     count,
-                    self._errors[slot],
+                    errors,
                     _percentile(buckets, count, 0.50),
                     _percentile(buckets, count, 0.99),
                 )
@@ -133,10 +183,31 @@ class _PoolCollector(Collector):
         yield family
 
 
-class Metrics:
-    """The metrics of one server process."""
+def shared_directory() -> Path | None:
+    """The multiprocess directory, if this process records its metrics there: the variable is
+    set and prometheus_client read it when imported (it chooses its value class then)."""
+    named = os.environ.get(MULTIPROC_ENV)
+    if not named or values.ValueClass is values.MutexValue:
+        return None
+    return Path(named)
 
-    def __init__(self, pool_stats: PoolStats | None = None, clock: Callable[[], float] = time.time) -> None:
+
+_SHARE_SECONDS = 1.0
+
+
+class Metrics:
+    """The metrics of one server process (of every worker, with a :func:`shared_directory`)."""
+
+    def __init__(
+        self,
+        pool_stats: PoolStats | None = None,
+        clock: Callable[[], float] = time.time,
+        shared: Path | None = None,
+    ) -> None:
+        self.shared = shared
+        """The multiprocess directory the workers share (None: this process alone)."""
+        self._pool_stats = pool_stats
+        self._sharing: asyncio.Task[None] | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
         self._requests = Counter(
@@ -179,7 +250,13 @@ class Metrics:
             buckets=FLEX_BUCKETS,
             registry=reg,
         )
-        info = Gauge("kinbase_build_info", "The kinbase version (always 1).", ["version"], registry=reg)
+        info = Gauge(
+            "kinbase_build_info",
+            "The kinbase version (always 1).",
+            ["version"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
         info.labels(__version__).set(1)
         if pool_stats is not None:
             reg.register(_PoolCollector(pool_stats))
@@ -210,5 +287,67 @@ class Metrics:
         self._schedule_latency.observe(seconds)
 
     def exposition(self) -> bytes:
-        """Everything in the Prometheus text format."""
-        return generate_latest(self.registry)
+        """Everything in the Prometheus text format (every worker's, with a shared directory)."""
+        if self.shared is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.shared))  # type: ignore[no-untyped-call]
+        if self._pool_stats is not None:
+            registry.register(_PoolCollector(self._pool_stats))
+        return generate_latest(registry)
+
+    # -- several workers ------------------------------------------------------------------------
+    def last_hour(self) -> list[MinuteFigures]:
+        """The dashboard's last hour: this worker's, and every other worker's last written."""
+        if self.shared is None:
+            return self.recent.last_hour()
+        others = []
+        mine = self._recent_file()
+        for path in self.shared.glob("recent-*.json"):
+            if path == mine:
+                continue
+            with contextlib.suppress(OSError, orjson.JSONDecodeError, ValueError, TypeError):
+                others.append(
+                    {
+                        int(k): (int(v[0]), int(v[1]), list(v[2]))
+                        for k, v in orjson.loads(path.read_bytes()).items()
+                    }
+                )
+        return self.recent.last_hour(others)
+
+    def _recent_file(self) -> Path:
+        assert self.shared is not None
+        return self.shared / f"recent-{os.getpid()}.json"
+
+    def write_recent(self) -> None:
+        """Write this worker's last hour for the others (atomically: they may read it now)."""
+        target = self._recent_file()
+        temporary = target.with_suffix(".tmp")
+        state = {str(minute): list(figures) for minute, figures in self.recent.state().items()}
+        temporary.write_bytes(orjson.dumps(state))
+        temporary.replace(target)
+
+    def start_sharing(self) -> None:
+        """With a shared directory, write the last hour every second (a worker's lifespan)."""
+        if self.shared is None or self._sharing is not None:
+            return
+
+        async def share() -> None:
+            while True:
+                await asyncio.sleep(_SHARE_SECONDS)
+                with contextlib.suppress(OSError):
+                    self.write_recent()
+
+        self._sharing = asyncio.get_running_loop().create_task(share(), name="kinbase-metrics-share")
+
+    async def stop_sharing(self) -> None:
+        """Stop writing; write the last hour once more and mark this process dead for the gauges."""
+        if self._sharing is None or self.shared is None:
+            return
+        self._sharing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sharing
+        self._sharing = None
+        with contextlib.suppress(OSError):
+            self.write_recent()
+            mark_process_dead(os.getpid(), str(self.shared))  # type: ignore[no-untyped-call]

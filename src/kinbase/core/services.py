@@ -15,7 +15,7 @@ from kinbase.core.flex.resolver import FlexResolver
 from kinbase.core.invalidation import create_invalidations
 from kinbase.core.kinto.service import KintoService
 from kinbase.core.kinvey.services import KinveyServices
-from kinbase.core.metrics import Metrics
+from kinbase.core.metrics import Metrics, shared_directory
 from kinbase.core.mic.services import MicServices
 from kinbase.core.push import PushService
 from kinbase.core.schedules import Scheduler
@@ -35,7 +35,7 @@ class Core:
     def __init__(self, settings: Settings, storage: StorageBackend, blobs: BlobStore | None = None) -> None:
         self.settings = settings
         self.storage = storage
-        self.metrics = Metrics(storage.pool_stats)
+        self.metrics = Metrics(storage.pool_stats, shared=shared_directory())
         self.invalidations = create_invalidations(settings, storage)
         self.apps = AppService(
             storage, cache_seconds=settings.app_cache_seconds, invalidations=self.invalidations
@@ -96,6 +96,8 @@ class Core:
         await self.files.start()
         if background and self.settings.schedules_enabled:
             self.schedules.start()
+        if background:
+            self.metrics.start_sharing()
 
     async def load_secret(self) -> bytes:
         """Read the server secret, creating it on the first start of a database."""
@@ -122,6 +124,7 @@ class Core:
         await self.invalidations.publish(DEFAULT_APP_KEY)
 
     async def stop(self) -> None:
+        await self.metrics.stop_sharing()
         await self.schedules.stop()
         await self.flex.close()
         await self.push.close()

@@ -249,7 +249,7 @@ class ConsoleFrontend:
         return response
 
     async def dashboard(self, ctx: Context) -> HttpResponse:
-        charts = dashboard_charts(self.core.metrics.recent.last_hour())
+        charts = dashboard_charts(self.core.metrics.last_hour())
         return self.page("dashboard.html", ctx.session, charts=charts)
 
     async def apps(self, ctx: Context) -> HttpResponse:
