@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from kinbase.storage.feed import decode, encode
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.sqlite import SQLiteStorage
+from tests.support.redis_restart import PrivateRedis
 
 pytestmark = pytest.mark.anyio
 
@@ -199,6 +200,45 @@ async def test_a_lost_redis_feed_trusts_no_cache() -> None:
     await bus.publish("t", "k")  # a failed publish is logged, never raised
     task.cancel()
     await bus.stop()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never")
+
+
+async def test_a_restarted_redis_loses_no_invalidation(tmp_path: Path) -> None:
+    """A private Redis killed and started again: while it is down neither worker trusts a cache;
+    once both are subscribed again, the first change published reaches the other (it met the
+    pooled connection Redis had closed, and was lost: the other worker kept its copy)."""
+    identity = f"test:{uuid.uuid4()}"
+    with PrivateRedis(tmp_path) as private:
+        a_feed, b_feed = RedisFeed(private.url, identity, "a"), RedisFeed(private.url, identity, "b")
+        a, b = Invalidations(a_feed), Invalidations(b_feed)
+        seen_b = Seen(b)
+        await a.start()
+        await b.start()
+        try:
+            await a.publish("t", "before")
+            await seen_b.wait_for("before", b)
+            await asyncio.to_thread(private.kill)
+            await _until(lambda: not a.connected and not b.connected)
+            seen_b.keys.clear()
+            await b.sync()
+            assert seen_b.keys == [ALL]  # down: every check drops what is cached
+            await asyncio.to_thread(private.start)
+            await _until(lambda: a.connected and b.connected)
+            seen_b.keys.clear()
+            await b.sync()
+            assert seen_b.keys == []  # back: caches are trusted again
+            await a.publish("t", "after")
+            await seen_b.wait_for("after", b)
+        finally:
+            await a.stop()
+            await b.stop()
 
 
 async def test_the_feed_is_chosen_by_the_settings(tmp_path: Path, postgresql_storage: StorageBackend) -> None:

@@ -124,13 +124,25 @@ async def test_live_and_ready(core: Core, http: httpx.AsyncClient, monkeypatch: 
         r = await http.get(path)
         assert r.status_code == 200 and r.json()["status"] == "ok", path
         assert r.headers["cache-control"] == "no-store"
+    # Whether the worker hears the others' changes (the database's feed here: no redis_url).
+    assert (await http.get("/healthz")).json()["invalidations"] is False  # not started
+    await core.invalidations.start()
+    try:
+        assert (await http.get("/healthz")).json()["invalidations"] is True
+    finally:
+        await core.invalidations.stop()
 
     async def down() -> bool:
         return False
 
     monkeypatch.setattr(core.storage, "ping", down)
     assert (await http.get("/healthz/ready")).status_code == 503
-    assert (await http.get("/healthz")).json() == {"status": "unavailable", "storage": False, "version": ANY}
+    assert (await http.get("/healthz")).json() == {
+        "status": "unavailable",
+        "storage": False,
+        "invalidations": False,
+        "version": ANY,
+    }
     assert (await http.get("/healthz/live")).status_code == 200  # alive: do not restart it
     assert (await http.post("/healthz/live")).status_code == 405
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import faults
+from tests.support import faults, redis_restart
 from tests.support.server import run_server
 
 
@@ -86,4 +86,21 @@ def test_a_full_disk_is_a_clean_503_and_the_server_recovers(tmp_path: Path) -> N
     assert report.failed_reads == [] and report.reads > 0, report
     assert report.integrity == "ok", report
     assert report.writes_after_freeing > 0, report
+    assert report.lost == [], report
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_redis_restarted_under_load_fails_no_request_and_serves_nothing_stale(
+    engine: str, tmp_path: Path
+) -> None:
+    """Two workers on one database with a private Redis for their invalidations, under a
+    read/write load; the Redis killed, then started again: no request fails and no 5xx (the
+    servers' own counts too); a change through one worker is seen through the other at once with
+    Redis up, while it is down (caches are off) and once it is back (caches on again)."""
+    report = redis_restart.restart_redis_under_load(tmp_path, engine=engine, rounds=1)
+    assert report.restarts == 1 and report.checks == 8, report
+    assert report.reads > 20 and report.failed_reads == [], report
+    assert report.acknowledged > 5 and report.refused_writes == 0 and report.unclean_writes == [], report
+    assert report.stale == [], report
+    assert len(report.server_counts) == 2 and report.server_5xx == 0, report
     assert report.lost == [], report

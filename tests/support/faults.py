@@ -75,20 +75,30 @@ def _is_clean_503(response: httpx.Response) -> bool:
 
 
 class _Load:
-    """Reader and writer threads over HTTP, each with its own connection."""
+    """Reader and writer threads over HTTP, each with its own connection (to one of ``servers``,
+    in turn; by default ``server``)."""
 
-    def __init__(self, server: ServerProcess, app: _App, report: FaultReport, targets: list[str]) -> None:
+    def __init__(
+        self,
+        server: ServerProcess,
+        app: _App,
+        report: FaultReport,
+        targets: list[str],
+        servers: list[ServerProcess] | None = None,
+    ) -> None:
         self.server, self.app, self.report, self.targets = server, app, report, targets
+        self.servers = servers or [server]
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.written: dict[str, int] = {}
 
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, auth=self.app.master, timeout=60)
+    def client(self, n: int = 0) -> httpx.Client:
+        server = self.servers[n % len(self.servers)]
+        return httpx.Client(base_url=server.url, auth=self.app.master, timeout=60)
 
     def reader(self, n: int) -> None:
         rnd = random.Random(n)
-        with self.client() as http:
+        with self.client(n) as http:
             while not self.stop.is_set():
                 target = rnd.choice(self.targets)
                 try:
@@ -104,7 +114,7 @@ class _Load:
 
     def writer(self, n: int, body_bytes: int = 0) -> None:
         i = 0
-        with self.client() as http:
+        with self.client(n) as http:
             while not self.stop.is_set():
                 i += 1
                 entity = f"w{n}-{i}"

@@ -74,6 +74,12 @@ class Invalidations:
     def feed(self) -> InvalidationFeed | None:
         return self._feed
 
+    @property
+    def connected(self) -> bool:
+        """Whether this process hears the others (a started feed that is subscribed, or no
+        other process to hear: no feed); while False every cache is bypassed."""
+        return self._feed is None or (self.started and self._feed.connected)
+
     def on(self, topic: str, callback: Callable[[str], None]) -> None:
         """Call ``callback(key)`` whenever ``topic`` changes (``key`` may be :data:`ALL`)."""
         self._subscribers.setdefault(topic, []).append(callback)
@@ -130,11 +136,13 @@ class DatabaseFeed:
         self._seen: int | None = None
         self._deliver: Deliver = lambda topic, key: None
         self._reset: Reset = lambda: None
+        self.connected = False
 
     async def start(self, deliver: Deliver, reset: Reset) -> None:
         self._deliver, self._reset = deliver, reset
         async with self._storage.reader() as reader:
             self._seen = int(await reader.get_meta(_SEQ) or 0)
+        self.connected = True
 
     async def send(self, topic: str, key: str) -> None:
         async with self._storage.writer() as writer:
@@ -164,6 +172,7 @@ class DatabaseFeed:
 
     async def stop(self) -> None:
         self._seen = None
+        self.connected = False
 
 
 def create_invalidations(settings: Settings, storage: StorageBackend) -> Invalidations:

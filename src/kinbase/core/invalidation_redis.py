@@ -6,6 +6,12 @@ publishing worker awaits it before it acknowledges the change, so the message is
 every other worker before the client hears back. The subscriber runs in a task of its own; if the
 connection is lost (or Redis restarts) every cache is dropped and stays untrusted (``poll``
 resets) until the worker is subscribed again, since messages sent meanwhile are lost.
+
+A publish is tried a second time on a fresh connection when its connection is found closed: after
+a Redis restart the first publish of each worker met the pooled connection Redis had closed, and
+the change it announced was lost while every worker was subscribed again (the other workers kept
+their copies for their whole lifetime: ``app_cache_seconds``). A message delivered twice only
+drops a cached copy twice.
 """
 
 from __future__ import annotations
@@ -33,11 +39,13 @@ class RedisFeed(SubscribedFeed):
     def __init__(self, url: str, identity: str, origin: str) -> None:
         super().__init__(identity, origin)
         self._url = url
-        # No silent reconnection: a gap in the subscription must reset the caches.
-        self._client = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5)
+        # No silent reconnection of the subscription: a gap in it must reset the caches.
+        self._subscriber = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=5)
+        # A publish once more on a fresh connection (the pooled one may predate a Redis restart).
+        self._client = aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 1), socket_connect_timeout=5)
 
     async def _subscribe(self, deliver: Deliver) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self.channel)
             self._on_subscribed()
@@ -57,5 +65,6 @@ class RedisFeed(SubscribedFeed):
 
     async def stop(self) -> None:
         await super().stop()
-        with contextlib.suppress(RedisError, OSError):
-            await self._client.aclose()
+        for client in (self._subscriber, self._client):
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()

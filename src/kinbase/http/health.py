@@ -57,11 +57,14 @@ class ServerRoutes:
 
     async def ready(self, request: HttpRequest) -> HttpResponse:
         """Readiness: 200 when the database answers, 503 otherwise (take the worker out of the
-        load balancer, do not restart it)."""
+        load balancer, do not restart it). ``invalidations`` says whether the worker hears the
+        others' changes (Redis or the database feed): while false it caches nothing, which costs
+        reads but serves nothing stale, so it does not make the worker unready."""
         storage_ok = await self.core.storage.ping()
         body = {
             "status": "ok" if storage_ok else "unavailable",
             "storage": storage_ok,
+            "invalidations": self.core.invalidations.connected,
             "version": __version__,
         }
         return json_response(body, 200 if storage_ok else 503, _NO_STORE)

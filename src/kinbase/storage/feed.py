@@ -33,6 +33,9 @@ Reset = Callable[[], None]
 class InvalidationFeed(Protocol):
     """A channel shared by every process of one deployment (one database)."""
 
+    connected: bool
+    """Subscribed (messages of the others arrive); while False nothing cached is trusted."""
+
     async def start(self, deliver: Deliver, reset: Reset) -> None:
         """Subscribe; ``deliver`` gets the messages of the other processes from now on."""
 
@@ -99,6 +102,8 @@ class SubscribedFeed:
     def _on_subscribed(self) -> None:
         self.connected = True
         self._reset()  # anything sent while this worker was not subscribed
+        if self._subscribed.is_set():
+            log.warning("invalidation feed back; caches are on again")
         self._subscribed.set()
 
     def _receive(self, payload: str | bytes, deliver: Deliver) -> None:
