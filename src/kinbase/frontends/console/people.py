@@ -1,6 +1,7 @@
 """The console's users, groups and roles: create, edit (the JSON of the object, as the data
 browser edits entities) and delete after a confirmation page, through the core Kinvey services
-with the master secret's rights (passwords and tokens are never shown)."""
+with the master secret's rights (passwords and tokens are never shown). A user can also be
+suspended (Kinvey's soft delete: its sessions end, it cannot log in) and restored."""
 
 from __future__ import annotations
 
@@ -123,6 +124,9 @@ def register(console: ConsoleFrontend) -> None:
         console._add("POST", base, pages.save)
         console._add("GET", base + "/delete", pages.delete_page)
         console._add("POST", base + "/delete", pages.delete)
+        if kind.path == "users":
+            console._add("POST", base + "/suspend", pages.suspend)
+            console._add("POST", base + "/restore", pages.restore)
 
 
 class People:
@@ -146,6 +150,7 @@ class People:
             kind=self.kind,
             entity_id=entity_id,
             text=text,
+            suspended=self.kind.path == "users" and _suspended(text),
             **extra,
         )
 
@@ -201,3 +206,26 @@ class People:
             raise ConsoleError(400, "Confirm the deletion on its page.")
         await self.kind.delete(self.console.core.kinvey, app, entity_id)
         return self._listing(app, f"Deleted the {self.kind.noun} {entity_id}.")
+
+    async def suspend(self, ctx: Context) -> HttpResponse:
+        """Kinvey's soft delete: the user stays, its sessions end and it cannot log in."""
+        app = await self.console.app_of(ctx)
+        entity_id = ctx.params["entity"]
+        await self.console.core.kinvey.users.delete(app, _MASTER, entity_id, hard=False)
+        text = without_secrets(await self.kind.get(self.console.core.kinvey, app, entity_id))
+        notice = f"Suspended the user {entity_id}: its sessions ended, it cannot log in until restored."
+        return self._editor(ctx, app, entity_id, text, notice=notice)
+
+    async def restore(self, ctx: Context) -> HttpResponse:
+        app = await self.console.app_of(ctx)
+        entity_id = ctx.params["entity"]
+        await self.console.core.kinvey.users.restore(app, entity_id)
+        text = without_secrets(await self.kind.get(self.console.core.kinvey, app, entity_id))
+        return self._editor(ctx, app, entity_id, text, notice=f"Restored the user {entity_id}.")
+
+
+def _suspended(text: str) -> bool:
+    doc = orjson.loads(text)
+    kmd = doc.get("_kmd") if isinstance(doc, dict) else None
+    status = kmd.get("status") if isinstance(kmd, dict) else None
+    return isinstance(status, dict) and status.get("val") == "disabled"
