@@ -167,10 +167,17 @@ class PutResult:
 
 @dataclass(frozen=True, slots=True)
 class AclFilter:
-    """Restrict a read to objects on which one of ``principals`` holds one of ``perms``."""
+    """Restrict a read to objects on which one of ``principals`` holds one of ``perms``, or whose
+    creator is ``creator``.
+
+    ``creator`` is for callers whose creators always hold a grant among ``perms`` (Kinvey entities:
+    the creator holds ``write``), so the result is the same; the database then reads no grant row
+    for the caller's own objects.
+    """
 
     perms: tuple[str, ...]
     principals: tuple[str, ...]
+    creator: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,11 +182,17 @@ def grants_of(acl: Mapping[str, Any], policy: CollectionPolicy) -> list[tuple[st
     return sorted(grants)
 
 
-def acl_filter(caller: Caller, permission: str) -> AclFilter | None:
-    """The storage filter that keeps the objects ``caller`` may ``permission`` (None for the master)."""
+def acl_filter(caller: Caller, permission: str, *, creator_holds: bool = False) -> AclFilter | None:
+    """The storage filter that keeps the objects ``caller`` may ``permission`` (None for the master).
+
+    ``creator_holds``: the objects' creator column is their ``_acl.creator``, who always holds
+    ``write`` (:func:`grants_of`; entities and files), so the caller's own objects are kept on
+    that column without reading their grant rows (the same objects, as :func:`check_access`).
+    """
     if caller.is_master:
         return None
-    return AclFilter(perms=IMPLIED_BY[permission], principals=caller.principals.sorted())
+    creator = caller.user_id if creator_holds else None
+    return AclFilter(perms=IMPLIED_BY[permission], principals=caller.principals.sorted(), creator=creator)
 
 
 def check_create(caller: Caller, policy: CollectionPolicy) -> None:

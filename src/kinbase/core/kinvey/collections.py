@@ -327,7 +327,9 @@ class CollectionService:
             start = read_start(parent)
             window = Query(filter=query.filter, sort=query.sort, limit=MAX_RESULTS + 1)
             changed = await reader.find(
-                parent, window, FindOptions(acl=acl_filter(caller, "read"), since=since, columns=COLUMNS)
+                parent,
+                window,
+                FindOptions(acl=acl_filter(caller, "read", creator_holds=True), since=since, columns=COLUMNS),
             )
             if len(changed) > MAX_RESULTS:
                 raise KinveyError("ResultSetSizeExceeded", "More than 10,000 entities changed.")

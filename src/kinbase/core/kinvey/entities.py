@@ -202,7 +202,7 @@ class EntityService:
             parent = await reader.get_parent(app.id, APPDATA, collection)
             if parent is None:
                 return ReadResult([], now_ms(), 0)
-            options = FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS)
+            options = FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=COLUMNS)
             started = time.perf_counter()
             total = await reader.count(parent, query, options)
         self._observe(app, parent, query, started)
@@ -308,7 +308,7 @@ class EntityService:
         Applied :data:`~kinbase.storage.chunks.DELETE_CHUNK` entities per transaction: if the
         database fails midway, the entities deleted before stay deleted (each in the delta set)
         and the request fails; sending it again deletes the rest."""
-        options = FindOptions(acl=acl_filter(caller, "delete"), columns=COLUMNS)
+        options = FindOptions(acl=acl_filter(caller, "delete", creator_holds=True), columns=COLUMNS)
         return await delete_matching_in_chunks(
             self._storage,
             app.id,
@@ -333,7 +333,7 @@ class EntityService:
             found = await reader.find(
                 parent,
                 Query(filter=condition, limit=MAX_GROUP_INPUT + 1),
-                FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS),
+                FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=COLUMNS),
             )
         if len(found) > MAX_GROUP_INPUT:
             raise KinveyError("ResultSetSizeExceeded", f"_group folds at most {MAX_GROUP_INPUT} entities.")
@@ -391,11 +391,19 @@ def read_start(parent: ParentRecord) -> Stamp:
 
 
 async def read_window(
-    reader: Reader, parent: ParentRecord, caller: Caller, query: Query, api_version: int, with_count: bool
+    reader: Reader,
+    parent: ParentRecord,
+    caller: Caller,
+    query: Query,
+    api_version: int,
+    with_count: bool,
+    *,
+    creator_holds: bool = True,
 ) -> ReadResult:
-    """The capped page of ``query`` over ``parent`` for ``caller`` (see :meth:`EntityService.find`)."""
+    """The capped page of ``query`` over ``parent`` for ``caller`` (see :meth:`EntityService.find`;
+    ``creator_holds``: see :func:`~kinbase.core.kinvey.access.acl_filter`)."""
     start = read_start(parent)
-    options = FindOptions(acl=acl_filter(caller, "read"), columns=COLUMNS)
+    options = FindOptions(acl=acl_filter(caller, "read", creator_holds=creator_holds), columns=COLUMNS)
     capped = query.limit is None or query.limit > MAX_RESULTS
     window = Query(
         filter=query.filter,

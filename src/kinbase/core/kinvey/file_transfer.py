@@ -194,7 +194,7 @@ class FileTransfer:
                     sort=(SortKey(("_kmd", "lmt"), descending=True),),
                     limit=1,
                 ),
-                FindOptions(acl=acl_filter(caller, permission), columns=FILE_COLUMNS),
+                FindOptions(acl=acl_filter(caller, permission, creator_holds=True), columns=FILE_COLUMNS),
             )
         return decode(found[0].data) if found else None
 
@@ -272,7 +272,7 @@ class FileTransfer:
                 await reader.find(
                     parent,
                     Query(filter=In(("_id",), tuple(ids))),
-                    FindOptions(acl=acl_filter(caller, "read"), columns=FILE_COLUMNS),
+                    FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=FILE_COLUMNS),
                 )
                 if parent is not None
                 else []

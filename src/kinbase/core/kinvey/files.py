@@ -238,7 +238,9 @@ class FileService:
             if parent is None:
                 return 0
             return await reader.count(
-                parent, query, FindOptions(acl=acl_filter(caller, "read"), columns=FILE_COLUMNS)
+                parent,
+                query,
+                FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=FILE_COLUMNS),
             )
 
     # -- delete -------------------------------------------------------------------------------------

@@ -239,7 +239,10 @@ class UserService:
             users = await reader.get_parent(app.id, USERS, "")
             if users is None:
                 return ReadResult([], now_ms(), 0 if with_count else None)
-            return await read_window(reader, users, caller, query, api_version, with_count)
+            # A disabled user keeps its creator column but loses its grant rows: no creator shortcut.
+            return await read_window(
+                reader, users, caller, query, api_version, with_count, creator_holds=False
+            )
 
     async def count(self, app: AppRecord, caller: Caller, query: Query) -> ReadResult:
         async with self._storage.reader() as reader:

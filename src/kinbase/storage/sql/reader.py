@@ -153,12 +153,24 @@ class SqlReader(Reader):
         ph = self.dialect.placeholder
         perms = ", ".join([ph] * len(acl.perms))
         principals = ", ".join([ph] * len(acl.principals))
+        # SQLite: the unary plus keeps the IN lists off the indexes, so each row is one seek of
+        # its grants by oid (the primary key; an object has a few rows), not one probe of
+        # grants_principal per perm and principal (6 for a user: 20 ms instead of 5 for 10,000
+        # rows). PostgreSQL plans the semi-join itself (and has no unary plus on text).
+        plus = "+" if self.dialect.name == "sqlite" else ""
+        grants = (
+            "EXISTS (SELECT 1 FROM grants g WHERE g.oid = o.oid "  # nosec B608: '?' lists only; values bound
+            f"AND {plus}g.perm IN ({perms}) AND {plus}g.principal IN ({principals}))"
+        )
+        if acl.creator is None:
+            params.extend(acl.perms)
+            params.extend(acl.principals)
+            return grants
+        # The caller's own objects pass on the creator column, before any grant row is read.
+        params.append(acl.creator)
         params.extend(acl.perms)
         params.extend(acl.principals)
-        return (
-            "EXISTS (SELECT 1 FROM grants g WHERE g.oid = o.oid "  # nosec B608: '?' lists only; values bound
-            f"AND g.perm IN ({perms}) AND g.principal IN ({principals}))"
-        )
+        return f"(o.creator = {ph} OR {grants})"
 
     def _is_long(self, parent: ParentRecord, sql: Sql, options: FindOptions = NO_OPTIONS) -> bool:
         """Whether a read may scan enough rows to be run off the event loop (SQLite): any
