@@ -164,6 +164,13 @@ class JsonDialect(ABC):
         """The number of a number or boolean (0/1), else NULL."""
 
     @abstractmethod
+    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
+        """(rank, number, text) of a JSON value ``v`` (not a column), as :meth:`mongo_rank`,
+        :meth:`sort_number` and :meth:`sort_text`, or the ``array_*`` expressions when ``v`` is an
+        array: each part tests the type of ``v`` once (a JSON parse of the document per test on
+        SQLite, where a sort key is computed for every row a scan reads)."""
+
+    @abstractmethod
     def sort_text(self, v: Val) -> Sql:
         """The text of a string (ordered by code point), else NULL."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kinbase.query.ast import GeoNear, SortKey
-from kinbase.query.sql.base import Sql, fmt, negate, render
+from kinbase.query.sql.base import Sql, fmt, negate
 from kinbase.query.sql.dialect import Val
 from kinbase.query.sql.walk import PathWalker, RowSelect
 from kinbase.query.values import R_EMPTY
@@ -45,17 +45,12 @@ class Ordering(PathWalker):
             def best(part: Sql) -> Sql:
                 return fmt("(SELECT {} FROM {}", part, from_) + best_order
 
-            is_array = render(d.is_array(t))
-            rank = fmt(
-                "CASE WHEN {} THEN coalesce({}, " + str(R_EMPTY) + ") ELSE {} END",
-                is_array,
-                best(d.mongo_rank(e)),
-                d.mongo_rank(t),
+            rank, number, text = d.mongo_sort_parts(
+                t,
+                fmt("coalesce({}, " + str(R_EMPTY) + ")", best(d.mongo_rank(e))),
+                best(d.sort_number(e)),
+                best(d.sort_text(e)),
             )
-            number = fmt(
-                "CASE WHEN {} THEN {} ELSE {} END", is_array, best(d.sort_number(e)), d.sort_number(t)
-            )
-            text = fmt("CASE WHEN {} THEN {} ELSE {} END", is_array, best(d.sort_text(e)), d.sort_text(t))
             return [rank, number, self.collated(text)]
 
         def rows(t: Val) -> list[RowSelect]:

@@ -304,6 +304,31 @@ class PostgresDialect(JsonDialect):
             "(CASE WHEN jsonb_typeof({}) = 'string' THEN {} #>> ARRAY[]::text[] END) COLLATE \"C\"", x, x
         )
 
+    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
+        x = self.expr(v)
+        return [
+            fmt(
+                "CASE jsonb_typeof({}) WHEN 'array' THEN {} WHEN 'number' THEN 2 WHEN 'string' THEN 3 "
+                "WHEN 'object' THEN 4 WHEN 'boolean' THEN 6 ELSE 1 END",
+                x,
+                array_rank,
+            ),
+            fmt(
+                "CASE jsonb_typeof({}) WHEN 'array' THEN {} WHEN 'number' THEN ({})::float8 "
+                "WHEN 'boolean' THEN CASE WHEN {} = 'true'::jsonb THEN 1 ELSE 0 END END",
+                x,
+                array_number,
+                x,
+                x,
+            ),
+            fmt(
+                "CASE jsonb_typeof({}) WHEN 'array' THEN {} WHEN 'string' THEN {} #>> ARRAY[]::text[] END",
+                x,
+                array_text,
+                x,
+            ),
+        ]
+
     def modulo(self, a: Sql, b: Sql) -> Sql:
         return fmt("mod({}, {})", a, b)
 

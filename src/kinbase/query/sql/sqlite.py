@@ -315,6 +315,26 @@ class SqliteDialect(JsonDialect):
             return Sql(v.column if v.column_kind == "string" else "NULL")
         return fmt("CASE WHEN {} = 'text' THEN {} END", self.type_(v), self.value(v))
 
+    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
+        t, x = self.type_(v), self.value(v)
+        return [
+            fmt(
+                "CASE {} WHEN 'array' THEN {} WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 "
+                "WHEN 'object' THEN 4 WHEN 'true' THEN 6 WHEN 'false' THEN 6 ELSE 1 END",
+                t,
+                array_rank,
+            ),
+            fmt(
+                "CASE {} WHEN 'array' THEN {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 "
+                "WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 END",
+                t,
+                array_number,
+                x,
+                x,
+            ),
+            fmt("CASE {} WHEN 'array' THEN {} WHEN 'text' THEN {} END", t, array_text, x),
+        ]
+
     def modulo(self, a: Sql, b: Sql) -> Sql:
         return fmt("({} % {})", a, b)
 
