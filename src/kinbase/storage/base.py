@@ -300,6 +300,15 @@ class Reader(ABC):
 class Writer(Reader):
     """One write transaction. Obtained from :meth:`StorageBackend.writer`."""
 
+    optimistic: bool = False
+    """Set by a caller that runs the transaction again on
+    :class:`~kinbase.storage.exceptions.StampConflict`: a :meth:`put` with ``new`` and no
+    requested stamp may then predict the stamp instead of locking the parent first, and lock it
+    only with the statements that travel with the commit (PostgreSQL: the parent's row lock is
+    held for no round trip to the client). A wrong prediction fails the transaction with
+    StampConflict at its commit (or its next statement that waits for an answer); nothing is
+    written. Engines without the path ignore it."""
+
     # apps ---------------------------------------------------------------------------------
     @abstractmethod
     async def create_app(

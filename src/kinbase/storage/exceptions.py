@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kinbase.errors import BackendUnavailable
 
-__all__ = ["StorageError"]
+__all__ = ["StampConflict", "StorageError"]
 
 
 class StorageError(BackendUnavailable):
@@ -17,3 +17,12 @@ class StorageError(BackendUnavailable):
     def __init__(self, message: str | None = None, *, original: BaseException | None = None) -> None:
         super().__init__(message)
         self.original = original
+
+
+class StampConflict(StorageError):
+    """An optimistic write (:attr:`kinbase.storage.base.Writer.optimistic`) predicted a stamp that
+    another writer of the parent took first, or the parent changed since it was read: the
+    transaction was rolled back, nothing of it was written. The caller runs it again without
+    ``optimistic`` (one that reaches a client is a 503 "retry")."""
+
+    code = "stamp_conflict"

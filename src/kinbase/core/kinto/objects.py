@@ -24,6 +24,7 @@ from kinbase.core.kinto.store import KintoStore, Loaded, tombstone_json
 from kinbase.errors import BaaSError, NotAuthenticated, PermissionDenied
 from kinbase.jsonutil import dumps_str, loads
 from kinbase.storage.base import NewVersion, ParentRecord, StorageBackend, WriteContext, Writer
+from kinbase.storage.exceptions import StampConflict
 from kinbase.types import Document, Principal, Stamp
 
 __all__ = [
@@ -387,8 +388,32 @@ class KintoObjects:
             target = plural.with_id(hooks.new_id())
         # a generated UUID (records) cannot exist yet: skip the lookup inside the lock
         fresh = posted is None and target.resource == "record"
+        if fresh and ctx.tx is None and not ctx.config.history:
+            # optimistic: the record's stamp is predicted and the collection locked only with
+            # the commit (Writer.optimistic); on a wrong prediction, once more, locking first.
+            # Not with the history on: its entry is a second put, in another parent.
+            try:
+                return await self._post(ctx, target, data, body, cond, posted, fresh, optimistic=True)
+            except StampConflict:
+                pass
+        return await self._post(ctx, target, data, body, cond, posted, fresh)
+
+    async def _post(
+        self,
+        ctx: KintoContext,
+        target: Target,
+        data: Document,
+        body: Body,
+        cond: Conditions,
+        posted: str | None,
+        fresh: bool,
+        *,
+        optimistic: bool = False,
+    ) -> ObjectResult:
+        hooks = self.hooks[target.resource]
         group = (ctx.app.id, target.kind, target.parent_name) if target.resource == "record" else None
         async with writing(self.storage, ctx, group) as writer:
+            writer.optimistic = optimistic
             ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
             parent = await self._lock(ctx, writer, target, ancestors)
             own = Loaded(None, {})

@@ -48,6 +48,7 @@ from kinbase.storage.base import (
     Writer,
 )
 from kinbase.storage.chunks import delete_matching_in_chunks
+from kinbase.storage.exceptions import StampConflict
 from kinbase.storage.stamps import now_ms
 from kinbase.types import Document, Stamp
 
@@ -216,10 +217,31 @@ class EntityService:
             KinveyError: EntityAlreadyExists if the given ``_id`` is taken; BadRequest, InvalidIdentifier.
         """
         doc = _body(body)
-        entity_id: str = check_entity_id(doc["_id"]) if "_id" in doc else object_id()
+        generated = "_id" not in doc
+        entity_id: str = object_id() if generated else check_entity_id(doc["_id"])
+        if generated:
+            # optimistic: a generated id is new, its stamp is predicted and the collection locked
+            # only with the commit (Writer.optimistic); on a wrong prediction, once more, locking first
+            try:
+                return await self._create(app, caller, collection, entity_id, doc, optimistic=True)
+            except StampConflict:
+                pass
+        return await self._create(app, caller, collection, entity_id, doc)
+
+    async def _create(
+        self,
+        app: AppRecord,
+        caller: Caller,
+        collection: str,
+        entity_id: str,
+        doc: Document,
+        *,
+        optimistic: bool = False,
+    ) -> StoredObject:
         async with self._storage.grouped_writer((app.id, APPDATA, collection)) as writer:
+            writer.optimistic = optimistic
             parent = await writer.ensure_parent(app.id, APPDATA, collection)
-            return await insert(writer, parent, app, caller, entity_id, doc)
+            return await insert(writer, parent, app, caller, entity_id, doc, new=optimistic)
 
     async def save(
         self, app: AppRecord, caller: Caller, collection: str, entity_id: str, body: Any
@@ -357,9 +379,17 @@ class EntityService:
 
 
 async def insert(
-    writer: Writer, parent: ParentRecord, app: AppRecord, caller: Caller, entity_id: str, doc: Document
+    writer: Writer,
+    parent: ParentRecord,
+    app: AppRecord,
+    caller: Caller,
+    entity_id: str,
+    doc: Document,
+    *,
+    new: bool = False,
 ) -> StoredObject:
-    """Create one entity; EntityAlreadyExists if ``entity_id`` is taken."""
+    """Create one entity; EntityAlreadyExists if ``entity_id`` is taken (``new``: a generated id,
+    not looked up, see :meth:`~kinbase.storage.base.Writer.put`)."""
     policy = CollectionPolicy.of(parent.settings)
     check_create(caller, policy)
     build = build_entity(doc, entity_id, caller, policy, app)
@@ -370,7 +400,7 @@ async def insert(
         version: NewVersion = build(ctx)
         return version
 
-    return (await writer.put(parent, entity_id, create_only)).object
+    return (await writer.put(parent, entity_id, create_only, new=new)).object
 
 
 def history_start(settings: Mapping[str, Any]) -> Stamp:

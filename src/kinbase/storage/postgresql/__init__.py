@@ -26,17 +26,19 @@ from psycopg import AsyncPipeline
 from psycopg import sql as pgsql
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from kinbase.storage.base import Reader, StorageBackend, Writer
+from kinbase.storage.base import ParentRecord, Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.feed import InvalidationFeed
 from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations
+from kinbase.storage.postgresql.appends import Ahead, Slot
 from kinbase.storage.postgresql.bulk import PGBulkWriter
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.postgresql.pool import connection_class, loan
 from kinbase.storage.sql import Dialect, Row, SqlReader
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
+from kinbase.types import Stamp
 
 __all__ = ["ANALYZE_EVERY_ROWS", "READ_RETRIES", "TRUSTED_SECONDS", "PostgreSQLStorage"]
 
@@ -63,6 +65,7 @@ DIALECT = Dialect(
     text_cast="::text",
     for_update="FOR UPDATE",
     next_oid="SELECT nextval(pg_get_serial_sequence('objects', 'oid'))",
+    advance_parent="SELECT kinbase_advance_parent(%s::bigint, %s::bigint, %s::bigint, %s::bigint)",
 )
 
 _CLIENT_ERRORS = (psycopg.Error, UnicodeEncodeError)
@@ -139,25 +142,72 @@ class PGWriter(_PGOps, PGBulkWriter):
     it holds the parent's lock: the lock with the object read and an oid reservation, then the
     writes with the commit."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline) -> None:
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline, ahead: Ahead, *, queue: bool = True
+    ) -> None:
         _PGOps.__init__(self, conn)
         PGBulkWriter.__init__(self)
         self._pipeline = pipeline
+        self._ahead = ahead
+        self._queue = queue
+        self.slot: Slot | None = None
+        """The queued locked part of an optimistic put (:mod:`.appends`), until the block ends."""
+
+    async def _claim_stamp(self, parent: ParentRecord) -> Stamp:
+        await self._unqueue()
+        if not self._queue or self._wrote:
+            return self._ahead.predict(parent.id, parent.stamp)
+        self.slot = self._ahead.claim(parent.id, parent.stamp)
+        return self.slot.stamp
+
+    def _saw_stamp(self, parent_id: int, stamp: Stamp) -> None:
+        self._ahead.saw(parent_id, stamp)
+
+    async def _unqueue(self) -> None:
+        """Send the queued statements on this connection (an answer is needed after them)."""
+        slot, self.slot = self.slot, None
+        if slot is None:
+            return
+        slot.withdraw()
+        for sql, params, many in slot.statements:
+            if many:
+                await self._run_many(sql, params)
+            else:
+                await self._send(sql, params)
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        await self._unqueue()
+        return await super()._one(sql, params)
+
+    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+        await self._unqueue()
+        return await super()._all(sql, params)
 
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
+        await self._unqueue()
+        self._wrote = True
         cur = await self._conn.execute(sql, params)
         await self._pipeline.sync()
         return cur.rowcount
 
     async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if self.slot is not None:
+            self.slot.statements.append((sql, params, False))
+            return
+        self._wrote = True
         await self._conn.execute(sql, params)
 
     async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
+        await self._unqueue()
         cursors = [await self._conn.execute(sql, params) for sql, params in statements]
         await self._pipeline.sync()
         return [await cur.fetchone() for cur in cursors]
 
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        if self.slot is not None:
+            self.slot.statements.append((sql, list(params), True))
+            return
+        self._wrote = True
         async with self._conn.cursor() as cur:
             await cur.executemany(sql, params)
 
@@ -195,6 +245,7 @@ class PostgreSQLStorage(StorageBackend):
         self.pool_timeout = pool_timeout
         """How long a request waits for a connection before it gets its 503."""
         self.group_commit = group_commit
+        self._ahead = Ahead(lambda: self._require_pool().connection())
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
         self._bulk_rows = 0
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
@@ -317,7 +368,7 @@ class PostgreSQLStorage(StorageBackend):
         conn, pipeline = outer._conn, outer._pipeline
         try:
             async with conn.transaction():
-                writer = PGWriter(conn, pipeline)
+                writer = PGWriter(conn, pipeline, self._ahead, queue=False)
                 yield writer
                 await pipeline.sync()
         except _CLIENT_ERRORS as exc:
@@ -378,13 +429,24 @@ class PostgreSQLStorage(StorageBackend):
         try:
             async with self._connection() as conn:
                 async with conn.pipeline() as pipeline, conn.transaction():
-                    writer = PGWriter(conn, pipeline)
-                    yield writer
+                    writer = PGWriter(conn, pipeline, self._ahead)
+                    try:
+                        yield writer
+                    except BaseException:
+                        if writer.slot is not None:
+                            writer.slot.withdraw()
+                        raise
+                    if writer.slot is not None:
+                        # ready as soon as the block ended: the batch may commit while this
+                        # transaction (reads only) ends
+                        writer.slot.finish()
                 self._used[conn] = time.monotonic()
                 self._bulk_rows += writer.bulk_rows
                 if self._bulk_rows >= ANALYZE_EVERY_ROWS:
                     self._bulk_rows = 0
                     await self._analyze(conn)
+            if writer.slot is not None:
+                await asyncio.shield(writer.slot.done)
         except _CLIENT_ERRORS as exc:
             # A write is never retried here: whether a failed COMMIT took effect is unknown, and
             # the client was told nothing. The 503 it gets says "retry".

@@ -13,7 +13,8 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from kinbase.errors import BaaSError, InvalidQuery, InvalidRequest, QueryTimeout
-from kinbase.storage.exceptions import StorageError
+from kinbase.storage.exceptions import StampConflict, StorageError
+from kinbase.storage.sql.statements import STAMP_CONFLICT
 
 __all__ = ["broken", "classify"]
 
@@ -30,6 +31,8 @@ def broken(exc: BaseException, conn: psycopg.AsyncConnection[object] | None = No
 
 def classify(exc: BaseException, what: str) -> BaaSError:
     """The kinbase error for ``exc`` raised on a statement (``what``: "read" or "write")."""
+    if isinstance(exc, psycopg.Error) and exc.sqlstate == STAMP_CONFLICT:
+        return StampConflict("Another writer changed the collection first; retry.", original=exc)
     if isinstance(exc, pgerrors.QueryCanceled):
         return QueryTimeout()
     if isinstance(exc, pgerrors.InvalidRegularExpression):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -37,6 +38,14 @@ class ObjectWriter(IndexWriter):
         new: bool = False,
     ) -> PutResult:
         check_text(object_id)
+        if (
+            new
+            and self.optimistic
+            and requested_stamp is None
+            and self.dialect.advance_parent is not None
+            and parent.id not in self._locked
+        ):
+            return await self._put_ahead(parent, object_id, build)
         locked, existing, oid = await self._lock_with(
             parent, None if new else object_id, include_deleted=True, reserve=True
         )
@@ -91,6 +100,36 @@ class ObjectWriter(IndexWriter):
             oid=oid, id=object_id, stamp=stamp, created=created, creator=creator, deleted=False, data=data
         )
         return PutResult(object=stored, created=current is None, previous=current)
+
+    async def _put_ahead(self, parent: ParentRecord, object_id: str, build: Builder) -> PutResult:
+        """An optimistic :meth:`put` of a new object (:attr:`Writer.optimistic`): the stamp is
+        predicted from ``parent`` as read (and the stamps this process gave it), the object built
+        with it, and the parent's lock taken by :attr:`Dialect.advance_parent`, which checks the
+        prediction, queued with the writes: on PostgreSQL all of it travels with the commit."""
+        oid = await self._reserve_oid()
+        stamp = await self._claim_stamp(parent)
+        version: NewVersion = build(WriteContext(stamp=stamp, current=None, tombstone=None))
+        data = dump_document(version.data)
+        creator = version.creator
+        check_text(creator)
+        assert self.dialect.advance_parent is not None
+        await self._send(self.dialect.advance_parent, (parent.id, parent.version, stamp, 1))
+        await self._send(
+            self.dialect(
+                "INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, :J:)"
+            ),
+            (oid, parent.id, object_id, stamp, stamp, creator, False, data),
+        )
+        if version.grants is not None:
+            await self._replace_grants(oid, version.grants, had_grants=False)
+        locked = dataclasses.replace(parent, stamp=stamp, live=parent.live + 1)
+        self._locked[parent.id] = locked
+        await self._reindex(locked, [(oid, None, version.data)])
+        stored = StoredObject(
+            oid=oid, id=object_id, stamp=stamp, created=stamp, creator=creator, deleted=False, data=data
+        )
+        return PutResult(object=stored, created=True, previous=None)
 
     async def _replace_grants(self, oid: int, grants: Iterable[tuple[str, str]], *, had_grants: bool) -> None:
         if had_grants:

@@ -33,6 +33,9 @@ class ParentWriter(SqlReader, Writer):
 
     def __init__(self) -> None:
         self._locked: dict[int, ParentRecord] = {}
+        self._wrote = False
+        self._next_oid: int | None = None
+        """Whether this transaction sent a write (engines that queue optimistic puts)."""
         self.dropped: list[int] = []
         """Parents detached by :meth:`delete_parent`; the engine purges their rows after the
         commit, in bounded transactions (:func:`kinbase.storage.sql.purge.purge_dropped`)."""
@@ -74,6 +77,27 @@ class ParentWriter(SqlReader, Writer):
         pipeline sends it with the next statement that needs an answer, or with the commit);
         its errors still abort the transaction."""
         await self._run(sql, params)
+
+    async def _reserve_oid(self) -> int:
+        """The oid of an object about to be inserted by an optimistic put (engines with
+        :attr:`Dialect.next_oid`): reserved with the parent's lookup, else now. Taken before the
+        commit, as the pessimistic put takes it under the lock, so the insertion order (``oid``)
+        of writes that are not concurrent is the order they were made in."""
+        oid, self._next_oid = self._next_oid, None
+        if oid is None:
+            assert self.dialect.next_oid is not None
+            row = await self._one(self.dialect.next_oid)
+            assert row is not None
+            oid = int(row[0])
+        return oid
+
+    async def _claim_stamp(self, parent: ParentRecord) -> Stamp:
+        """The stamp an optimistic put of a new object in ``parent`` gives it: ``max(now, the
+        parent's stamp + 1)``, and above every stamp this process claimed or saw on it."""
+        return max(now_ms(), parent.stamp + 1)
+
+    def _saw_stamp(self, parent_id: int, stamp: Stamp) -> None:
+        """Told of every stamp a parent is given in this transaction (for :meth:`_predict_stamp`)."""
 
     # -- apps -----------------------------------------------------------------------------
     async def create_app(
@@ -135,9 +159,16 @@ class ParentWriter(SqlReader, Writer):
             return locked
         check_text(kind, name)
         # Not locked here: the write that follows locks the parent as late as it can (see put).
-        row = await self._one(
-            self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name)
-        )
+        lookup = (self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name))
+        ahead = self.dialect.next_oid is not None and self.dialect.advance_parent is not None
+        if self.optimistic and ahead and self._next_oid is None:
+            # the oid of the optimistic put that follows, reserved in the same round trip
+            assert self.dialect.next_oid is not None
+            row, reserved = await self._one_each([lookup, (self.dialect.next_oid, ())])
+            assert reserved is not None
+            self._next_oid = int(reserved[0])
+        else:
+            row = await self._one(*lookup)
         if row is not None:
             return parent_from_row(row)
         row = await self._one(
@@ -207,6 +238,7 @@ class ParentWriter(SqlReader, Writer):
 
     async def _save_parent(self, parent: ParentRecord, stamp: Stamp, *, live_delta: int = 0) -> None:
         self._locked[parent.id] = dataclasses.replace(parent, stamp=stamp, live=parent.live + live_delta)
+        self._saw_stamp(parent.id, stamp)
         await self._send(
             self.dialect("UPDATE parents SET stamp = ?, live = live + ? WHERE id = ?"),
             (stamp, live_delta, parent.id),

@@ -24,6 +24,7 @@ __all__ = [
     "NO_OPTIONS",
     "OBJECT_COLUMNS",
     "PARENT_COLUMNS",
+    "STAMP_CONFLICT",
     "Dialect",
     "Row",
     "app_from_row",
@@ -39,6 +40,9 @@ __all__ = [
 
 Row = tuple[Any, ...]
 
+STAMP_CONFLICT: Final = "KB409"
+"""The SQLSTATE of a failed :attr:`Dialect.advance_parent`."""
+
 
 @dataclass(frozen=True, slots=True)
 class Dialect:
@@ -52,6 +56,10 @@ class Dialect:
     next_oid: str | None = None
     """A statement reserving the oid of an object about to be inserted, so the insert needs no
     answer (PostgreSQL: a sequence); None when ``INSERT ... RETURNING oid`` costs nothing (SQLite)."""
+    advance_parent: str | None = None
+    """A statement ``(parent id, version, stamp, live delta)`` that locks the parent, checks that
+    its version is the one given and its stamp below the one given, and saves the stamp, or fails
+    with SQLSTATE :data:`STAMP_CONFLICT` (PostgreSQL: a function); None: no optimistic puts."""
 
     def __call__(self, sql: str) -> str:
         return _translate(self, sql)

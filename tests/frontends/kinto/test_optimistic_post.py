@@ -1,0 +1,56 @@
+"""Kinto POST of a record is optimistic (Writer.optimistic): on a wrong stamp prediction the
+transaction runs again, locking first, and the client sees one 201 and one record. Both engines,
+with PostgreSQL's group commit off (the server's default: the queued locked parts) and on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from kinbase.storage.base import StorageBackend
+from kinbase.storage.postgresql import PostgreSQLStorage
+from kinbase.storage.postgresql.appends import Ahead
+
+from .conftest import Kinto
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=[False, True], ids=["group-off", "group-on"])
+def group_commit(request: pytest.FixtureRequest, storage: StorageBackend) -> Iterator[bool]:
+    if not isinstance(storage, PostgreSQLStorage):
+        yield False
+        return
+    before = storage.group_commit
+    storage.group_commit = request.param
+    yield request.param
+    storage.group_commit = before
+
+
+async def test_a_wrong_prediction_is_run_again_and_answered_once(
+    kinto: Kinto, storage: StorageBackend, group_commit: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await kinto.tree("alice")
+    first = await kinto.post("/buckets/b/collections/c/records", "alice", json={"data": {"n": 1}})
+    assert first.status_code == 201, first.text
+    predictions: list[int] = []
+    predict = Ahead.predict
+
+    def stale(self: Ahead, parent_id: int, parent_stamp: int) -> int:
+        predictions.append(predict(self, parent_id, parent_stamp))
+        return parent_stamp  # not above the parent's stamp: kinbase_advance_parent refuses it
+
+    monkeypatch.setattr(Ahead, "predict", stale)
+    r = await kinto.post("/buckets/b/collections/c/records", "alice", json={"data": {"n": 2}})
+    monkeypatch.undo()
+    assert r.status_code == 201, r.text
+    record = r.json()["data"]
+    assert record["last_modified"] > first.json()["data"]["last_modified"]
+    if isinstance(storage, PostgreSQLStorage):
+        assert len(predictions) == 1  # the optimistic attempt; the second one locked first
+    listing = await kinto.get("/buckets/b/collections/c/records", "alice")
+    assert sorted(d["n"] for d in listing.json()["data"]) == [1, 2]
+    got = await kinto.get(f"/buckets/b/collections/c/records/{record['id']}", "alice")
+    assert got.json()["data"] == record
+    assert got.headers["ETag"] == f'"{record["last_modified"]}"'

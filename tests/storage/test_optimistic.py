@@ -1,0 +1,185 @@
+"""Optimistic puts (Writer.optimistic), on SQLite and on PostgreSQL.
+
+On PostgreSQL a new object's stamp is predicted and the parent locked only with the commit: the
+locked parts of concurrent writers of one collection are queued and committed by one transaction
+per batch (kinbase.storage.postgresql.appends). Every writer is acknowledged with its own stamp,
+stamps stay distinct and the parent's count exact; a wrong prediction (another process moved the
+parent on, or its settings changed) fails the transaction with StampConflict and writes nothing;
+a writer that fails after its put withdraws it without holding the others up; a read after the
+put sees the object. SQLite ignores the flag (its writers are serial anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable
+
+import pytest
+
+from kinbase.errors import BaaSError
+from kinbase.query.ast import Query
+from kinbase.storage.base import AppRecord, Builder, NewVersion, StorageBackend, WriteContext
+from kinbase.storage.exceptions import StampConflict
+from kinbase.storage.postgresql import PostgreSQLStorage
+from tests.conftest import POSTGRES_URL
+
+pytestmark = pytest.mark.anyio
+
+KIND, NAME = "test.optimistic", "c"
+
+
+@pytest.fixture
+async def app(storage: StorageBackend) -> AppRecord:
+    async with storage.writer() as writer:
+        return await writer.create_app(f"kid_o{time.monotonic_ns()}", "optimistic", "s1", "s2", {})
+
+
+@pytest.fixture
+async def pg(postgresql_storage: StorageBackend) -> PostgreSQLStorage:
+    """PostgreSQL only (SQLite's writers of several processes take its single write lock)."""
+    assert isinstance(postgresql_storage, PostgreSQLStorage)
+    return postgresql_storage
+
+
+@pytest.fixture
+async def pg_app(pg: PostgreSQLStorage) -> AppRecord:
+    async with pg.writer() as writer:
+        return await writer.create_app(f"kid_o{time.monotonic_ns()}", "optimistic", "s1", "s2", {})
+
+
+@pytest.fixture
+async def other_process(pg: PostgreSQLStorage) -> AsyncIterator[PostgreSQLStorage]:
+    """A second engine on the same database: another process's writers."""
+    other = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=2, schema=pg.schema)
+    await other.start()
+    yield other
+    await other.stop()
+
+
+def _build(object_id: str) -> Builder:
+    def build(ctx: WriteContext) -> NewVersion:
+        return NewVersion(
+            data={"id": object_id, "last_modified": ctx.stamp}, creator="u", grants=[("read", "u")]
+        )
+
+    return build
+
+
+async def _write(storage: StorageBackend, app: AppRecord, object_id: str, *, optimistic: bool = True) -> int:
+    async with storage.writer() as writer:
+        writer.optimistic = optimistic
+        parent = await writer.ensure_parent(app.id, KIND, NAME)
+        result = await writer.put(parent, object_id, _build(object_id), new=True)
+        return result.object.stamp
+
+
+async def _stored(storage: StorageBackend, app: AppRecord) -> tuple[dict[str, int], int, int]:
+    """The objects' stamps by id, the parent's stamp and its live count."""
+    async with storage.reader() as reader:
+        parent = await reader.get_parent(app.id, KIND, NAME)
+        assert parent is not None
+        objects = await reader.find(parent, Query())
+        return {o.id: o.stamp for o in objects}, parent.stamp, parent.live
+
+
+def _batches(storage: StorageBackend) -> int:
+    return storage._ahead.batches if isinstance(storage, PostgreSQLStorage) else 0
+
+
+async def test_concurrent_optimistic_writers_each_get_their_own_stamp(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    await _write(storage, app, "first", optimistic=False)
+    before = _batches(storage)
+    stamps = await asyncio.gather(*(_write(storage, app, f"o{i}") for i in range(40)))
+    stored, parent_stamp, live = await _stored(storage, app)
+    assert {f"o{i}": s for i, s in enumerate(stamps)} == {k: v for k, v in stored.items() if k != "first"}
+    assert len(set(stamps)) == 40
+    assert parent_stamp == max(stored.values())
+    assert live == 41
+    if isinstance(storage, PostgreSQLStorage):
+        assert 1 <= _batches(storage) - before < 40  # locked parts shared transactions
+
+
+async def test_the_stored_document_carries_the_stamp_it_was_built_with(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    stamp = await _write(storage, app, "one")
+    async with storage.reader() as reader:
+        found = await reader.get_child(app.id, KIND, NAME, "one")
+    assert found is not None and found.stamp == stamp
+    assert f'"last_modified": {stamp}' in found.data or f'"last_modified":{stamp}' in found.data
+
+
+async def test_another_process_that_moved_the_parent_on_makes_it_fail_and_write_nothing(
+    pg: PostgreSQLStorage, other_process: PostgreSQLStorage, pg_app: AppRecord
+) -> None:
+    await _write(pg, pg_app, "first", optimistic=False)
+    _, stamp_before, _ = await _stored(pg, pg_app)
+    with pytest.raises(StampConflict):
+        async with pg.writer() as writer:
+            writer.optimistic = True
+            parent = await writer.ensure_parent(pg_app.id, KIND, NAME)
+            # another process writes with a stamp far ahead after this writer read the parent
+            async with other_process.writer() as other:
+                theirs = await other.ensure_parent(pg_app.id, KIND, NAME)
+                await other.put(theirs, "theirs", _build("theirs"), requested_stamp=stamp_before + 10**6)
+            await writer.put(parent, "mine", _build("mine"), new=True)
+    stored, parent_stamp, live = await _stored(pg, pg_app)
+    assert sorted(stored) == ["first", "theirs"]
+    assert parent_stamp == stamp_before + 10**6
+    assert live == 2
+    # run again, locking first: stored after theirs
+    assert await _write(pg, pg_app, "mine", optimistic=False) > stamp_before + 10**6
+
+
+async def test_a_settings_change_since_the_read_makes_it_fail(
+    pg: PostgreSQLStorage, other_process: PostgreSQLStorage, pg_app: AppRecord
+) -> None:
+    await _write(pg, pg_app, "first", optimistic=False)
+    with pytest.raises(StampConflict):
+        async with pg.writer() as writer:
+            writer.optimistic = True
+            parent = await writer.ensure_parent(pg_app.id, KIND, NAME)
+            async with other_process.writer() as other:
+                theirs = await other.ensure_parent(pg_app.id, KIND, NAME)
+                await other.update_parent_settings(theirs, {"note": "changed"})
+            await writer.put(parent, "mine", _build("mine"), new=True)
+    stored, _, _ = await _stored(pg, pg_app)
+    assert sorted(stored) == ["first"]
+
+
+async def test_a_writer_failing_after_its_put_holds_no_one_up(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    async def failing() -> None:
+        async with storage.writer() as writer:
+            writer.optimistic = True
+            parent = await writer.ensure_parent(app.id, KIND, NAME)
+            await writer.put(parent, "refused", _build("refused"), new=True)
+            await asyncio.sleep(0.05)  # the writers after it queue behind its slot
+            raise BaaSError("refused after the put")
+
+    await _write(storage, app, "first", optimistic=False)
+    jobs: list[Awaitable[object]] = [_write(storage, app, f"ok{i}") for i in range(10)]
+    jobs.insert(2, failing())
+    results = await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), timeout=30)
+    assert [type(r) for r in results if isinstance(r, BaseException)] == [BaaSError]
+    stored, _, live = await _stored(storage, app)
+    assert sorted(stored) == sorted(["first", *(f"ok{i}" for i in range(10))])
+    assert live == 11
+
+
+async def test_a_read_after_the_put_sees_the_object(storage: StorageBackend, app: AppRecord) -> None:
+    async with storage.writer() as writer:
+        writer.optimistic = True
+        parent = await writer.ensure_parent(app.id, KIND, NAME)
+        result = await writer.put(parent, "seen", _build("seen"), new=True)
+        found = await writer.get_object(parent, "seen")
+        assert found is not None and found.stamp == result.object.stamp
+        second = await writer.put(parent, "next", _build("next"), new=True)
+        assert second.object.stamp > result.object.stamp
+    stored, parent_stamp, live = await _stored(storage, app)
+    assert stored == {"seen": result.object.stamp, "next": second.object.stamp}
+    assert parent_stamp == second.object.stamp and live == 2
