@@ -244,6 +244,10 @@ class AppConfigService:
     async def export(self, app: AppRecord) -> AppConfig:
         """The configuration in force: the record, and the settings every collection keeps."""
         document, _ = await self._load(app)
+        return await self._export(app, document)
+
+    async def _export(self, app: AppRecord, document: dict[str, Any]) -> AppConfig:
+        document = dict(document)
         collections: dict[str, dict[str, Any]] = {
             k: dict(v) for k, v in document.get("collections", {}).items()
         }
@@ -256,7 +260,30 @@ class AppConfigService:
 
     async def export_toml(self, app: AppRecord) -> str:
         """:meth:`export` as a TOML file."""
+        return self._toml(app, await self.export(app))
+
+    @staticmethod
+    def _toml(app: AppRecord, config: AppConfig) -> str:
         header = (
             f"kinbase app configuration of {app.key} ({app.name})\nApply with: kinbase apply {app.key} FILE"
         )
-        return render_toml(await self.export(app), header=header)
+        return render_toml(config, header=header)
+
+    @staticmethod
+    def version_of(toml: str) -> str:
+        """A version of an exported configuration (:meth:`export_toml`): what a form that edits it
+        was rendered from, for :meth:`replace`."""
+        return hashlib.sha256(toml.encode()).hexdigest()[:20]
+
+    async def replace(self, app: AppRecord, desired: AppConfig, *, if_version: str) -> ApplyResult:
+        """:meth:`apply` if the configuration in force is still the one exported at ``if_version``
+        (:meth:`version_of`); the record is written only if no one changed it since it was read.
+
+        Raises:
+            Conflict: the configuration changed meanwhile (nothing applied).
+            KinveyError: if a collection setting is refused (nothing applied).
+        """
+        document, version = await self._load(app)
+        if self.version_of(self._toml(app, await self._export(app, document))) != if_version:
+            raise Conflict("The app configuration was changed meanwhile: nothing was applied.")
+        return await self._apply(app, desired, document, version)

@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
-from kinbase.core.appconfig import AppConfigInvalid
+from kinbase.core.appconfig import AppConfigInvalid, parse_toml
 from kinbase.core.appconfig.model import HOOKS
 from kinbase.core.kinvey.access import LEVELS, Caller
 from kinbase.core.kinvey.collections import settings_version
@@ -60,6 +60,7 @@ def register(console: ConsoleFrontend) -> None:
     add("GET", base + "/groups", pages.groups)
     add("GET", base + "/roles", pages.roles)
     add("GET", base + "/config", pages.config)
+    add("POST", base + "/config", pages.save_config)
     add("GET", base + "/config.toml", pages.config_toml)
     add("GET", base + "/flex", pages.flex)
     add("GET", base + "/files", pages.files)
@@ -340,10 +341,25 @@ class AppPages:
     async def roles(self, ctx: Context) -> HttpResponse:
         return await self._listing(ctx, ROLES, "Roles", "roles")
 
-    async def config(self, ctx: Context) -> HttpResponse:
+    async def config(self, ctx: Context, status: int = 200, **extra: Any) -> HttpResponse:
         app = await self.console.app_of(ctx)
         toml = await self.core.appconfig.export_toml(app)
-        return self.console.page("config.html", ctx.session, app=app, toml=toml)
+        values: dict[str, Any] = {"text": toml, "version": self.core.appconfig.version_of(toml), **extra}
+        return self.console.page("config.html", ctx.session, status, app=app, toml=toml, **values)
+
+    async def save_config(self, ctx: Context) -> HttpResponse:
+        """The whole configuration edited as TOML, applied as ``kinbase apply`` does; a refused
+        file keeps what was typed, a stale one (changed meanwhile) changes nothing."""
+        app = await self.console.app_of(ctx)
+        text, version = ctx.form.get("toml", ""), _form_version(ctx, "version")
+        try:
+            result = await self.core.appconfig.replace(app, parse_toml(text), if_version=version)
+        except AppConfigInvalid as exc:
+            return await self.config(ctx, 400, text=text, version=version, error=exc.message)
+        except Conflict as exc:
+            return await self.config(ctx, 409, error=_stale(exc))
+        notice = f"Applied {len(result.changes)} change(s)." if result.applied else "Nothing changed."
+        return await self.config(ctx, notice=notice)
 
     async def config_toml(self, ctx: Context) -> HttpResponse:
         app = await self.console.app_of(ctx)
