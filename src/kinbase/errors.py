@@ -12,6 +12,7 @@ Our exception hierarchy::
       |   + InvalidJSON             a body that is not JSON
       |   + ValidationFailed        a body that is JSON but not acceptable
       |   + BodyTooLarge (413)
+      |   + BodyTimeout (408)       a body slower than ``body_timeout_seconds`` (connection closed)
       |   + LimitExceeded           over a documented limit (nesting, clauses, headers, batch size)
       |   + InvalidPath             a path with a character no identifier can hold
       + NotAuthenticated (401)
@@ -40,6 +41,7 @@ __all__ = [
     "AppNotFound",
     "BaaSError",
     "BackendUnavailable",
+    "BodyTimeout",
     "BodyTooLarge",
     "CollectionNotFound",
     "ConfigurationError",
@@ -110,6 +112,15 @@ class BodyTooLarge(InvalidRequest):
     status_code = 413
     code = "body_too_large"
     default_message = "The request body is too large."
+
+
+class BodyTimeout(InvalidRequest):
+    """The request body did not arrive in time (``body_timeout_seconds``): the connection is
+    closed after the answer, since the rest of the body may still be on its way."""
+
+    status_code = 408
+    code = "body_timeout"
+    default_message = "The request body did not arrive in time."
 
 
 class LimitExceeded(InvalidRequest):

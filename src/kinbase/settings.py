@@ -101,6 +101,18 @@ class Settings:
         "A connection whose request line and headers take longer than this to arrive is closed (slowloris).",
         minimum=1,
     )
+    body_timeout_seconds: int = setting(
+        30,
+        "A request body read whole (anything but a file upload) must arrive within this many seconds "
+        "of the server starting to read it, plus one second per body_min_rate bytes received; "
+        "slower: 408 and the connection is closed.",
+        minimum=1,
+    )
+    body_min_rate: int = setting(
+        10_000,
+        "The rate, in bytes per second, that extends body_timeout_seconds for a large body.",
+        minimum=1,
+    )
     max_insert_entities: int = setting(
         1000,
         "Most entities one Kinvey multi-insert may carry (the SDKs send at most 100); more: 400.",

@@ -8,15 +8,19 @@ size limit or streamed.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from kinbase.errors import BodyTooLarge
+from kinbase.errors import BodyTimeout, BodyTooLarge
 from kinbase.numerals import uint
 from kinbase.types_asgi import Receive, Scope
 
-__all__ = ["ClientDisconnected", "HttpRequest", "origin_of"]
+__all__ = ["BodyDeadline", "ClientDisconnected", "HttpRequest", "origin_of"]
+
+logger = logging.getLogger("kinbase.http")
 
 
 class ClientDisconnected(Exception):
@@ -39,6 +43,18 @@ def origin_of(scope: Scope, public_url: str) -> str:
     return f"{scope.get('scheme', 'http')}://{host}"
 
 
+@dataclass(frozen=True, slots=True)
+class BodyDeadline:
+    """How long a body read whole may take: ``seconds`` after the head, plus one second per
+    ``min_rate`` bytes received (a large body on a slow link is served; a drip is not)."""
+
+    seconds: float
+    min_rate: float
+
+    def allowed(self, received: int) -> float:
+        return self.seconds + received / self.min_rate
+
+
 @dataclass(slots=True)
 class HttpRequest:
     """A request.
@@ -54,6 +70,7 @@ class HttpRequest:
         scope: the ASGI scope (the origin is derived from it on demand).
         receive: the ASGI receive channel (the body).
         route: the route template that served it, set by the front-end (the metrics' label).
+        body_deadline: the limit on the time :meth:`body` may take (None: no limit).
     """
 
     method: str
@@ -67,6 +84,7 @@ class HttpRequest:
     receive: Receive
     public_url: str = ""
     route: str = ""
+    body_deadline: BodyDeadline | None = None
     _pairs: list[tuple[str, str]] | None = field(default=None, repr=False)
     _consumed: bool = field(default=False, repr=False)
 
@@ -88,15 +106,43 @@ class HttpRequest:
         return origin_of(self.scope, self.public_url)
 
     async def body(self, limit: int) -> bytes:
-        """The whole body, refusing more than ``limit`` bytes (declared or streamed).
+        """The whole body, refusing more than ``limit`` bytes (declared or streamed), within
+        :attr:`body_deadline` (uploads stream their bodies instead, under their own stall limit).
 
         Raises:
             BodyTooLarge: past ``limit``.
+            BodyTimeout: past the deadline.
         """
         chunks: list[bytes] = []
-        async for chunk in self.stream(limit):
+        received = 0
+        deadline = self.body_deadline
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stream = aiter(self.stream(limit))
+        while True:
+            try:
+                if deadline is None:
+                    chunk = await anext(stream)
+                else:
+                    async with asyncio.timeout_at(start + deadline.allowed(received)):
+                        chunk = await anext(stream)
+            except StopAsyncIteration:
+                return b"".join(chunks)
+            except TimeoutError:
+                assert deadline is not None
+                logger.warning(
+                    "request body too slow: %d bytes in %.0f s from %s (request id %s)",
+                    received,
+                    loop.time() - start,
+                    self.client or "a client",
+                    self.request_id,
+                )
+                raise BodyTimeout(
+                    f"The request body did not arrive in time ({received} bytes in "
+                    f"{deadline.allowed(received):.0f} s)."
+                ) from None
+            received += len(chunk)
             chunks.append(chunk)
-        return b"".join(chunks)
 
     async def stream(self, limit: int | None = None) -> AsyncIterator[bytes]:
         """The body chunk by chunk as it arrives (for uploads that must not sit in memory).

@@ -29,9 +29,9 @@ from urllib.parse import quote
 
 from kinbase.core.invalidation import IN_REQUEST
 from kinbase.core.services import Core
-from kinbase.errors import BaaSError
+from kinbase.errors import BaaSError, BodyTimeout
 from kinbase.http.limits import check_headers, check_path
-from kinbase.http.request import ClientDisconnected, HttpRequest
+from kinbase.http.request import BodyDeadline, ClientDisconnected, HttpRequest
 from kinbase.http.response import HttpResponse, send_response
 from kinbase.logs import REQUEST_ID
 from kinbase.types_asgi import Receive, Scope, Send
@@ -84,6 +84,8 @@ class Server:
         self.nested = dict(nested or {})
         self.default = default
         self.max_header_bytes = max_header_bytes
+        settings = core.settings
+        self.body_deadline = BodyDeadline(settings.body_timeout_seconds, settings.body_min_rate)
         self.responses: Counter[str] = Counter()
 
     def frontend_of(self, path: str) -> Frontend:
@@ -120,6 +122,7 @@ class Server:
             scope=scope,
             receive=receive,
             public_url=self.core.settings.public_url,
+            body_deadline=self.body_deadline,
         )
         REQUEST_ID.set(request.request_id)
         in_request = [True]
@@ -133,6 +136,9 @@ class Server:
             response = await frontend.handle(request)
         except BaaSError as exc:
             response = frontend.refuse(request, exc)
+            if isinstance(exc, BodyTimeout):
+                # The rest of the body may still be dripping in: no keep-alive after this answer.
+                response.headers["Connection"] = "close"
         except ClientDisconnected:
             in_request[0] = False
             self.responses["disconnected"] += 1

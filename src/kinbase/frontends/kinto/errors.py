@@ -16,6 +16,7 @@ from kinbase.core.kinto.errors import InvalidParameter, MissingObject, MissingPa
 from kinbase.errors import (
     BaaSError,
     BackendUnavailable,
+    BodyTimeout,
     BodyTooLarge,
     Conflict,
     InvalidJSON,
@@ -130,7 +131,7 @@ def _classify(exc: BaaSError) -> KintoError:
         return KintoError(Errno.BADJSON, "body: Invalid JSON", status=400, details=[detail])
     if isinstance(exc, QuotaExceeded):
         return KintoError(Errno.FORBIDDEN, exc.message, status=507)
-    if isinstance(exc, UploadStalled):
+    if isinstance(exc, UploadStalled | BodyTimeout):
         return KintoError(Errno.INVALID_POSTED_DATA, exc.message, status=408)
     if isinstance(exc, BodyTooLarge):
         return KintoError(Errno.REQUEST_TOO_LARGE, exc.message)

@@ -20,6 +20,7 @@ from kinbase.errors import (
     AppNotFound,
     BaaSError,
     BackendUnavailable,
+    BodyTimeout,
     BodyTooLarge,
     CollectionNotFound,
     Conflict,
@@ -122,7 +123,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     # kinbase's file errors (the signed URLs and the byte store; no dictionary name covers them)
     "InvalidSignature": (403, "The signature of this URL is not valid"),
     "URLExpired": (403, "This URL has expired. Please retrieve the file's metadata again for a new one"),
-    "RequestTimeout": (408, "The upload sent nothing for too long. Please resume it"),
+    "RequestTimeout": (408, "The request took too long to arrive. Send it again (an upload: resume it)"),
     "QuotaExceeded": (507, "The app's files would pass its storage quota"),
 }
 
@@ -145,6 +146,8 @@ def _name_of(exc: BaaSError) -> str:
         return "JSONParseError"
     if isinstance(exc, BodyTooLarge):
         return "RequestEntityTooLarge"
+    if isinstance(exc, BodyTimeout):
+        return "RequestTimeout"
     if isinstance(exc, InvalidPath):
         return "InvalidIdentifier"
     if isinstance(exc, ValidationFailed | InvalidRequest):
