@@ -149,7 +149,7 @@ def compile_find(
         first = keys[0]
         start = 0
         if sort_index is not None:
-            exact_text = compiler.mongo_sort(first, root)[2]
+            exact_text = compiler.mongo_sort(first, root)[-1]  # the text (equal to it for a string)
             terms += [(Sql(f"fs.{c}"), first.descending) for c in ("t", "n", "s")]
             terms.append((sort_tiebreak(exact_text), first.descending))
             start = 1

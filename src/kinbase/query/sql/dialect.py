@@ -9,6 +9,7 @@ compiler combines.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -164,11 +165,12 @@ class JsonDialect(ABC):
         """The number of a number or boolean (0/1), else NULL."""
 
     @abstractmethod
-    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
-        """(rank, number, text) of a JSON value ``v`` (not a column), as :meth:`mongo_rank`,
-        :meth:`sort_number` and :meth:`sort_text`, or the ``array_*`` expressions when ``v`` is an
-        array: each part tests the type of ``v`` once (a JSON parse of the document per test on
-        SQLite, where a sort key is computed for every row a scan reads)."""
+    def mongo_sort_parts(self, v: Val, element: Val, best: Callable[[Sql], Sql]) -> list[Sql]:
+        """The ORDER BY parts of a JSON value ``v`` (not a column) in MongoDB's order: its rank
+        (:meth:`mongo_rank`), then its number and text (:meth:`sort_number`, :meth:`sort_text`;
+        the last part is the text, or a value equal to it for a string); when ``v`` is an array,
+        those of its best element (``best(part of element)``). Each part tests the type of ``v``
+        once (on SQLite, a JSON parse of the document per test, for every row a scan reads)."""
 
     @abstractmethod
     def sort_text(self, v: Val) -> Sql:

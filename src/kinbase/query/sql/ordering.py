@@ -45,13 +45,8 @@ class Ordering(PathWalker):
             def best(part: Sql) -> Sql:
                 return fmt("(SELECT {} FROM {}", part, from_) + best_order
 
-            rank, number, text = d.mongo_sort_parts(
-                t,
-                fmt("coalesce({}, " + str(R_EMPTY) + ")", best(d.mongo_rank(e))),
-                best(d.sort_number(e)),
-                best(d.sort_text(e)),
-            )
-            return [rank, number, self.collated(text)]
+            parts = d.mongo_sort_parts(t, e, best)
+            return [*parts[:-1], self.collated(parts[-1])]
 
         def rows(t: Val) -> list[RowSelect]:
             from_, e = d.elements(t, self.alias("s"))

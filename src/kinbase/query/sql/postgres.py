@@ -11,7 +11,7 @@ The SQL text never contains a literal ``%``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import orjson
@@ -20,7 +20,7 @@ from kinbase.query.regex import RegexProgram
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
 from kinbase.query.sql.sqlite import _bool_kinds, int_bound, int_equal, prefix_range
-from kinbase.query.values import TWO_53, TWO_63
+from kinbase.query.values import R_EMPTY, TWO_53, TWO_63
 from kinbase.types import JSONValue
 
 __all__ = ["PostgresDialect"]
@@ -304,8 +304,10 @@ class PostgresDialect(JsonDialect):
             "(CASE WHEN jsonb_typeof({}) = 'string' THEN {} #>> ARRAY[]::text[] END) COLLATE \"C\"", x, x
         )
 
-    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
+    def mongo_sort_parts(self, v: Val, element: Val, best: Callable[[Sql], Sql]) -> list[Sql]:
         x = self.expr(v)
+        array_rank = fmt("coalesce({}, " + str(R_EMPTY) + ")", best(self.mongo_rank(element)))
+        array_number, array_text = best(self.sort_number(element)), best(self.sort_text(element))
         return [
             fmt(
                 "CASE jsonb_typeof({}) WHEN 'array' THEN {} WHEN 'number' THEN 2 WHEN 'string' THEN 3 "

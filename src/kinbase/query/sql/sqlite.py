@@ -22,7 +22,7 @@ import orjson
 from kinbase.query.regex import RegexProgram, matcher
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
-from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
+from kinbase.query.values import INT64_MAX, INT64_MIN, R_EMPTY, TWO_53, is_number, json_equal
 from kinbase.types import JSONValue
 
 __all__ = ["SqliteDialect", "register_sqlite_functions"]
@@ -315,24 +315,37 @@ class SqliteDialect(JsonDialect):
             return Sql(v.column if v.column_kind == "string" else "NULL")
         return fmt("CASE WHEN {} = 'text' THEN {} END", self.type_(v), self.value(v))
 
-    def mongo_sort_parts(self, v: Val, array_rank: Sql, array_number: Sql, array_text: Sql) -> list[Sql]:
+    def mongo_sort_parts(self, v: Val, element: Val, best: Callable[[Sql], Sql]) -> list[Sql]:
+        # Two parts: the number and the text of one rank are never both set (rank 2 and 6 have a
+        # number, 3 a text), and SQLite orders a column holding REALs or TEXTs by value, so one
+        # part holds either: one type test less per row than (rank, number, text).
         t, x = self.type_(v), self.value(v)
+        te, xe = self.type_(element), self.value(element)
+        element_value = fmt(
+            "CASE {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 WHEN 'true' THEN 1.0 "
+            "WHEN 'false' THEN 0.0 WHEN 'text' THEN {} END",
+            te,
+            xe,
+            xe,
+            xe,
+        )
         return [
             fmt(
-                "CASE {} WHEN 'array' THEN {} WHEN 'integer' THEN 2 WHEN 'real' THEN 2 WHEN 'text' THEN 3 "
-                "WHEN 'object' THEN 4 WHEN 'true' THEN 6 WHEN 'false' THEN 6 ELSE 1 END",
+                "CASE {} WHEN 'array' THEN coalesce({}, " + str(R_EMPTY) + ") WHEN 'integer' THEN 2 "
+                "WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'object' THEN 4 WHEN 'true' THEN 6 "
+                "WHEN 'false' THEN 6 ELSE 1 END",
                 t,
-                array_rank,
+                best(self.mongo_rank(element)),
             ),
             fmt(
                 "CASE {} WHEN 'array' THEN {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 "
-                "WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 END",
+                "WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 WHEN 'text' THEN {} END",
                 t,
-                array_number,
+                best(element_value),
+                x,
                 x,
                 x,
             ),
-            fmt("CASE {} WHEN 'array' THEN {} WHEN 'text' THEN {} END", t, array_text, x),
         ]
 
     def modulo(self, a: Sql, b: Sql) -> Sql:
