@@ -17,6 +17,7 @@ import base64
 import random
 import secrets
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -95,6 +96,13 @@ class Seeds:
     query: dict[str, list[str]] = field(default_factory=dict)
     """Values of query-string parameters that mean something (filters, sorts, fields)."""
     auths: list[str | None] = field(default_factory=list)
+    schemes: dict[str, list[str]] = field(default_factory=dict)
+    """Credentials that satisfy each security scheme of the document (``masterSecret``: the master
+    secret...): most requests go with one their operation accepts, the rest with any of ``auths``."""
+    body: dict[str, list[Any]] = field(default_factory=dict)
+    """Values of body fields that name seeded things (a username and its password, a client_id)."""
+    body_operations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The body fields given :attr:`body` values, per operation (an ``operationId`` prefix)."""
     renew: Callable[[], None] = lambda: None
 
 
@@ -106,8 +114,33 @@ def _ok(response: requests.Response, *statuses: int) -> requests.Response:
     return response
 
 
+REDIRECT_URI = "https://app.example.com/callback"
+
+KINVEY_CONFIG: dict[str, Any] = {
+    "collections": {"books": {"delta_set": True}, "notes": {"delta_set": True}},
+    "auth": {"default": {"user_store": True, "redirect_uris": [REDIRECT_URI]}},
+}
+"""The app configuration the Kinvey seeds need: delta set on the seeded collections (``_deltaset``)
+and an auth service on kinbase's own users (``/oauth/auth``, ``/oauth/token``)."""
+
+
+def _configured(document: Any) -> bool:
+    if not isinstance(document, dict):
+        return False
+    collections = document.get("collections") or {}
+    auth = (document.get("auth") or {}).get("default") or {}
+    return auth.get("user_store") is True and all(
+        (collections.get(c) or {}).get("delta_set") is True for c in ("books", "notes")
+    )
+
+
+def _token(url: str) -> str:
+    return urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+
+
 def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
-    """Users (one a member of a group and a role), two collections of entities, a group, a role."""
+    """Users (one a member of a group and a role), two collections of entities with delta set, a
+    group, a role, an auth service."""
     k = app.key
     master = basic(k, app.master_secret)
     appauth = basic(k, app.app_secret)
@@ -115,12 +148,14 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
     seeds = Seeds(app, auths=[master, master, appauth, None, basic(k, "wrong")])
     tokens: list[str] = []
     users: list[str] = []
+    names: list[str] = []
 
     def new_user() -> None:
         name = "fz_" + secrets.token_hex(4)
         r = _ok(http("POST", f"/user/{k}", appauth, json={"username": name, "password": "pw"}), 201)
         users.append(r.json()["_id"])
         tokens.append("Kinvey " + r.json()["_kmd"]["authtoken"])
+        names.append(name)
         seeds.values.setdefault("login", []).append(name)
 
     def renew() -> None:
@@ -132,6 +167,41 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
             new_user()
         seeds.auths[5:] = tokens + tokens
         seeds.values["user_id"] = users[-4:]
+        seeds.schemes.update(
+            masterSecret=[master],
+            appSecret=[appauth],
+            session=tokens[-2:],
+            userPassword=[basic(name, "pw") for name in names[-2:]],
+            oauthClient=[appauth],
+        )
+        seeds.body["username"] = names[-2:]
+        # The fuzzer may replace the configuration (PUT /appconfig) or turn delta set off.
+        config = http("GET", f"/appconfig/{k}", master)
+        if config.status_code != 200 or not _configured(config.json()):
+            _ok(http("PUT", f"/appconfig/{k}", master, json=KINVEY_CONFIG), 200)
+        # A file with bytes, and the tokens of its signed upload and download URLs.
+        found = http("GET", f"/blob/{k}/seedfile", master)
+        if found.status_code != 200 or not found.json().get("size"):
+            meta = {"_filename": "seed.txt", "mimeType": "text/plain", "size": 5}
+            made = _ok(http("PUT", f"/blob/{k}/seedfile", master, json=meta), 200, 201).json()
+            upload = made["_uploadURL"]
+            _ok(
+                http(
+                    "PUT",
+                    upload[upload.index("/blob/") :],
+                    None,
+                    data=b"hello",
+                    headers=made["_requiredHeaders"],
+                ),
+                200,
+                201,
+            )
+            seeds.query["token:file_bytes_upload"] = [_token(upload)]
+            found = _ok(http("GET", f"/blob/{k}/seedfile", master), 200)
+        seeds.query["token:file_bytes_download"] = [_token(found.json()["_downloadURL"])]
+        # A since every delta set can answer: the start of a read after delta set was enabled.
+        start = _ok(http("GET", f"/appdata/{k}/notes?limit=1", master), 200).headers["X-Kinvey-Request-Start"]
+        seeds.query["since"] = [start]
         for collection in ("books", "notes"):
             for i in range(3):
                 body = {"title": f"t{i}", "n": i, "tags": ["a", "b"], "_acl": {"r": users[-2:]}}
@@ -154,6 +224,7 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
         entity_id=[f"{c}{i}" for c in ("books", "notes") for i in range(3)],
         **{f"entity_id:{c}": [f"{c}{i}" for i in range(3)] for c in ("books", "notes")},
         group_id=["crew"],
+        file_id=["seedfile"],
         endpoint=["hello"],
     )
     seeds.query.update(
@@ -162,7 +233,23 @@ def seed_kinvey(http: Http, app: AppRecord) -> Seeds:
         fields=["title,n", "tags"],
         limit=["1", "2", "10"],
         skip=["0", "1"],
+        client_id=[k],
+        redirect_uri=[REDIRECT_URI],
+        response_type=["code"],
     )
+    seeds.body.update(
+        password=["pw"],
+        client_id=[k],
+        redirect_uri=[REDIRECT_URI],
+        response_type=["code"],
+        grant_type=["password"],
+    )
+    seeds.body_operations = {
+        "users_login": ("username", "password"),
+        "rpc_check_username": ("username",),
+        "oauth_token": ("grant_type", "client_id", "username", "password"),
+        "oauth_authorize_api": ("client_id", "redirect_uri", "response_type"),
+    }
     seeds.renew = renew
     renew()
     return seeds
@@ -254,9 +341,15 @@ def conformance_failures(case: Any, response: Any, headers: dict[str, str]) -> l
     return []
 
 
-def _fill(case: Any, seeds: Seeds, rnd: random.Random) -> None:
-    """Path parameters mostly from the seeds (the app key always), and query-string parameters
-    often (a filter that parses reaches the storage); the rest as generated."""
+def _fill(case: Any, seeds: Seeds, rnd: random.Random, mode: GenerationMode) -> None:
+    """Path parameters mostly from the seeds (the app key always), query-string parameters often
+    (a filter that parses reaches the storage), and in the positive mode the fields of some bodies
+    that name seeded things (a login's username and password) often; the rest as generated."""
+    operation_id = case.operation.definition.raw.get("operationId", "")
+    fields = next((f for op, f in seeds.body_operations.items() if operation_id.startswith(op)), ())
+    if mode is GenerationMode.POSITIVE and fields and isinstance(case.body, dict) and rnd.random() < 0.75:
+        for name in fields:
+            case.body[name] = rnd.choice(seeds.body[name])
     params = case.path_parameters or {}
     for name in list(params):
         # A pool that depends on the collection chosen before (``entity_id:books``), or the name's.
@@ -265,7 +358,7 @@ def _fill(case: Any, seeds: Seeds, rnd: random.Random) -> None:
             params[name] = rnd.choice(pool)
     query = case.query or {}
     for name in list(query):
-        pool = seeds.query.get(name)
+        pool = seeds.query.get(f"{name}:{operation_id}") or seeds.query.get(name)
         if pool and rnd.random() < 0.7:
             query[name] = rnd.choice(pool)
 
@@ -320,6 +413,7 @@ def _fuzz_operation(
     conformance: bool,
 ) -> None:
     rnd = random.Random(f"{seed}:{mode}:{label}")
+    security = [name for option in operation.definition.raw.get("security", []) for name in option]
 
     @hypothesis.settings(
         max_examples=examples,
@@ -331,13 +425,19 @@ def _fuzz_operation(
     @hypothesis.seed(seed)
     @hypothesis.given(case=operation.as_strategy(mode), auth=st.integers(0, 1 << 16))
     def run(case: Any, auth: int) -> None:
-        _fill(case, seeds, rnd)
-        credential = seeds.auths[auth % len(seeds.auths)]
+        _fill(case, seeds, rnd, mode)
+        # Four in five requests go with a credential the operation accepts, if the seeds have one.
+        accepted = [c for scheme in security for c in seeds.schemes.get(scheme, [])]
+        if accepted and auth % 5:
+            credential: str | None = accepted[(auth // 5) % len(accepted)]
+        else:
+            credential = seeds.auths[auth % len(seeds.auths)]
         headers = {"Authorization": credential} if credential else {}
         if credential is None:
             case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
         try:
-            response = case.call(session=session, base_url=base_url, headers=headers)
+            # A redirect is an answer to check, not to follow (it may point outside, at a redirect_uri).
+            response = case.call(session=session, base_url=base_url, headers=headers, allow_redirects=False)
         except (requests.ConnectionError, requests.Timeout) as exc:
             tally.dropped += 1
             tally.server_errors.append(

@@ -28,6 +28,8 @@ HTML = "text/html"
 FORM = "application/x-www-form-urlencoded"
 OCTETS = "application/octet-stream"
 TOML = "application/toml"
+ANY_MEDIA = "*/*"
+"""The file's own media type (its ``mimeType``)."""
 _LIST = ("query", "sort", "limit", "skip", "fields")
 
 
@@ -269,7 +271,7 @@ OPERATIONS: dict[str, Op] = {
         "Files",
         "Bytes",
         query=("link_token",),
-        media=OCTETS,
+        media=ANY_MEDIA,
         extra={206: "Bytes"},
     ),
     "file_bytes_remove": Op(
@@ -332,6 +334,8 @@ for _suffix in ("", "_v2", "_v3"):
             "Any",
             query=("client_id", "redirect_uri", "response_type", "state"),
             media=HTML,
+            # A valid client and redirect_uri but a wrong request: 302 to redirect_uri?error=…
+            extra={302: ""},
         ),
         f"oauth_authorize_api{_suffix}": Op(
             "The URL of the login form (legacy AuthorizationCodeAPI flow)",
@@ -408,11 +412,11 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
         responses[str(status)] = {"description": f"{op.summary} ({status})"}
         if schema:
             responses[str(status)]["content"] = _content(schema, op.media)
-    error_media = HTML if route.page and op.media == HTML else JSON
-    error = {
-        "description": "An error",
-        "content": _content("Any" if error_media == HTML else op.error, error_media),
-    }
+    error = {"description": "An error", "content": _content(op.error, JSON)}
+    if route.page and op.media == HTML:
+        # A page answers its errors as a page; the checks at the edge (a header block over its
+        # limit, a control character in the path) answer them in Kinvey's JSON before any route.
+        error["content"] = {**_content("Any", HTML), **error["content"]}
     responses["4XX"] = error
     responses["5XX"] = error
     operation: dict[str, Any] = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kinbase.frontends.kinvey.openapi_login import LOGIN_SCHEMAS
+from kinbase.frontends.kinvey.openapi_push import PUSH_SCHEMAS
 
 __all__ = ["COMPONENTS", "ref"]
 
@@ -18,6 +19,11 @@ def ref(name: str, kind: str = "schemas") -> dict[str, str]:
 
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 1024}
+_SEGMENT = {**_ID, "pattern": "^[^/\\x00-\\x1f\\x7f-\\x9f\\ufffd]+$"}
+"""A path segment: no ``/`` and none of the characters the edge refuses (``kinbase.http.limits``)."""
+_COLLECTION = {"type": "string", "pattern": "^[A-Za-z0-9-][A-Za-z0-9_.-]{0,127}$"}
+"""A collection name (``check_collection_name``; ``user``, ``group``, ``system`` are reserved)."""
+_REDUCE = "function(doc, out) { out.count++; }"
 _IDS = {"type": "array", "items": {"type": "string"}}
 _ISO = {"type": "string", "format": "date-time"}
 
@@ -95,10 +101,18 @@ _SCHEMAS: dict[str, Any] = {
     "GroupRequest": {
         "type": "object",
         "required": ["key", "initial", "reduce"],
+        "examples": [
+            {"key": {"title": True}, "initial": {"count": 0}, "reduce": _REDUCE},
+            {"key": {}, "initial": {"count": 0}, "reduce": _REDUCE, "condition": {"n": {"$gte": 1}}},
+        ],
         "properties": {
             "key": {"type": "object", "additionalProperties": {"type": "boolean"}},
             "initial": {"type": "object"},
-            "reduce": {"type": "string", "description": "JavaScript source: function(doc, out) {...}"},
+            "reduce": {
+                "type": "string",
+                "description": "JavaScript source: function(doc, out) {...}",
+                "examples": [_REDUCE],
+            },
             "condition": {"type": "object", "description": "A filter, as `query`."},
         },
     },
@@ -182,7 +196,7 @@ _SCHEMAS: dict[str, Any] = {
     "RemoveCollection": {
         "type": "object",
         "required": ["collectionName"],
-        "properties": {"collectionName": {"type": "string"}},
+        "properties": {"collectionName": _COLLECTION},
     },
     "Any": {"description": "Any JSON value."},
     "Bytes": {"type": "string", "format": "binary", "description": "The file's bytes."},
@@ -226,68 +240,6 @@ _SCHEMAS: dict[str, Any] = {
     },
     "Files": {"type": "array", "items": ref("File")},
     "LegacyURL": {"type": "object", "required": ["URI"], "properties": {"URI": {"type": "string"}}},
-    "Email": {
-        "type": "object",
-        "required": ["from", "to", "subject", "body"],
-        "properties": {
-            "from": {"type": "string"},
-            "to": {"type": ["string", "array"]},
-            "cc": {"type": ["string", "array", "null"]},
-            "bcc": {"type": ["string", "array", "null"]},
-            "replyTo": {"type": ["string", "null"]},
-            "subject": {"type": "string"},
-            "body": {"type": "string"},
-            "html": {"type": ["string", "null"]},
-        },
-    },
-    "MailResult": {"type": "object", "properties": {"mailServerResponse": {"type": "string"}}},
-    "Device": {
-        "type": "object",
-        "required": ["platform", "deviceId"],
-        "properties": {
-            "platform": {"enum": ["ios", "android"]},
-            "deviceId": {"type": "string", "description": "The FCM or APNs token."},
-            "service": {"type": "string"},
-            "framework": {"type": "string"},
-        },
-    },
-    "MessageContent": {
-        "description": "A text, or a payload for each platform.",
-        "oneOf": [
-            {"type": "string"},
-            {
-                "type": "object",
-                "properties": {
-                    "iOSAps": {"type": "object"},
-                    "iOSExtras": {"type": "object"},
-                    "androidPayload": {"type": "object"},
-                },
-            },
-        ],
-    },
-    "PushMessage": {
-        "type": "object",
-        "required": ["recipients", "messageContent"],
-        "properties": {
-            "recipients": {"type": "array", "items": {"type": ["object", "string"]}},
-            "messageContent": ref("MessageContent"),
-        },
-    },
-    "PushBroadcast": {
-        "type": "object",
-        "required": ["messageContent"],
-        "properties": {"messageContent": ref("MessageContent")},
-    },
-    "PushReport": {
-        "type": "object",
-        "required": ["sent", "failed", "removed", "errors"],
-        "properties": {
-            "sent": {"type": "integer"},
-            "failed": {"type": "integer"},
-            "removed": {"type": "integer"},
-            "errors": {"type": "array", "items": {"type": "string"}},
-        },
-    },
     "AppConfig": {
         "type": "object",
         "description": "The app configuration (docs/app-config.md): as JSON, or the same file as TOML.",
@@ -344,8 +296,14 @@ _SCHEMAS: dict[str, Any] = {
 }
 
 
-def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": _ID}
+def _path(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": schema or _SEGMENT,
+    }
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -370,7 +328,7 @@ def _header(name: str, description: str, schema: dict[str, Any] | None = None) -
 
 _PARAMETERS: dict[str, Any] = {
     "app_key": _path("app_key", "The app key (`kid_...`)."),
-    "collection": _path("collection", "A collection name."),
+    "collection": _path("collection", "A collection name.", _COLLECTION),
     "entity_id": _path("entity_id", "An entity `_id`."),
     "user_id": _path("user_id", "A user `_id`."),
     "group_id": _path("group_id", "A group `_id`."),
@@ -378,16 +336,22 @@ _PARAMETERS: dict[str, Any] = {
     "login": _path("login", "A username (or an email, or an `_id`)."),
     "endpoint": _path("endpoint", "The name of a custom endpoint."),
     "authenticator_id": _path("authenticator_id", "An authenticator `id`."),
-    "client_id": _query("client_id", "`APP_KEY`, or `APP_KEY.<auth service>`."),
-    "redirect_uri": _query("redirect_uri", "A redirect URI registered for the auth service."),
-    "response_type": _query("response_type", "Must be `code`.", {"enum": ["code"]}),
+    "client_id": {**_query("client_id", "`APP_KEY`, or `APP_KEY.<auth service>`."), "required": True},
+    "redirect_uri": {
+        **_query("redirect_uri", "A redirect URI registered for the auth service."),
+        "required": True,
+    },
+    "response_type": {**_query("response_type", "Must be `code`.", {"enum": ["code"]}), "required": True},
     "state": _query("state", "The client's own value, sent back with the code."),
     "query": _query("query", "A MongoDB-style filter, as JSON text."),
     "sort": _query("sort", 'Sort keys as JSON text (`{"age": -1}`) or a field name.'),
     "limit": _query("limit", "At most this many entities.", {"type": "string", "pattern": "^[0-9]+$"}),
     "skip": _query("skip", "Skip this many entities.", {"type": "string", "pattern": "^[0-9]+$"}),
     "fields": _query("fields", "A comma list of fields to return (`_id`, `_acl`, `_kmd` always are)."),
-    "since": _query("since", "An `X-Kinvey-Request-Start` of an earlier read.", _ISO),
+    "since": {
+        **_query("since", "An `X-Kinvey-Request-Start` of an earlier read (required).", _ISO),
+        "required": True,
+    },
     "hard": _query(
         "hard", "`true` deletes the user for good (soft by default).", {"enum": ["true", "false"]}
     ),
@@ -426,7 +390,10 @@ _PARAMETERS: dict[str, Any] = {
         "`true` skips collection hooks (master secret only).",
         {"enum": ["true", "false"]},
     ),
-    "delete_collection": _header("X-Kinvey-Delete-Entire-Collection", "Must be `true`.", {"enum": ["true"]}),
+    "delete_collection": {
+        **_header("X-Kinvey-Delete-Entire-Collection", "Must be `true`.", {"enum": ["true"]}),
+        "required": True,
+    },
 }
 
 _SECURITY: dict[str, Any] = {
@@ -458,7 +425,7 @@ _SECURITY: dict[str, Any] = {
     },
 }
 
-_SCHEMAS |= LOGIN_SCHEMAS
+_SCHEMAS |= LOGIN_SCHEMAS | PUSH_SCHEMAS
 
 COMPONENTS: dict[str, Any] = {
     "schemas": _SCHEMAS,
