@@ -412,11 +412,12 @@ def _operation(route: Route, op: Op) -> dict[str, Any]:
         responses[str(status)] = {"description": f"{op.summary} ({status})"}
         if schema:
             responses[str(status)]["content"] = _content(schema, op.media)
-    error = {"description": "An error", "content": _content(op.error, JSON)}
+    error_content = _content(op.error, JSON)
     if route.page and op.media == HTML:
         # A page answers its errors as a page; the checks at the edge (a header block over its
         # limit, a control character in the path) answer them in Kinvey's JSON before any route.
-        error["content"] = {**_content("Any", HTML), **error["content"]}
+        error_content = {**_content("Any", HTML), **error_content}
+    error = {"description": "An error", "content": error_content}
     responses["4XX"] = error
     responses["5XX"] = error
     operation: dict[str, Any] = {
