@@ -236,6 +236,7 @@ OPERATIONS: dict[str, Op] = {
         "Files",
         "File",
         query=("tls", "ttl_in_seconds"),
+        extra={302: ""},
     ),
     "files_file_put": Op(
         "Replace (or create) a file's metadata; a new _uploadURL",
@@ -278,7 +279,12 @@ OPERATIONS: dict[str, Op] = {
         "Delete the file of a remove-loc URL", "Files", status=204, query=("link_token",)
     ),
     "files_upload_loc": Op("Legacy: a URL to PUT a file of this name to", "Files", "LegacyURL"),
-    "files_download_loc": Op("Legacy: the download URL of a file of this name", "Files", "LegacyURL"),
+    "files_download_loc": Op(
+        "Legacy: the download URL of a file of this name (302 to it before API version 2)",
+        "Files",
+        "LegacyURL",
+        extra={302: ""},
+    ),
     "files_remove_loc": Op("Legacy: a URL that deletes a file of this name", "Files", "LegacyURL"),
     # -- rpc ----------------------------------------------------------------------------------
     "rpc_check_username": Op("Whether a username is taken", "Users", "UsernameExists", body="UsernameQuery"),
