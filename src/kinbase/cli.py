@@ -144,8 +144,10 @@ def _uvicorn(settings: Settings) -> None:
     import uvicorn
 
     from kinbase.http.protocol import GuardedHttpToolsProtocol
+    from kinbase.workers import run_workers
 
-    uvicorn.run(
+    run = run_workers if settings.workers > 1 else uvicorn.run
+    run(
         "kinbase.app:create_app_from_environment",
         factory=True,
         host=settings.host,

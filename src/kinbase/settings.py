@@ -55,7 +55,8 @@ class Settings:
     port: int = setting(8080, "TCP port of the HTTP server.", minimum=0)
     workers: int = setting(
         1,
-        "Server worker processes. With SQLite several workers share one file (one writer at a time); "
+        "Server worker processes, each accepting on a socket of its own (SO_REUSEPORT: the kernel "
+        "spreads connections over them). With SQLite several workers share one file (one writer at a time); "
         "with PostgreSQL use one per core.",
         minimum=1,
     )
