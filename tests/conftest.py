@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import httpx
 import psycopg
+import psycopg_pool.base
 import pytest
 from psycopg import sql as pgsql
 
@@ -27,6 +29,12 @@ from kinbase.storage.blobs.s3 import MIN_PART_SIZE, S3BlobStore
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sqlite import SQLiteStorage
 from tests.support.seaweedfs import ACCESS_KEY, SECRET_KEY, SeaweedFS, run_seaweedfs
+
+# psycopg_pool jitters its connections' lifetimes with the global `random` from the pool's own
+# tasks; hypothesis checks the global state around every draw of the tests that run a server in
+# the same process (schemathesis, the permission model) and took those draws for a strategy using
+# `random` (HypothesisDeprecationWarning, an error here). The pool gets a generator of its own.
+psycopg_pool.base.random = random.Random().random  # type: ignore[attr-defined]
 
 POSTGRES_URL = os.environ.get("KINBASE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENGINES = ["sqlite", "postgresql"]

@@ -138,6 +138,13 @@ async def test_postgresql_notify_reaches_the_other_process(postgresql_storage: S
     seen_a, seen_b = Seen(a), Seen(b)
     await a.start()
     await b.start()
+    # start() waits 10 s at most for the LISTEN connection; on a loaded server it can take longer
+    # (connections refused, retried): a message sent before b listens is not b's to hear.
+    for _ in range(600):
+        if a.connected and b.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert a.connected and b.connected
     seen_a.keys.clear()
     seen_b.keys.clear()
     try:

@@ -42,6 +42,10 @@ from kinbase.storage.base import NewVersion, Reader, StorageBackend, WriteContex
 from kinbase.storage.sql.statements import clean_text
 from kinbase.storage.stamps import now_ms
 
+# A private generator: jitter and sampling never touch the global `random` state (hypothesis
+# checks it around every draw, and the tests run the server in the same process).
+_RANDOM = random.Random()
+
 __all__ = ["THROTTLE", "LoginThrottle", "ThrottlePolicy"]
 
 THROTTLE = "kinbase.throttle"
@@ -199,7 +203,7 @@ class LoginThrottle:
             await writer.put(parent, _user_key(username), counter(policy.max_failures, True))
             if address:
                 await writer.put(parent, _address_key(address), counter(policy.address_max_failures, False))
-            if random.randrange(_SWEEP_ONE_IN) == 0:
+            if _RANDOM.randrange(_SWEEP_ONE_IN) == 0:
                 # Forget records idle for longer than the window and the lockout.
                 idle = now_ms() - window_ms - int(policy.lockout_seconds * 1000)
                 if await writer.delete_matching(parent, Query(filter=Range(("last",), "lt", idle))):

@@ -28,6 +28,10 @@ from kinbase.storage.base import AppRecord, Reader, StorageBackend
 from kinbase.storage.blobs import BlobInfo, BlobStore, UploadInfo
 from kinbase.storage.stamps import now_ms
 
+# A private generator: jitter and sampling never touch the global `random` state (hypothesis
+# checks it around every draw, and the tests run the server in the same process).
+_RANDOM = random.Random()
+
 __all__ = ["CollectReport", "FileCollector", "OwnerCheck"]
 
 logger = logging.getLogger("kinbase.files")
@@ -142,7 +146,7 @@ class FileCollector:
     async def _loop(self) -> None:
         interval = self.settings.file_gc_seconds
         while True:
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+            await asyncio.sleep(interval * _RANDOM.uniform(0.5, 1.5))
             try:
                 report = await self.collect()
             except Exception:

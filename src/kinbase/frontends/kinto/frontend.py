@@ -36,6 +36,10 @@ from kinbase.http.request import ClientDisconnected, HttpRequest
 from kinbase.http.response import redirect
 from kinbase.storage.base import AppRecord, Writer
 
+# A private generator: jitter and sampling never touch the global `random` state (hypothesis
+# checks it around every draw, and the tests run the server in the same process).
+_RANDOM = random.Random()
+
 __all__ = ["CORS", "KintoFrontend", "backoff", "error_bytes", "is_kinto_path"]
 
 logger = logging.getLogger("kinbase.kinto")
@@ -75,7 +79,7 @@ def backoff(config: KintoConfig, draw: Callable[[], float]) -> str | None:
 
 
 def _draw() -> float:
-    return random.random()
+    return _RANDOM.random()
 
 
 def is_kinto_path(path: str) -> bool:
