@@ -8,39 +8,23 @@ limit 50 (ACL in force) and print its plan (PostgreSQL: ``EXPLAIN (ANALYZE, BUFF
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
-import uuid
 from typing import Any
 
-import psycopg
-
-from import_bench import PG_URL, items
+from import_bench import items, throwaway_store
 from kinbase.core.kinvey.transfer import import_batch
 from kinbase.core.permissions import AUTHENTICATED, IMPLIED_BY
 from kinbase.query.ast import Eq, Query, SortKey
 from kinbase.storage import indexing
-from kinbase.storage.base import AclFilter, FindOptions, StorageBackend
+from kinbase.storage.base import AclFilter, FindOptions
 
 KIND = "kinvey.appdata"
 
 
 async def main() -> None:
     engine, count = sys.argv[1], int(sys.argv[2])
-    schema = "big_query_" + uuid.uuid4().hex[:8]
-    path = f"/tmp/big-query-{os.getpid()}.db"  # nosec B108: a throwaway benchmark file
-    storage: StorageBackend
-    if engine == "sqlite":
-        from kinbase.storage.sqlite import SQLiteStorage
-
-        storage = SQLiteStorage(path)
-    else:
-        from kinbase.storage.postgresql import PostgreSQLStorage
-
-        storage = PostgreSQLStorage(PG_URL, schema=schema, min_size=1, max_size=2)
-    await storage.start()
-    try:
+    async with throwaway_store(engine, "big_query", max_size=2) as storage:
         async with storage.writer() as w:
             app = await w.create_app("kid_q", "Q", "s", "m", {})
         data = items(count, "user1")
@@ -82,15 +66,6 @@ async def main() -> None:
             explain = "EXPLAIN QUERY PLAN " if engine == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS) "
             for row in await run(explain + sql, params):
                 print(row[-1] if engine == "sqlite" else row[0])
-    finally:
-        await storage.stop()
-        if engine == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):  # noqa: PTH110
-                    os.unlink(path + suffix)  # noqa: PTH108
-        else:
-            async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-                await conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

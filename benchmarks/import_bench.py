@@ -10,11 +10,13 @@ used (its pool has one connection), so runs on a loaded machine still compare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -51,12 +53,12 @@ def cpu_of(pids: list[int]) -> float:
     return total
 
 
-async def main() -> None:
-    engine, count = sys.argv[1], int(sys.argv[2])
-    batch = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
+@contextlib.asynccontextmanager
+async def throwaway_store(engine: str, name: str, max_size: int) -> AsyncIterator[StorageBackend]:
+    """A started store on a fresh SQLite file or PostgreSQL schema, removed afterwards."""
+    schema = f"{name}_{uuid.uuid4().hex[:8]}"
+    path = f"/tmp/{name}-{os.getpid()}.db"  # nosec B108: a throwaway benchmark file
     storage: StorageBackend
-    schema = "import_bench_" + uuid.uuid4().hex[:8]
-    path = f"/tmp/import-bench-{os.getpid()}.db"  # nosec B108: a throwaway benchmark file
     if engine == "sqlite":
         from kinbase.storage.sqlite import SQLiteStorage
 
@@ -64,9 +66,25 @@ async def main() -> None:
     else:
         from kinbase.storage.postgresql import PostgreSQLStorage
 
-        storage = PostgreSQLStorage(PG_URL, schema=schema, min_size=1, max_size=1)
+        storage = PostgreSQLStorage(PG_URL, schema=schema, min_size=1, max_size=max_size)
     await storage.start()
     try:
+        yield storage
+    finally:
+        await storage.stop()
+        if engine == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):  # noqa: PTH110
+                    os.unlink(path + suffix)  # noqa: PTH108
+        else:
+            async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
+                await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+async def main() -> None:
+    engine, count = sys.argv[1], int(sys.argv[2])
+    batch = int(sys.argv[3]) if len(sys.argv) > 3 else 5000
+    async with throwaway_store(engine, "import_bench", max_size=1) as storage:
         async with storage.writer() as w:
             app = await w.create_app("kid_import", "Import", "s", "m", {})
         data = items(count, "user1")
@@ -83,15 +101,6 @@ async def main() -> None:
             f"{time.process_time() - cpu:.1f} s CPU of this process"
             + (f", {cpu_of(pids) - server:.1f} s CPU of the PostgreSQL backend" if pids else "")
         )
-    finally:
-        await storage.stop()
-        if engine == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(path + suffix):  # noqa: PTH110
-                    os.unlink(path + suffix)  # noqa: PTH108
-        else:
-            async with await psycopg.AsyncConnection.connect(PG_URL, autocommit=True) as conn:
-                await conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":
