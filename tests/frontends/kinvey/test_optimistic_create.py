@@ -5,28 +5,18 @@ entity. Both engines, with PostgreSQL's group commit off (the server's default) 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 from kinbase.storage.base import StorageBackend
 from kinbase.storage.postgresql import PostgreSQLStorage
-from kinbase.storage.postgresql.appends import Ahead
+from tests.support.optimistic import group_commit, stale_predictions
 
 from .conftest import Kinvey
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture(params=[False, True], ids=["group-off", "group-on"])
-def group_commit(request: pytest.FixtureRequest, storage: StorageBackend) -> Iterator[bool]:
-    if not isinstance(storage, PostgreSQLStorage):
-        yield False
-        return
-    before = storage.group_commit
-    storage.group_commit = request.param
-    yield request.param
-    storage.group_commit = before
+__all__ = ["group_commit"]  # the fixture, used by name
 
 
 async def test_a_wrong_prediction_is_run_again_and_answered_once(
@@ -35,14 +25,7 @@ async def test_a_wrong_prediction_is_run_again_and_answered_once(
     alice = await kv.user()
     first = await kv.post("/appdata/{k}/books", alice, json={"n": 1})
     assert first.status_code == 201, first.text
-    predictions: list[int] = []
-    predict = Ahead.predict
-
-    def stale(self: Ahead, parent_id: int, parent_stamp: int) -> int:
-        predictions.append(predict(self, parent_id, parent_stamp))
-        return parent_stamp  # not above the parent's stamp: kinbase_advance_parent refuses it
-
-    monkeypatch.setattr(Ahead, "predict", stale)
+    predictions = stale_predictions(monkeypatch)
     r = await kv.post("/appdata/{k}/books", alice, json={"n": 2})
     monkeypatch.undo()
     assert r.status_code == 201, r.text
