@@ -123,7 +123,10 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="only the 1,000,000-entity step")
     parser.add_argument("--big-count", type=int, default=1_000_000)
     parser.add_argument(
-        "--big-reuse", action="store_true", help="--big on SQLite: measure the store a --big run loaded"
+        "--big-reuse",
+        action="store_true",
+        help="--big: only the indexed query, on the store an earlier --big run left "
+        "(SQLite data dir, PostgreSQL database kinbase_big)",
     )
     parser.add_argument(
         "--profile", help="after the rounds, py-spy TARGET:WORKLOAD[,...] (e.g. kinbase-sqlite:kv-list)"
