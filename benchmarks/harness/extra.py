@@ -252,9 +252,13 @@ def big(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
                     "answers over the query budget (503) under wrk | |"
                 )
                 continue
+            under_wrk = (
+                f"{many['rps']:,.1f} ({many['p50_ms']:.3g} / {many['p99_ms']:.3g} ms)"
+                if many["requests"]
+                else f"no answer within the {args.duration:g} s run ({many['socket_errors']} socket errors)"
+            )
             rows.append(
-                f"| {engine} | {label} | {one['p50_ms']:.3g} / {one['p99_ms']:.3g} ms | "
-                f"{many['rps']:,.1f} ({many['p50_ms']:.3g} / {many['p99_ms']:.3g} ms) |"
+                f"| {engine} | {label} | {one['p50_ms']:.3g} / {one['p99_ms']:.3g} ms | {under_wrk} |"
             )
         loaded = (
             f"load {args.big_count:,} entities: {load_s:.0f} s; index build {results.get('index_s', 0):.0f} s"
