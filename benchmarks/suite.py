@@ -3,7 +3,7 @@ Parse Server, the raw ASGI ceiling, and itself with two workers.
 
     .venv/bin/python benchmarks/suite.py [--quick] [--rounds 3] [--duration 5]
         [--only kinvey,kinto,ceiling,workers] [--engines sqlite,postgresql] [--before-src DIR]
-        [--report docs/performance.md | --no-report] [--profile TARGET:WORKLOAD,...]
+        [--report docs/performance.md | --no-report] [--profile unmet,TARGET:WORKLOAD,...]
     .venv/bin/python benchmarks/suite.py --soak [--soak-minutes 30]     # RSS over a mixed run
     .venv/bin/python benchmarks/suite.py --big [--big-count 1000000]     # 1M entities, one query
 
@@ -33,9 +33,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import extra, report, wrk
+from harness import cpu, extra, report, wrk
+from harness import profile as spy
 from harness.common import ROOT, WORK, Target, drop_databases
-from harness.profile import profile
 from harness.setup import build_targets
 
 GROUPS = ("kinvey", "kinto", "ceiling", "workers")
@@ -75,25 +75,29 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
                 waited = target.server.wait_idle()
                 if waited > 2:
                     print(f"  ({target.name} busy for {waited:.0f} s before {key}: waited)", flush=True)
-                sample = wrk.run(
-                    target.base,
-                    target.loads[key],
-                    args.duration,
-                    args.connections,
-                    args.threads,
-                    WORK / "lua",
-                )
+                with cpu.Meter(target.server.process.pid, target.database) as meter:
+                    sample = wrk.run(
+                        target.base,
+                        target.loads[key],
+                        args.duration,
+                        args.connections,
+                        args.threads,
+                        WORK / "lua",
+                    )
+                sample.update(meter.usage)
                 if target.check is not None:
                     target.check(key, sample)
                 sample.pop("ids")
                 samples[target.name].setdefault(key, []).append(sample)
                 load_max[0] = max(load_max[0], os.getloadavg()[0])
+                waited = sample["server_wait"] + sample["db_wait"]
                 flags = f" non-2xx {sample['non2xx']}" if sample["non2xx"] else ""
                 flags += f" socket-errors {sample['socket_errors']}" if sample["socket_errors"] else ""
                 flags += f" LOST {sample['lost']}" if sample.get("lost") else ""
                 print(
                     f"round {round_ + 1} {key:16s} {target.name:26s} {sample['rps']:10,.1f} req/s  "
-                    f"p50 {sample['p50_ms']:8.2f}  p99 {sample['p99_ms']:8.2f} ms{flags}",
+                    f"p50 {sample['p50_ms']:8.2f}  p99 {sample['p99_ms']:8.2f} ms  "
+                    f"cores {report.cores(sample)}, waiting for a core {waited:.2f}{flags}",
                     flush=True,
                 )
     return samples
@@ -129,7 +133,9 @@ def main() -> None:
         "(SQLite data dir, PostgreSQL database kinbase_big)",
     )
     parser.add_argument(
-        "--profile", help="after the rounds, py-spy TARGET:WORKLOAD[,...] (e.g. kinbase-sqlite:kv-list)"
+        "--profile",
+        help="after the rounds, py-spy TARGET:WORKLOAD[,...] (e.g. kinbase-sqlite:kv-list), and with "
+        "'unmet' every kinbase target and workload whose goal this run missed",
     )
     parser.add_argument("--profile-seconds", type=float, default=10)
     args = parser.parse_args()
@@ -140,6 +146,8 @@ def main() -> None:
     groups = set(args.only.split(","))
     if groups - set(GROUPS):
         parser.error(f"unknown group in --only: {sorted(groups - set(GROUPS))}")
+    if args.profile and "unmet" in args.profile.split(",") and not args.rounds:
+        parser.error("--profile unmet needs the rounds (--rounds ≥ 1)")
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
@@ -155,6 +163,7 @@ def main() -> None:
             blocks[name] = extra.big(stack, args)
         else:
             targets = build_targets(stack, args, groups)
+            summary = None
             if args.rounds:
                 samples = run_rounds(targets, args, load_max)
                 summary = report.summarize(samples)
@@ -164,7 +173,7 @@ def main() -> None:
                 )
                 save(samples, targets, args, started)
             if args.profile:
-                blocks["suite profiles"] = profiles(targets, args)
+                blocks["suite profiles"] = profiles(targets, args, summary)
     for name, lines in blocks.items():
         print("\n".join(lines))
         if not args.no_report:
@@ -185,18 +194,38 @@ def save(samples: dict[str, Any], targets: list[Target], args: argparse.Namespac
     (results / f"suite-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(raw, indent=1))
 
 
-def profiles(targets: list[Target], args: argparse.Namespace) -> list[str]:
+def profiles(targets: list[Target], args: argparse.Namespace, summary: report.Summary | None) -> list[str]:
+    """py-spy of each ``--profile`` item: ``TARGET:WORKLOAD`` (a table each) or ``unmet`` (every
+    kinbase target and workload behind a goal this run missed: three lines each)."""
     by_name = {t.name: t for t in targets}
+    named: list[tuple[str, str]] = []
+    missed: list[tuple[str, str, str]] = []
+    for spec in args.profile.split(","):
+        if spec == "unmet":
+            missed = [m for m in report.unmet(summary or {}) if m[1] in by_name[m[0]].loads]
+        else:
+            name, _, key = spec.partition(":")
+            named.append((name, key))
     out = [
-        f"py-spy (250 Hz, {args.profile_seconds:g} s per workload, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}) of one kinbase worker"
-        " while wrk drives the workload; shares of all samples of the process.",
+        f"py-spy ({spy.RATE} Hz, {args.profile_seconds:g} s per workload, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}) of the kinbase server (all its workers)"
+        " while wrk drives the workload; shares of all busy samples of the server.",
         "",
     ]
-    for spec in args.profile.split(","):
-        name, _, key = spec.partition(":")
-        target = by_name[name]
-        out += [*profile(target, key, args.profile_seconds, args.connections, args.threads), ""]
+    for name, key in named:
+        got = spy.sample(by_name[name], key, args.profile_seconds, args.connections, args.threads)
+        out += [*spy.full(got), ""]
+    if missed:
+        out += [
+            f"#### Every kinbase workload behind an unmet target ({len(missed)}): the functions with most"
+            " own time, then the widest frames including callees (callers that only pass their time"
+            " through left out)",
+            "",
+        ]
+    for name, key, why in missed:
+        print(f"profiling {name} {key} ({why})", flush=True)
+        got = spy.sample(by_name[name], key, args.profile_seconds, args.connections, args.threads)
+        out += spy.compact(got, why)
     return out
 
 

@@ -192,7 +192,8 @@ class Target:
 
     ``loads`` maps a workload key to the wrk load; ``prepare`` (optional) is called with a workload
     key before each sample (e.g. to drop or create the peers' indexes, or open a fresh collection),
-    ``check`` after it with the sample, to add correctness counts (lost writes...).
+    ``check`` after it with the sample, to add correctness counts (lost writes...). ``database`` and
+    ``workers`` describe what the CPU of a sample is measured on and judged against.
     """
 
     name: str
@@ -203,3 +204,6 @@ class Target:
     prepare: Callable[[str], None] | None = None
     check: Callable[[str, dict[str, Any]], None] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    database: str | None = None
+    """The PostgreSQL database the server uses (its backends' CPU is measured), if any."""
+    workers: int = 1

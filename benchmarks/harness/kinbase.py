@@ -104,10 +104,12 @@ def start_kinbase(store: KinbaseStore, name: str, workers: int = 1) -> tuple[Ser
     return server, base
 
 
-def start_kinto() -> tuple[Server, str, str]:
-    """The real Kinto on a fresh PostgreSQL database under uWSGI; returns server, /v1 URL, version."""
+def start_kinto() -> tuple[Server, str, str, str]:
+    """The real Kinto on a fresh PostgreSQL database under uWSGI; returns server, /v1 URL, version
+    and the database's name."""
     venv = ensure_kinto_venv()
-    url = f"{PG_ADMIN}/{fresh_database('kinto_bench')}"
+    database = fresh_database("kinto_bench")
+    url = f"{PG_ADMIN}/{database}"
     port = free_port()
     ini, wsgi = WORK / "kinto.ini", WORK / "kinto-app.wsgi"
     wsgi.write_text(KINTO_WSGI)
@@ -125,7 +127,7 @@ def start_kinto() -> tuple[Server, str, str]:
         text=True,
         check=True,
     ).stdout.strip()
-    return server, base, f"Kinto {version} (PostgreSQL, uWSGI 3 processes)"
+    return server, base, f"Kinto {version} (PostgreSQL, uWSGI 3 processes)", database
 
 
 CEILING_APP = """\

@@ -244,7 +244,14 @@ def start_parse() -> Target:
 
     version = f"Parse Server {PARSE_VERSION} (PostgreSQL, Node {subprocess.getoutput('node --version')})"
     target = Target(
-        "parse", server, f"http://127.0.0.1:{port}", version, loads, prepare=prepare, facts={"counts": counts}
+        "parse",
+        server,
+        f"http://127.0.0.1:{port}",
+        version,
+        loads,
+        prepare=prepare,
+        facts={"counts": counts},
+        database=database,
     )
     check_loads(target, lambda body: body["results"])
     return target

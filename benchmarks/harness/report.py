@@ -9,6 +9,7 @@ import platform
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ Summary = dict[str, dict[str, dict[str, Any]]]
 
 
 def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> Summary:
-    """Per target and workload: medians of rps, p50, p99 and wrk's CPU; sums of the error counts."""
+    """Per target and workload: medians of rps, p50, p99 and the cores busy (server, database, wrk,
+    machine); sums of the error counts."""
     out: Summary = {}
     for target, by_key in samples.items():
         for key, rows in by_key.items():
@@ -33,6 +35,11 @@ def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> Summary:
                 "p50_ms": median([r["p50_ms"] for r in rows]),
                 "p99_ms": median([r["p99_ms"] for r in rows]),
                 "wrk_cpu": median([r["wrk_cpu"] for r in rows]),
+                "server_cpu": median([r.get("server_cpu", 0.0) for r in rows]),
+                "db_cpu": median([r.get("db_cpu", 0.0) for r in rows]),
+                "machine_cpu": median([r.get("machine_cpu", 0.0) for r in rows]),
+                "server_wait": median([r.get("server_wait", 0.0) for r in rows]),
+                "db_wait": median([r.get("db_wait", 0.0) for r in rows]),
                 "rounds": [round(r["rps"], 1) for r in rows],
                 "non2xx": sum(r["non2xx"] for r in rows),
                 "socket_errors": sum(r["socket_errors"] for r in rows),
@@ -200,7 +207,7 @@ def ceiling_workers_tables(s: Summary) -> list[str]:
                 "raw ASGI hello-world (uvicorn, uvloop, httptools, 1 worker)",
                 cell(ceiling),
                 "1.00x",
-                f"{ceiling['wrk_cpu']:.2f}",
+                cores(ceiling),
             ]
         ]
         for name in ("kinbase-sqlite", "kinbase-postgresql"):
@@ -211,12 +218,10 @@ def ceiling_workers_tables(s: Summary) -> list[str]:
                         f"{name}, session + ACL check",
                         cell(got),
                         rtext(ratio(got, ceiling), 0.35),
-                        f"{got['wrk_cpu']:.2f}",
+                        cores(got),
                     ]
                 )
-        out += _table(
-            ["server", "req/s (p50 / p99)", "of the ceiling (goal ≥ 0.35)", "wrk CPU (cores)"], rows
-        )
+        out += _table(["server", "req/s (p50 / p99)", "of the ceiling (goal ≥ 0.35)", CORES], rows)
     rows = []
     for key in ("kv-get", "kv-list", "kv-filter", "kt-get", "kt-list", "kt-filter"):
         for engine in ("sqlite", "postgresql"):
@@ -229,15 +234,47 @@ def ceiling_workers_tables(s: Summary) -> list[str]:
                         cell(one),
                         cell(two),
                         rtext(ratio(two, one), 1.5),
-                        f"{one['wrk_cpu']:.2f} / {two['wrk_cpu']:.2f}",
+                        f"{cores(one)} → {cores(two)}",
                     ]
                 )
     if rows:
         out += ["", "### `kinbase serve --workers 2` vs 1 on the read workloads", ""]
         out += _table(
-            ["workload", "engine", "1 worker", "2 workers", "2 / 1 (goal ≥ 1.5)", "wrk CPU 1w / 2w"], rows
+            ["workload", "engine", "1 worker", "2 workers", "2 / 1 (goal ≥ 1.5)", f"{CORES}, 1w → 2w"],
+            rows,
         )
     return out
+
+
+CORES = "cores busy: server / db / wrk (machine)"
+CORE_COLUMNS = (
+    ("kinbase-sqlite", "kinbase SQLite"),
+    ("kinbase-postgresql", "kinbase PG"),
+    ("pocketbase", "PocketBase"),
+    ("parse", "Parse Server"),
+    ("kinto", "Kinto"),
+)
+
+
+def cores_table(s: Summary) -> list[str]:
+    """Per workload, the cores each server kept busy (medians of the rounds)."""
+    columns = [(name, label) for name, label in CORE_COLUMNS if name in s]
+    rows = [
+        [NAMES[key], *(cores(s[name].get(key)) for name, _ in columns)]
+        for key in NAMES
+        if any(key in s[name] for name, _ in columns)
+    ]
+    if not rows:
+        return []
+    return [
+        f"### Cores busy per workload: server / database / wrk (whole machine, {os.cpu_count()} cores)",
+        "",
+        "Server: the process and its workers; database: the PostgreSQL backends of the server's"
+        " database (- on SQLite, which runs in the server's process); machine: every process, others'"
+        " included; medians of the rounds.",
+        "",
+        *_table(["workload", *(label for _, label in columns)], rows),
+    ]
 
 
 def before_table(s: Summary) -> list[str]:
@@ -300,54 +337,161 @@ def write_block(path: Path, name: str, lines: list[str]) -> None:
     path.write_text(text)
 
 
-def targets_met(s: Summary) -> list[str]:
+@dataclass(frozen=True)
+class Goal:
+    """One issue-20 target judged by a run: met or not, on which kinbase target and workload
+    (``target``/``key``: what to profile when it is not met), against which server (``peer``)."""
+
+    ok: bool
+    text: str
+    target: str
+    key: str
+    peer: str | None = None
+    latency: bool = False
+    """A p99 goal (the tail) rather than a throughput ratio."""
+    correctness: bool = False
+    """Refused or lost writes: no performance bound to show."""
+
+
+def judge(s: Summary) -> list[Goal]:
     """The issue-20 targets this run can judge, each met or not, with the measured value."""
-    out: list[str] = []
-
-    def line(ok: bool, text: str) -> None:
-        out.append(f"- {'met' if ok else '**not met**'}: {text}")
-
+    out: list[Goal] = []
     for engine, peer, goal in (("sqlite", "pocketbase", 1.0), ("postgresql", "parse", 2.0)):
-        ours, theirs = s.get(f"kinbase-{engine}", {}), s.get(peer, {})
+        name = f"kinbase-{engine}"
+        ours, theirs = s.get(name, {}), s.get(peer, {})
         for key in PEER_WORKLOADS:
             r = ratio(ours.get(key), theirs.get(key))
             if r is not None:
-                line(r >= goal, f"Kinvey {NAMES[key]}, kinbase {engine} / {peer} = {r:.2f} (goal ≥ {goal:g})")
+                text = f"Kinvey {NAMES[key]}, kinbase {engine} / {peer} = {r:.2f} (goal ≥ {goal:g})"
+                out.append(Goal(r >= goal, text, name, key, peer))
         for key in ("kv-list", "kv-filter", "kv-list-noidx", "kv-filter-noidx", "kv-big"):
             got = ours.get(key)
             if got:
                 spread = got["p99_ms"] / max(got["p50_ms"], 1e-9)
-                line(spread <= 5, f"Kinvey {NAMES[key]} on {engine}: p99 / p50 = {spread:.1f} (goal ≤ 5)")
+                text = f"Kinvey {NAMES[key]} on {engine}: p99 / p50 = {spread:.1f} (goal ≤ 5)"
+                out.append(Goal(spread <= 5, text, name, key, latency=True))
     kt = s.get("kinto", {})
     for engine, goal in (("sqlite", 10.0), ("postgresql", 5.0)):
-        ours = s.get(f"kinbase-{engine}", {})
+        name = f"kinbase-{engine}"
+        ours = s.get(name, {})
         for key in KINTO_WORKLOADS:
             r = ratio(ours.get(key), kt.get(key))
             if r is not None:
-                line(r >= goal, f"Kinto {NAMES[key]}, kinbase {engine} / Kinto = {r:.1f} (goal ≥ {goal:g})")
+                text = f"Kinto {NAMES[key]}, kinbase {engine} / Kinto = {r:.1f} (goal ≥ {goal:g})"
+                out.append(Goal(r >= goal, text, name, key, "kinto"))
                 p99, p50 = ours[key]["p99_ms"], kt[key]["p50_ms"]
-                line(
-                    p99 < p50,
-                    f"Kinto {NAMES[key]} on {engine}: kinbase p99 {p99:.3g} ms < Kinto p50 {p50:.3g} ms",
-                )
+                text = f"Kinto {NAMES[key]} on {engine}: kinbase p99 {p99:.3g} ms < Kinto p50 {p50:.3g} ms"
+                out.append(Goal(p99 < p50, text, name, key, "kinto", latency=True))
         writes = ours.get("kt-writers")
         if writes:
             refused = writes["non2xx"] + writes["socket_errors"]
-            line(
-                refused == 0 and writes["lost"] == 0,
+            text = (
                 f"16 writers on {engine}: {refused} refused, {writes['lost']} lost "
-                f"of {writes['acknowledged']:,} acknowledged",
+                f"of {writes['acknowledged']:,} acknowledged"
             )
+            out.append(Goal(refused == 0 and writes["lost"] == 0, text, name, "kt-writers", correctness=True))
     ceiling = s.get("asgi-ceiling", {}).get("kv-get")
     for engine in ("sqlite", "postgresql"):
-        r = ratio(s.get(f"kinbase-{engine}", {}).get("kv-get"), ceiling)
+        name = f"kinbase-{engine}"
+        r = ratio(s.get(name, {}).get("kv-get"), ceiling)
         if r is not None:
-            line(r >= 0.35, f"Kinvey GET by id on {engine} / raw ASGI ceiling = {r:.2f} (goal ≥ 0.35)")
+            text = f"Kinvey GET by id on {engine} / raw ASGI ceiling = {r:.2f} (goal ≥ 0.35)"
+            out.append(Goal(r >= 0.35, text, name, "kv-get", "asgi-ceiling"))
     for engine in ("sqlite", "postgresql"):
+        name = f"kinbase-{engine}"
         for key in READS_2W:
-            r = ratio(s.get(f"kinbase-{engine}-2w", {}).get(key), s.get(f"kinbase-{engine}", {}).get(key))
+            r = ratio(s.get(f"{name}-2w", {}).get(key), s.get(name, {}).get(key))
             if r is not None:
-                line(r >= 1.5, f"2 workers / 1 on {engine}, {NAMES[key]} = {r:.2f} (goal ≥ 1.5)")
+                text = f"2 workers / 1 on {engine}, {NAMES[key]} = {r:.2f} (goal ≥ 1.5)"
+                out.append(Goal(r >= 1.5, text, f"{name}-2w", key, name))
+    return out
+
+
+def unmet(s: Summary) -> list[tuple[str, str, str]]:
+    """(kinbase target, workload, the first goal it missed) for every kinbase target and workload
+    behind an unmet performance goal, once each, in the report's order."""
+    seen: dict[tuple[str, str], str] = {}
+    for goal in judge(s):
+        if not goal.ok and not goal.correctness:
+            seen.setdefault((goal.target, goal.key), goal.text)
+    return [(target, key, text) for (target, key), text in seen.items()]
+
+
+def cores(x: dict[str, Any] | None) -> str:
+    """Cores busy during a sample or the median of samples: ``server / db / wrk (machine)``; the
+    database is ``-`` on SQLite (in the server's process)."""
+    if x is None:
+        return "-"
+    db = f"{x['db_cpu']:.2f}" if x.get("db_cpu") else "-"
+    return f"{x.get('server_cpu', 0.0):.2f} / {db} / {x['wrk_cpu']:.2f} ({x.get('machine_cpu', 0.0):.2f})"
+
+
+def _per_request(x: dict[str, Any]) -> str:
+    """CPU per request of the server and its database, in µs (wrk left out)."""
+    rps = max(x["rps"], 1e-9)
+    server, db = x.get("server_cpu", 0.0) / rps * 1e6, x.get("db_cpu", 0.0) / rps * 1e6
+    return f"{server + db:,.0f} µs" + (f" ({server:,.0f} server + {db:,.0f} database)" if db else "")
+
+
+def bound(s: Summary, goal: Goal, threads: int, cpus: int | None = None) -> str:
+    """What bounded ``goal``'s kinbase target on its workload, from the cores each process group
+    kept busy (medians of the rounds) and the CPU per request; and what would move it."""
+    cpus = cpus or os.cpu_count() or 1
+    got = s[goal.target][goal.key]
+    workers = 2 if goal.target.endswith("-2w") else 1
+    server, db = got.get("server_cpu", 0.0), got.get("db_cpu", 0.0)
+    gen, busy = got["wrk_cpu"], got.get("machine_cpu", 0.0)
+    other = max(0.0, busy - server - db - gen)
+    split = f"kinbase {server:.2f}" + (f", postgres {db:.2f}" if db else "") + f", wrk {gen:.2f}"
+    split += f", other processes {other:.2f}"
+    waited = got.get("server_wait", 0.0) + got.get("db_wait", 0.0)
+    if waited >= 0.05:
+        split += f"; kinbase{' and postgres' if db else ''} ready but waiting for a core {waited:.2f}"
+    if busy >= 0.9 * cpus:
+        why = f"machine saturated: {busy:.2f} of {cpus} cores busy ({split})"
+        if other >= 0.25 * cpus:
+            move = f"a quiet machine first (other processes held {other:.2f} cores: not kinbase's bound)"
+        else:
+            move = "less CPU per request in kinbase or its database, or wrk off these cores"
+    elif server >= 0.9 * workers:
+        share = "one core" if workers == 1 else f"{workers} cores"
+        why = f"server busy {server / workers:.0%} of {share} ({split}): CPU-bound in the process"
+        move = "less CPU per request in kinbase (the profile's own frames)"
+        move += ", or a second worker" if workers == 1 else ""
+    elif db >= 0.9:
+        why = f"database busy {db:.2f} cores ({split}): PostgreSQL's work per request"
+        move = "cheaper or fewer statements per request (EXPLAIN, statements per request)"
+    elif gen >= 0.9 * threads:
+        why = f"load generator busy {gen:.2f} of its {threads} threads ({split})"
+        move = "wrk on other cores: the server is not the limit here"
+    else:
+        why = f"no core saturated, {busy:.2f} of {cpus} busy ({split}): requests wait"
+        move = "shorter waits (commits, locks, a blocked event loop, queueing): see the profile"
+    one = s.get(goal.peer or "", {}).get(goal.key)
+    if workers > 1 and one is not None and other < 0.25 * cpus:
+        # one worker already kept these cores busy: two can at most fill the machine
+        used = one.get("server_cpu", 0.0) + one.get("db_cpu", 0.0) + one["wrk_cpu"]
+        why += (
+            f"; one worker kept {used:.2f} cores busy (kinbase {one.get('server_cpu', 0.0):.2f}, "
+            f"postgres {one.get('db_cpu', 0.0):.2f}, wrk {one['wrk_cpu']:.2f}): "
+            f"at most {cpus / max(used, 1e-9):.2f}x on {cpus} cores at the same CPU per request"
+        )
+    cost = f"CPU per request {_per_request(got)}"
+    theirs = s.get(goal.peer or "", {}).get(goal.key)
+    if theirs is not None and goal.peer != "asgi-ceiling":
+        cost += f" vs {goal.peer} {_per_request(theirs)}"
+    if goal.latency:
+        why = f"p50 {got['p50_ms']:.3g} ms, p99 {got['p99_ms']:.3g} ms; " + why
+    return f"bound: {why}; {cost}. Would move it: {move}."
+
+
+def targets_met(s: Summary, threads: int = 2) -> list[str]:
+    """Each goal met or not; under each unmet performance goal its bound (:func:`bound`)."""
+    out: list[str] = []
+    for goal in judge(s):
+        out.append(f"- {'met' if goal.ok else '**not met**'}: {goal.text}")
+        if not goal.ok and not goal.correctness:
+            out.append(f"  - {bound(s, goal, threads)}")
     return out
 
 
@@ -374,7 +518,13 @@ def full(
         *versions({t.name: t.version for t in targets}),
         "",
     ]
-    for part in (kinvey_tables(s), kinto_table(s), ceiling_workers_tables(s), before_table(s)):
+    for part in (
+        kinvey_tables(s),
+        kinto_table(s),
+        ceiling_workers_tables(s),
+        before_table(s),
+        cores_table(s),
+    ):
         if part:
             out += [*part, ""]
     counts = {t.name: t.facts for t in targets if t.facts}
@@ -391,5 +541,14 @@ def full(
         if v["non2xx"] or v["socket_errors"]
     ]
     out.append("- responses other than 2xx, and socket errors: " + ("; ".join(errors) if errors else "none"))
-    out += ["", "### Targets of issue 20 judged by this run", "", *targets_met(s)]
+    out += [
+        "",
+        "### Targets of issue 20 judged by this run",
+        "",
+        "Under each unmet target its bound, from the cores each process kept busy (medians of the rounds:"
+        " kinbase = every process of the server, postgres = the backends of its database, wrk, and the"
+        " rest of the machine) and the CPU each request cost.",
+        "",
+        *targets_met(s, args.threads),
+    ]
     return out

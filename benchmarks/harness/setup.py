@@ -35,6 +35,7 @@ def _kinbase(
     )
     server, base = start_kinbase(store, name)
     stack.callback(server.stop)
+    database = store.database_url.rsplit("/", 1)[1] if store.database_url else None
     create_app(store)
     loads: dict[str, Any] = {}
     facts: dict[str, Any] = {}
@@ -63,6 +64,7 @@ def _kinbase(
         facts=facts,
         prepare=lambda key: _each(hooks, key),
         check=kinto.verify_writes(base + "/v1"),
+        database=database,
     )
     target.loads = {k: v for k, v in loads.items() if _wanted(groups, k)}
     kinvey.check_loads(target, lambda body: body)
@@ -73,7 +75,8 @@ def _kinbase(
         two, base2 = start_kinbase(store, name + "-2w", workers=2)
         stack.callback(two.stop)
         reads = {k: v for k, v in loads.items() if k in READS}
-        out.append(Target(name + "-2w", two, base2, store.version() + f" on {engine}, 2 workers", reads))
+        version = store.version() + f" on {engine}, 2 workers"
+        out.append(Target(name + "-2w", two, base2, version, reads, database=database, workers=2))
     return out
 
 
@@ -90,7 +93,7 @@ def build_targets(stack: contextlib.ExitStack, args: argparse.Namespace, groups:
             targets.append(peer)
             say(f"{peer.name}: started and seeded")
     if "kinto" in groups:
-        server, base, version = start_kinto()
+        server, base, version, database = start_kinto()
         stack.callback(server.stop)
         seeded = kinto.seed(base)
         root = base.removesuffix("/v1")
@@ -102,6 +105,8 @@ def build_targets(stack: contextlib.ExitStack, args: argparse.Namespace, groups:
             facts={"kinto_counts": seeded["counts"]},
             prepare=kinto.prepare(base),
             check=kinto.verify_writes(base),
+            database=database,
+            workers=3,
         )
         target.loads = kinto.loads("/v1", seeded)
         kinto.check(target)
