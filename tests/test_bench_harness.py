@@ -4,10 +4,14 @@ unmet issue-20 target."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -165,3 +169,55 @@ def test_targets_met_puts_a_bound_under_each_unmet_goal_only() -> None:
     unmet = [i for i, line in enumerate(lines) if line.startswith("- **not met**")]
     assert unmet and all(lines[i + 1].startswith("  - bound: ") for i in unmet)
     assert sum(line.startswith("  - bound: ") for line in lines) == len(unmet)
+
+
+class _Idle:
+    """A server as the rounds see it, without a process: never busy."""
+
+    class process:
+        pid = os.getpid()
+
+    def wait_idle(self) -> float:
+        return 0.0
+
+
+def test_two_workers_measure_the_indexed_lists_whatever_ran_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    import suite
+    from harness import setup
+    from harness.common import Target
+    from harness.wrk import Load
+
+    indexed = {"now": True}
+    seen: list[tuple[str, str, bool]] = []
+
+    def hook(key: str) -> None:  # as kinvey.index_hook: the database's indexes follow the workload
+        if key in ("kv-list", "kv-list-noidx"):
+            indexed["now"] = not key.endswith("-noidx")
+
+    def run(base: str, load: Load, *_: Any) -> dict[str, Any]:
+        seen.append((base, load.paths[0], indexed["now"]))
+        return {
+            "rps": 1.0,
+            "p50_ms": 1.0,
+            "p99_ms": 1.0,
+            "non2xx": 0,
+            "socket_errors": 0,
+            "wrk_cpu": 0.0,
+            "ids": [],
+        }
+
+    monkeypatch.setattr(suite.wrk, "run", run)
+    loads = {k: Load("GET", (f"/{k}",)) for k in ("kv-get", "kv-list", "kv-list-noidx")}
+    server: Any = _Idle()
+    one = Target("kinbase-sqlite", server, "one", "kinbase on sqlite, 1 worker", loads, prepare=hook)
+    two = setup.two_workers(one, server, "two")
+    assert (two.version, sorted(two.loads), two.workers) == (
+        "kinbase on sqlite, 2 workers",
+        ["kv-get", "kv-list"],
+        2,
+    )
+    args = argparse.Namespace(rounds=3, duration=1, connections=1, threads=1)
+    suite.run_rounds([one, two], args, [0.0])
+    lists = [(base, ok) for base, path, ok in seen if path == "/kv-list"]
+    # round 2 runs the two-worker server first, after round 1's "-noidx" workload
+    assert lists == [("one", True), ("two", True), ("two", True), ("one", True), ("one", True), ("two", True)]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness import kinto, kinvey
-from harness.common import Target, call, expect
+from harness.common import Server, Target, call, expect
 from harness.kinbase import create_app, create_store, start_ceiling, start_kinbase, start_kinto
 from harness.peers import start_parse, start_pocketbase
 
@@ -74,10 +74,24 @@ def _kinbase(
     if "workers" in groups and not before:
         two, base2 = start_kinbase(store, name + "-2w", workers=2)
         stack.callback(two.stop)
-        reads = {k: v for k, v in loads.items() if k in READS}
-        version = store.version() + f" on {engine}, 2 workers"
-        out.append(Target(name + "-2w", two, base2, version, reads, database=database, workers=2))
+        out.append(two_workers(target, two, base2))
     return out
+
+
+def two_workers(one: Target, server: Server, base: str) -> Target:
+    """The two-worker server on ``one``'s database, driven with ``one``'s read workloads. It shares
+    ``one``'s hooks (the index state of the database): a round that runs it before ``one`` measures
+    the indexed lists, not the unindexed state a ``-noidx`` workload left."""
+    return Target(
+        one.name + "-2w",
+        server,
+        base,
+        one.version.replace(", 1 worker", ", 2 workers"),
+        {k: v for k, v in one.loads.items() if k in READS},
+        prepare=one.prepare,
+        database=one.database,
+        workers=2,
+    )
 
 
 def build_targets(stack: contextlib.ExitStack, args: argparse.Namespace, groups: set[str]) -> list[Target]:
