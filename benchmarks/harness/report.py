@@ -314,7 +314,23 @@ def machine(load_before: tuple[float, ...], load_after: tuple[float, ...], load_
         f"Python {platform.python_version()}",
         f"- load average (1/5/15 min) before: {lavg}; after: {' / '.join(f'{x:.2f}' for x in load_after)}; "
         f"highest 1-min value sampled between workloads: {load_max:.2f}",
+        f"- scheduler: {autogroup()}",
     ]
+
+
+def autogroup() -> str:
+    """Whether the kernel shares CPU between sessions rather than between threads: each server
+    runs in a session of its own, so under contention two workers get one group's share."""
+    try:
+        enabled = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        return "autogroup unknown"
+    if enabled:
+        return (
+            "autogroup on: CPU is shared between sessions; each server (all its workers), the"
+            " PostgreSQL server (every database's backends) and the suite with wrk are one group each"
+        )
+    return "autogroup off: CPU is shared between threads"
 
 
 def versions(targets: dict[str, str]) -> list[str]:
