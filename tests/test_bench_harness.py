@@ -207,6 +207,7 @@ def test_two_workers_measure_the_indexed_lists_whatever_ran_before(monkeypatch: 
         }
 
     monkeypatch.setattr(suite.wrk, "run", run)
+    monkeypatch.setattr(suite.wrk, "warm", lambda *_: None)
     loads = {k: Load("GET", (f"/{k}",)) for k in ("kv-get", "kv-list", "kv-list-noidx")}
     server: Any = _Idle()
     one = Target("kinbase-sqlite", server, "one", "kinbase on sqlite, 1 worker", loads, prepare=hook)
@@ -221,3 +222,25 @@ def test_two_workers_measure_the_indexed_lists_whatever_ran_before(monkeypatch: 
     lists = [(base, ok) for base, path, ok in seen if path == "/kv-list"]
     # round 2 runs the two-worker server first, after round 1's "-noidx" workload
     assert lists == [("one", True), ("two", True), ("two", True), ("one", True), ("one", True), ("two", True)]
+
+
+def test_warm_runs_the_load_unmeasured_except_loads_that_capture_ids(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from harness import wrk
+
+    calls: list[tuple[str, float, int]] = []
+
+    def run_script(base: str, path: str, text: str, duration: float, conns: int, *_: Any) -> dict[str, Any]:
+        calls.append((path, duration, conns))
+        return {}
+
+    monkeypatch.setattr(wrk, "run_script", run_script)
+    reads = wrk.Load("GET", ("/v1/x",), connections=16)
+    writers = wrk.Load("POST", ("/v1/w",), body="{}", capture='"id":"([^"]+)"', connections=16)
+    wrk.warm("http://127.0.0.1:1", reads, 32, 2, tmp_path)
+    wrk.warm("http://127.0.0.1:1", writers, 32, 2, tmp_path)
+    wrk.warm("http://127.0.0.1:1", wrk.Load("GET", ("/y",)), 32, 2, tmp_path)
+    # the load's own connections (Kinto: 16), else the run's; the writers' acknowledged ids are
+    # checked against the collection, so they are not warmed
+    assert calls == [("/v1/x", wrk.WARM_SECONDS, 16), ("/y", wrk.WARM_SECONDS, 32)]

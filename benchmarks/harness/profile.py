@@ -124,6 +124,7 @@ def sample(target: Target, key: str, duration: float, connections: int, threads:
     """Sample ``target`` (its process and, with several workers, its children) under ``key``."""
     if target.prepare is not None:  # the indexes (or none) the workload is measured with
         target.prepare(key)
+    wrk.warm(target.base, target.loads[key], connections, threads, WORK / "lua")
     target.server.wait_idle()  # not the backlog of the previous workload
     raw = WORK / f"profile-{target.name}-{key}.txt"
     raw.unlink(missing_ok=True)
