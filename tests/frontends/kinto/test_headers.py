@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from kinbase.errors import BackendUnavailable, Conflict
+from kinbase.frontends.kinto.call import http_date
 
 pytestmark = pytest.mark.anyio
 
@@ -194,3 +195,9 @@ async def test_failing_heartbeat_is_a_503(kinto, core, monkeypatch) -> None:
     monkeypatch.setattr(core.files.store, "ping", store_down)
     r = await kinto.get("/__heartbeat__")
     assert r.status_code == 503 and r.json()["attachments"] is False and r.json()["storage"] is True
+
+
+@pytest.mark.parametrize("stamp", [0, 1, 999, 1000, 1001, 1_765_000_000_999, 1_765_000_001_000])
+def test_last_modified_is_the_stamp_floored_to_its_second(stamp: int) -> None:
+    # http_date caches by second; formatdate of the millisecond stamp floors it
+    assert http_date(stamp) == email.utils.formatdate(stamp / 1000, usegmt=True)

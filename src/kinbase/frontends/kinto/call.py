@@ -8,6 +8,7 @@ handlers return a :class:`KintoResponse` whose body is bytes (stored JSON splice
 from __future__ import annotations
 
 import email.utils
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,8 +69,14 @@ def json_response(value: Any, status: int = 200, headers: dict[str, str] | None 
 
 
 def http_date(stamp: Stamp) -> str:
-    """``Last-Modified`` of a millisecond timestamp."""
-    return email.utils.formatdate(stamp / 1000, usegmt=True)
+    """``Last-Modified`` of a millisecond timestamp (whole seconds: ``formatdate`` floors them)."""
+    return _http_date(stamp // 1000)
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    # formatdate costs ~7 us (2 % of a Kinto POST's CPU); the writes of one second share a date
+    return email.utils.formatdate(seconds, usegmt=True)
 
 
 @dataclass(slots=True)
