@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 
@@ -9,9 +10,9 @@ import pytest
 
 from kinbase.query.ast import Exists, In, Query, Range, Regex, SortKey
 from kinbase.query.mongo import parse_filter
-from kinbase.query.sql import CompileContext
+from kinbase.query.sql import CompileContext, Sql, compile_find
 from kinbase.types import Document
-from tests.query.qharness import Backends, PgDatabase, contexts, index_defs, sqlite_database
+from tests.query.qharness import PARENT, Backends, PgDatabase, contexts, index_defs, sqlite_database
 
 # Each test process has its own PostgreSQL schema, so these may run in parallel.
 pytestmark = pytest.mark.postgres
@@ -139,3 +140,24 @@ def test_postgres_limited_unindexed_read_walks_the_stamp_index(
     assert "Seq Scan" not in plan and "Bitmap Heap Scan" not in plan, plan
     plain_lite, _ = contexts(stamp_path=("last_modified",))
     assert backends.run_pg(query, ctx_pg) == backends.run_sqlite(query, plain_lite)
+
+
+def test_postgres_top_n_sort_renders_only_the_kept_rows(
+    loaded: tuple[Backends, CompileContext, CompileContext],
+) -> None:
+    """An order no index gives, with a limit: PostgreSQL sorts the rows with their keys and
+    renders the select list (``data::text``) for the kept rows only, not for every sorted row."""
+    backends, _, _ = loaded
+    plain_lite, plain_pg = contexts()
+    query = Query(
+        parse_filter({"tags": "t3"}), (SortKey(("price",), True), SortKey(("name",))), skip=3, limit=20
+    )
+    where = Sql("o.parent_id = %s AND NOT o.deleted", [PARENT])
+    sql = compile_find(query, plain_pg, select="o.oid, o.data::text", where=where)
+    plan = [row[0] for row in backends.pg.execute("EXPLAIN VERBOSE " + sql.text, sql.params)]
+    sort = next(i for i, line in enumerate(plan) if line.lstrip().startswith("->  Sort"))
+    assert "(o.data)::text" in plan[1], plan[:2]  # the output of the top node
+    assert "data)::text" not in plan[sort + 1], plan[sort + 1]
+    rows = backends.pg.execute(sql.text, sql.params).fetchall()
+    assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
+    assert all(json.loads(text)["tags"] for _, text in rows) and len(rows) == 20
