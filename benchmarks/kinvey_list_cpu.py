@@ -3,7 +3,8 @@
 CPU per request is far less sensitive to a shared machine's load than requests per second: this
 drives the kinbase ASGI app directly with the suite's data set (10,000 items of one owner,
 readable only by it, a user session) and reports ``time.process_time()`` per request (all threads
-of the process, so reads that run on a thread are counted).
+of the process, so reads that run on a thread are counted), and on PostgreSQL the CPU time of the
+server's backends per request (read from ``/proc``: a server on this machine).
 
     .venv/bin/python benchmarks/kinvey_list_cpu.py seed --engine sqlite --dir /tmp/klc
     .venv/bin/python benchmarks/kinvey_list_cpu.py run --dir /tmp/klc [--src /tmp/before] [-n 200]
@@ -160,6 +161,27 @@ def _analyze(state: dict[str, Any]) -> None:
             conn.execute("ANALYZE")
 
 
+def _server_cpu(state: dict[str, Any]) -> float:
+    """CPU seconds of the PostgreSQL backends serving this database (from ``/proc``: the server
+    runs on this machine), 0 on SQLite or where ``/proc`` does not show them."""
+    if not state.get("database_url"):
+        return 0.0
+    import psycopg
+
+    with psycopg.connect(state["database_url"], autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    total = 0
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 async def run(state: dict[str, Any], count: int, repeats: int, only: list[str]) -> dict[str, Any]:
     from kinbase.app import create_app
 
@@ -178,15 +200,20 @@ async def run(state: dict[str, Any], count: int, repeats: int, only: list[str]) 
             assert "filter" not in name or all(r["status"] == "todo" for r in rows)
             per_request = []
             for _ in range(repeats):
-                cpu, wall = time.process_time(), time.perf_counter()
+                cpu, wall, server = time.process_time(), time.perf_counter(), _server_cpu(state)
                 for _ in range(count):
                     await call("GET", target, auth)
                 per_request.append(
-                    ((time.process_time() - cpu) / count * 1e3, (time.perf_counter() - wall) / count * 1e3)
+                    (
+                        (time.process_time() - cpu) / count * 1e3,
+                        (time.perf_counter() - wall) / count * 1e3,
+                        (_server_cpu(state) - server) / count * 1e3,
+                    )
                 )
             result[name] = {
                 "cpu_ms": statistics.median(p[0] for p in per_request),
                 "wall_ms": statistics.median(p[1] for p in per_request),
+                "pg_ms": statistics.median(p[2] for p in per_request),
                 "bytes": len(body),
                 "first": rows[0]["_id"],
             }
@@ -308,13 +335,16 @@ def main() -> None:
     print(
         f"{state['engine']}, {args.n} requests x {args.repeats} repeats, best of 2 runs; load {load[0]:.1f}"
     )
-    header = "| workload | " + " | ".join(f"{label} CPU ms/req (wall)" for label, _ in trees)
+    pg = state["engine"] == "postgresql"
+    unit = "CPU ms/req (wall" + (", PostgreSQL backend CPU)" if pg else ")")
+    header = "| workload | " + " | ".join(f"{label} {unit}" for label, _ in trees)
     if len(trees) > 1:
         header += " | " + " | ".join(f"{label} / checkout" for label, _ in trees[1:])
     print(header + " |")
     for name in only:
         cells = [
-            f"{results[label][name]['cpu_ms']:.3f} ({results[label][name]['wall_ms']:.2f})"
+            f"{results[label][name]['cpu_ms']:.3f} ({results[label][name]['wall_ms']:.2f}"
+            + (f", {results[label][name].get('pg_ms', 0.0):.2f})" if pg else ")")
             for label, _ in trees
         ]
         ratios = [
