@@ -161,3 +161,18 @@ def test_postgres_top_n_sort_renders_only_the_kept_rows(
     rows = backends.pg.execute(sql.text, sql.params).fetchall()
     assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
     assert all(json.loads(text)["tags"] for _, text in rows) and len(rows) == 20
+
+
+def test_postgres_top_n_sort_reads_a_top_level_key_once(
+    loaded: tuple[Backends, CompileContext, CompileContext],
+) -> None:
+    """The three parts of a top-level sort key (rank, number, text) test one value read from the
+    document once per row, not one read of ``data -> 'price'`` per part."""
+    backends, _, _ = loaded
+    plain_lite, plain_pg = contexts()
+    query = Query(None, (SortKey(("price",), True), SortKey(("owner", "id"))), limit=30)
+    where = Sql("o.parent_id = %s AND NOT o.deleted", [PARENT])
+    sql = compile_find(query, plain_pg, select="o.oid", where=where)
+    plan = "\n".join(row[0] for row in backends.pg.execute("EXPLAIN VERBOSE " + sql.text, sql.params))
+    assert plan.count("-> 'price'") == 1, plan
+    assert backends.run_pg(query, plain_pg) == backends.run_sqlite(query, plain_lite)

@@ -144,6 +144,18 @@ def compile_find(
         texts = ["SELECT count(*) FROM objects o", *filter_texts]
         return Sql("".join(texts), filter_params, compiler.probed)
 
+    # An order an index gives (a field or compound index, or a system column) with a limit: the
+    # walk stops after skip + limit rows that pass the filter.
+    walked = (
+        query.limit is not None
+        and bool(keys)
+        and (sort_index is not None or compiler.column_for(keys[0].path) is not None)
+    )
+    # PostgreSQL, a top-N sort of computed keys (see below): a top-level field is read from the
+    # document once per row, in the innermost query (``_v0``...), and its three sort parts test
+    # that value (otherwise 4 reads of ``o.data -> 'n'`` per row: PostgreSQL shares none).
+    top_n = ctx.dialect == "postgresql" and query.limit is not None and not walked
+    values: list[Sql] = []
     terms: list[tuple[Sql, bool]] = []
     if keys:
         first = keys[0]
@@ -154,20 +166,20 @@ def compile_find(
             terms.append((sort_tiebreak(exact_text), first.descending))
             start = 1
         for key in keys[start:]:
-            terms += [(t, key.descending) for t in compiler.sort_terms(key, root)]
+            once = len(key.path) == 1 and key.collation == "mongo" and compiler.column_for(key.path) is None
+            if top_n and once:
+                values.append(d.carrier(d.child(root, key.path[0])))
+                value = d.from_carrier(f"o._v{len(values) - 1}")
+                parts = compiler.mongo_sort_value(value, key.descending)
+            else:
+                parts = compiler.sort_terms(key, root)
+            terms += [(t, key.descending) for t in parts]
         tie_desc = first.descending
     else:
         near = find_geo_near(query.filter)
         if near is not None:
             terms.append((compiler.near_order(near, root), False))
         tie_desc = False
-    # An order an index gives (a field or compound index, or a system column) with a limit: the
-    # walk stops after skip + limit rows that pass the filter.
-    walked = (
-        query.limit is not None
-        and bool(keys)
-        and (sort_index is not None or compiler.column_for(keys[0].path) is not None)
-    )
     window: list[str] = []
     window_params: list[Any] = []
     if query.limit is not None or query.skip:
@@ -178,7 +190,7 @@ def compile_find(
         window.append(f" LIMIT {ph} OFFSET {ph}")
         window_params += [limit, min(query.skip, INT64_MAX)]
     tie = " o.oid DESC" if tie_desc else " o.oid"
-    if ctx.dialect == "postgresql" and terms and query.limit is not None and not walked:
+    if top_n and terms:
         # A top-N sort of computed keys: PostgreSQL evaluates the select list (``data::text``,
         # 2 µs per row) for every row it sorts, before the LIMIT (a cast is not costly enough to
         # be postponed past it: 20 of the 22 ms of 50 of 10,000 unindexed). The inner query sorts
@@ -190,8 +202,16 @@ def compile_find(
             inner += [", ", term.text, f" AS _k{i}"]
             params += term.params
             order.append(f"_k{i}" + (" DESC" if descending else ""))
-        inner += [" FROM objects o", join_sql.text, *filter_texts]
-        params += [*join_sql.params, *filter_params]
+        rows = [" FROM objects o", join_sql.text, *filter_texts]
+        rows_params = [*join_sql.params, *filter_params]
+        if values:
+            # OFFSET 0 keeps the subquery one: flattened, each _v would be its expression again,
+            # read from the document at each use.
+            read = "".join(f", {v.text} AS _v{i}" for i, v in enumerate(values))
+            rows = [" FROM (SELECT o.*", read, *rows, " OFFSET 0) o"]
+            rows_params = [p for v in values for p in v.params] + rows_params
+        inner += rows
+        params += rows_params
         outer_order = ", ".join(f"o.{k}" for k in order)
         texts = [
             f"SELECT {select} FROM (",  # nosec B608: the engine's fixed column list; values bound

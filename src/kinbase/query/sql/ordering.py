@@ -33,20 +33,7 @@ class Ordering(PathWalker):
         d = self.d
         direction = " DESC" if key.descending else ""
         if len(key.path) == 1:
-            t = d.child(root, key.path[0])
-            from_, e = d.elements(t, self.alias("s"))
-            best_order = fmt(
-                " ORDER BY {}" + direction + ", {}" + direction + ", {}" + direction + " LIMIT 1)",
-                d.mongo_rank(e),
-                d.sort_number(e),
-                d.sort_text(e),
-            )
-
-            def best(part: Sql) -> Sql:
-                return fmt("(SELECT {} FROM {}", part, from_) + best_order
-
-            parts = d.mongo_sort_parts(t, e, best)
-            return [*parts[:-1], self.collated(parts[-1])]
+            return self.mongo_sort_value(d.child(root, key.path[0]), key.descending)
 
         def rows(t: Val) -> list[RowSelect]:
             from_, e = d.elements(t, self.alias("s"))
@@ -70,6 +57,25 @@ class Ordering(PathWalker):
             self.over_terminals(root, key.path, rows, "n", order),
             self.collated(self.over_terminals(root, key.path, rows, "s", order)),
         ]
+
+    def mongo_sort_value(self, t: Val, descending: bool) -> list[Sql]:
+        """(rank, number, text) of the value ``t``: its least (greatest, ``descending``) sort
+        candidate, the value itself or, for an array, one of its elements."""
+        d = self.d
+        direction = " DESC" if descending else ""
+        from_, e = d.elements(t, self.alias("s"))
+        best_order = fmt(
+            " ORDER BY {}" + direction + ", {}" + direction + ", {}" + direction + " LIMIT 1)",
+            d.mongo_rank(e),
+            d.sort_number(e),
+            d.sort_text(e),
+        )
+
+        def best(part: Sql) -> Sql:
+            return fmt("(SELECT {} FROM {}", part, from_) + best_order
+
+        parts = d.mongo_sort_parts(t, e, best)
+        return [*parts[:-1], self.collated(parts[-1])]
 
     def collated(self, text: Sql) -> Sql:
         return fmt('({}) COLLATE "C"', text) if self.ctx.dialect == "postgresql" else text
