@@ -7,6 +7,13 @@ descriptors. :class:`GuardedHttpToolsProtocol` closes a connection whose request
 are not complete within ``header_timeout`` seconds of their first byte (or of the connection,
 for the first request). Other connections are served meanwhile: the deadline is a timer on the
 event loop, nothing waits for it.
+
+The timer is not set and cancelled per request (a keep-alive connection sends thousands of heads
+per second under load, and each ``call_later`` and ``cancel`` costs more than the rest of this
+class): a head records when its first byte came, and one timer per connection fires at most every
+``header_timeout`` seconds, closes the connection if the head in progress is late, sets itself
+again for the rest of the head's time if it is not, and lapses when no head is in progress (the
+next head's first byte sets a new one).
 """
 
 from __future__ import annotations
@@ -28,19 +35,29 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, header_timeout: float = 10.0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_started: float | None = None
+        """Loop time of the first byte of the head in progress; None between heads."""
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def _arm(self) -> None:
-        if self._head_deadline is None:
-            self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        if self._head_started is None:
+            self._head_started = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._check_head)
 
     def _disarm(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        self._head_started = None  # the timer, if any, lapses when it fires
 
-    def _head_too_slow(self) -> None:
-        self._head_deadline = None
+    def _check_head(self) -> None:
+        self._head_timer = None
+        started = self._head_started
+        if started is None:
+            return
+        left = started + self.header_timeout - self.loop.time()
+        if left > 0:
+            self._head_timer = self.loop.call_later(left, self._check_head)
+            return
+        self._head_started = None
         if not self.transport.is_closing():
             client = "{}:{}".format(*self.client) if self.client else "a client"
             logger.warning(
@@ -69,5 +86,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        self._head_started = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
