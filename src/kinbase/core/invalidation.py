@@ -156,11 +156,10 @@ class DatabaseFeed:
         seen = self._seen
         if seen is None:
             return
-        async with self._storage.reader() as reader:
-            seq = int(await reader.get_meta(_SEQ) or 0)
-            if seq == seen:
-                return
-            entries = orjson.loads(await reader.get_meta(_LOG) or "[]")
+        seq = int(await self._storage.read_meta(_SEQ) or 0)
+        if seq == seen:
+            return
+        entries = orjson.loads(await self._storage.read_meta(_LOG) or "[]")
         self._seen = max(seen, seq)
         newer = [e for e in entries if int(e[0]) > seen]
         if not newer or int(newer[0][0]) != seen + 1:

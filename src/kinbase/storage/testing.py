@@ -122,6 +122,12 @@ class StorageContract:
         async with storage.reader() as r:
             assert await r.get_meta(key) == "two"
             assert await r.get_meta(key + "x") is None
+        # read_meta (the invalidation feed's per-request read) sees the latest commit at once
+        assert await storage.read_meta(key) == "two"
+        assert await storage.read_meta(key + "x") is None
+        async with storage.writer() as w:
+            await w.set_meta(key, "three")
+        assert await storage.read_meta(key) == "three"
 
     async def test_apps_are_isolated(self, storage: StorageBackend, app: AppRecord) -> None:
         async with storage.writer() as w:

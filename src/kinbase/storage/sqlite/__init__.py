@@ -55,6 +55,7 @@ prepare grows faster than linearly with them and no progress handler runs during
 _BUSY_DEADLINE_SECONDS = 10.0
 _DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
+_READ_META = "SELECT value FROM server_meta WHERE key = ?"
 
 
 def _connect(path: str, *, synchronous: str) -> sqlite3.Connection:
@@ -250,6 +251,18 @@ class SQLiteStorage(StorageBackend):
         except BaaSError:
             return False
         return True
+
+    async def read_meta(self, key: str) -> str | None:
+        # A primary-key probe of a small table: on the loop's reader, without a reader object or
+        # a time slice (it cannot run long).
+        conn = self._read_conn
+        if conn is None:
+            raise StorageError("the SQLite storage is not started")
+        try:
+            row = conn.execute(_READ_META, (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise classify(exc, "read") from exc
+        return None if row is None else str(row[0])
 
     # -- readers and writers -----------------------------------------------------------------
     @contextlib.asynccontextmanager
