@@ -129,6 +129,17 @@ def _count_statements(counts: dict[str, int]) -> None:
                     return counted
 
                 setattr(sub, name, wrap(original))
+    # The invalidation poll reads through the storage itself (read_meta, where the tree has it).
+    from kinbase.storage.sqlite import SQLiteStorage
+
+    if "read_meta" in vars(SQLiteStorage):
+        original_meta = SQLiteStorage.read_meta
+
+        async def counted_meta(self: Any, key: str) -> Any:
+            counts["statements"] += 1
+            return await original_meta(self, key)
+
+        SQLiteStorage.read_meta = counted_meta  # type: ignore[method-assign]
 
 
 def _subclasses(cls: type) -> list[type]:
