@@ -14,7 +14,12 @@ Workloads: ``get`` (GET by id with a user session; the entity is the user's own 
 by it: the ACL is checked), ``get-shared`` (the same user reads another user's entity through a
 grant in ``_acl.r``: the grant rows are read), ``handshake`` (``GET /appdata/:appKey``), ``count``
 (``_count`` of ``--items`` entities, ACL-filtered), ``deltaset`` (10 changes among them) and
-``ceiling`` (an ASGI app that sends the same bytes: the floor of a direct call).
+``ceiling`` (an ASGI app that sends the same bytes: the floor of a direct call), ``create`` (POST
+of a new entity with a generated ``_id``, one at a time) and ``create-16`` (the same by 16
+concurrent tasks: writers of one collection share commits where the engine groups them). For
+the writes the statements column counts the round trips to the database instead (PostgreSQL:
+the waits of psycopg's connections; SQLite: commits), and ``per commit`` how many writes one
+commit served.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("KINBASE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432") + "/test"
-WORKLOADS = ("ceiling", "get", "get-shared", "handshake", "count", "deltaset")
+WORKLOADS = ("ceiling", "get", "get-shared", "handshake", "count", "deltaset", "create", "create-16")
+WRITES = ("create", "create-16")
+CREATE_BODY = json.dumps({"n": 1, "status": "todo", "title": "Item", "pad": "x" * 120}).encode()
 
 
 class Driver:
@@ -258,7 +265,19 @@ async def _measure(app: Any, requests: int, items: int, workloads: list[str]) ->
         ),
     }
     result: dict[str, Any] = {}
-    for name in workloads:
+    for name in [w for w in workloads if w in WRITES]:
+        result[name] = await _measure_create(drive, coll, auth, requests, 16 if name == "create-16" else 1)
+        if name == os.environ.get("KINVEY_CPU_PROFILE"):
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            await _measure_create(drive, coll, auth, requests, 16 if name == "create-16" else 1)
+            profiler.disable()
+            stats = pstats.Stats(profiler, stream=sys.stderr)
+            stats.sort_stats(os.environ.get("KINVEY_CPU_SORT", "tottime")).print_stats(45)
+    for name in [w for w in workloads if w not in WRITES]:
         driver, path, headers, check = loads[name]
         status, _, got = await driver.call("GET", path, headers)
         assert status == 200 and (check is None or check(got)), (name, status, got[:300])
@@ -284,7 +303,7 @@ async def _measure(app: Any, requests: int, items: int, workloads: list[str]) ->
     counts = {"statements": 0}
     _count_statements(counts)
     for name in workloads:
-        if name == "ceiling":
+        if name == "ceiling" or name in WRITES:
             continue
         driver, path, headers, _ = loads[name]
         counts["statements"] = 0
@@ -292,6 +311,68 @@ async def _measure(app: Any, requests: int, items: int, workloads: list[str]) ->
             await driver.call("GET", path, headers)
         result[name]["statements"] = counts["statements"] / 20
     return result
+
+
+class _RoundTrips:
+    """Counts the waits on the database: psycopg connections' ``wait`` (PostgreSQL), or the
+    commits of SQLite's write connection."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.commits = 0
+        import psycopg
+
+        original = psycopg.AsyncConnection.wait
+        counter = self
+
+        async def wait(conn: Any, *args: Any, **kwargs: Any) -> Any:
+            counter.count += 1
+            return await original(conn, *args, **kwargs)
+
+        psycopg.AsyncConnection.wait = wait  # type: ignore[method-assign]
+        self._original = original
+
+    def close(self) -> None:
+        import psycopg
+
+        psycopg.AsyncConnection.wait = self._original  # type: ignore[method-assign]
+
+
+async def _measure_create(
+    drive: Driver, coll: str, auth: dict[str, str], requests: int, tasks: int
+) -> dict[str, Any]:
+    async def one() -> None:
+        status, _, got = await drive.call("POST", coll, auth, CREATE_BODY)
+        assert status == 201, got[:300]
+
+    async def run(n: int) -> None:
+        async def worker(k: int) -> None:
+            for _ in range(k):
+                await one()
+
+        per = n // tasks
+        await asyncio.gather(*(worker(per) for _ in range(tasks)))
+
+    core = drive.app.core
+    await run(min(200, requests))  # warm
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await run(requests)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n = requests // tasks * tasks
+    out: dict[str, Any] = {"cpu_us": cpu / n * 1e6, "wall_us": wall / n * 1e6, "n": n}
+    ahead = getattr(core.storage, "_ahead", None)
+    trips = _RoundTrips()
+    batches0 = ahead.batches if ahead is not None else 0
+    try:
+        await run(min(400, requests))
+    finally:
+        trips.close()
+    m = min(400, requests) // tasks * tasks
+    if ahead is not None:
+        out["statements"] = round(trips.count / m, 2)
+        batches = ahead.batches - batches0
+        out["per_commit"] = round(m / batches, 1) if batches else None
+    return out
 
 
 def main() -> None:
@@ -345,14 +426,15 @@ def main() -> None:
                     json.loads(out.stdout.strip().splitlines()[-1])
                 )
     print(f"load average: {os.getloadavg()}")
-    head = ("engine", "tree", "workload", "CPU µs/req", "wall µs/req", "statements")
-    print(f"{head[0]:<11} {head[1]:<7} {head[2]:<11} {head[3]:>11} {head[4]:>12} {head[5]:>11}")
+    head = ("engine", "tree", "workload", "CPU µs/req", "wall µs/req", "statements", "per commit")
+    print(f"{head[0]:<11} {head[1]:<7} {head[2]:<11} {head[3]:>11} {head[4]:>12} {head[5]:>11} {head[6]:>10}")
     for (engine, label), runs in results.items():
         for name in workloads:
             cpu = statistics.median(r[name]["cpu_us"] for r in runs)
             wall = statistics.median(r[name]["wall_us"] for r in runs)
             stmts = runs[0][name].get("statements", "")
-            print(f"{engine:<11} {label:<7} {name:<11} {cpu:>11.1f} {wall:>12.1f} {stmts!s:>11}")
+            per = runs[0][name].get("per_commit", "")
+            print(f"{engine:<11} {label:<7} {name:<11} {cpu:>11.1f} {wall:>12.1f} {stmts!s:>11} {per!s:>10}")
 
 
 if __name__ == "__main__":
