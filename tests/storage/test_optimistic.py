@@ -23,6 +23,7 @@ from kinbase.storage.base import AppRecord, Builder, NewVersion, StorageBackend,
 from kinbase.storage.exceptions import StampConflict
 from kinbase.storage.postgresql import PostgreSQLStorage
 from tests.conftest import POSTGRES_URL
+from tests.support.optimistic import stale_predictions
 
 pytestmark = pytest.mark.anyio
 
@@ -183,3 +184,32 @@ async def test_a_read_after_the_put_sees_the_object(storage: StorageBackend, app
     stored, parent_stamp, live = await _stored(storage, app)
     assert stored == {"seen": result.object.stamp, "next": second.object.stamp}
     assert parent_stamp == second.object.stamp and live == 2
+
+
+async def test_a_failed_batch_leaves_its_connection_usable(
+    pg: PostgreSQLStorage, pg_app: AppRecord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose prediction is wrong fails at its first statement; the server skips the rest,
+    among them statements psycopg prepares on their fifth run: the rollback makes it forget
+    them, or the next statement on the connection names a prepared statement that does not
+    exist. One connection, so the batches and the writers share it."""
+    single = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=1, schema=pg.schema)
+    await single.start()
+    try:
+        await _write(single, pg_app, "first", optimistic=False)
+        predictions = stale_predictions(monkeypatch)
+        for i in range(12):
+            with pytest.raises(StampConflict):
+                await _write(single, pg_app, f"s{i}")
+            await _write(single, pg_app, f"s{i}", optimistic=False)  # as the services run it again
+        assert len(predictions) == 12
+        monkeypatch.undo()
+        for i in range(6):
+            await _write(single, pg_app, f"o{i}")
+        stored, parent_stamp, live = await _stored(single, pg_app)
+        assert sorted(stored) == sorted(
+            ["first", *(f"s{i}" for i in range(12)), *(f"o{i}" for i in range(6))]
+        )
+        assert parent_stamp == max(stored.values()) and live == 19
+    finally:
+        await single.stop()

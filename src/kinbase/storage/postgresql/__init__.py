@@ -64,7 +64,7 @@ DIALECT = Dialect(
     json_param="%s::jsonb",
     text_cast="::text",
     for_update="FOR UPDATE",
-    next_oid="SELECT nextval(pg_get_serial_sequence('objects', 'oid'))",
+    next_oid="nextval(pg_get_serial_sequence('objects', 'oid'))",
     advance_parent="SELECT kinbase_advance_parent(%s::bigint, %s::bigint, %s::bigint, %s::bigint)",
 )
 
@@ -140,18 +140,48 @@ class PGWriter(_PGOps, PGBulkWriter):
     """A transaction in pipeline mode: statements whose answer is not needed (``_send``) travel
     with the next one that needs an answer, or with the commit. A put costs two round trips while
     it holds the parent's lock: the lock with the object read and an oid reservation, then the
-    writes with the commit."""
+    writes with the commit.
+
+    The transaction (and the pipeline) begins with the first statement that is not a
+    :meth:`_one_before` read: a writer that only looks its parent up and queues an optimistic put
+    (:mod:`.appends`) opens none, and costs its connection one round trip (no ``BEGIN``, no
+    ``COMMIT``, no pipeline synchronisation)."""
 
     def __init__(
-        self, conn: psycopg.AsyncConnection[Row], pipeline: AsyncPipeline, ahead: Ahead, *, queue: bool = True
+        self,
+        conn: psycopg.AsyncConnection[Row],
+        pipeline: AsyncPipeline | contextlib.AsyncExitStack,
+        ahead: Ahead,
+        *,
+        queue: bool = True,
     ) -> None:
         _PGOps.__init__(self, conn)
         PGBulkWriter.__init__(self)
-        self._pipeline = pipeline
+        self._pipeline: AsyncPipeline | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        if isinstance(pipeline, AsyncPipeline):
+            self._pipeline = pipeline
+        else:
+            self._stack = pipeline
+            """Where the pipeline and the transaction are entered when the first statement needs them."""
         self._ahead = ahead
         self._queue = queue
         self.slot: Slot | None = None
         """The queued locked part of an optimistic put (:mod:`.appends`), until the block ends."""
+
+    async def _begin(self) -> AsyncPipeline:
+        """The transaction's pipeline, the pipeline and the transaction entered if not yet."""
+        if self._pipeline is None:
+            assert self._stack is not None
+            self._pipeline = await self._stack.enter_async_context(self._conn.pipeline())
+            await self._stack.enter_async_context(self._conn.transaction())
+        return self._pipeline
+
+    async def _one_before(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        if self._pipeline is not None or self.slot is not None:
+            return await self._one(sql, params)
+        cur = await self._conn.execute(sql, params)  # autocommit: one statement, one round trip
+        return await cur.fetchone()
 
     async def _claim_stamp(self, parent: ParentRecord) -> Stamp:
         await self._unqueue()
@@ -169,6 +199,7 @@ class PGWriter(_PGOps, PGBulkWriter):
         if slot is None:
             return
         slot.withdraw()
+        await self._begin()
         for sql, params, many in slot.statements:
             if many:
                 await self._run_many(sql, params)
@@ -177,36 +208,42 @@ class PGWriter(_PGOps, PGBulkWriter):
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         await self._unqueue()
+        await self._begin()
         return await super()._one(sql, params)
 
     async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
         await self._unqueue()
+        await self._begin()
         return await super()._all(sql, params)
 
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
         await self._unqueue()
+        pipeline = await self._begin()
         self._wrote = True
         cur = await self._conn.execute(sql, params)
-        await self._pipeline.sync()
+        await pipeline.sync()
         return cur.rowcount
 
     async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
         if self.slot is not None:
             self.slot.statements.append((sql, params, False))
             return
+        await self._begin()
         self._wrote = True
         await self._conn.execute(sql, params)
 
     async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
         await self._unqueue()
+        pipeline = await self._begin()
         cursors = [await self._conn.execute(sql, params) for sql, params in statements]
-        await self._pipeline.sync()
+        await pipeline.sync()
         return [await cur.fetchone() for cur in cursors]
 
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         if self.slot is not None:
             self.slot.statements.append((sql, list(params), True))
             return
+        await self._begin()
         self._wrote = True
         async with self._conn.cursor() as cur:
             await cur.executemany(sql, params)
@@ -365,7 +402,7 @@ class PostgreSQLStorage(StorageBackend):
         """One member of a group commit: a savepoint of the shared transaction. Its queued
         statements are sent before the savepoint is released, so its errors are its own."""
         assert isinstance(outer, PGWriter)
-        conn, pipeline = outer._conn, outer._pipeline
+        conn, pipeline = outer._conn, await outer._begin()
         try:
             async with conn.transaction():
                 writer = PGWriter(conn, pipeline, self._ahead, queue=False)
@@ -428,8 +465,9 @@ class PostgreSQLStorage(StorageBackend):
         writer: PGWriter | None = None
         try:
             async with self._connection() as conn:
-                async with conn.pipeline() as pipeline, conn.transaction():
-                    writer = PGWriter(conn, pipeline, self._ahead)
+                # the pipeline and the transaction are entered here once begun (PGWriter._begin)
+                async with contextlib.AsyncExitStack() as stack:
+                    writer = PGWriter(conn, stack, self._ahead)
                     try:
                         yield writer
                     except BaseException:
@@ -438,7 +476,7 @@ class PostgreSQLStorage(StorageBackend):
                         raise
                     if writer.slot is not None:
                         # ready as soon as the block ended: the batch may commit while this
-                        # transaction (reads only) ends
+                        # transaction (reads only, if one began) ends
                         writer.slot.finish()
                 self._used[conn] = time.monotonic()
                 self._bulk_rows += writer.bulk_rows

@@ -10,7 +10,7 @@ writer's connection: they wait in the parent's queue (a :class:`Slot`, reserved 
 so the queue is in stamp order). When the writer's block ends the slot is ready; a task of the
 parent takes the ready slots at the head of the queue and runs them in one transaction, on one
 connection, in one round trip: the parent's row lock is held for no round trip to the client,
-and one commit serves every writer of the batch.
+and one commit serves every writer of the batch, in one round trip (:meth:`Ahead._run`).
 
 - **Acknowledged after the commit.** A writer's block exits only when its batch committed.
 - **A wrong prediction writes nothing.** Another process (or a writer of this one that locked
@@ -135,13 +135,17 @@ class Ahead:
                 if not slot.done.done():
                     slot.done.set_exception(StampConflict("The write was interrupted; retry."))
 
-    async def _commit(self, batch: list[Slot]) -> None:
-        self.batches += 1
-        failure: BaseException | None = None
-        unknown = False
-        committed = False
+    @staticmethod
+    async def _run(conn: psycopg.AsyncConnection[Any], batch: list[Slot]) -> None:
+        """The batch's transaction in one round trip: ``BEGIN``, the statements and ``COMMIT``
+        sent as plain statements in one pipeline, answered after its closing Sync (psycopg's
+        ``transaction()`` synchronises after ``BEGIN`` and after ``COMMIT``: three round trips).
+        A statement that fails makes the server skip the rest up to the Sync and leaves the
+        transaction aborted: it is rolled back here, which also makes psycopg forget the
+        statements it prepared in the skipped part."""
         try:
-            async with self._connect() as conn, conn.pipeline(), conn.transaction():
+            async with conn.pipeline():
+                await conn.execute("BEGIN")
                 for slot in batch:
                     for sql, params, many in slot.statements:
                         if many:
@@ -149,6 +153,22 @@ class Ahead:
                                 await cur.executemany(sql, params)
                         else:
                             await conn.execute(sql, params)
+                await conn.execute("COMMIT")
+        except BaseException:
+            try:
+                await conn.rollback()
+            except psycopg.Error:
+                await conn.close()  # the pool replaces it
+            raise
+
+    async def _commit(self, batch: list[Slot]) -> None:
+        self.batches += 1
+        failure: BaseException | None = None
+        unknown = False
+        committed = False
+        try:
+            async with self._connect() as conn:
+                await self._run(conn, batch)
             committed = True
         except (psycopg.Error, UnicodeEncodeError) as exc:
             # A statement failed: nothing was committed, every member runs again on its own,

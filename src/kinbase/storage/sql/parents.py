@@ -16,6 +16,7 @@ from kinbase.storage.sql.reader import DROPPED_KIND, SqlReader
 from kinbase.storage.sql.statements import (
     APP_COLUMNS,
     OBJECT_COLUMNS,
+    PARENT_COLUMNS,
     Row,
     app_from_row,
     check_text,
@@ -72,6 +73,13 @@ class ParentWriter(SqlReader, Writer):
         finished, so a read placed after a lock sees what was committed before the lock was granted."""
         return [await self._one(sql, params) for sql, params in statements]
 
+    async def _one_before(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        """:meth:`_one` for a read that takes no lock and writes nothing the transaction could
+        undo, made before the transaction's first write or lock. An engine may run it before its
+        transaction begins (PostgreSQL: in autocommit, so a writer that then only queues an
+        optimistic put never opens a transaction); under READ COMMITTED it sees the same."""
+        return await self._one(sql, params)
+
     async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Run a statement whose result is not needed. An engine may queue it (PostgreSQL's
         pipeline sends it with the next statement that needs an answer, or with the commit);
@@ -86,7 +94,7 @@ class ParentWriter(SqlReader, Writer):
         oid, self._next_oid = self._next_oid, None
         if oid is None:
             assert self.dialect.next_oid is not None
-            row = await self._one(self.dialect.next_oid)
+            row = await self._one(f"SELECT {self.dialect.next_oid}")
             assert row is not None
             oid = int(row[0])
         return oid
@@ -159,16 +167,18 @@ class ParentWriter(SqlReader, Writer):
             return locked
         check_text(kind, name)
         # Not locked here: the write that follows locks the parent as late as it can (see put).
-        lookup = (self._parent_sql("p.app_id = ? AND p.kind = ? AND p.name = ?"), (app_id, kind, name))
+        where = "p.app_id = ? AND p.kind = ? AND p.name = ?"
         ahead = self.dialect.next_oid is not None and self.dialect.advance_parent is not None
         if self.optimistic and ahead and self._next_oid is None:
-            # the oid of the optimistic put that follows, reserved in the same round trip
-            assert self.dialect.next_oid is not None
-            row, reserved = await self._one_each([lookup, (self.dialect.next_oid, ())])
-            assert reserved is not None
-            self._next_oid = int(reserved[0])
+            # the oid of the optimistic put that follows, reserved by the lookup itself (one
+            # statement, before the transaction: the put only queues its writes); none if the
+            # parent is new (its creation locks it, and the put that follows takes its own)
+            sql = f"SELECT {PARENT_COLUMNS}, {self.dialect.next_oid} FROM parents p WHERE {where}"  # nosec B608: constant columns and WHERE; every value is bound
+            row = await self._one_before(self.dialect(sql), (app_id, kind, name))
+            if row is not None:
+                self._next_oid = int(row[-1])
         else:
-            row = await self._one(*lookup)
+            row = await self._one(self._parent_sql(where), (app_id, kind, name))
         if row is not None:
             return parent_from_row(row)
         row = await self._one(
@@ -206,7 +216,7 @@ class ParentWriter(SqlReader, Writer):
                 sql += " AND NOT o.deleted"
             statements.append((self.dialect(sql), (parent.id, object_id)))
         if reserve and self.dialect.next_oid is not None:
-            statements.append((self.dialect.next_oid, ()))
+            statements.append((f"SELECT {self.dialect.next_oid}", ()))
         rows = iter(await self._one_each(statements))
         if locked is None:
             row = next(rows)

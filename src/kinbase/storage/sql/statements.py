@@ -54,8 +54,9 @@ class Dialect:
     text_cast: str
     for_update: str
     next_oid: str | None = None
-    """A statement reserving the oid of an object about to be inserted, so the insert needs no
-    answer (PostgreSQL: a sequence); None when ``INSERT ... RETURNING oid`` costs nothing (SQLite)."""
+    """An expression reserving the oid of an object about to be inserted, so the insert needs no
+    answer (PostgreSQL: a sequence's ``nextval``); None when ``INSERT ... RETURNING oid`` costs
+    nothing (SQLite)."""
     advance_parent: str | None = None
     """A statement ``(parent id, version, stamp, live delta)`` that locks the parent, checks that
     its version is the one given and its stamp below the one given, and saves the stamp, or fails
