@@ -1,6 +1,7 @@
 """``Reader.find_texts``: the JSON texts of a page rendered by the database, on both engines,
 byte for byte what rendering the rows of ``find`` in Python gives (stored text; a tombstone as
-orjson writes it, whatever characters its id holds)."""
+orjson writes it, whatever characters its id holds); ``Reader.find_joined``: the same texts,
+joined by the database in their order."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
             objects = await r.find(parent, query, options)
             texts = await r.find_texts(parent, query, options)
             assert texts == [rendered(o) for o in objects], (query, options)
+            assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts))
         everything = await r.find_texts(parent, Query(), FindOptions(include_deleted=True, columns=KINTO))
     tombstones = [orjson.loads(t) for t in everything if '"deleted":true' in t]
     assert [t["id"] for t in tombstones] == IDS[1::2]
@@ -70,6 +72,7 @@ async def test_texts_need_one_segment_columns(storage: StorageBackend, app: AppR
     async with storage.writer() as w:
         parent = await w.ensure_parent(app.id, "test.collection", "texts")
     async with storage.reader() as r:
+        assert await r.find_joined(parent, Query(), FindOptions(columns=KINTO)) == (0, "")
         for columns in (
             SystemColumns(),
             SystemColumns(id=("id",), stamp=("a", "b")),
@@ -77,3 +80,5 @@ async def test_texts_need_one_segment_columns(storage: StorageBackend, app: AppR
         ):
             with pytest.raises(ValueError):
                 await r.find_texts(parent, Query(), FindOptions(columns=columns))
+            with pytest.raises(ValueError):
+                await r.find_joined(parent, Query(), FindOptions(columns=columns))

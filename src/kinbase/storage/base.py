@@ -127,6 +127,19 @@ class Reader(ABC):
         """
 
     @abstractmethod
+    async def find_joined(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> tuple[int, str]:
+        """How many texts :meth:`find_texts` returns, and those texts joined with ``,`` by the
+        database in one value: a page of 1,000 objects is one row, not 1,000 (no row becomes a
+        Python tuple and string). ``(0, "")`` when nothing matches.
+
+        Raises:
+            InvalidQuery: if the query cannot be compiled for this engine.
+            ValueError: without one-segment ``options.columns.id`` and ``.stamp``.
+        """
+
+    @abstractmethod
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         """How many objects match ``query.filter`` (ignores sort, skip and limit)."""
 

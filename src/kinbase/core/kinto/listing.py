@@ -74,16 +74,26 @@ class Listing:
         )
 
 
+JOINED_FROM = 100
+"""A page that may hold more objects than this (``_since`` syncs, pages without ``_limit``) is read
+joined by the database when the caller splices it whole (:meth:`~kinbase.storage.base.Reader.find_joined`:
+one value instead of a row per object), and read again row by row only when it is full (its
+``Next-Page`` needs the last object). Smaller pages are read row by row: a full page is their
+common case."""
+
+
 @dataclass(frozen=True, slots=True)
 class ListResult:
     """A page: the objects' JSON texts (see :meth:`~kinbase.storage.base.Reader.find_texts`;
     tombstones ``{"deleted":true,"id":…,"last_modified":…}``), the plural's stamp, whether more
-    follow."""
+    follow. ``joined``: the same texts joined with ``,`` by the database (``texts`` is then
+    empty), when the caller asked for it and the page is not full."""
 
     texts: list[str]
     stamp: Stamp
     more: bool
     cache_expires: int | None = None
+    joined: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,24 +150,40 @@ class KintoListing:
             raise deny(ctx)
 
     async def page(
-        self, ctx: KintoContext, plural: Target, listing: Listing, *, perm: str = "read"
+        self,
+        ctx: KintoContext,
+        plural: Target,
+        listing: Listing,
+        *,
+        perm: str = "read",
+        joined: bool = False,
     ) -> ListResult:
-        """A page of the plural endpoint."""
+        """A page of the plural endpoint; ``joined``: the caller splices the texts whole, so a
+        long page may come back as :attr:`ListResult.joined`."""
+        found: list[str] = []
+        body: str | None = None
         async with reading(self.storage, ctx) as reader:
             scope = await self._scope(ctx, reader, plural, perm)
             parent = scope.parent
             if parent is not None:
-                found = await reader.find_texts(parent, listing.query(extra=1), listing.options(scope.acl))
-                if not found and listing.after is None:
+                query, options = listing.query(extra=1), listing.options(scope.acl)
+                if joined and (listing.limit is None or listing.limit > JOINED_FROM):
+                    count, text = await reader.find_joined(parent, query, options)
+                    if listing.limit is None or count <= listing.limit:
+                        body = text
+                    else:  # full: the Next-Page token needs the last object
+                        found = await reader.find_texts(parent, query, options)
+                else:
+                    found = await reader.find_texts(parent, query, options)
+                if not (found or body) and listing.after is None:
                     await self._check_shared(ctx, reader, scope)
             else:
                 await self._check_shared(ctx, reader, scope)
-                found = []
         if parent is None:
             parent = await self._initialised(ctx, plural)
         more = listing.limit is not None and len(found) > listing.limit
         expires = cache_expires(ctx, plural, scope.ancestors)
-        return ListResult(found[: listing.limit] if more else found, parent.stamp, more, expires)
+        return ListResult(found[: listing.limit] if more else found, parent.stamp, more, expires, body)
 
     async def count(self, ctx: KintoContext, plural: Target, listing: Listing) -> tuple[int, Stamp]:
         """``Total-Objects`` and the plural's stamp."""

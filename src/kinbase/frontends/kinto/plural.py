@@ -45,10 +45,12 @@ def _page_response(call: KintoCall, page: Page, result: ListResult, items: list[
 
 async def get_plural(call: KintoCall, plural: Target) -> KintoResponse:
     page = parse_listing(call.request.query, call.ctx.config)
-    result = await call.kinto.listing.page(call.ctx, plural, page.listing)
+    result = await call.kinto.listing.page(call.ctx, plural, page.listing, joined=page.fields is None)
     not_modified = _check_plural_preconditions(call, result.stamp)
     if not_modified is not None:
         return not_modified
+    if result.joined is not None:  # a long page the database joined
+        return _page_response(call, page, result, [result.joined.encode()] if result.joined else [])
     if page.fields is None:
         # the common case: splice the texts the database rendered, encoded once
         texts = result.texts

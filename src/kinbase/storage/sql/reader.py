@@ -258,6 +258,21 @@ class SqlReader(Reader):
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
         return [row[0] for row in rows]
 
+    async def find_joined(
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+    ) -> tuple[int, str]:
+        opts = options or NO_OPTIONS
+        select = _texts_select(self.dialect.name, opts.columns.id, opts.columns.stamp) + " AS t"
+        sql = await self._compiled(query, parent, opts, select=select)
+        check_params(sql.params, json_text=self._json_params)
+        # The page's statement (ORDER BY and LIMIT) is a subquery of a plain aggregate: both
+        # engines feed the aggregate its rows in the subquery's order (SQLite does not flatten a
+        # limited subquery into an aggregate; PostgreSQL documents a sorted subquery for it).
+        agg = "group_concat(q.t, ',')" if self.dialect.name == "sqlite" else "string_agg(q.t, ',')"
+        text = f"SELECT count(*), coalesce({agg}, '') FROM ({sql.text}) AS q"  # nosec B608: the compiled statement; every value is bound
+        rows = await self._all(text, sql.params, long=self._is_long(parent, sql, opts))
+        return int(rows[0][0]), rows[0][1]
+
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         opts = options or NO_OPTIONS
         if query.filter is None and opts == NO_OPTIONS:
