@@ -57,11 +57,13 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
         (Query(), FindOptions(acl=AclFilter(("read",), ("user:b",)), columns=KINTO)),
     ]
     async with storage.reader() as r:
+        stamp = (await r.get_parent(app.id, "test.collection", "texts")).stamp  # type: ignore[union-attr]
+        assert stamp > parent.stamp  # `parent` was read before the writes: the page reads its stamp
         for query, options in cases:
             objects = await r.find(parent, query, options)
             texts = await r.find_texts(parent, query, options)
             assert texts == [rendered(o) for o in objects], (query, options)
-            assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts))
+            assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts), stamp)
         everything = await r.find_texts(parent, Query(), FindOptions(include_deleted=True, columns=KINTO))
     tombstones = [orjson.loads(t) for t in everything if '"deleted":true' in t]
     assert [t["id"] for t in tombstones] == IDS[1::2]
@@ -72,7 +74,7 @@ async def test_texts_need_one_segment_columns(storage: StorageBackend, app: AppR
     async with storage.writer() as w:
         parent = await w.ensure_parent(app.id, "test.collection", "texts")
     async with storage.reader() as r:
-        assert await r.find_joined(parent, Query(), FindOptions(columns=KINTO)) == (0, "")
+        assert await r.find_joined(parent, Query(), FindOptions(columns=KINTO)) == (0, "", parent.stamp)
         for columns in (
             SystemColumns(),
             SystemColumns(id=("id",), stamp=("a", "b")),
@@ -82,3 +84,25 @@ async def test_texts_need_one_segment_columns(storage: StorageBackend, app: AppR
                 await r.find_texts(parent, Query(), FindOptions(columns=columns))
             with pytest.raises(ValueError):
                 await r.find_joined(parent, Query(), FindOptions(columns=columns))
+
+
+async def test_joined_says_when_the_parent_is_not_the_one_read(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    """``find_joined`` returns no stamp once the parent's row is not the record passed (its
+    settings changed, or it was deleted): a caller holding a cached parent then reads it again."""
+    async with storage.writer() as w:
+        parent = await w.ensure_parent(app.id, "test.collection", "joined")
+    await put_doc(storage, parent, "a", {"id": "a"})
+    options = FindOptions(columns=KINTO)
+    async with storage.reader() as r:
+        assert (await r.find_joined(parent, Query(), options))[2] is not None
+    async with storage.writer() as w:
+        changed = await w.update_parent_settings(parent, {"x": 1})
+    async with storage.reader() as r:
+        assert (await r.find_joined(parent, Query(), options))[2] is None
+        assert (await r.find_joined(changed, Query(), options))[2] is not None
+    async with storage.writer() as w:
+        await w.delete_parent(changed)
+    async with storage.reader() as r:
+        assert (await r.find_joined(changed, Query(), options))[2] is None

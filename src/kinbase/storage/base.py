@@ -129,10 +129,13 @@ class Reader(ABC):
     @abstractmethod
     async def find_joined(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
-    ) -> tuple[int, str]:
-        """How many texts :meth:`find_texts` returns, and those texts joined with ``,`` by the
-        database in one value: a page of 1,000 objects is one row, not 1,000 (no row becomes a
-        Python tuple and string). ``(0, "")`` when nothing matches.
+    ) -> tuple[int, str, Stamp | None]:
+        """How many texts :meth:`find_texts` returns, those texts joined with ``,`` by the
+        database in one value (a page of 1,000 objects is one row, not 1,000: no row becomes a
+        Python tuple and string; ``""`` when nothing matches), and the stamp of ``parent`` read by
+        the same statement: None when its row is no longer ``parent`` (deleted, detached by
+        :meth:`Writer.delete_parent`, or its settings changed since it was read), so a caller may
+        pass a cached parent and trust the page only with a stamp.
 
         Raises:
             InvalidQuery: if the query cannot be compiled for this engine.

@@ -257,3 +257,23 @@ async def test_long_pages_joined_by_the_database_are_the_same_bytes(seeded, monk
     assert joined_calls == 9
     data = (await seeded.get(f"{R}?_since={etag}", "alice")).json()["data"]
     assert [d["id"] for d in data] == ["r3", "r1", "r2"] and data[2]["deleted"] is True
+
+
+async def test_a_long_page_after_its_collection_was_recreated(seeded, core) -> None:
+    """A long page starts from the cached parent and its statement checks it: a collection
+    deleted and created again (by another worker: this one's cache still holds the old parent)
+    is read afresh (records, ETag), not through the old parent."""
+    r = await seeded.get(R, "alice")
+    assert len(r.json()["data"]) == 5
+    cache = core.kinto.store._parents
+    (key,) = [k for k in cache if k[0] == seeded.app.id and k[2] == "b/c"]
+    old = cache[key]
+    assert (await seeded.delete("/buckets/b/collections/c", "alice")).status_code == 200
+    assert (await seeded.put("/buckets/b/collections/c", "alice")).status_code == 201
+    r = await seeded.put(f"{R}/new", "alice", json={"data": {"n": 9}})
+    stamp = r.json()["data"]["last_modified"]
+    for query in ("", "?_since=1"):
+        cache[key] = old
+        r = await seeded.get(f"{R}{query}", "alice")
+        assert [d["id"] for d in r.json()["data"]] == ["new"] and r.headers["etag"] == f'"{stamp}"'
+        assert cache[key].id != old.id

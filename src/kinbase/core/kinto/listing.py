@@ -9,7 +9,7 @@ may see.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kinbase.core.kinto.acl import allowed, holders
 from kinbase.core.kinto.context import KintoContext, reading, writing
@@ -118,7 +118,9 @@ class KintoListing:
         self.store = store
         self.objects = objects
 
-    async def _scope(self, ctx: KintoContext, reader: Reader, plural: Target, perm: str) -> _Scope:
+    async def _scope(
+        self, ctx: KintoContext, reader: Reader, plural: Target, perm: str, *, fresh: bool = True
+    ) -> _Scope:
         ancestors = await self.store.ancestors(reader, ctx.app.id, plural, ctx.cached)
         chain = {lvl: a.acl for lvl, a in ancestors.items()}
         full = allowed(ctx.config, ctx.principals, plural.resource, perm, chain)
@@ -131,7 +133,7 @@ class KintoListing:
         acl = None
         if not full:
             acl = AclFilter(_own_perms(plural.resource, perm), tuple(sorted(ctx.principals)))
-        parent = await self.store.parent(reader, ctx.app.id, plural.kind, plural.parent_name, fresh=True)
+        parent = await self.store.parent(reader, ctx.app.id, plural.kind, plural.parent_name, fresh=fresh)
         return _Scope(parent, acl, can_create, ancestors)
 
     async def _initialised(self, ctx: KintoContext, plural: Target) -> ParentRecord:
@@ -160,30 +162,39 @@ class KintoListing:
     ) -> ListResult:
         """A page of the plural endpoint; ``joined``: the caller splices the texts whole, so a
         long page may come back as :attr:`ListResult.joined`."""
+        long_page = joined and (listing.limit is None or listing.limit > JOINED_FROM)
         found: list[str] = []
         body: str | None = None
+        stamp: Stamp | None = None
         async with reading(self.storage, ctx) as reader:
-            scope = await self._scope(ctx, reader, plural, perm)
+            # A long page starts from the cached parent: its statement reads the parent's stamp
+            # too (one statement fewer), and tells when the parent is not the cached one.
+            scope = await self._scope(ctx, reader, plural, perm, fresh=not long_page)
             parent = scope.parent
-            if parent is not None:
-                query, options = listing.query(extra=1), listing.options(scope.acl)
-                if joined and (listing.limit is None or listing.limit > JOINED_FROM):
-                    count, text = await reader.find_joined(parent, query, options)
-                    if listing.limit is None or count <= listing.limit:
-                        body = text
-                    else:  # full: the Next-Page token needs the last object
-                        found = await reader.find_texts(parent, query, options)
-                else:
+            query, options = listing.query(extra=1), listing.options(scope.acl)
+            if parent is not None and long_page:
+                count, text, stamp = await reader.find_joined(parent, query, options)
+                if stamp is None:  # deleted, recreated or changed since cached: read it again
+                    parent = await self.store.parent(
+                        reader, ctx.app.id, plural.kind, plural.parent_name, fresh=True
+                    )
+                    scope = replace(scope, parent=parent)
+                    if parent is not None:
+                        count, text, stamp = await reader.find_joined(parent, query, options)
+                if parent is not None and (listing.limit is None or count <= listing.limit):
+                    body = text
+                elif parent is not None:  # full: the Next-Page token needs the last object
                     found = await reader.find_texts(parent, query, options)
-                if not (found or body) and listing.after is None:
-                    await self._check_shared(ctx, reader, scope)
-            else:
+            elif parent is not None:
+                found = await reader.find_texts(parent, query, options)
+            if parent is None or (not (found or body) and listing.after is None):
                 await self._check_shared(ctx, reader, scope)
         if parent is None:
             parent = await self._initialised(ctx, plural)
         more = listing.limit is not None and len(found) > listing.limit
         expires = cache_expires(ctx, plural, scope.ancestors)
-        return ListResult(found[: listing.limit] if more else found, parent.stamp, more, expires, body)
+        page = found[: listing.limit] if more else found
+        return ListResult(page, parent.stamp if stamp is None else stamp, more, expires, body)
 
     async def count(self, ctx: KintoContext, plural: Target, listing: Listing) -> tuple[int, Stamp]:
         """``Total-Objects`` and the plural's stamp."""

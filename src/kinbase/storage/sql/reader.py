@@ -28,7 +28,7 @@ from kinbase.storage.sql.statements import (
     object_from_row,
     parent_from_row,
 )
-from kinbase.types import Path
+from kinbase.types import Path, Stamp
 
 __all__ = ["DROPPED_KIND", "SCAN_ON_LOOP_ROWS", "SqlReader"]
 
@@ -74,6 +74,11 @@ def _texts_select(dialect: str, id_path: Path | None, stamp_path: Path | None) -
         f"""',"{names[1]}":' || o.stamp || '}}' ELSE {data} END"""
     )
 
+
+_PARENT_STAMP = (
+    "(SELECT p.stamp FROM parents p WHERE p.id = ? AND p.kind = ? AND p.name = ? AND p.version = ?)"
+)
+"""The stamp of a parent's row if it is still that parent with the same settings (``find_joined``)."""
 
 DROPPED_KIND = "kinbase.dropped"
 """The kind of a parent detached by ``delete_parent`` whose rows are being purged."""
@@ -260,7 +265,7 @@ class SqlReader(Reader):
 
     async def find_joined(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
-    ) -> tuple[int, str]:
+    ) -> tuple[int, str, Stamp | None]:
         opts = options or NO_OPTIONS
         select = _texts_select(self.dialect.name, opts.columns.id, opts.columns.stamp) + " AS t"
         sql = await self._compiled(query, parent, opts, select=select)
@@ -269,9 +274,11 @@ class SqlReader(Reader):
         # engines feed the aggregate its rows in the subquery's order (SQLite does not flatten a
         # limited subquery into an aggregate; PostgreSQL documents a sorted subquery for it).
         agg = "group_concat(q.t, ',')" if self.dialect.name == "sqlite" else "string_agg(q.t, ',')"
-        text = f"SELECT count(*), coalesce({agg}, '') FROM ({sql.text}) AS q"  # nosec B608: the compiled statement; every value is bound
-        rows = await self._all(text, sql.params, long=self._is_long(parent, sql, opts))
-        return int(rows[0][0]), rows[0][1]
+        text = f"SELECT count(*), coalesce({agg}, ''), {self.dialect(_PARENT_STAMP)} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement; every value is bound
+        params = (parent.id, parent.kind, parent.name, parent.version, *sql.params)
+        rows = await self._all(text, params, long=self._is_long(parent, sql, opts))
+        stamp = rows[0][2]
+        return int(rows[0][0]), rows[0][1], int(stamp) if stamp is not None else None
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         opts = options or NO_OPTIONS
