@@ -22,13 +22,15 @@ import orjson
 from kinbase.query.regex import RegexProgram, matcher
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
-from kinbase.query.values import INT64_MAX, INT64_MIN, R_EMPTY, TWO_53, is_number, json_equal
+from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
 from kinbase.types import JSONValue
 
 __all__ = ["SqliteDialect", "register_sqlite_functions"]
 
 _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NUMBER: Final = frozenset({"number"})
+_SORT_NULL: Final = "-9e999"
+"""The sort key of null and of a missing value: -Infinity, below every stored (finite) number."""
 _TYPE_NAMES: Final = {
     "null": ("null",),
     "bool": ("true", "false"),
@@ -316,37 +318,39 @@ class SqliteDialect(JsonDialect):
         return fmt("CASE WHEN {} = 'text' THEN {} END", self.type_(v), self.value(v))
 
     def mongo_sort_parts(self, v: Val, element: Val, best: Callable[[Sql], Sql]) -> list[Sql]:
-        # Two parts: the number and the text of one rank are never both set (rank 2 and 6 have a
-        # number, 3 a text), and SQLite orders a column holding REALs or TEXTs by value, so one
-        # part holds either: one type test less per row than (rank, number, text).
+        # One part, a key whose SQLite order (NULL < numbers < TEXT < BLOB) is MongoDB's: an empty
+        # array NULL (rank 0), null or missing -Infinity (rank 1: a stored number is finite, orjson
+        # refuses the others), a number or a boolean's rank 6 as a REAL or BLOB, a string as TEXT,
+        # an object X'04', an array element that is an array X'05', false X'0600', true X'0601'.
+        # A scan evaluates every ORDER BY part of every row: one part tests the type once and
+        # reads the value once (two JSON calls on one cached parse) where (rank, value) parts
+        # cost three, and it is still, for a string, equal to its text (``sort_tiebreak``).
         t, x = self.type_(v), self.value(v)
-        te, xe = self.type_(element), self.value(element)
-        element_value = fmt(
-            "CASE {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 WHEN 'true' THEN 1.0 "
-            "WHEN 'false' THEN 0.0 WHEN 'text' THEN {} END",
-            te,
-            xe,
-            xe,
-            xe,
-        )
         return [
             fmt(
-                "CASE {} WHEN 'array' THEN coalesce({}, " + str(R_EMPTY) + ") WHEN 'integer' THEN 2 "
-                "WHEN 'real' THEN 2 WHEN 'text' THEN 3 WHEN 'object' THEN 4 WHEN 'true' THEN 6 "
-                "WHEN 'false' THEN 6 ELSE 1 END",
-                t,
-                best(self.mongo_rank(element)),
-            ),
-            fmt(
                 "CASE {} WHEN 'array' THEN {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 "
-                "WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 WHEN 'text' THEN {} END",
+                "WHEN 'text' THEN {} WHEN 'object' THEN X'04' WHEN 'true' THEN X'0601' "
+                "WHEN 'false' THEN X'0600' ELSE " + _SORT_NULL + " END",
                 t,
-                best(element_value),
+                best(self._element_sort_key(element)),
                 x,
                 x,
                 x,
-            ),
+            )
         ]
+
+    def _element_sort_key(self, e: Val) -> Sql:
+        """The sort key of :meth:`mongo_sort_parts` of an array element (never NULL)."""
+        x = self.value(e)
+        return fmt(
+            "CASE {} WHEN 'integer' THEN {} + 0.0 WHEN 'real' THEN {} + 0.0 WHEN 'text' THEN {} "
+            "WHEN 'object' THEN X'04' WHEN 'array' THEN X'05' WHEN 'true' THEN X'0601' "
+            "WHEN 'false' THEN X'0600' ELSE " + _SORT_NULL + " END",
+            self.type_(e),
+            x,
+            x,
+            x,
+        )
 
     def modulo(self, a: Sql, b: Sql) -> Sql:
         return fmt("({} % {})", a, b)
