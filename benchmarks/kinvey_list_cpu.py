@@ -264,11 +264,10 @@ async def _plan(state: dict[str, Any], text: str, params: tuple[Any, ...]) -> No
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + text, params).fetchall()  # type: ignore[arg-type]
             print("\n".join("   " + r[0] for r in plan))
     else:
-        import sqlite3
-
         from kinbase.query.sql import register_sqlite_functions
+        from kinbase.storage.sqlite.driver import sqlite  # documents are JSONB: the server's SQLite
 
-        conn = sqlite3.connect(Path(state["dir"]) / "kinbase.db")
+        conn = sqlite.connect(Path(state["dir"]) / "kinbase.db")
         register_sqlite_functions(conn)
         for row in conn.execute("EXPLAIN QUERY PLAN " + text, params):
             print("   ", row)

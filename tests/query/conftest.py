@@ -3,11 +3,11 @@ test process. PostgreSQL is required: if it is unreachable the tests fail, they 
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 
 import pytest
 
+from kinbase.storage.sqlite.driver import sqlite as sqlite3
 from tests.query.qharness import Backends, PgDatabase, sqlite_database
 
 

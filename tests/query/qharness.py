@@ -4,7 +4,6 @@ schema, both created from the storage engines' migration files."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path as FsPath
@@ -24,6 +23,7 @@ from kinbase.query.sql import (
 )
 from kinbase.query.sql.depth import TREE_BUDGET
 from kinbase.storage.migrations import load_migrations
+from kinbase.storage.sqlite.driver import sqlite as sqlite3
 from kinbase.types import Document, Path
 
 ROOT = FsPath(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ PARENT = 7
 
 
 def sqlite_database() -> sqlite3.Connection:
-    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn = sqlite3.connect(":memory:", isolation_level=None)  # the server's SQLite: documents are JSONB
     conn.executescript(SQLITE_MIGRATIONS)
     register_sqlite_functions(conn)
     return conn
@@ -123,7 +123,7 @@ class Backends:
         self.lite.execute("DELETE FROM objects")
         self.lite.execute("DELETE FROM field_values")
         self.lite.executemany(
-            "INSERT INTO objects (oid, parent_id, id, stamp, created, data) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO objects (oid, parent_id, id, stamp, created, data) VALUES (?, ?, ?, ?, ?, jsonb(?))",
             objects,
         )
         self.lite.executemany(

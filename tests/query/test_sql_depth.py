@@ -3,8 +3,6 @@ so that a query it accepts always parses, and one it refuses gets InvalidQuery."
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,6 +11,7 @@ from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, ElemMatch, Eq, Node, Not, Or, Query
 from kinbase.query.sql import CompileContext, Sql, compile_find
 from kinbase.query.sql.depth import MAX_DEPTH, statement_depth
+from kinbase.storage.sqlite.driver import sqlite as sqlite3
 from tests.query.qharness import PARENT, sqlite_database
 from tests.query.qstrategies import field_nodes, logic, paths, relative_filters
 

@@ -185,10 +185,14 @@ def compile_find(
     if query.limit is not None or query.skip:
         # Beyond 64 bits both engines would fail; a window that large is the same as none.
         limit: int | None = None if query.limit is None else min(query.limit, INT64_MAX)
-        if ctx.dialect == "sqlite" and limit is None:
-            limit = -1
-        window.append(f" LIMIT {ph} OFFSET {ph}")
-        window_params += [limit, min(query.skip, INT64_MAX)]
+        skip = min(query.skip, INT64_MAX)
+        if ctx.dialect == "sqlite":
+            # Written in the statement (two integers): with bound values SQLite 3.51 plans an
+            # index walk with a limit slower (a 50-row index list: 110 µs instead of 60 µs).
+            window.append(f" LIMIT {-1 if limit is None else int(limit)} OFFSET {int(skip)}")
+        else:
+            window.append(f" LIMIT {ph} OFFSET {ph}")
+            window_params += [limit, skip]
     tie = " o.oid DESC" if tie_desc else " o.oid"
     if top_n and terms:
         # A top-N sort of computed keys: PostgreSQL evaluates the select list (``data::text``,

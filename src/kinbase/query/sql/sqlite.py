@@ -1,9 +1,10 @@
-"""SQLite (3.40, JSON1 on TEXT documents) primitives.
+"""SQLite primitives (the server's SQLite is 3.51, documents stored as JSONB: see
+``kinbase.storage.sqlite.driver``; the same statements read JSON text documents).
 
 Every value is addressed from the row's document ``o.data`` by a path *string* that is bound as a
-parameter (``$."a"."b"[2]``) or computed at run time from an array row (``e1.fullkey || ?``), so
-a document is parsed once per statement (SQLite's JSON parse cache) and an element's text is
-never re-parsed as JSON.
+parameter (``$."a"."b"[2]``) or computed at run time from an array row (``e1.fullkey || ?``): a
+JSONB document is walked, never parsed (a JSON text is parsed once per statement, SQLite's JSON
+parse cache), and an element's text is never re-parsed as JSON.
 
 Functions registered by :func:`register_sqlite_functions`: ``kb_regexp(pattern, flags, value)``
 (an RE2 search with the program of :mod:`kinbase.query.regex`, linear time) and ``kb_json_eq(a, b)``

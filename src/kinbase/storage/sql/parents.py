@@ -183,11 +183,12 @@ class ParentWriter(SqlReader, Writer):
             return parent_from_row(row)
         row = await self._one(
             self.dialect(
-                "INSERT INTO parents (app_id, kind, name, stamp, created) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO parents (app_id, kind, name, stamp, created, settings) "
+                "VALUES (?, ?, ?, ?, ?, :J:) "
                 "ON CONFLICT (app_id, kind, name) DO UPDATE SET version = parents.version "
                 "RETURNING id, app_id, kind, name, stamp, settings:TEXT:, version, created, live"
             ),
-            (app_id, kind, name, now_ms(), now_ms()),
+            (app_id, kind, name, now_ms(), now_ms(), "{}"),  # the column's default, as JSONB on SQLite
         )
         assert row is not None
         parent = parent_from_row(row)

@@ -68,7 +68,7 @@ def _texts_select(dialect: str, id_path: Path | None, stamp_path: Path | None) -
     if not all(_NAME.fullmatch(name) for name in names):
         raise ValueError("find_texts needs one-segment id and stamp columns")
     quoted_id = "json_quote(o.id)" if dialect == "sqlite" else "to_json(o.id)::text"
-    data = "o.data" if dialect == "sqlite" else "o.data::text"
+    data = "json(o.data)" if dialect == "sqlite" else "o.data::text"
     return (
         f"""CASE WHEN o.deleted THEN '{{"deleted":true,"{names[0]}":' || {quoted_id} || """
         f"""',"{names[1]}":' || o.stamp || '}}' ELSE {data} END"""

@@ -52,6 +52,7 @@ class Dialect:
     placeholder: str
     json_param: str
     text_cast: str
+    """Appended to a JSON column read as text (PostgreSQL: ``::text``)."""
     for_update: str
     next_oid: str | None = None
     """An expression reserving the oid of an object about to be inserted, so the insert needs no
@@ -62,13 +63,21 @@ class Dialect:
     its version is the one given and its stamp below the one given, and saves the stamp, or fails
     with SQLSTATE :data:`STAMP_CONFLICT` (PostgreSQL: a function); None: no optimistic puts."""
 
+    text_function: str = ""
+    """A function around a JSON column read as text (SQLite: ``json``, the text of JSONB)."""
+
     def __call__(self, sql: str) -> str:
         return _translate(self, sql)
+
+
+_TEXT_COLUMN: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*):TEXT:")
 
 
 @lru_cache(maxsize=512)
 def _translate(dialect: Dialect, sql: str) -> str:
     out = sql.replace(":J:", "\0J").replace("?", dialect.placeholder).replace("\0J", dialect.json_param)
+    if dialect.text_function:
+        out = _TEXT_COLUMN.sub(dialect.text_function + r"(\1)", out)
     return out.replace(":TEXT:", dialect.text_cast).replace(":FOR_UPDATE:", dialect.for_update)
 
 

@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import math
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
@@ -40,10 +39,14 @@ from kinbase.storage.migrations import load_migrations, split_statements
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 from kinbase.storage.sqlite.budget import Budget, classify, install_budget, interrupted
+from kinbase.storage.sqlite.driver import sqlite as sqlite3
 
 __all__ = ["SQLiteStorage"]
 
-DIALECT = Dialect(name="sqlite", placeholder="?", json_param="?", text_cast="", for_update="")
+DIALECT = Dialect(
+    name="sqlite", placeholder="?", json_param="jsonb(?)", text_cast="", for_update="", text_function="json"
+)
+"""Documents and settings are stored as JSONB (:mod:`.driver`) and read back as JSON text."""
 
 LOOP_SLICE_SECONDS = 0.02
 """How long a read may hold the event loop before it moves to a thread (see :mod:`.budget`)."""

@@ -11,11 +11,11 @@ transaction intact (checked by the tests).
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 
 from kinbase.errors import BaaSError, InvalidQuery, InvalidRequest, QueryTimeout
 from kinbase.storage.exceptions import StorageError
+from kinbase.storage.sqlite.driver import sqlite as sqlite3
 
 __all__ = ["Budget", "classify", "install_budget", "interrupted"]
 
