@@ -26,4 +26,7 @@ __all__ = ["JSONB_MIN_VERSION", "sqlite"]
 JSONB_MIN_VERSION = (3, 45, 0)
 
 if sqlite.sqlite_version_info < JSONB_MIN_VERSION:  # pragma: no cover - the pinned wheel has 3.51
-    raise ImportError(f"kinbase needs SQLite >= 3.45 (JSONB); the driver has {sqlite.sqlite_version}")
+    raise ImportError(
+        f"kinbase needs SQLite >= 3.45 (JSONB) and found {sqlite.sqlite_version}: install the dependency"
+        " pysqlite3-binary (a checkout: scripts/bootstrap dev)"
+    )
