@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Awaitable
 import pytest
 
 from kinbase.errors import BaaSError
-from kinbase.query.ast import Query
+from kinbase.query.ast import And, Eq, Query
 from kinbase.storage.base import AppRecord, Builder, NewVersion, StorageBackend, WriteContext
 from kinbase.storage.exceptions import StampConflict
 from kinbase.storage.postgresql import PostgreSQLStorage
+from kinbase.storage.postgresql.appends import Slot, merge
 from tests.conftest import POSTGRES_URL
 from tests.support.optimistic import stale_predictions
 
@@ -213,3 +214,58 @@ async def test_a_failed_batch_leaves_its_connection_usable(
         assert parent_stamp == max(stored.values()) and live == 19
     finally:
         await single.stop()
+
+
+async def test_concurrent_writers_of_an_indexed_collection_write_their_entries(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    """A batch of members' puts runs as one executemany per statement (appends.merge): every
+    member's index entries are written (a query through the indexes finds every object)."""
+    async with storage.writer() as writer:
+        parent = await writer.ensure_parent(app.id, KIND, NAME)
+        parent = await writer.create_index(parent, ("n",))
+        await writer.create_index(parent, ("n",), (("status",),))
+
+    async def put(i: int) -> None:
+        def build(ctx: WriteContext) -> NewVersion:
+            doc = {"id": f"o{i}", "n": i % 3, "status": "todo" if i % 2 else "done"}
+            return NewVersion(data=doc, creator="u", grants=[("read", "u"), ("write", f"g{i}")])
+
+        async with storage.writer() as writer:
+            writer.optimistic = True
+            parent = await writer.ensure_parent(app.id, KIND, NAME)
+            await writer.put(parent, f"o{i}", build, new=True)
+
+    await put(-1)  # the first write of the collection (n 2)
+    await asyncio.gather(*(put(i) for i in range(30)))
+    async with storage.reader() as reader:
+        found = await reader.get_parent(app.id, KIND, NAME)
+        assert found is not None and found.live == 31
+        by_n = await reader.find(found, Query(filter=Eq(("n",), 1)))
+        both = await reader.find(found, Query(filter=And((Eq(("status",), "todo"), Eq(("n",), 0)))))
+    assert sorted(o.id for o in by_n) == sorted(f"o{i}" for i in range(30) if i % 3 == 1)
+    assert sorted(o.id for o in both) == sorted(f"o{i}" for i in range(30) if i % 3 == 0 and i % 2)
+
+
+def test_a_batch_with_another_statement_is_not_merged() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        first, second = Slot(1, loop), Slot(2, loop)
+    finally:
+        loop.close()
+    advance = "SELECT kinbase_advance_parent(%s::bigint, %s::bigint, %s::bigint, %s::bigint)"
+    insert = "INSERT INTO objects (oid) VALUES (%s)"
+    grants = "INSERT INTO grants (oid, perm, principal) VALUES (%s, %s, %s)"
+    first.statements = [
+        (advance, (1, 0, 1, 1), False),
+        (insert, (10,), False),
+        (grants, [(10, "r", "u")], True),
+    ]
+    second.statements = [(advance, (1, 0, 2, 1), False), (insert, (11,), False)]
+    assert merge([first, second]) == [
+        (advance, [(1, 0, 1, 1), (1, 0, 2, 1)]),
+        (insert, [(10,), (11,)]),
+        (grants, [(10, "r", "u")]),
+    ]
+    second.statements.append(("UPDATE parents SET settings = %s WHERE id = %s", ("{}", 1), False))
+    assert merge([first, second]) is None
