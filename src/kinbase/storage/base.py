@@ -123,7 +123,8 @@ class Reader(ABC):
 
         Raises:
             InvalidQuery: if the query cannot be compiled for this engine.
-            ValueError: without one-segment ``options.columns.id`` and ``.stamp``.
+            ValueError: with ``options.include_deleted`` but without one-segment ``options.columns.id``
+                and ``.stamp`` (a tombstone is rendered with their names).
         """
 
     @abstractmethod
@@ -139,7 +140,22 @@ class Reader(ABC):
 
         Raises:
             InvalidQuery: if the query cannot be compiled for this engine.
-            ValueError: without one-segment ``options.columns.id`` and ``.stamp``.
+            ValueError: with ``options.include_deleted`` but without one-segment ``options.columns.id``
+                and ``.stamp`` (a tombstone is rendered with their names).
+        """
+
+    @abstractmethod
+    async def count_by(
+        self, parent: ParentRecord, keys: Sequence[Path], query: Query, options: FindOptions | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """How many objects :meth:`find` returns per distinct value of the document paths ``keys``
+        (object members only: a segment never addresses an array position), counted by the
+        database: ``(the values' JSON texts, count)`` per group, ``"null"`` for a value that is
+        missing or null, groups in the order of their first object in :meth:`find`'s order (the
+        query has no sort). Values are grouped by their JSON text as the engine renders it.
+
+        Raises:
+            InvalidQuery: if the query cannot be compiled for this engine.
         """
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from .conftest import Kinvey, error_of
@@ -96,6 +97,60 @@ async def test_group(kv: Kinvey) -> None:
     body = {"key": {"lastName": True}, "initial": {}, "reduce": custom}
     r = await kv.post("/appdata/{k}/people/_group", bob, json=body)
     assert sorted(g["names"] for g in r.json()) == ["BB", "H", "JJJ"]
+
+
+async def test_group_counts_by_the_database_as_the_reduce_function_does(kv: Kinvey) -> None:
+    """The SDKs' count reducer is counted by the database (``Reader.count_by``); a reduce function
+    that counts the same way but is not that shape runs on the entities in JavaScript. Both answer
+    the same groups, values and order, whatever the key values are (missing, null, booleans,
+    numbers written with and without a fraction, strings needing escapes, objects, arrays, a
+    nested path through a non-object), and neither counts what the caller may not read."""
+    ann, bob = await kv.user(), await kv.user()
+    values: list[object] = [1, 1.0, 0, "é", 'a"b\\c', None, True, False, {"x": 1, "a": [2]}, [1, 2], "1", 2.5]
+    for i in range(36):
+        doc: dict[str, object] = {"o": values[(i * 5) % len(values)], "t": i % 3}
+        if i % 7 != 3:
+            doc["v"] = values[i % len(values)]
+        await kv.post("/appdata/{k}/mixed", ann, json=doc)
+    await kv.post("/appdata/{k}/mixed", bob, json={"v": "hidden", "t": 0, "_acl": {"gr": False}})
+    sdk = "function(doc, out) { out.count++; }"
+    javascript = "function(doc, out) { out.count = 1 + out.count; }"
+    for key, condition in (
+        ({"v": True}, None),
+        ({"v": True, "t": True}, {"t": {"$gte": 1}}),
+        ({"o.x": True}, None),
+        ({"o.a": True, "missing.path": True}, {"v": {"$exists": True}}),
+        ({}, {"t": 2}),
+        ({}, {"t": 99}),
+    ):
+        answers = []
+        for reduce in (sdk, javascript):
+            body = {
+                "key": key,
+                "initial": {"count": 10, "other": "kept"},
+                "reduce": reduce,
+                "condition": condition,
+            }
+            r = await kv.post("/appdata/{k}/mixed/_group", ann, json=body)
+            assert r.status_code == 200, r.text
+            answers.append(r.json())
+        assert answers[0] == answers[1], key
+        assert sum(g["count"] - 10 for g in answers[0]) == len(
+            (
+                await kv.get(
+                    "/appdata/{k}/mixed", ann, params={"query": orjson.dumps(condition or {}).decode()}
+                )
+            ).json()
+        )
+        assert all(g["other"] == "kept" for g in answers[0])
+    by_v = {"key": {"v": True}, "initial": {"count": 0}, "reduce": sdk}
+    seen = {
+        orjson.dumps(g["v"]): g["count"]
+        for g in (await kv.post("/appdata/{k}/mixed/_group", ann, json=by_v)).json()
+    }
+    assert b'"hidden"' not in seen
+    seen_by_bob = (await kv.post("/appdata/{k}/mixed/_group", bob, json=by_v)).json()
+    assert {orjson.dumps(g["v"]): g["count"] for g in seen_by_bob} == {**seen, b'"hidden"': 1}
 
 
 async def test_group_errors_change_nothing(kv: Kinvey) -> None:

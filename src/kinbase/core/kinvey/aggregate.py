@@ -22,9 +22,11 @@ import orjson
 
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.reducers import REDUCERS
-from kinbase.types import Document
+from kinbase.errors import InvalidQuery
+from kinbase.query.paths import parse_path
+from kinbase.types import Document, Path
 
-__all__ = ["GroupSpec", "parse_group", "run_group"]
+__all__ = ["GroupSpec", "counted_keys", "fold_counts", "parse_group", "run_group"]
 
 MAX_GROUP_INPUT = 100_000
 """The most entities one ``_group`` folds."""
@@ -140,15 +142,39 @@ def _fold_fast(kind: str, field: str | None, initial: Document, docs: list[Any])
     return out
 
 
-async def run_group(spec: GroupSpec, texts: list[str], *, time_limit: float | None = None) -> list[Document]:
-    """Group and fold the entities ``texts`` (stored JSON) as ``spec`` says. A reduce function
-    that is not one of the fast-path shapes runs in :data:`~kinbase.core.kinvey.reducers.REDUCERS`
-    (worker processes, each reducer with its own CPU budget)."""
+def counted_keys(spec: GroupSpec) -> tuple[Path, ...] | None:
+    """The paths of ``spec.key`` when ``spec`` only counts (the SDKs' count reducer from a numeric
+    ``initial.count``), so the database can count per key (``Reader.count_by``); None when the
+    reduce function must see the entities (another reducer, or a key name that is not a valid
+    path: it groups under null as :func:`_get` reads it)."""
+    fast = _fast_reducer(spec.reduce)
+    if fast is None or fast[0] != "count" or not _number(spec.initial.get("count")):
+        return None
+    try:
+        return tuple(parse_path(name) for name in spec.key)
+    except InvalidQuery:
+        return None
+
+
+def fold_counts(spec: GroupSpec, counts: list[tuple[tuple[str, ...], int]]) -> list[Document]:
+    """The ``_group`` result of a counting ``spec`` from ``Reader.count_by``'s groups: what
+    :func:`run_group` answers for the same entities."""
+    start: Any = spec.initial["count"]
+    return [
+        {**dict(zip(spec.key, map(orjson.loads, texts), strict=True)), **spec.initial, "count": start + n}
+        for texts, n in counts
+    ]
+
+
+async def run_group(spec: GroupSpec, joined: str, *, time_limit: float | None = None) -> list[Document]:
+    """Group and fold the entities ``joined`` (their stored JSON texts joined with ``,``) as
+    ``spec`` says. A reduce function that is not one of the fast-path shapes runs in
+    :data:`~kinbase.core.kinvey.reducers.REDUCERS` (worker processes, each reducer with its own
+    CPU budget)."""
 
     def group() -> tuple[list[tuple[Document, list[Any]]], list[Any] | None]:
         buckets: dict[bytes, tuple[Document, list[Any]]] = {}
-        for text in texts:
-            doc = orjson.loads(text)
+        for doc in orjson.loads(f"[{joined}]"):
             keys: Document = {name: _get(doc, name) for name in spec.key}
             marker = orjson.dumps([keys[name] for name in spec.key])
             buckets.setdefault(marker, (keys, []))[1].append(doc)

@@ -30,11 +30,12 @@ from kinbase.core.kinvey.access import (
     grants_of,
     normalize_acl,
 )
-from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, run_group
+from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, counted_keys, fold_counts, run_group
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_filter, parse_iso, project
 from kinbase.errors import BackendUnavailable
 from kinbase.query.ast import Query
+from kinbase.query.geo import find_geo_near
 from kinbase.storage.base import (
     AppRecord,
     FindOptions,
@@ -348,18 +349,24 @@ class EntityService:
             KinveyError: InvalidQuerySyntax, ResultSetSizeExceeded, BL* errors of the reduce function.
         """
         condition = parse_filter(spec.condition)
+        query = Query(filter=condition, limit=MAX_GROUP_INPUT + 1)
+        options = FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=COLUMNS)
+        # A count per key is counted by the database, unless $near orders the entities (the
+        # groups come in the order of their first entity).
+        keys = counted_keys(spec) if condition is None or find_geo_near(condition) is None else None
         async with self._storage.reader() as reader:
             parent = await reader.get_parent(app.id, APPDATA, collection)
             if parent is None:
                 return []
-            found = await reader.find(
-                parent,
-                Query(filter=condition, limit=MAX_GROUP_INPUT + 1),
-                FindOptions(acl=acl_filter(caller, "read", creator_holds=True), columns=COLUMNS),
-            )
-        if len(found) > MAX_GROUP_INPUT:
+            if keys is not None:
+                counts = await reader.count_by(parent, keys, query, options)
+            else:
+                # The database joins the stored texts into one value: no row becomes a Python object.
+                found, joined, _ = await reader.find_joined(parent, query, options)
+        total = sum(n for _, n in counts) if keys is not None else found
+        if total > MAX_GROUP_INPUT:
             raise KinveyError("ResultSetSizeExceeded", f"_group folds at most {MAX_GROUP_INPUT} entities.")
-        return await run_group(spec, [o.data for o in found])
+        return fold_counts(spec, counts) if keys is not None else await run_group(spec, joined)
 
     async def remove_collection(self, app: AppRecord, collection: str) -> int:
         """Drop a whole collection with its settings and history; returns 1 (Kinvey's count).

@@ -60,15 +60,19 @@ _NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @lru_cache(maxsize=16)
-def _texts_select(dialect: str, id_path: Path | None, stamp_path: Path | None) -> str:
-    """The select list of :meth:`SqlReader.find_texts`: the stored text, or the tombstone built
-    by the database (``json_quote``/``to_json`` escape an id exactly as orjson does; a test
-    holds both engines to it)."""
-    names = [p[0] if p is not None and len(p) == 1 else "" for p in (id_path, stamp_path)]
-    if not all(_NAME.fullmatch(name) for name in names):
-        raise ValueError("find_texts needs one-segment id and stamp columns")
-    quoted_id = "json_quote(o.id)" if dialect == "sqlite" else "to_json(o.id)::text"
+def _texts_select(dialect: str, options: FindOptions) -> str:
+    """The select list of :meth:`SqlReader.find_texts`: the stored text, and with
+    ``options.include_deleted`` the tombstone built by the database (``json_quote``/``to_json``
+    escape an id exactly as orjson does; a test holds both engines to it)."""
     data = "json(o.data)" if dialect == "sqlite" else "o.data::text"
+    if not options.include_deleted:
+        return data
+    names = [
+        p[0] if p is not None and len(p) == 1 else "" for p in (options.columns.id, options.columns.stamp)
+    ]
+    if not all(_NAME.fullmatch(name) for name in names):
+        raise ValueError("find_texts needs one-segment id and stamp columns to render tombstones")
+    quoted_id = "json_quote(o.id)" if dialect == "sqlite" else "to_json(o.id)::text"
     return (
         f"""CASE WHEN o.deleted THEN '{{"deleted":true,"{names[0]}":' || {quoted_id} || """
         f"""',"{names[1]}":' || o.stamp || '}}' ELSE {data} END"""
@@ -257,7 +261,7 @@ class SqlReader(Reader):
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[str]:
         opts = options or NO_OPTIONS
-        select = _texts_select(self.dialect.name, opts.columns.id, opts.columns.stamp)
+        select = _texts_select(self.dialect.name, opts)
         sql = await self._compiled(query, parent, opts, select=select)
         check_params(sql.params, json_text=self._json_params)
         rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts))
@@ -267,7 +271,7 @@ class SqlReader(Reader):
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> tuple[int, str, Stamp | None]:
         opts = options or NO_OPTIONS
-        select = _texts_select(self.dialect.name, opts.columns.id, opts.columns.stamp) + " AS t"
+        select = _texts_select(self.dialect.name, opts) + " AS t"
         sql = await self._compiled(query, parent, opts, select=select)
         check_params(sql.params, json_text=self._json_params)
         # The page's statement (ORDER BY and LIMIT) is a subquery of a plain aggregate: both
@@ -279,6 +283,29 @@ class SqlReader(Reader):
         rows = await self._all(text, params, long=self._is_long(parent, sql, opts))
         stamp = rows[0][2]
         return int(rows[0][0]), rows[0][1], int(stamp) if stamp is not None else None
+
+    async def count_by(
+        self, parent: ParentRecord, keys: Sequence[Path], query: Query, options: FindOptions | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        opts = options or NO_OPTIONS
+        sql = await self._compiled(query, parent, opts, select="o.oid AS oid, o.data AS d")
+        check_params(sql.params, json_text=self._json_params)
+        exprs: list[str] = []
+        key_params: list[Any] = []
+        for path in keys:
+            if self.dialect.name == "sqlite":
+                exprs.append("coalesce(q.d -> ?, 'null')")
+                key_params.append("$" + "".join(f'."{segment}"' for segment in path))
+            else:
+                # One `->` per segment: a key addresses an object member, never an array position.
+                steps = "".join(" -> %s::text" for _ in path)
+                exprs.append(f"coalesce((q.d{steps})::text, 'null')")
+                key_params.extend(path)
+        select = ", ".join([*exprs, "count(*)"])
+        group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
+        text = f"SELECT {select} FROM ({sql.text}) AS q{group} ORDER BY min(q.oid)"  # nosec B608: the compiled statement and constant key expressions; every value is bound
+        rows = await self._all(text, (*key_params, *sql.params), long=self._is_long(parent, sql, opts))
+        return [(tuple(row[: len(keys)]), int(row[len(keys)])) for row in rows if row[len(keys)]]
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:
         opts = options or NO_OPTIONS
