@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import re
 import time
 
@@ -17,15 +18,20 @@ _ISO = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?(
 def iso_from_ms(ms: Stamp) -> str:
     """Render integer milliseconds since the epoch."""
     seconds, millis = divmod(ms, 1000)
+    return "%s.%03dZ" % (_second(seconds), millis)  # noqa: UP031  (faster than an f-string here)
+
+
+@functools.lru_cache(maxsize=256)
+def _second(seconds: int) -> str:
+    """``2019-02-12T14:41:41``: the stamps rendered together mostly share their second."""
     t = time.gmtime(seconds)
-    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031  (twice as fast as an f-string here)
+    return "%04d-%02d-%02dT%02d:%02d:%02d" % (  # noqa: UP031  (twice as fast as an f-string here)
         t.tm_year,
         t.tm_mon,
         t.tm_mday,
         t.tm_hour,
         t.tm_min,
         t.tm_sec,
-        millis,
     )
 
 

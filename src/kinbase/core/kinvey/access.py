@@ -160,6 +160,18 @@ def _list(acl: Mapping[str, Any], *path: str) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
 
+_FLAGS = frozenset(("creator", "gr", "gw"))
+_LISTED: tuple[tuple[str, tuple[str, ...], Any], ...] = (
+    ("read", ("r",), user_principal),
+    ("write", ("w",), user_principal),
+    ("read", ("groups", "r"), group_principal),
+    ("write", ("groups", "w"), group_principal),
+    ("read", ("roles", "r"), role_principal),
+    ("update", ("roles", "u"), role_principal),
+    ("delete", ("roles", "d"), role_principal),
+)
+
+
 def grants_of(acl: Mapping[str, Any], policy: CollectionPolicy) -> list[tuple[str, str]]:
     """The grant rows of an entity with this (normalized) ``_acl`` in a collection with ``policy``."""
     grants: set[tuple[str, str]] = set()
@@ -172,13 +184,9 @@ def grants_of(acl: Mapping[str, Any], policy: CollectionPolicy) -> list[tuple[st
         grants.add(("write", AUTHENTICATED))
     if gr if isinstance(gr, bool) else policy.default_gr:
         grants.add(("read", AUTHENTICATED))
-    grants.update(("read", user_principal(u)) for u in _list(acl, "r"))
-    grants.update(("write", user_principal(u)) for u in _list(acl, "w"))
-    grants.update(("read", group_principal(g)) for g in _list(acl, "groups", "r"))
-    grants.update(("write", group_principal(g)) for g in _list(acl, "groups", "w"))
-    grants.update(("read", role_principal(r)) for r in _list(acl, "roles", "r"))
-    grants.update(("update", role_principal(r)) for r in _list(acl, "roles", "u"))
-    grants.update(("delete", role_principal(r)) for r in _list(acl, "roles", "d"))
+    if not _FLAGS.issuperset(acl):  # most entities: no id lists to read
+        for perm, path, principal in _LISTED:
+            grants.update((perm, principal(v)) for v in _list(acl, *path))
     return sorted(grants)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -77,9 +78,17 @@ def count(result: ReadResult) -> HttpResponse:
     return HttpResponse(200, b'{"count":%d}' % (result.count or 0), _start(result.start))
 
 
+_UNQUOTED = re.compile(r"[A-Za-z0-9_.~-]*")
+"""What ``quote(s, safe="")`` leaves as it is."""
+
+
+def _segment(text: str) -> str:
+    return text if _UNQUOTED.fullmatch(text) else quote(text, safe="")
+
+
 def _location(request: KinveyRequest, entity_id: str) -> str:
-    path = "/".join(quote(s, safe="") for s in ("appdata", request.app.key, request.collection, entity_id))
-    return f"{request.base_url}/{path}"
+    key, collection = _segment(request.app.key), _segment(request.collection)
+    return f"{request.base_url}/appdata/{key}/{collection}/{_segment(entity_id)}"
 
 
 def _start(stamp: int) -> dict[str, str]:

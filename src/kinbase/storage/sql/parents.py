@@ -32,6 +32,11 @@ __all__ = ["ParentWriter"]
 class ParentWriter(SqlReader, Writer):
     """Apps, server values and parents; the locks a write takes on a parent."""
 
+    reads_locked = False
+    """Whether every row this transaction reads is already locked by it (SQLite: ``BEGIN
+    IMMEDIATE`` holds the database's one write lock), so a parent read by :meth:`ensure_parent`
+    counts as locked and the write that follows does not read it again."""
+
     def __init__(self) -> None:
         self._locked: dict[int, ParentRecord] = {}
         self._wrote = False
@@ -180,7 +185,10 @@ class ParentWriter(SqlReader, Writer):
         else:
             row = await self._one(self._parent_sql(where), (app_id, kind, name))
         if row is not None:
-            return parent_from_row(row)
+            found = parent_from_row(row)
+            if self.reads_locked:
+                self._locked[found.id] = found
+            return found
         row = await self._one(
             self.dialect(
                 "INSERT INTO parents (app_id, kind, name, stamp, created, settings) "

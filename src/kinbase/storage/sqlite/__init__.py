@@ -133,6 +133,8 @@ class SQLiteReader(_SQLiteOps, SqlReader):
 
 
 class SQLiteWriter(_SQLiteOps, SqlWriter):
+    reads_locked = True  # BEGIN IMMEDIATE: no other connection writes until the commit
+
     def __init__(self, storage: SQLiteStorage, conn: sqlite3.Connection, budget: Budget) -> None:
         _SQLiteOps.__init__(self, storage, conn, budget)
         SqlWriter.__init__(self)
