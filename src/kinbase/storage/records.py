@@ -4,7 +4,7 @@ objects, what a write builds, what a read asks for. Re-exported by ``kinbase.sto
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from kinbase.query.ast import IndexDef
@@ -76,6 +76,19 @@ class ParentRecord:
         object.__setattr__(self, "indexes", indexes)
         ready = tuple(index for index, i in zip(indexes, declared, strict=True) if not i.get("building"))
         object.__setattr__(self, "ready_indexes", ready)
+
+    def moved(self, stamp: Stamp, live: int) -> ParentRecord:
+        """This parent with another ``stamp`` and ``live`` (what every write changes): a copy
+        that does not build its indexes from the settings again (``dataclasses.replace`` does)."""
+        moved = object.__new__(ParentRecord)
+        for name in _PARENT_SLOTS:
+            object.__setattr__(moved, name, getattr(self, name))
+        object.__setattr__(moved, "stamp", stamp)
+        object.__setattr__(moved, "live", live)
+        return moved
+
+
+_PARENT_SLOTS = tuple(f.name for f in fields(ParentRecord))
 
 
 @dataclass(slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -73,15 +72,13 @@ class ObjectWriter(IndexWriter):
                 (oid, locked.id, object_id, stamp, created, creator, False, data),
             )
         elif existing is None:
-            row = await self._one(
+            oid = await self._insert_oid(
                 self.dialect(
                     "INSERT INTO objects (parent_id, id, stamp, created, creator, deleted, data) "
-                    "VALUES (?, ?, ?, ?, ?, ?, :J:) RETURNING oid"
+                    "VALUES (?, ?, ?, ?, ?, ?, :J:)"
                 ),
                 (locked.id, object_id, stamp, created, creator, False, data),
             )
-            assert row is not None
-            oid = int(row[0])
         else:
             oid = existing.oid
             await self._send(
@@ -123,7 +120,7 @@ class ObjectWriter(IndexWriter):
         )
         if version.grants is not None:
             await self._replace_grants(oid, version.grants, had_grants=False)
-        locked = dataclasses.replace(parent, stamp=stamp, live=parent.live + 1)
+        locked = parent.moved(stamp, parent.live + 1)
         self._locked[parent.id] = locked
         await self._reindex(locked, [(oid, None, version.data)])
         stored = StoredObject(

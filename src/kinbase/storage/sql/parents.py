@@ -72,6 +72,12 @@ class ParentWriter(SqlReader, Writer):
         sql = f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}"  # nosec B608: constant table and columns; every value is bound
         await self._run_many(self.dialect(sql.rstrip()), rows)
 
+    async def _insert_oid(self, sql: str, params: Sequence[Any]) -> int:
+        """Run ``sql``, an ``INSERT`` of one object row without its oid; return the oid given."""
+        row = await self._one(sql + " RETURNING oid", params)
+        assert row is not None
+        return int(row[0])
+
     async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
         """Run statements in order and return the first row of each. An engine may send them
         together (PostgreSQL's pipeline: one round trip); each still runs after the one before it
@@ -256,7 +262,7 @@ class ParentWriter(SqlReader, Writer):
         return locked
 
     async def _save_parent(self, parent: ParentRecord, stamp: Stamp, *, live_delta: int = 0) -> None:
-        self._locked[parent.id] = dataclasses.replace(parent, stamp=stamp, live=parent.live + live_delta)
+        self._locked[parent.id] = parent.moved(stamp, parent.live + live_delta)
         self._saw_stamp(parent.id, stamp)
         await self._send(
             self.dialect("UPDATE parents SET stamp = ?, live = live + ? WHERE id = ?"),

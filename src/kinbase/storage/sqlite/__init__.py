@@ -147,6 +147,15 @@ class SQLiteWriter(_SQLiteOps, SqlWriter):
         except _DRIVER_ERRORS as exc:
             raise classify(exc, "write") from exc
 
+    async def _insert_oid(self, sql: str, params: Sequence[Any]) -> int:
+        # the rowid of the insert, without RETURNING's result row (half the statement's time)
+        try:
+            oid = self._conn.execute(sql, params).lastrowid
+        except _DRIVER_ERRORS as exc:
+            raise classify(exc, "write") from exc
+        assert oid is not None
+        return int(oid)
+
     async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         try:
             self._conn.executemany(sql, params)
