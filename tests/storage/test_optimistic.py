@@ -253,19 +253,40 @@ def test_a_batch_with_another_statement_is_not_merged() -> None:
         first, second = Slot(1, loop), Slot(2, loop)
     finally:
         loop.close()
-    advance = "SELECT kinbase_advance_parent(%s::bigint, %s::bigint, %s::bigint, %s::bigint)"
-    insert = "INSERT INTO objects (oid) VALUES (%s)"
-    grants = "INSERT INTO grants (oid, perm, principal) VALUES (%s, %s, %s)"
-    first.statements = [
-        (advance, (1, 0, 1, 1), False),
-        (insert, (10,), False),
-        (grants, [(10, "r", "u")], True),
-    ]
-    second.statements = [(advance, (1, 0, 2, 1), False), (insert, (11,), False)]
-    assert merge([first, second]) == [
-        (advance, [(1, 0, 1, 1), (1, 0, 2, 1)]),
-        (insert, [(10,), (11,)]),
-        (grants, [(10, "r", "u")]),
-    ]
+    put = "WITH o AS (INSERT INTO objects (oid) SELECT %s) INSERT INTO grants SELECT %s"
+    entries = "INSERT INTO field_values (oid) VALUES (%s)"
+    first.statements = [(put, (10, 1), False), (entries, [(10,), (10,)], True)]
+    second.statements = [(put, (11, 2), False)]
+    assert merge([first, second]) == [(put, [(10, 1), (11, 2)]), (entries, [(10,), (10,)])]
     second.statements.append(("UPDATE parents SET settings = %s WHERE id = %s", ("{}", 1), False))
     assert merge([first, second]) is None
+
+
+async def test_optimistic_puts_store_their_grants_alone_and_together(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    """The locked part of an optimistic put writes the object and its grants in one statement
+    (Dialect.put_ahead): alone and in a batch, each object gets its own grants, none when it has none."""
+
+    def grants_of(i: int) -> list[tuple[str, str]]:
+        return [("write", f"user:u{i}"), *([("read", "system.Authenticated")] if i % 2 else [])][: i % 3]
+
+    async def put(i: int) -> None:
+        def build(ctx: WriteContext) -> NewVersion:
+            return NewVersion(data={"id": f"g{i}"}, creator=f"u{i}", grants=grants_of(i))
+
+        async with storage.writer() as writer:
+            writer.optimistic = True
+            parent = await writer.ensure_parent(app.id, KIND, NAME)
+            await writer.put(parent, f"g{i}", build, new=True)
+
+    await put(-3)  # creates the collection
+    await put(1)  # alone
+    await asyncio.gather(*(put(i) for i in range(2, 26)))
+    async with storage.reader() as reader:
+        parent = await reader.get_parent(app.id, KIND, NAME)
+        assert parent is not None and parent.live == 26
+        for i in [1, *range(2, 26)]:
+            found = await reader.get_object(parent, f"g{i}")
+            assert found is not None and found.creator == f"u{i}"
+            assert await reader.get_grants(found.oid) == sorted(grants_of(i)), i

@@ -65,7 +65,15 @@ DIALECT = Dialect(
     text_cast="::text",
     for_update="FOR UPDATE",
     next_oid="nextval(pg_get_serial_sequence('objects', 'oid'))",
-    advance_parent="SELECT kinbase_advance_parent(%s::bigint, %s::bigint, %s::bigint, %s::bigint)",
+    put_ahead=(
+        "WITH o AS (INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
+        "SELECT a.oid, a.parent_id, a.id, a.stamp, a.stamp, a.creator, false, a.data "
+        "FROM (VALUES (%s::bigint, %s::bigint, %s::text, %s::bigint, %s::text, %s::jsonb, %s::bigint)) "
+        "AS a (oid, parent_id, id, stamp, creator, data, version), "
+        "LATERAL kinbase_advance_parent(a.parent_id, a.version, a.stamp, 1) RETURNING oid) "
+        "INSERT INTO grants (oid, perm, principal) "
+        "SELECT o.oid, g.perm, g.principal FROM o, unnest(%s::text[], %s::text[]) AS g (perm, principal)"
+    ),
 )
 
 _CLIENT_ERRORS = (psycopg.Error, UnicodeEncodeError)

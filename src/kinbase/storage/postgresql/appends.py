@@ -5,11 +5,12 @@ A writer that may run again (:attr:`kinbase.storage.base.Writer.optimistic`) and
 predicts its stamp instead of locking the parent first (:meth:`Ahead.claim`): above the parent's
 stamp as read, and above every stamp this process claimed on it, so claims are distinct and in
 the order they were made. The put's statements (the parent's check and stamp,
-``kinbase_advance_parent``, then the insert, grants and index entries) are not sent on the
-writer's connection: they wait in the parent's queue (a :class:`Slot`, reserved with the claim,
-so the queue is in stamp order). When the writer's block ends the slot is ready; a task of the
-parent takes the ready slots at the head of the queue and runs them in one transaction, on one
-connection, in one round trip: the parent's row lock is held for no round trip to the client,
+``kinbase_advance_parent``, with the insert and the grants in one statement, then the index
+entries) are not sent on the writer's connection: they wait in the parent's queue (a
+:class:`Slot`, reserved with the claim, so the queue is in stamp order). When the writer's
+block ends the slot is ready; a task of the parent takes the ready slots at the head of the
+queue and runs them in one transaction, on one connection, in one round trip: the parent's row
+lock is held for no round trip to the client,
 and one commit serves every writer of the batch, in one round trip (:meth:`Ahead._run`).
 
 - **Acknowledged after the commit.** A writer's block exits only when its batch committed.
@@ -54,9 +55,7 @@ Connect = Callable[[], AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]
 
 
 _MERGEABLE = (
-    "SELECT kinbase_advance_parent(",
-    "INSERT INTO objects ",
-    "INSERT INTO grants ",
+    "WITH o AS (INSERT INTO objects ",
     "INSERT INTO field_values ",
     "INSERT INTO compound_values ",
 )
@@ -67,13 +66,14 @@ _MERGEABLE = (
 def merge(batch: Sequence[Slot]) -> list[tuple[str, list[Sequence[Any]]]] | None:
     """The statements of ``batch`` as one ``executemany`` per statement, in the order each first
     appears, or None when a member queued a statement other than a new object's own (the
-    parent's check and stamp, the insert of the object, its grants and index entries).
+    parent's check and stamp with the insert of the object and its grants,
+    :attr:`~kinbase.storage.sql.statements.Dialect.put_ahead`, then its index entries).
 
     Those commute across members: each ``kinbase_advance_parent`` still runs in stamp order (the
     members are), every other statement inserts rows of its own member's new object only, after
-    that object's insert (``kinbase_advance_parent`` comes first in every member, the object's
-    insert before its grants and entries). psycopg then sends a statement's parameters row by
-    row without a cursor and a result per statement: less of the process per member."""
+    that object's insert (the put's statement comes first in every member). psycopg then sends a
+    statement's parameters row by row without a cursor and a result per statement: less of the
+    process per member."""
     groups: dict[tuple[str, bool], list[Sequence[Any]]] = {}
     for slot in batch:
         for sql, params, many in slot.statements:

@@ -41,7 +41,7 @@ class ObjectWriter(IndexWriter):
             new
             and self.optimistic
             and requested_stamp is None
-            and self.dialect.advance_parent is not None
+            and self.dialect.put_ahead is not None
             and parent.id not in self._locked
         ):
             return await self._put_ahead(parent, object_id, build)
@@ -101,25 +101,32 @@ class ObjectWriter(IndexWriter):
     async def _put_ahead(self, parent: ParentRecord, object_id: str, build: Builder) -> PutResult:
         """An optimistic :meth:`put` of a new object (:attr:`Writer.optimistic`): the stamp is
         predicted from ``parent`` as read (and the stamps this process gave it), the object built
-        with it, and the parent's lock taken by :attr:`Dialect.advance_parent`, which checks the
-        prediction, queued with the writes: on PostgreSQL all of it travels with the commit."""
+        with it, and the parent's lock taken by :attr:`Dialect.put_ahead`, which checks the
+        prediction and writes the object and its grants (one statement), queued: on PostgreSQL
+        all of it travels with the commit."""
         oid = await self._reserve_oid()
         stamp = await self._claim_stamp(parent)
         version: NewVersion = build(WriteContext(stamp=stamp, current=None, tombstone=None))
         data = dump_document(version.data)
         creator = version.creator
         check_text(creator)
-        assert self.dialect.advance_parent is not None
-        await self._send(self.dialect.advance_parent, (parent.id, parent.version, stamp, 1))
+        grants = sorted(set(version.grants or ()))
+        check_text(*(principal for _, principal in grants))
+        assert self.dialect.put_ahead is not None
         await self._send(
-            self.dialect(
-                "INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, :J:)"
+            self.dialect.put_ahead,
+            (
+                oid,
+                parent.id,
+                object_id,
+                stamp,
+                creator,
+                data,
+                parent.version,
+                [perm for perm, _ in grants],
+                [principal for _, principal in grants],
             ),
-            (oid, parent.id, object_id, stamp, stamp, creator, False, data),
         )
-        if version.grants is not None:
-            await self._replace_grants(oid, version.grants, had_grants=False)
         locked = parent.moved(stamp, parent.live + 1)
         self._locked[parent.id] = locked
         await self._reindex(locked, [(oid, None, version.data)])

@@ -179,7 +179,7 @@ class ParentWriter(SqlReader, Writer):
         check_text(kind, name)
         # Not locked here: the write that follows locks the parent as late as it can (see put).
         where = "p.app_id = ? AND p.kind = ? AND p.name = ?"
-        ahead = self.dialect.next_oid is not None and self.dialect.advance_parent is not None
+        ahead = self.dialect.next_oid is not None and self.dialect.put_ahead is not None
         if self.optimistic and ahead and self._next_oid is None:
             # the oid of the optimistic put that follows, reserved by the lookup itself (one
             # statement, before the transaction: the put only queues its writes); none if the

@@ -41,7 +41,7 @@ __all__ = [
 Row = tuple[Any, ...]
 
 STAMP_CONFLICT: Final = "KB409"
-"""The SQLSTATE of a failed :attr:`Dialect.advance_parent`."""
+"""The SQLSTATE of a failed :attr:`Dialect.put_ahead`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +58,13 @@ class Dialect:
     """An expression reserving the oid of an object about to be inserted, so the insert needs no
     answer (PostgreSQL: a sequence's ``nextval``); None when ``INSERT ... RETURNING oid`` costs
     nothing (SQLite)."""
-    advance_parent: str | None = None
-    """A statement ``(parent id, version, stamp, live delta)`` that locks the parent, checks that
-    its version is the one given and its stamp below the one given, and saves the stamp, or fails
-    with SQLSTATE :data:`STAMP_CONFLICT` (PostgreSQL: a function); None: no optimistic puts."""
+    put_ahead: str | None = None
+    """The locked part of an optimistic put of a new object as one statement: it locks the
+    parent, checks that its version is the one given and its stamp below the one given, saves
+    the stamp and counts one more live object, or fails with SQLSTATE :data:`STAMP_CONFLICT`;
+    then inserts the object and its grants. Parameters: the object's oid, parent id, id, stamp,
+    creator and data, the parent's version, and the grants' permissions and principals as two
+    arrays (PostgreSQL: ``kinbase_advance_parent`` feeding the inserts). None: no optimistic puts."""
 
     text_function: str = ""
     """A function around a JSON column read as text (SQLite: ``json``, the text of JSONB)."""
