@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -29,19 +28,22 @@ pytestmark = pytest.mark.anyio
 MASTER = Caller.master()
 
 
-async def _while_reading(core: Core, app: AppRecord, work: Awaitable[Any]) -> tuple[Any, list[float]]:
+async def _while_reading(
+    core: Core, app: AppRecord, work: Awaitable[Any], progress: Callable[[], int] = lambda: 0
+) -> tuple[Any, list[int]]:
     """Run ``work`` while another task reads one entity by id again and again; returns the
-    work's result and the latencies of the reads."""
+    work's result and, for each read that completed before the work ended, ``progress()`` then
+    (e.g. how many write transactions the work had opened)."""
     await core.kinvey.entities.create(app, MASTER, "probe", {"_id": "p1", "v": 1})
-    latencies: list[float] = []
+    seen: list[int] = []
     done = asyncio.Event()
 
     async def reader() -> None:
         while not done.is_set():
-            started = time.perf_counter()
             assert await core.kinvey.entities.get(app, MASTER, "probe", "p1")
-            latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(0.005)
+            if not done.is_set():
+                seen.append(progress())
+            await asyncio.sleep(0)
 
     task = asyncio.create_task(reader())
     try:
@@ -49,16 +51,16 @@ async def _while_reading(core: Core, app: AppRecord, work: Awaitable[Any]) -> tu
     finally:
         done.set()
         await task
-    return result, latencies
+    return result, seen
 
 
-def _assert_fast(latencies: list[float]) -> None:
-    """Reads by id went on: the median under 50 ms, none over 250 ms (the machine is shared with
-    other test processes; a write holding the loop or a lock would keep them for seconds)."""
-    assert latencies
-    ordered = sorted(latencies)
-    assert ordered[len(ordered) // 2] < 0.05, ordered
-    assert ordered[-1] < 0.25, ordered
+def _assert_reads_went_on(seen: list[int], *, chunks: bool = True) -> None:
+    """Reads by id completed while the work ran (a write holding the event loop for its whole
+    run would let none through), and with ``chunks`` between its transactions: at more than one
+    count of transactions opened. No timing: the machine is shared with other test processes."""
+    assert len(seen) >= 2, seen
+    if chunks:
+        assert len(set(seen)) >= 2, seen
 
 
 @contextlib.asynccontextmanager
@@ -82,13 +84,13 @@ async def test_a_large_multi_insert_is_chunked_and_readers_go_on(
 ) -> None:
     bodies = [{"n": n, "text": "x" * 200} for n in range(3000)]
     async with _counting_writers(core.storage, monkeypatch) as opened:
-        (stored, errors), latencies = await _while_reading(
-            core, app, core.kinvey.entities.insert_many(app, MASTER, "big", bodies)
+        (stored, errors), seen = await _while_reading(
+            core, app, core.kinvey.entities.insert_many(app, MASTER, "big", bodies), lambda: len(opened)
         )
     assert errors == [] and len(stored) == 3000 and all(text is not None for text in stored)
     assert len(opened) >= 3000 // entities_module.INSERT_CHUNK
     assert (await core.kinvey.entities.count(app, MASTER, "big", Query())).count == 3000
-    _assert_fast(latencies)
+    _assert_reads_went_on(seen)
 
 
 async def test_a_multi_insert_failing_midway_reports_what_was_stored(
@@ -124,13 +126,13 @@ async def test_a_large_delete_by_query_is_chunked(
     )
     query = Query(filter=parse_filter({"even": True}))
     async with _counting_writers(core.storage, monkeypatch) as opened:
-        deleted, latencies = await _while_reading(
-            core, app, core.kinvey.entities.delete_where(app, MASTER, "del", query)
+        deleted, seen = await _while_reading(
+            core, app, core.kinvey.entities.delete_where(app, MASTER, "del", query), lambda: len(opened)
         )
     assert deleted == 1200
     assert len(opened) >= 1200 // chunks.DELETE_CHUNK
     assert (await core.kinvey.entities.count(app, MASTER, "del", Query())).count == 1200
-    _assert_fast(latencies)
+    _assert_reads_went_on(seen)
     # A window is applied in one transaction, exactly.
     windowed = Query(filter=parse_filter({"even": False}), limit=7)
     assert await core.kinvey.entities.delete_where(app, MASTER, "del", windowed) == 7
@@ -165,9 +167,9 @@ async def test_dropping_a_large_collection_is_chunked_and_complete(core: Core, a
     parent_id = await _filled_collection(core, app, "drop", 2500)
     before = await _rows_of(core.storage, parent_id)
     assert before[0] == 2500 and before[1] > 0 and before[2] == 2500
-    _, latencies = await _while_reading(core, app, core.kinvey.entities.remove_collection(app, "drop"))
+    _, seen = await _while_reading(core, app, core.kinvey.entities.remove_collection(app, "drop"))
     assert await _rows_of(core.storage, parent_id) == (0, 0, 0)
-    _assert_fast(latencies)
+    _assert_reads_went_on(seen, chunks=False)
     async with core.storage.reader() as reader:
         assert await reader.get_parent(app.id, APPDATA, "drop") is None
 
