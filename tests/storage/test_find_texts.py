@@ -55,6 +55,10 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
         (Query(filter=Eq(("s",), "done")), FindOptions(columns=KINTO)),
         (Query(), FindOptions(acl=AclFilter(("read",), ("user:a",)), include_deleted=True, columns=KINTO)),
         (Query(), FindOptions(acl=AclFilter(("read",), ("user:b",)), columns=KINTO)),
+        (
+            Query(sort=(SortKey(("n",), descending=True),), limit=3),
+            FindOptions(columns=SystemColumns(id=("_id",))),
+        ),
     ]
     async with storage.reader() as r:
         stamp = (await r.get_parent(app.id, "test.collection", "texts")).stamp  # type: ignore[union-attr]

@@ -118,8 +118,8 @@ class Reader(ABC):
         """The JSON texts of what :meth:`find` returns, in the same order, rendered by the
         database: an object's stored text, a tombstone's ``{"deleted":true,"ID":"…","STAMP":…}``
         where ``ID`` and ``STAMP`` are the names of ``options.columns`` (one-segment paths,
-        required). No row becomes a Python object: a page of 1,000 objects (a Kinto ``_since``
-        sync) is spliced into the response as it comes.
+        required with ``options.include_deleted``). No row becomes a Python object: a page of
+        1,000 objects (a Kinto ``_since`` sync) is spliced into the response as it comes.
 
         Raises:
             InvalidQuery: if the query cannot be compiled for this engine.

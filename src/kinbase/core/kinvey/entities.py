@@ -448,14 +448,13 @@ async def read_window(
         skip=query.skip,
         limit=MAX_RESULTS + 1 if capped else query.limit,
     )
-    found = await reader.find(parent, window, options)
-    if len(found) > MAX_RESULTS:
+    texts = await reader.find_texts(parent, window, options)  # no row becomes a StoredObject
+    if len(texts) > MAX_RESULTS:
         if api_version >= 4:
             raise KinveyError(
                 "ResultSetSizeExceeded", "More than 10,000 entities match: page with limit and skip."
             )
-        found = found[:MAX_RESULTS]
-    texts = [o.data for o in found]
+        texts = texts[:MAX_RESULTS]
     if query.fields:
         texts = [project(t, query.fields) for t in texts]
     total = await reader.count(parent, Query(filter=query.filter), options) if with_count else None
