@@ -1,7 +1,7 @@
 """``Reader.find_texts``: the JSON texts of a page rendered by the database, on both engines,
 byte for byte what rendering the rows of ``find`` in Python gives (stored text; a tombstone as
 orjson writes it, whatever characters its id holds); ``Reader.find_joined``: the same texts,
-joined by the database in their order."""
+joined by the database in their order (with a separator no stored text holds, to split again)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from kinbase.query.ast import Eq, Query, SortKey
 from kinbase.storage.base import (
+    RECORD_SEPARATOR,
     AclFilter,
     AppRecord,
     FindOptions,
@@ -38,7 +39,13 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
         parent = await w.ensure_parent(app.id, "test.collection", "texts")
     first = None
     for i, object_id in enumerate(IDS):
-        doc: dict[str, Any] = {"id": object_id, "n": i, "s": "todo" if i % 2 else "done", "u": "é\n\"'"}
+        doc: dict[str, Any] = {
+            "id": object_id,
+            "n": i,
+            "s": "todo" if i % 2 else "done",
+            "u": "é\n\"'\x1e",
+            "\x1e": 1,
+        }
         stamp = (await put_doc(storage, parent, object_id, doc, grants=[("read", "user:a")])).object.stamp
         first = first or stamp
     async with storage.writer() as w:
@@ -68,6 +75,8 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
             texts = await r.find_texts(parent, query, options)
             assert texts == [rendered(o) for o in objects], (query, options)
             assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts), stamp)
+            count, joined, _ = await r.find_joined(parent, query, options, separator=RECORD_SEPARATOR)
+            assert (joined.split(RECORD_SEPARATOR) if count else []) == texts
         everything = await r.find_texts(parent, Query(), FindOptions(include_deleted=True, columns=KINTO))
     tombstones = [orjson.loads(t) for t in everything if '"deleted":true' in t]
     assert [t["id"] for t in tombstones] == IDS[1::2]

@@ -37,6 +37,7 @@ from kinbase.storage.records import (
 from kinbase.types import Path, Stamp
 
 __all__ = [
+    "RECORD_SEPARATOR",
     "AclFilter",
     "AppRecord",
     "Builder",
@@ -52,6 +53,10 @@ __all__ = [
     "WriteContext",
     "Writer",
 ]
+
+RECORD_SEPARATOR = "\x1e"
+"""A separator for :meth:`Reader.find_joined` that no stored text holds: both engines write the
+control characters of a JSON string as escapes, and their JSON texts hold no other (U+001E)."""
 
 
 class Reader(ABC):
@@ -129,9 +134,10 @@ class Reader(ABC):
 
     @abstractmethod
     async def find_joined(
-        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None, *, separator: str = ","
     ) -> tuple[int, str, Stamp | None]:
-        """How many texts :meth:`find_texts` returns, those texts joined with ``,`` by the
+        """How many texts :meth:`find_texts` returns, those texts joined with ``separator`` (``,``
+        to splice them into a JSON array, or :data:`RECORD_SEPARATOR` to split them again) by the
         database in one value (a page of 1,000 objects is one row, not 1,000: no row becomes a
         Python tuple and string; ``""`` when nothing matches), and the stamp of ``parent`` read by
         the same statement: None when its row is no longer ``parent`` (deleted, detached by

@@ -37,6 +37,7 @@ from kinbase.errors import BackendUnavailable
 from kinbase.query.ast import Query
 from kinbase.query.geo import find_geo_near
 from kinbase.storage.base import (
+    RECORD_SEPARATOR,
     AppRecord,
     FindOptions,
     NewVersion,
@@ -67,6 +68,7 @@ INSERT_CHUNK = 100
 """Entities of a multi-insert stored per transaction."""
 COLUMNS = SystemColumns(id=("_id",))
 _NAME = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9_.-]{0,127}$")
+_MAX_PARENTS = 10_000
 _RESERVED_COLLECTIONS = {"user", "group", "_blob", "system"}
 
 
@@ -154,6 +156,9 @@ class EntityService:
         self._storage = storage
         self.observer: Callable[[AppRecord, ParentRecord, Query, float], None] | None = None
         """Told of every list and count with its duration (``AutoIndexer.observe``)."""
+        self._parents: dict[tuple[int, str], ParentRecord] = {}
+        """Collections by (app id, name) as last read by a list: a list's statement checks that
+        the row is still the one read (:meth:`Reader.find_joined`)."""
 
     def _observe(self, app: AppRecord, parent: ParentRecord, query: Query, started: float) -> None:
         if self.observer is not None:
@@ -189,12 +194,26 @@ class EntityService:
             KinveyError: ResultSetSizeExceeded (API version 4 and later) when more than 10,000
                 entities match and the query set no smaller limit.
         """
+        key = (app.id, collection)
         async with self._storage.reader() as reader:
-            parent = await reader.get_parent(app.id, APPDATA, collection)
-            if parent is None:
-                return ReadResult([], now_ms(), 0 if with_count else None)
+            parent = self._parents.get(key)
             started = time.perf_counter()
-            result = await read_window(reader, parent, caller, query, api_version, with_count)
+            # A cached parent serves when the page's statement finds its row unchanged (one
+            # statement instead of two); else the parent is read again, and so is the page.
+            result = (
+                await read_page(reader, parent, caller, query, api_version, with_count) if parent else None
+            )
+            if result is None:
+                parent = await reader.get_parent(app.id, APPDATA, collection)
+                if parent is None:
+                    self._parents.pop(key, None)
+                    return ReadResult([], now_ms(), 0 if with_count else None)
+                if len(self._parents) >= _MAX_PARENTS:
+                    self._parents.clear()
+                self._parents[key] = parent
+                started = time.perf_counter()
+                result = await read_window(reader, parent, caller, query, api_version, with_count)
+        assert parent is not None
         self._observe(app, parent, query, started)
         return result
 
@@ -438,8 +457,29 @@ async def read_window(
     creator_holds: bool = True,
 ) -> ReadResult:
     """The capped page of ``query`` over ``parent`` for ``caller`` (see :meth:`EntityService.find`;
-    ``creator_holds``: see :func:`~kinbase.core.kinvey.access.acl_filter`)."""
-    start = read_start(parent)
+    ``creator_holds``: see :func:`~kinbase.core.kinvey.access.acl_filter`), ``parent`` read by
+    this reader."""
+    result = await read_page(
+        reader, parent, caller, query, api_version, with_count, creator_holds=creator_holds, fresh=True
+    )
+    assert result is not None
+    return result
+
+
+async def read_page(
+    reader: Reader,
+    parent: ParentRecord,
+    caller: Caller,
+    query: Query,
+    api_version: int,
+    with_count: bool,
+    *,
+    creator_holds: bool = True,
+    fresh: bool = False,
+) -> ReadResult | None:
+    """:func:`read_window` with ``parent`` possibly cached: None when its row is no longer
+    ``parent`` (deleted, recreated, its settings or indexes changed). ``fresh``: ``parent`` was
+    read by this reader; its page is returned whatever happened to its row since."""
     options = FindOptions(acl=acl_filter(caller, "read", creator_holds=creator_holds), columns=COLUMNS)
     capped = query.limit is None or query.limit > MAX_RESULTS
     window = Query(
@@ -448,7 +488,16 @@ async def read_window(
         skip=query.skip,
         limit=MAX_RESULTS + 1 if capped else query.limit,
     )
-    texts = await reader.find_texts(parent, window, options)  # no row becomes a StoredObject
+    # One row, the texts joined by the database (none becomes a row tuple), and the parent's
+    # stamp read by the same statement: the stamp of the data read.
+    count, joined, stamp = await reader.find_joined(parent, window, options, separator=RECORD_SEPARATOR)
+    if stamp is None:
+        if not fresh:
+            return None
+        start = read_start(parent)
+    else:
+        start = max(stamp, history_start(parent.settings))
+    texts = joined.split(RECORD_SEPARATOR) if count else []
     if len(texts) > MAX_RESULTS:
         if api_version >= 4:
             raise KinveyError(

@@ -15,7 +15,15 @@ import orjson
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, ElemMatch, Node, Nor, Not, Or, Query
 from kinbase.query.sql import CompileContext, Sql, compile_find
-from kinbase.storage.base import AclFilter, AppRecord, FindOptions, ParentRecord, Reader, StoredObject
+from kinbase.storage.base import (
+    RECORD_SEPARATOR,
+    AclFilter,
+    AppRecord,
+    FindOptions,
+    ParentRecord,
+    Reader,
+    StoredObject,
+)
 from kinbase.storage.sql.statements import (
     APP_COLUMNS,
     NO_OPTIONS,
@@ -32,6 +40,8 @@ from kinbase.storage.sql.statements import (
 from kinbase.types import Path, Stamp
 
 __all__ = ["DROPPED_KIND", "SCAN_ON_LOOP_ROWS", "SqlReader"]
+
+SEPARATORS: Final = (",", RECORD_SEPARATOR)
 
 SCAN_ON_LOOP_ROWS = 200
 """A parent this small is scanned on the event loop (well under a millisecond): a read of a larger
@@ -342,8 +352,10 @@ class SqlReader(Reader):
         return [row[0] for row in rows]
 
     async def find_joined(
-        self, parent: ParentRecord, query: Query, options: FindOptions | None = None
+        self, parent: ParentRecord, query: Query, options: FindOptions | None = None, *, separator: str = ","
     ) -> tuple[int, str, Stamp | None]:
+        if separator not in SEPARATORS:
+            raise ValueError(f"find_joined joins with one of {SEPARATORS!r}")
         opts = options or NO_OPTIONS
         select = _texts_select(self.dialect.name, opts) + " AS t"
         sql = await self._compiled(query, parent, opts, select=select)
@@ -351,7 +363,8 @@ class SqlReader(Reader):
         # The page's statement (ORDER BY and LIMIT) is a subquery of a plain aggregate: both
         # engines feed the aggregate its rows in the subquery's order (SQLite does not flatten a
         # limited subquery into an aggregate; PostgreSQL documents a sorted subquery for it).
-        agg = "group_concat(q.t, ',')" if self.dialect.name == "sqlite" else "string_agg(q.t, ',')"
+        sep = "','" if separator == "," else ("char(30)" if self.dialect.name == "sqlite" else "chr(30)")
+        agg = f"group_concat(q.t, {sep})" if self.dialect.name == "sqlite" else f"string_agg(q.t, {sep})"
         text = f"SELECT count(*), coalesce({agg}, ''), {self.dialect(_PARENT_STAMP)} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement; every value is bound
         params = (parent.id, parent.kind, parent.name, parent.version, *sql.params)
         rows = await self._all(text, params, long=self._is_long(parent, sql, opts))
