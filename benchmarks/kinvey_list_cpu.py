@@ -229,17 +229,14 @@ async def explain(state: dict[str, Any], only: list[str]) -> None:
 
     core = await _core(state)
     seen: list[tuple[str, tuple[Any, ...]]] = []
-    original = reader_module.SqlReader.find
+    original = reader_module.SqlReader._compiled
 
-    async def find(self: Any, parent: Any, query: Any, options: Any = None) -> Any:
-        from kinbase.storage.sql.statements import NO_OPTIONS, OBJECT_COLUMNS
+    async def compiled(self: Any, query: Any, parent: Any, options: Any, **kwargs: Any) -> Any:
+        sql = await original(self, query, parent, options, **kwargs)
+        seen.append((sql.text, tuple(sql.params)))  # the page's statement (a list wraps it in an aggregate)
+        return sql
 
-        opts = options or NO_OPTIONS
-        sql = await self._compiled(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
-        seen.append((sql.text, tuple(sql.params)))
-        return await original(self, parent, query, options)
-
-    reader_module.SqlReader.find = find  # type: ignore[method-assign]
+    reader_module.SqlReader._compiled = compiled  # type: ignore[method-assign]
     try:
         call = Asgi(create_app(core.settings, core))
         auth = {"Authorization": f"Kinvey {state['token']}", "X-Kinvey-API-Version": "6"}
