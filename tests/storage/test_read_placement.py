@@ -169,3 +169,21 @@ async def test_postgresql_walks_a_fresh_compound_index_first(postgresql_storage:
     scans = [line.strip() for line in plan.splitlines() if "Scan" in line]
     assert "compound_values fs" in scans[0], plan
     assert plan.splitlines()[0].startswith("Limit"), plan
+
+
+async def test_a_driver_error_inside_a_sqlite_reader_is_a_storage_error(
+    sqlite_storage: StorageBackend,
+) -> None:
+    """What a reader's scope turns a driver error into, and that it does not swallow others."""
+    from kinbase.storage.exceptions import StorageError
+    from kinbase.storage.sqlite.driver import sqlite as sqlite3
+
+    with pytest.raises(StorageError) as caught:
+        async with sqlite_storage.reader():
+            raise sqlite3.OperationalError("disk I/O error")
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    with pytest.raises(KeyError):
+        async with sqlite_storage.reader():
+            raise KeyError("x")
+    async with sqlite_storage.reader() as reader:
+        assert await reader.get_app("kid_none") is None

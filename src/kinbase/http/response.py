@@ -57,8 +57,23 @@ def redirect(location: str, status: int = 307, headers: Mapping[str, str] | None
     return HttpResponse(status, b"", {"Location": location, **(headers or {})})
 
 
+_NAMES: dict[str, bytes] = {}
+"""Header names as written (lower case, bytes), by the name a front-end used: the same few dozen
+names come back on every response."""
+
+
+def _name(name: str) -> bytes:
+    encoded = _NAMES.get(name)
+    if encoded is None:
+        encoded = name.lower().encode("latin-1")
+        if len(_NAMES) < 1024:  # names are constants of the code; a bound all the same
+            _NAMES[name] = encoded
+    return encoded
+
+
 def _header_list(headers: Mapping[str, str]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    names = _NAMES
+    return [((names.get(k) or _name(k)), v.encode("latin-1")) for k, v in headers.items()]
 
 
 async def send_response(send: Send, response: HttpResponse, *, head: bool = False) -> None:
@@ -78,12 +93,9 @@ async def send_response(send: Send, response: HttpResponse, *, head: bool = Fals
             close = getattr(response.stream, "aclose", None)
             if close is not None:  # the file or connection behind it, also when the client left
                 await close()
-    body = b"" if head or response.status == 304 else response.body
-    if (
-        response.status != 304
-        and response.stream is None
-        and not any(name == b"content-length" for name, _ in headers)
-    ):
+    status = response.status
+    body = b"" if head or status == 304 else response.body
+    if status != 304 and not any(name == b"content-length" for name, _ in headers):
         headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

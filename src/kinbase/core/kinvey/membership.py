@@ -16,7 +16,7 @@ reading the two parents' stamps (two indexed point reads) when it is older than 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -31,6 +31,8 @@ GROUPS = "kinvey.groups"
 ROLE_MEMBERS = "kinvey.role_members"
 MEMBERSHIPS = "kinvey.memberships"
 """The invalidation topic of memberships (key: the app id)."""
+_MAX_PRINCIPALS = 10_000
+"""The most users' principals one app's snapshot keeps."""
 
 
 @dataclass(slots=True)
@@ -40,6 +42,8 @@ class _Snapshot:
     everyone_groups: frozenset[str]
     groups_of: dict[str, frozenset[str]]
     roles_of: dict[str, frozenset[str]]
+    principals: dict[str, Principals] = field(default_factory=dict)
+    """Those computed from this snapshot, by user id (a new snapshot starts empty)."""
 
 
 def _refs(value: object) -> list[str]:
@@ -149,8 +153,14 @@ class MembershipService:
     async def principals(self, app: AppRecord, user_id: str) -> Principals:
         """The principals of ``user_id`` (user, groups with nesting, roles, system ones)."""
         snapshot = await self._snapshot(app)
-        groups = snapshot.groups_of.get(user_id, frozenset()) | snapshot.everyone_groups
-        return Principals.for_user(user_id, groups, snapshot.roles_of.get(user_id, frozenset()))
+        found = snapshot.principals.get(user_id)
+        if found is None:
+            groups = snapshot.groups_of.get(user_id, frozenset()) | snapshot.everyone_groups
+            found = Principals.for_user(user_id, groups, snapshot.roles_of.get(user_id, frozenset()))
+            if len(snapshot.principals) >= _MAX_PRINCIPALS:
+                snapshot.principals.clear()
+            snapshot.principals[user_id] = found
+        return found
 
     async def groups_of(self, app: AppRecord, user_id: str) -> frozenset[str]:
         snapshot = await self._snapshot(app)

@@ -60,6 +60,10 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
             version newer than this server knows (the specification allows ``400
             APIVersionNotAvailable`` or ``501 APIVersionNotImplemented``: a client's choice is a 4xx).
     """
+    if raw is not None:
+        known = _VERSIONS.get(raw)
+        if known is not None:
+            return known
     if raw is None or raw.strip() == "":
         default = app.settings.get("default_api_version") if app is not None else None
         return int(default) if isinstance(default, int) else DEFAULT_API_VERSION
@@ -73,6 +77,9 @@ def parse_api_version(raw: str | None, app: AppRecord | None) -> int:
         )
     return version
 
+
+_VERSIONS = {str(v): v for v in range(LATEST_API_VERSION + 1)}
+"""The versions a client usually sends, as sent (any other spelling takes the checks)."""
 
 _CALLBACK_PREFIX = f"/{CHAIN_SEGMENT}/"
 

@@ -101,6 +101,10 @@ class Router:
 
     def match(self, method: str, segments: list[str]) -> Match | MethodNotAllowed | None:
         """The route for ``method`` on ``segments`` (the most specific first)."""
+        bound: list[tuple[str, str]] = []
+        route = self._first(self._root, segments, 0, method, bound)
+        if route is not None:
+            return Match(route, dict(reversed(bound)))
         found: list[tuple[_Node, dict[str, str]]] = []
         self._walk(self._root, segments, 0, {}, found)
         for node, params in found:
@@ -110,6 +114,26 @@ class Router:
         if found:
             allow = sorted({m for node, _ in found for m in node.routes} | {"OPTIONS"})
             return MethodNotAllowed(tuple(allow))
+        return None
+
+    def _first(
+        self, node: _Node, segments: list[str], index: int, method: str, bound: list[tuple[str, str]]
+    ) -> Route | None:
+        """The first route for ``method`` in :meth:`_walk`'s order, its parameters appended to
+        ``bound`` deepest first."""
+        if index == len(segments):
+            return node.routes.get(method)
+        segment = segments[index]
+        child = node.literal.get(segment)
+        if child is not None:
+            route = self._first(child, segments, index + 1, method, bound)
+            if route is not None:
+                return route
+        if node.param is not None and segment:
+            route = self._first(node.param, segments, index + 1, method, bound)
+            if route is not None:
+                bound.append((node.param_name, segment))
+                return route
         return None
 
     def _walk(

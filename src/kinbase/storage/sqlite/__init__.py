@@ -127,6 +127,28 @@ class _SQLiteOps:
         return await self._off_loop(sql, params)
 
 
+class _Reading(AbstractAsyncContextManager[Reader]):
+    """:meth:`SQLiteStorage.reader`: a reader on the read connection; a driver error inside
+    becomes a :class:`StorageError`. (A class, not ``asynccontextmanager``: every request enters
+    one or more, and the generator's machinery cost ~4 us of a ~70-us GET by id.)"""
+
+    __slots__ = ("_storage",)
+
+    def __init__(self, storage: SQLiteStorage) -> None:
+        self._storage = storage
+
+    async def __aenter__(self) -> Reader:
+        storage = self._storage
+        conn = storage._read_conn
+        if conn is None:
+            raise StorageError("the SQLite storage is not started")
+        return SQLiteReader(storage, conn, storage._read_budget)
+
+    async def __aexit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, sqlite3.Error):
+            raise classify(exc, "read") from exc
+
+
 class SQLiteReader(_SQLiteOps, SqlReader):
     async def _off_loop(self, sql: str, params: Sequence[Any]) -> list[Row]:
         return await self._storage._read_long(sql, params)
@@ -279,15 +301,8 @@ class SQLiteStorage(StorageBackend):
         return None if row is None else str(row[0])
 
     # -- readers and writers -----------------------------------------------------------------
-    @contextlib.asynccontextmanager
-    async def reader(self) -> AsyncIterator[Reader]:
-        conn = self._read_conn
-        if conn is None:
-            raise StorageError("the SQLite storage is not started")
-        try:
-            yield SQLiteReader(self, conn, self._read_budget)
-        except sqlite3.Error as exc:
-            raise classify(exc, "read") from exc
+    def reader(self) -> AbstractAsyncContextManager[Reader]:
+        return _Reading(self)
 
     @contextlib.asynccontextmanager
     async def writer(self) -> AsyncIterator[Writer]:
