@@ -74,8 +74,8 @@ async def test_texts_are_the_rows_of_find(storage: StorageBackend, app: AppRecor
             objects = await r.find(parent, query, options)
             texts = await r.find_texts(parent, query, options)
             assert texts == [rendered(o) for o in objects], (query, options)
-            assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts), stamp)
-            count, joined, _ = await r.find_joined(parent, query, options, separator=RECORD_SEPARATOR)
+            assert await r.find_joined(parent, query, options) == (len(texts), ",".join(texts), stamp, None)
+            count, joined, _, _ = await r.find_joined(parent, query, options, separator=RECORD_SEPARATOR)
             assert (joined.split(RECORD_SEPARATOR) if count else []) == texts
         everything = await r.find_texts(parent, Query(), FindOptions(include_deleted=True, columns=KINTO))
     tombstones = [orjson.loads(t) for t in everything if '"deleted":true' in t]
@@ -103,7 +103,7 @@ async def test_tombstones_need_one_segment_columns(storage: StorageBackend, app:
             stored = [orjson.loads(o.data) for o in await r.find(parent, Query(), live)]
             assert [doc["n"] for doc in stored] == [1]
             assert [orjson.loads(t) for t in await r.find_texts(parent, Query(), live)] == stored
-            count, joined, _ = await r.find_joined(parent, Query(), live)
+            count, joined, _, _ = await r.find_joined(parent, Query(), live)
             assert (count, orjson.loads(f"[{joined}]")) == (1, stored)
 
 
@@ -163,3 +163,28 @@ async def test_count_by_counts_what_find_returns_per_key(storage: StorageBackend
             (('"a"',), 1),
             (("null",), 2),
         ]
+
+
+async def test_joined_reads_the_watched_parent_in_its_statement(
+    storage: StorageBackend, app: AppRecord
+) -> None:
+    """``find_joined(..., watch=...)`` also returns the stamp of the parent it watches, as of the
+    page's own snapshot (None when there is no such parent)."""
+    async with storage.writer() as w:
+        parent = await w.ensure_parent(app.id, "test.collection", "watching")
+    await put_doc(storage, parent, "a", {"id": "a"})
+    options = FindOptions(columns=KINTO)
+    watch = (app.id, "test.meta", "watched")
+    async with storage.reader() as r:
+        assert (await r.find_joined(parent, Query(), options, watch=watch))[3] is None
+    async with storage.writer() as w:
+        watched = await w.ensure_parent(app.id, "test.meta", "watched")
+    async with storage.reader() as r:
+        count, text, stamp, seen = await r.find_joined(parent, Query(), options, watch=watch)
+        assert (count, seen) == (1, watched.stamp)
+        assert (count, text, stamp, None) == await r.find_joined(parent, Query(), options)
+    await put_doc(storage, watched, "v", {"id": "v"})
+    async with storage.reader() as r:
+        current = await r.get_parent(app.id, "test.meta", "watched")
+        assert current is not None and current.stamp > watched.stamp
+        assert (await r.find_joined(parent, Query(), options, watch=watch))[3] == current.stamp

@@ -134,15 +134,24 @@ class Reader(ABC):
 
     @abstractmethod
     async def find_joined(
-        self, parent: ParentRecord, query: Query, options: FindOptions | None = None, *, separator: str = ","
-    ) -> tuple[int, str, Stamp | None]:
+        self,
+        parent: ParentRecord,
+        query: Query,
+        options: FindOptions | None = None,
+        *,
+        separator: str = ",",
+        watch: tuple[int, str, str] | None = None,
+    ) -> tuple[int, str, Stamp | None, Stamp | None]:
         """How many texts :meth:`find_texts` returns, those texts joined with ``separator`` (``,``
         to splice them into a JSON array, or :data:`RECORD_SEPARATOR` to split them again) by the
         database in one value (a page of 1,000 objects is one row, not 1,000: no row becomes a
         Python tuple and string; ``""`` when nothing matches), and the stamp of ``parent`` read by
         the same statement: None when its row is no longer ``parent`` (deleted, detached by
         :meth:`Writer.delete_parent`, or its settings changed since it was read), so a caller may
-        pass a cached parent and trust the page only with a stamp.
+        pass a cached parent and trust the page only with a stamp. Last, the stamp of the parent
+        ``watch`` names (app id, kind, name) read by the same statement (None without ``watch``
+        or when there is no such parent): a caller that presumed it learns in the same snapshot
+        whether it was right.
 
         Raises:
             InvalidQuery: if the query cannot be compiled for this engine.

@@ -31,6 +31,7 @@ import bcrypt
 import orjson
 
 from kinbase.core.kinto.config import KintoConfig
+from kinbase.core.kinto.context import StaleStructure
 from kinbase.core.kinto.model import ACCOUNT_ID, Target
 from kinbase.core.kinto.store import KintoStore
 from kinbase.core.throttle import LoginThrottle
@@ -108,12 +109,16 @@ class KintoAuth:
         header: str | None,
         version: Stamp | None = None,
         address: str | None = None,
+        *,
+        cached_only: bool = False,
     ) -> str | None:
         """The user the credentials authenticate, or None (anonymous: wrong credentials are not
         an error until a permission is needed, as in Kinto).
 
         Raises:
             TooManyRequests: while the account (or the address) is throttled.
+            StaleStructure: with ``cached_only`` (``version`` only presumed), when the password
+                would have to be checked: it is checked once the version is read.
         """
         pair = parse_basic(header)
         if pair is None:
@@ -121,7 +126,9 @@ class KintoAuth:
         user, password = pair
         for policy in config.auth_policies:
             if policy == "account" and config.accounts:
-                if await self._account(reader, app, config, secret, user, password, version, address):
+                if await self._account(
+                    reader, app, config, secret, user, password, version, address, cached_only
+                ):
                     return f"account:{user}"
             elif policy == "basicauth":
                 key = config.userid_hmac_secret.encode() if config.userid_hmac_secret else secret
@@ -139,6 +146,7 @@ class KintoAuth:
         password: str,
         version: Stamp | None,
         address: str | None,
+        cached_only: bool = False,
     ) -> bool:
         if not ACCOUNT_ID.match(user):
             return False
@@ -159,6 +167,8 @@ class KintoAuth:
             # waited for it; the token holds the stored hash, so a new password still misses)
             self._verified[cache_key] = (token, now + config.account_cache_ttl_seconds)
             return True
+        if cached_only:  # no bcrypt (nor a throttled failure) against a presumed account
+            raise StaleStructure
         running = self._inflight.get(token)
         if running is None:
             # The check reads through this request's reader (which it holds meanwhile: a second

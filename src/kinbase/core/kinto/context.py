@@ -11,7 +11,12 @@ from kinbase.core.kinto.model import from_kinto
 from kinbase.storage.base import AppRecord, Reader, StorageBackend, Writer
 from kinbase.types import Principal
 
-__all__ = ["KintoContext", "reading", "writing"]
+__all__ = ["KintoContext", "StaleStructure", "reading", "writing"]
+
+
+class StaleStructure(Exception):
+    """The structure version a context presumed (:attr:`KintoContext.presumed`) is not the
+    current one, or could not serve: the request is served again from a version read first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +31,10 @@ class KintoContext:
         tx: the transaction of the enclosing ``/batch``; None outside a batch.
         version: the app's structure version read at the start of the request (None: unknown, read
             everything fresh).
+        presumed: ``version`` is the one this worker read last, not read for this request: the
+            statement that reads the request's data reads the version too, and the request is
+            served again (:class:`StaleStructure`) unless it was the same (see
+            :meth:`~kinbase.core.kinto.service.KintoService.context`).
     """
 
     app: AppRecord
@@ -34,6 +43,7 @@ class KintoContext:
     principals: frozenset[Principal]
     tx: Writer | None = None
     version: int | None = None
+    presumed: bool = False
 
     @property
     def authenticated(self) -> bool:

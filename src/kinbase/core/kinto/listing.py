@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from kinbase.core.kinto.acl import allowed, holders
-from kinbase.core.kinto.context import KintoContext, reading, writing
-from kinbase.core.kinto.model import Resource, Target
+from kinbase.core.kinto.context import KintoContext, StaleStructure, reading, writing
+from kinbase.core.kinto.model import META_KIND, STRUCTURE, Resource, Target
 from kinbase.core.kinto.objects import (
     KintoObjects,
     ObjectResult,
@@ -136,6 +136,12 @@ class KintoListing:
         parent = await self.store.parent(reader, ctx.app.id, plural.kind, plural.parent_name, fresh=fresh)
         return _Scope(parent, acl, can_create, ancestors)
 
+    async def _confirm(self, ctx: KintoContext, reader: Reader) -> None:
+        """Read the structure version ``ctx`` presumed; :class:`StaleStructure` if it moved."""
+        found = await self.store.parent(reader, ctx.app.id, META_KIND, STRUCTURE, fresh=True)
+        if (found.stamp if found is not None else 0) != ctx.version:
+            raise StaleStructure
+
     async def _initialised(self, ctx: KintoContext, plural: Target) -> ParentRecord:
         """A never-written plural endpoint gets its timestamp on first access, as in Kinto."""
         async with writing(self.storage, ctx) as writer:
@@ -172,15 +178,21 @@ class KintoListing:
             scope = await self._scope(ctx, reader, plural, perm, fresh=not long_page)
             parent = scope.parent
             query, options = listing.query(extra=1), listing.options(scope.acl)
+            if ctx.presumed and (parent is None or not long_page):
+                await self._confirm(ctx, reader)
             if parent is not None and long_page:
-                count, text, stamp = await reader.find_joined(parent, query, options)
+                # with a presumed structure version, the page's statement reads it too
+                watch = (ctx.app.id, META_KIND, STRUCTURE) if ctx.presumed else None
+                count, text, stamp, version = await reader.find_joined(parent, query, options, watch=watch)
+                if watch is not None and (version or 0) != ctx.version:
+                    raise StaleStructure
                 if stamp is None:  # deleted, recreated or changed since cached: read it again
                     parent = await self.store.parent(
                         reader, ctx.app.id, plural.kind, plural.parent_name, fresh=True
                     )
                     scope = replace(scope, parent=parent)
                     if parent is not None:
-                        count, text, stamp = await reader.find_joined(parent, query, options)
+                        count, text, stamp, _ = await reader.find_joined(parent, query, options)
                 if parent is not None and (listing.limit is None or count <= listing.limit):
                     body = text
                 elif parent is not None:  # full: the Next-Page token needs the last object

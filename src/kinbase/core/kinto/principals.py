@@ -29,11 +29,31 @@ class Membership:
     def __init__(self, store: KintoStore) -> None:
         self._store = store
         self._cache: dict[tuple[int, Principal], tuple[Stamp, frozenset[Principal]]] = {}
+        self._seen: dict[int, Stamp] = {}
 
     async def version(self, reader: Reader, app_id: int) -> Stamp:
         """The app's structure version (0 before its first structure change)."""
         parent = await self._store.parent(reader, app_id, META_KIND, STRUCTURE, fresh=True)
-        return parent.stamp if parent is not None else 0
+        version = parent.stamp if parent is not None else 0
+        self.saw(app_id, version)
+        return version
+
+    def watch(self, app_id: int) -> tuple[int, str, str]:
+        """The parent whose stamp is the app's structure version (``Reader.find_joined``'s
+        ``watch``)."""
+        return (app_id, META_KIND, STRUCTURE)
+
+    def saw(self, app_id: int, version: Stamp | None) -> Stamp:
+        """Remember the version a statement read (None: no structure parent yet, version 0)."""
+        seen = version or 0
+        if len(self._seen) >= _MAX_CACHED and app_id not in self._seen:
+            self._seen.clear()
+        self._seen[app_id] = seen
+        return seen
+
+    def last_seen(self, app_id: int) -> Stamp | None:
+        """The version this worker read last for the app (None: never read), to presume."""
+        return self._seen.get(app_id)
 
     async def principals(
         self, reader: Reader, app_id: int, user: Principal | None, version: Stamp

@@ -13,7 +13,7 @@ from kinbase.core.kinto.auth import KintoAuth, PasswordHasher
 from kinbase.core.kinto.buckets import BucketHooks
 from kinbase.core.kinto.collections import CollectionHooks
 from kinbase.core.kinto.config import KintoConfig, parse_config
-from kinbase.core.kinto.context import KintoContext, writing
+from kinbase.core.kinto.context import KintoContext, StaleStructure, writing
 from kinbase.core.kinto.default_bucket import DefaultBucket, default_bucket_id
 from kinbase.core.kinto.groups import GroupHooks
 from kinbase.core.kinto.history import History
@@ -29,6 +29,7 @@ from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.query.kinto_querystring import KintoQuerystring
 from kinbase.settings import Settings
 from kinbase.storage.base import AppRecord, StorageBackend, Writer
+from kinbase.types import Stamp
 
 __all__ = ["KintoService"]
 
@@ -88,25 +89,67 @@ class KintoService:
         return found
 
     async def context(
-        self, app: AppRecord, authorization: str | None, address: str | None = None
+        self,
+        app: AppRecord,
+        authorization: str | None,
+        address: str | None = None,
+        *,
+        presume: bool = False,
     ) -> KintoContext:
         """Authenticate a request and compute its principals.
+
+        With ``presume``, the app's structure version is not read: the one this worker read last
+        is presumed (when there is one and the credentials are verified in the cache), and the
+        caller must check it with the request's own statement (:attr:`KintoContext.presumed`).
 
         Raises:
             TooManyRequests: while the account of the credentials is throttled.
         """
         config = self.config(app)
+        seen = self.membership.last_seen(app.id) if presume else None
+        if seen is not None:
+            try:
+                return await self._context(app, config, authorization, address, seen)
+            except StaleStructure:
+                pass
+        return await self._context(app, config, authorization, address, None)
+
+    async def _context(
+        self,
+        app: AppRecord,
+        config: KintoConfig,
+        authorization: str | None,
+        address: str | None,
+        presumed: Stamp | None,
+    ) -> KintoContext:
         async with self.storage.reader() as reader:
-            version = await self.membership.version(reader, app.id)
+            if presumed is None:
+                version = await self.membership.version(reader, app.id)
+            else:
+                version = presumed
             user_id = None
             if authorization:
                 user_id = await self.auth.user_id(
-                    reader, app, config, self._secret(), authorization, version, address
+                    reader,
+                    app,
+                    config,
+                    self._secret(),
+                    authorization,
+                    version,
+                    address,
+                    cached_only=presumed is not None,
                 )
             if user_id is None:
-                return KintoContext(app, config, None, ANONYMOUS, version=version)
+                return KintoContext(
+                    app, config, None, ANONYMOUS, version=version, presumed=presumed is not None
+                )
             principals = await self.membership.principals(reader, app.id, from_kinto(user_id), version)
-        return KintoContext(app, config, user_id, principals, version=version)
+        return KintoContext(app, config, user_id, principals, version=version, presumed=presumed is not None)
+
+    async def confirm(self, ctx: KintoContext) -> bool:
+        """Whether the structure version ``ctx`` presumed is the current one (one read)."""
+        async with self.storage.reader() as reader:
+            return await self.membership.version(reader, ctx.app.id) == ctx.version
 
     def default_bucket_id(self, ctx: KintoContext) -> str | None:
         """The caller's personal bucket id (None when anonymous or the plugin is off)."""

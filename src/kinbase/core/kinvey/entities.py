@@ -381,7 +381,7 @@ class EntityService:
                 counts = await reader.count_by(parent, keys, query, options)
             else:
                 # The database joins the stored texts into one value: no row becomes a Python object.
-                found, joined, _ = await reader.find_joined(parent, query, options)
+                found, joined, _, _ = await reader.find_joined(parent, query, options)
         total = sum(n for _, n in counts) if keys is not None else found
         if total > MAX_GROUP_INPUT:
             raise KinveyError("ResultSetSizeExceeded", f"_group folds at most {MAX_GROUP_INPUT} entities.")
@@ -490,7 +490,7 @@ async def read_page(
     )
     # One row, the texts joined by the database (none becomes a row tuple), and the parent's
     # stamp read by the same statement: the stamp of the data read.
-    count, joined, stamp = await reader.find_joined(parent, window, options, separator=RECORD_SEPARATOR)
+    count, joined, stamp, _ = await reader.find_joined(parent, window, options, separator=RECORD_SEPARATOR)
     if stamp is None:
         if not fresh:
             return None

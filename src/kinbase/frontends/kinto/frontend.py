@@ -21,7 +21,7 @@ from urllib.parse import quote
 from kinbase import jsonutil
 from kinbase.core.kinto.auth import parse_basic
 from kinbase.core.kinto.config import KintoConfig
-from kinbase.core.kinto.context import KintoContext
+from kinbase.core.kinto.context import KintoContext, StaleStructure
 from kinbase.core.kinto.errors import ObjectChanged
 from kinbase.core.services import DEFAULT_APP_KEY, Core
 from kinbase.errors import BaaSError, BackendUnavailable, NotAuthenticated
@@ -284,13 +284,13 @@ class KintoFrontend:
                 raise KintoError(Errno.METHOD_NOT_ALLOWED)
             if config.eos and _past(config.eos):
                 raise KintoError(Errno.SERVICE_DEPRECATED)
+            authorization = request.headers.get("authorization")
             if outer is not None:
                 ctx = outer
             else:
-                authorization = request.headers.get("authorization")
                 if _nul_in_basic(authorization):
                     raise NotAuthenticated("The credentials contain the character U+0000.")
-                ctx = await kinto.context(app, authorization)
+                ctx = await kinto.context(app, authorization, presume=_presumes(request, segments, tx))
             if tx is not None:
                 ctx = ctx.in_transaction(tx)
             if (
@@ -300,8 +300,14 @@ class KintoFrontend:
                 and config.default_bucket
             ):
                 ctx, handler = await self._default_bucket(ctx, request, segments)
-            call = KintoCall(request, self.core, ctx, {})
-            response = await handler(call)
+            try:
+                response = await handler(KintoCall(request, self.core, ctx, {}))
+            except (StaleStructure, BaaSError) as exc:
+                # a presumed structure version: an answer stands only if it was the current one
+                if not ctx.presumed or (isinstance(exc, BaaSError) and await kinto.confirm(ctx)):
+                    raise
+                ctx = await kinto.context(app, authorization)
+                response = await handler(KintoCall(request, self.core, ctx, {}))
         except BaaSError as exc:
             response = self._error(exc, request.request_id, config)
         except ClientDisconnected:
@@ -374,6 +380,23 @@ class KintoFrontend:
             and response.status < 400
         ):
             headers.setdefault("Cache-Control", "no-cache, no-store")
+
+
+def _presumes(request: KintoRequest, segments: list[str], tx: Writer | None) -> bool:
+    """Whether the request may start from the structure version the worker read last
+    (:meth:`~kinbase.core.kinto.service.KintoService.context`): a ``GET`` of a collection's
+    records, whose page statement reads the version too when the page is long (a ``_since``
+    sync, a page without ``_limit``): one statement fewer. Not in a batch, nor for the personal
+    bucket (its creation on first use is a write)."""
+    return (
+        tx is None
+        and request.method == "GET"
+        and len(segments) == 5
+        and segments[0] == "buckets"
+        and segments[1] != "default"
+        and segments[2] == "collections"
+        and segments[4] == "records"
+    )
 
 
 def _accepts_json(accept: str | None) -> bool:

@@ -155,6 +155,9 @@ _COMPILED_SIZE = 512
 _COMPILED_QUERY_CHARS = 4096
 """A query whose ``repr`` is longer is compiled every time (it would hold its memory in the cache)."""
 
+_WATCHED_STAMP = "(SELECT w.stamp FROM parents w WHERE w.app_id = ? AND w.kind = ? AND w.name = ?)"
+"""The stamp of the parent ``find_joined`` watches (a probe of its unique key)."""
+
 DROPPED_KIND = "kinbase.dropped"
 """The kind of a parent detached by ``delete_parent`` whose rows are being purged."""
 
@@ -372,8 +375,14 @@ class SqlReader(Reader):
         return [row[0] for row in rows]
 
     async def find_joined(
-        self, parent: ParentRecord, query: Query, options: FindOptions | None = None, *, separator: str = ","
-    ) -> tuple[int, str, Stamp | None]:
+        self,
+        parent: ParentRecord,
+        query: Query,
+        options: FindOptions | None = None,
+        *,
+        separator: str = ",",
+        watch: tuple[int, str, str] | None = None,
+    ) -> tuple[int, str, Stamp | None, Stamp | None]:
         if separator not in SEPARATORS:
             raise ValueError(f"find_joined joins with one of {SEPARATORS!r}")
         opts = options or NO_OPTIONS
@@ -392,13 +401,19 @@ class SqlReader(Reader):
         # The page's statement (ORDER BY and LIMIT) is a subquery of a plain aggregate: both
         # engines feed the aggregate its rows in the subquery's order (SQLite does not flatten a
         # limited subquery into an aggregate; PostgreSQL documents a sorted subquery for it).
-        text = f"SELECT count(*), {agg}, {self.dialect(_PARENT_STAMP)} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement; every value is bound
-        params = (parent.id, parent.kind, parent.name, parent.version, *sql.params)
+        watched = self.dialect(_WATCHED_STAMP) if watch is not None else "NULL"
+        text = f"SELECT count(*), {agg}, {self.dialect(_PARENT_STAMP)}, {watched} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement and constant subqueries; every value is bound
+        params = (parent.id, parent.kind, parent.name, parent.version, *(watch or ()), *sql.params)
         rows = await self._all(text, params, long=self._is_long(parent, sql, opts))
-        count, joined, stamp = rows[0]
+        count, joined, stamp, other = rows[0]
         if sqlite:
             joined = joined[1:-1]  # the array's brackets
-        return int(count), joined, int(stamp) if stamp is not None else None
+        return (
+            int(count),
+            joined,
+            int(stamp) if stamp is not None else None,
+            int(other) if other is not None else None,
+        )
 
     async def count_by(
         self, parent: ParentRecord, keys: Sequence[Path], query: Query, options: FindOptions | None = None
