@@ -91,8 +91,11 @@ class _PGOps:
         cur = await self._conn.execute(sql, params)
         return await cur.fetchone()
 
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
-        cur = await self._conn.execute(sql, params)
+    async def _all(
+        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+    ) -> list[Row]:
+        # custom_plan: never prepared, so PostgreSQL plans each execution with its values.
+        cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
         return await cur.fetchall()
 
 
@@ -135,10 +138,12 @@ class PGReader(_PGOps, SqlReader):
             except psycopg.Error as exc:
                 await self._retry_conn(exc)
 
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+    async def _all(
+        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+    ) -> list[Row]:
         while True:
             try:
-                cur = await self._conn.execute(sql, params)
+                cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
                 return await cur.fetchall()
             except psycopg.Error as exc:
                 await self._retry_conn(exc)
@@ -219,10 +224,12 @@ class PGWriter(_PGOps, PGBulkWriter):
         await self._begin()
         return await super()._one(sql, params)
 
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+    async def _all(
+        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+    ) -> list[Row]:
         await self._unqueue()
         await self._begin()
-        return await super()._all(sql, params)
+        return await super()._all(sql, params, custom_plan=custom_plan)
 
     async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
         await self._unqueue()

@@ -112,7 +112,9 @@ class _SQLiteOps:
         rows = await self._off_loop(sql, params)
         return rows[0] if rows else None
 
-    async def _all(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> list[Row]:
+    async def _all(
+        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+    ) -> list[Row]:
         if long or len(sql) > _LONG_SQL or "kb_regexp(" in sql:
             return await self._off_loop(sql, params)
         budget = self._budget
