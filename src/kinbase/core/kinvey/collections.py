@@ -24,8 +24,9 @@ from typing import Any
 import orjson
 
 from kinbase.core.kinvey.access import LEVELS, Caller, CollectionPolicy, acl_filter, grants_of
-from kinbase.core.kinvey.entities import APPDATA, COLUMNS, check_collection_name, history_start, read_start
+from kinbase.core.kinvey.entities import APPDATA, check_collection_name
 from kinbase.core.kinvey.errors import KinveyError
+from kinbase.core.kinvey.reading import COLUMNS, history_start, read_start
 from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, project, stamp_of_iso
 from kinbase.errors import Conflict, InvalidQuery
 from kinbase.query.ast import Query

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from kinbase.core.ids import object_id
@@ -32,27 +31,25 @@ from kinbase.core.kinvey.access import (
 )
 from kinbase.core.kinvey.aggregate import MAX_GROUP_INPUT, GroupSpec, counted_keys, fold_counts, run_group
 from kinbase.core.kinvey.errors import KinveyError
-from kinbase.core.kinvey.wire import MAX_RESULTS, iso_of, parse_filter, parse_iso, project
+from kinbase.core.kinvey.reading import COLUMNS, ReadResult, read_page, read_start, read_window
+from kinbase.core.kinvey.wire import iso_of, parse_filter, parse_iso
 from kinbase.errors import BackendUnavailable
 from kinbase.query.ast import Query
 from kinbase.query.geo import find_geo_near
 from kinbase.storage.base import (
-    RECORD_SEPARATOR,
     AppRecord,
     FindOptions,
     NewVersion,
     ParentRecord,
-    Reader,
     StorageBackend,
     StoredObject,
-    SystemColumns,
     WriteContext,
     Writer,
 )
 from kinbase.storage.chunks import delete_matching_in_chunks
 from kinbase.storage.exceptions import StampConflict
 from kinbase.storage.stamps import now_ms
-from kinbase.types import Document, Stamp
+from kinbase.types import Document
 
 __all__ = [
     "APPDATA",
@@ -66,7 +63,6 @@ __all__ = [
 APPDATA = "kinvey.appdata"
 INSERT_CHUNK = 100
 """Entities of a multi-insert stored per transaction."""
-COLUMNS = SystemColumns(id=("_id",))
 _NAME = re.compile(r"^[A-Za-z0-9-][A-Za-z0-9_.-]{0,127}$")
 _MAX_PARENTS = 10_000
 _RESERVED_COLLECTIONS = {"user", "group", "_blob", "system"}
@@ -89,15 +85,6 @@ def check_entity_id(value: Any) -> str:
     if value.startswith("_"):
         raise KinveyError("InvalidIdentifier", "Ids starting with '_' are reserved.")
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class ReadResult:
-    """Entities read, in their stored JSON text, and the stamp the read started from."""
-
-    texts: list[str]
-    start: Stamp
-    count: int | None = None
 
 
 def _body(value: Any) -> Document:
@@ -427,84 +414,3 @@ async def insert(
         return version
 
     return (await writer.put(parent, entity_id, create_only, new=new)).object
-
-
-def history_start(settings: Mapping[str, Any]) -> Stamp:
-    """The oldest ``since`` a delta set of a collection with these settings can answer."""
-    delta = settings.get("delta_set")
-    if not isinstance(delta, Mapping):
-        return 0
-    return max(int(delta.get("enabled_at", 1)) - 1, int(delta.get("purged_before", 0)))
-
-
-def read_start(parent: ParentRecord) -> Stamp:
-    """The ``X-Kinvey-Request-Start`` of a read of ``parent`` that read its stamp before its data.
-
-    Every write committed after the read gets a stamp above both the stamp read and the moment
-    delta set was enabled, so ``since`` = this value never misses a change.
-    """
-    return max(parent.stamp, history_start(parent.settings))
-
-
-async def read_window(
-    reader: Reader,
-    parent: ParentRecord,
-    caller: Caller,
-    query: Query,
-    api_version: int,
-    with_count: bool,
-    *,
-    creator_holds: bool = True,
-) -> ReadResult:
-    """The capped page of ``query`` over ``parent`` for ``caller`` (see :meth:`EntityService.find`;
-    ``creator_holds``: see :func:`~kinbase.core.kinvey.access.acl_filter`), ``parent`` read by
-    this reader."""
-    result = await read_page(
-        reader, parent, caller, query, api_version, with_count, creator_holds=creator_holds, fresh=True
-    )
-    assert result is not None
-    return result
-
-
-async def read_page(
-    reader: Reader,
-    parent: ParentRecord,
-    caller: Caller,
-    query: Query,
-    api_version: int,
-    with_count: bool,
-    *,
-    creator_holds: bool = True,
-    fresh: bool = False,
-) -> ReadResult | None:
-    """:func:`read_window` with ``parent`` possibly cached: None when its row is no longer
-    ``parent`` (deleted, recreated, its settings or indexes changed). ``fresh``: ``parent`` was
-    read by this reader; its page is returned whatever happened to its row since."""
-    options = FindOptions(acl=acl_filter(caller, "read", creator_holds=creator_holds), columns=COLUMNS)
-    capped = query.limit is None or query.limit > MAX_RESULTS
-    window = Query(
-        filter=query.filter,
-        sort=query.sort,
-        skip=query.skip,
-        limit=MAX_RESULTS + 1 if capped else query.limit,
-    )
-    # One row, the texts joined by the database (none becomes a row tuple), and the parent's
-    # stamp read by the same statement: the stamp of the data read.
-    count, joined, stamp, _ = await reader.find_joined(parent, window, options, separator=RECORD_SEPARATOR)
-    if stamp is None:
-        if not fresh:
-            return None
-        start = read_start(parent)
-    else:
-        start = max(stamp, history_start(parent.settings))
-    texts = joined.split(RECORD_SEPARATOR) if count else []
-    if len(texts) > MAX_RESULTS:
-        if api_version >= 4:
-            raise KinveyError(
-                "ResultSetSizeExceeded", "More than 10,000 entities match: page with limit and skip."
-            )
-        texts = texts[:MAX_RESULTS]
-    if query.fields:
-        texts = [project(t, query.fields) for t in texts]
-    total = await reader.count(parent, Query(filter=query.filter), options) if with_count else None
-    return ReadResult(texts, start, total)

@@ -34,9 +34,10 @@ from kinbase.core.kinvey.access import (
     grants_of,
     normalize_acl,
 )
-from kinbase.core.kinvey.entities import check_entity_id, read_window
+from kinbase.core.kinvey.entities import check_entity_id
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.file_links import SERVER_FIELDS, FileLinks, LinkOptions, decode, stored_blob
+from kinbase.core.kinvey.reading import read_window
 from kinbase.core.kinvey.wire import iso_of, parse_iso, project
 from kinbase.query.ast import In, Query
 from kinbase.storage.base import (

@@ -25,9 +25,9 @@ from kinbase.core.kinvey.access import (
     normalize_acl,
     refuse,
 )
-from kinbase.core.kinvey.entities import COLUMNS, ReadResult, read_start, read_window
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.passwords import PasswordService
+from kinbase.core.kinvey.reading import COLUMNS, ReadResult, read_start, read_window
 from kinbase.core.kinvey.sessions import SessionService
 from kinbase.core.kinvey.user_secrets import ON_CREDENTIALS, ON_DELETE, revoke
 from kinbase.core.kinvey.wire import iso_of

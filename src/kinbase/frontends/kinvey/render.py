@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import quote
 
 from kinbase import jsonutil
-from kinbase.core.kinvey.entities import ReadResult
 from kinbase.core.kinvey.pipeline import (
     Count,
     Deleted,
@@ -22,6 +21,7 @@ from kinbase.core.kinvey.pipeline import (
     Rendered,
     Value,
 )
+from kinbase.core.kinvey.reading import ReadResult
 from kinbase.core.kinvey.wire import iso_of, join_array
 from kinbase.frontends.kinvey.errors import item_error
 from kinbase.frontends.kinvey.querystring import parse_query
