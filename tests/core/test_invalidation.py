@@ -18,7 +18,7 @@ from kinbase.core.invalidation import ALL, IN_REQUEST, DatabaseFeed, Invalidatio
 from kinbase.core.invalidation_redis import RedisFeed
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
-from kinbase.storage.feed import decode, encode
+from kinbase.storage.feed import InvalidationFeed, SubscribedFeed, decode, encode, encode_ack
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.sqlite import SQLiteStorage
@@ -258,6 +258,74 @@ async def test_the_feed_is_chosen_by_the_settings(tmp_path: Path, postgresql_sto
 
 
 def test_messages_of_others_are_ignored() -> None:
-    assert decode(encode("o", "t", "k")) == ("o", "t", "k")
+    assert decode(encode("o.1", "t", "k")) == ("o.1", "t", "k")
+    assert decode(encode_ack("o.1")) is None  # what a process of an earlier version sees
     assert decode("not json") is None
     assert decode("[1, 2]") is None
+
+
+async def _pair(kind: str, postgresql_storage: StorageBackend) -> tuple[Invalidations, Invalidations]:
+    if kind == "redis":
+        identity = f"test:{uuid.uuid4()}"
+        a, b = (
+            Invalidations(RedisFeed(REDIS_URL, identity, "a")),
+            Invalidations(RedisFeed(REDIS_URL, identity, "b")),
+        )
+    else:
+        assert isinstance(postgresql_storage, PostgreSQLStorage)
+        a = Invalidations(postgresql_storage.invalidation_feed("a"))
+        b = Invalidations(postgresql_storage.invalidation_feed("b"))
+    await a.start()
+    await b.start()
+    await _until(lambda: a.connected and b.connected)
+    return a, b
+
+
+def _slow(feed: InvalidationFeed | None, delay: float) -> None:
+    """The feed's process hears every message ``delay`` seconds late (a busy event loop)."""
+    assert isinstance(feed, SubscribedFeed)
+    receive = feed._receive
+
+    def late(payload: str | bytes, deliver: Callable[[str, str], None]) -> None:
+        asyncio.get_running_loop().call_later(delay, receive, payload, deliver)
+
+    feed._receive = late  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("kind", ["notify", "redis"])
+async def test_a_publish_returns_once_every_other_process_dropped_its_copy(
+    kind: str, postgresql_storage: StorageBackend
+) -> None:
+    """Exact, not merely fast: the other process hears 0.3 s late, and the publish (after which
+    the change is acknowledged to its client) waits for it."""
+    a, b = await _pair(kind, postgresql_storage)
+    seen_b = Seen(b)
+    try:
+        _slow(b.feed, 0.3)
+        started = asyncio.get_running_loop().time()
+        await a.publish("t", "k1")
+        assert seen_b.keys == ["k1"]  # no sync, no waiting: already dropped
+        assert asyncio.get_running_loop().time() - started >= 0.3
+    finally:
+        await a.stop()
+        await b.stop()
+
+
+@pytest.mark.parametrize("kind", ["notify", "redis"])
+async def test_a_process_that_never_acknowledges_costs_the_sender_its_timeout_only(
+    kind: str, postgresql_storage: StorageBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    a, b = await _pair(kind, postgresql_storage)
+    assert isinstance(a.feed, SubscribedFeed)
+    a.feed.ack_timeout = 0.3
+    seen_b = Seen(b)
+    try:
+        _slow(b.feed, 5)  # stalled well beyond the sender's patience
+        started = asyncio.get_running_loop().time()
+        await a.publish("t", "k1")
+        assert 0.3 <= asyncio.get_running_loop().time() - started < 3
+        assert seen_b.keys == []
+        assert "acknowledged by 1 of 2 processes" in caplog.text
+    finally:
+        await a.stop()
+        await b.stop()

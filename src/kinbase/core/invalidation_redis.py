@@ -1,9 +1,10 @@
 """Invalidations through Redis pub/sub (``redis_url``): one channel per database, so deployments
 sharing a Redis do not hear each other.
 
-``PUBLISH`` returns after Redis wrote the message to every subscriber's connection, and the
-publishing worker awaits it before it acknowledges the change, so the message is on its way to
-every other worker before the client hears back. The subscriber runs in a task of its own; if the
+``PUBLISH`` returns how many subscribers Redis wrote the message to: the publishing worker waits
+for as many acknowledgements before it acknowledges the change
+(:class:`~kinbase.storage.feed.SubscribedFeed`), so every other worker dropped its copy before the
+client hears back. The subscriber runs in a task of its own; if the
 connection is lost (or Redis restarts) every cache is dropped and stays untrusted (``poll``
 resets) until the worker is subscribed again, since messages sent meanwhile are lost.
 
@@ -24,7 +25,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from kinbase.storage.feed import Deliver, SubscribedFeed, encode
+from kinbase.storage.feed import Deliver, SubscribedFeed
 
 __all__ = ["RedisFeed"]
 
@@ -57,11 +58,12 @@ class RedisFeed(SubscribedFeed):
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def send(self, topic: str, key: str) -> None:
+    async def _post(self, payload: str, *, count: bool) -> int | None:
         try:
-            await self._client.publish(self.channel, encode(self._origin, topic, key))
+            return int(await self._client.publish(self.channel, payload))
         except (RedisError, OSError) as exc:
             log.warning("could not publish an invalidation (%s)", exc)
+            return None
 
     async def stop(self) -> None:
         await super().stop()

@@ -6,6 +6,14 @@ worker subscribed to the same feed drops its cached copy. The feeds are the core
 (:mod:`kinbase.core.invalidation`: Redis, or a log in the database); an engine that can push
 messages itself offers one (:meth:`StorageBackend.invalidation_feed`, PostgreSQL's
 ``LISTEN``/``NOTIFY``).
+
+A pushed message is exact, not merely fast: :meth:`SubscribedFeed.send` returns only once every
+process subscribed when it was sent has dropped its copy and said so (an acknowledgement on the
+same channel), so the change is acknowledged to its client after every worker stopped trusting
+the old value. Without that, a worker whose event loop took the client's next request before the
+message (a loaded machine does) served the old value once more: seen for an ended Kinvey session.
+A process that does not acknowledge within :attr:`SubscribedFeed.ack_timeout` (it died, or its
+loop is stalled) costs the sender that long and a warning, never an error.
 """
 
 from __future__ import annotations
@@ -19,7 +27,16 @@ from typing import ClassVar, Protocol
 
 import orjson
 
-__all__ = ["Deliver", "InvalidationFeed", "Reset", "SubscribedFeed", "channel_name", "decode", "encode"]
+__all__ = [
+    "Deliver",
+    "InvalidationFeed",
+    "Reset",
+    "SubscribedFeed",
+    "channel_name",
+    "decode",
+    "encode",
+    "encode_ack",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,28 +74,71 @@ def channel_name(identity: str) -> str:
     return "kinbase_invalidate_" + hashlib.sha256(identity.encode()).hexdigest()[:20]
 
 
-def encode(origin: str, topic: str, key: str) -> str:
-    return orjson.dumps([origin, topic, key]).decode()
+def encode(sender: str, topic: str, key: str) -> str:
+    """A message: ``sender`` is ``ORIGIN.N``, the sending process and its message number (a
+    process of an earlier version sent its bare origin and awaits no acknowledgement)."""
+    return orjson.dumps([sender, topic, key]).decode()
+
+
+def encode_ack(sender: str) -> str:
+    """The acknowledgement of the message ``sender`` (two elements: a process of an earlier
+    version, which knows only messages of three, ignores it)."""
+    return orjson.dumps(["ack", sender]).decode()
 
 
 def decode(payload: str | bytes) -> tuple[str, str, str] | None:
-    """``(origin, topic, key)``, or None for a message that is not ours."""
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value):
+    """``(sender, topic, key)``, or None for a message that is not ours."""
+    value = _load(payload)
+    if value is not None and len(value) == 3:
         return value[0], value[1], value[2]
     return None
 
 
+def _load(payload: str | bytes) -> list[str] | None:
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    return None
+
+
+class _Acks:
+    """The acknowledgements of one message, until as many as its receivers arrived."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.expected: int | None = None
+        self.done = asyncio.Event()
+
+    def add(self) -> None:
+        self.count += 1
+        self._check()
+
+    def expect(self, receivers: int) -> None:
+        self.expected = receivers
+        self._check()
+
+    def _check(self) -> None:
+        if self.expected is not None and self.count >= self.expected:
+            self.done.set()
+
+
 class SubscribedFeed:
     """A feed pushed by a server over a subscription (Redis pub/sub, PostgreSQL ``LISTEN``): the
-    subscribe → deliver → reconnect-with-back-off loop and the reset on a gap, shared by the
-    transports, which implement :meth:`_subscribe` and :meth:`send`."""
+    subscribe → deliver → reconnect-with-back-off loop, the reset on a gap and the
+    acknowledgements, shared by the transports, which implement :meth:`_subscribe` and
+    :meth:`_post`."""
 
     errors: ClassVar[tuple[type[BaseException], ...]] = (OSError,)
     """What a lost connection raises in :meth:`_subscribe` (then the loop resets and retries)."""
+
+    max_payload: ClassVar[int | None] = None
+    """The longest message the transport carries, in bytes (a longer key is sent as ``*``)."""
+
+    ack_timeout: float = 2.0
+    """How long :meth:`send` waits for the acknowledgements of the other processes."""
 
     def __init__(self, identity: str, origin: str) -> None:
         self.channel = channel_name(identity)
@@ -86,7 +146,46 @@ class SubscribedFeed:
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
         self._reset: Reset = lambda: None
+        self._sent = 0
+        self._pending: dict[str, _Acks] = {}
+        self._acking: set[asyncio.Task[int | None]] = set()
         self.connected = False
+
+    async def _post(self, payload: str, *, count: bool) -> int | None:
+        """Publish ``payload`` on the channel; with ``count``, return how many subscribers will
+        receive it. None when it could not be sent (the transport logged why)."""
+        raise NotImplementedError
+
+    async def send(self, topic: str, key: str) -> None:
+        """Publish, then wait until every subscribed process (this one's own subscriber
+        included) acknowledged; when this process is not subscribed it cannot hear them and
+        only publishes."""
+        self._sent += 1
+        sender = f"{self._origin}.{self._sent}"
+        payload = encode(sender, topic, key)
+        if self.max_payload is not None and len(payload.encode()) > self.max_payload:
+            payload = encode(sender, topic, "*")
+        acks = _Acks() if self.connected else None
+        if acks is not None:
+            self._pending[sender] = acks
+        try:
+            receivers = await self._post(payload, count=True)
+            if acks is None or receivers is None:
+                return
+            acks.expect(receivers)
+            try:
+                async with asyncio.timeout(self.ack_timeout):
+                    await acks.done.wait()
+            except TimeoutError:
+                log.warning(
+                    "an invalidation was acknowledged by %d of %d processes within %.1f s; "
+                    "the others serve their copy until they hear it",
+                    acks.count,
+                    receivers,
+                    self.ack_timeout,
+                )
+        finally:
+            self._pending.pop(sender, None)
 
     async def start(self, deliver: Deliver, reset: Reset) -> None:
         self._reset = reset
@@ -107,9 +206,24 @@ class SubscribedFeed:
         self._subscribed.set()
 
     def _receive(self, payload: str | bytes, deliver: Deliver) -> None:
-        message = decode(payload)
-        if message is not None and message[0] != self._origin:
-            deliver(message[1], message[2])
+        value = _load(payload)
+        if value is None:
+            return
+        if len(value) == 2 and value[0] == "ack":
+            acks = self._pending.get(value[1])
+            if acks is not None:
+                acks.add()
+            return
+        if len(value) != 3:
+            return
+        sender, topic, key = value
+        origin, numbered, _ = sender.partition(".")
+        if origin != self._origin:
+            deliver(topic, key)  # the copy is dropped before the acknowledgement leaves
+        if numbered:
+            task = asyncio.create_task(self._post(encode_ack(sender), count=False))
+            self._acking.add(task)
+            task.add_done_callback(self._acking.discard)
 
     async def _listen(self, deliver: Deliver) -> None:
         delay = 0.1

@@ -433,9 +433,15 @@ class PostgreSQLStorage(StorageBackend):
     def invalidation_feed(self, origin: str) -> InvalidationFeed | None:
         return NotifyFeed(self.url, self.identity, origin, self._notify)
 
-    async def _notify(self, channel: str, payload: str) -> None:
+    async def _notify(self, channel: str, payload: str) -> int:
         async with self._connection() as conn:
-            await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            cursor = await conn.execute(
+                "SELECT pg_notify(%s, %s),"
+                " (SELECT count(*) FROM pg_stat_activity WHERE application_name = %s)",
+                (channel, payload, channel),
+            )
+            row = await cursor.fetchone()
+        return int(row[1]) if row is not None else 0
 
     async def ping(self) -> bool:
         try:
