@@ -7,7 +7,8 @@ conflict. A connection is checked before it is lent (one round trip) unless it s
 without error in the last :data:`TRUSTED_SECONDS`: a busy server skips the check, and a connection
 the server closed while it was idle does not fail the next request; a dead one is replaced at once
 (:mod:`kinbase.storage.postgresql.pool`). Statements are prepared by psycopg after a few
-executions.
+executions. What a borrowed connection does (the reader, the writer in pipeline mode) is
+:mod:`kinbase.storage.postgresql.connections`.
 """
 
 from __future__ import annotations
@@ -17,33 +18,36 @@ import contextlib
 import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import psycopg
-from psycopg import AsyncPipeline
 from psycopg import sql as pgsql
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
-from kinbase.storage.base import ParentRecord, Reader, StorageBackend, Writer
+from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.feed import InvalidationFeed
 from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations
-from kinbase.storage.postgresql.appends import Ahead, Slot
-from kinbase.storage.postgresql.bulk import PGBulkWriter
+from kinbase.storage.postgresql.appends import Ahead
+from kinbase.storage.postgresql.connections import DIALECT, READ_RETRIES, PGReader, PGWriter
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.postgresql.pool import connection_class, loan
-from kinbase.storage.sql import Dialect, Row, SqlReader
+from kinbase.storage.sql import Row
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
-from kinbase.types import Stamp
 
-__all__ = ["ANALYZE_EVERY_ROWS", "READ_RETRIES", "TRUSTED_SECONDS", "PostgreSQLStorage"]
-
-READ_RETRIES = 2
-"""How many times a read statement is run again after its connection was found dead."""
+__all__ = [
+    "ANALYZE_EVERY_ROWS",
+    "DIALECT",
+    "READ_RETRIES",
+    "TRUSTED_SECONDS",
+    "PGReader",
+    "PGWriter",
+    "PostgreSQLStorage",
+]
 
 TRUSTED_SECONDS = 2.0
 """A connection that finished a request without error this recently is lent without a check."""
@@ -58,210 +62,9 @@ up; a request waiting for a connection then opens a new one at once. psycopg_poo
 minutes, could leave a slot waiting a minute after the database came back."""
 
 
-DIALECT = Dialect(
-    name="postgresql",
-    placeholder="%s",
-    json_param="%s::jsonb",
-    text_cast="::text",
-    for_update="FOR UPDATE",
-    next_oid="nextval(pg_get_serial_sequence('objects', 'oid'))",
-    put_ahead=(
-        "WITH o AS (INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
-        "SELECT a.oid, a.parent_id, a.id, a.stamp, a.stamp, a.creator, false, a.data "
-        "FROM (VALUES (%s::bigint, %s::bigint, %s::text, %s::bigint, %s::text, %s::jsonb, %s::bigint)) "
-        "AS a (oid, parent_id, id, stamp, creator, data, version), "
-        "LATERAL kinbase_advance_parent(a.parent_id, a.version, a.stamp, 1) RETURNING oid) "
-        "INSERT INTO grants (oid, perm, principal) "
-        "SELECT o.oid, g.perm, g.principal FROM o, unnest(%s::text[], %s::text[]) AS g (perm, principal)"
-    ),
-)
-
 _CLIENT_ERRORS = (psycopg.Error, UnicodeEncodeError)
 
 _MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"kinbase-migrations").digest()[:8], "big", signed=True)
-
-
-class _PGOps:
-    dialect = DIALECT
-
-    def __init__(self, conn: psycopg.AsyncConnection[Row]) -> None:
-        self._conn = conn
-
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cur = await self._conn.execute(sql, params)
-        return await cur.fetchone()
-
-    async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
-    ) -> list[Row]:
-        # custom_plan: never prepared, so PostgreSQL plans each execution with its values.
-        cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
-        return await cur.fetchall()
-
-
-class PGReader(_PGOps, SqlReader):
-    """Reads in autocommit mode: each statement stands alone, so one that failed because its
-    connection was gone (terminated by the server, a restart, the network) is run again on a
-    fresh connection, checked just before. A connection can pass the check and die an instant
-    later (a backend handles ``pg_terminate_backend`` asynchronously), so a read gets up to
-    :data:`READ_RETRIES` such retries; past them the caller gets its 503."""
-
-    def __init__(self, storage: PostgreSQLStorage, conn: psycopg.AsyncConnection[Row]) -> None:
-        super().__init__(conn)
-        self._storage = storage
-        self._retries = READ_RETRIES
-        self.returned = False
-        """The connection went back to the pool (no good one was found to retry on)."""
-
-    async def _retry_conn(self, exc: psycopg.Error) -> psycopg.AsyncConnection[Row]:
-        """A connection to run the failed statement again on, checked now (the others of the
-        pool may have died at the same moment), whatever its last use."""
-        if self._retries <= 0 or not broken(exc, self._conn):
-            raise exc
-        self._retries -= 1
-        self._storage.distrust()
-        pool = self._storage._require_pool()
-        self.returned = True
-        await pool.putconn(self._conn)  # the pool drops a broken connection
-        try:
-            self._conn = await self._storage._loan()
-        except PoolTimeout:
-            raise exc from None
-        self.returned = False
-        return self._conn
-
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        while True:
-            try:
-                cur = await self._conn.execute(sql, params)
-                return await cur.fetchone()
-            except psycopg.Error as exc:
-                await self._retry_conn(exc)
-
-    async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
-    ) -> list[Row]:
-        while True:
-            try:
-                cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
-                return await cur.fetchall()
-            except psycopg.Error as exc:
-                await self._retry_conn(exc)
-
-
-class PGWriter(_PGOps, PGBulkWriter):
-    """A transaction in pipeline mode: statements whose answer is not needed (``_send``) travel
-    with the next one that needs an answer, or with the commit. A put costs two round trips while
-    it holds the parent's lock: the lock with the object read and an oid reservation, then the
-    writes with the commit.
-
-    The transaction (and the pipeline) begins with the first statement that is not a
-    :meth:`_one_before` read: a writer that only looks its parent up and queues an optimistic put
-    (:mod:`.appends`) opens none, and costs its connection one round trip (no ``BEGIN``, no
-    ``COMMIT``, no pipeline synchronisation)."""
-
-    def __init__(
-        self,
-        conn: psycopg.AsyncConnection[Row],
-        pipeline: AsyncPipeline | contextlib.AsyncExitStack,
-        ahead: Ahead,
-        *,
-        queue: bool = True,
-    ) -> None:
-        _PGOps.__init__(self, conn)
-        PGBulkWriter.__init__(self)
-        self._pipeline: AsyncPipeline | None = None
-        self._stack: contextlib.AsyncExitStack | None = None
-        if isinstance(pipeline, AsyncPipeline):
-            self._pipeline = pipeline
-        else:
-            self._stack = pipeline
-            """Where the pipeline and the transaction are entered when the first statement needs them."""
-        self._ahead = ahead
-        self._queue = queue
-        self.slot: Slot | None = None
-        """The queued locked part of an optimistic put (:mod:`.appends`), until the block ends."""
-
-    async def _begin(self) -> AsyncPipeline:
-        """The transaction's pipeline, the pipeline and the transaction entered if not yet."""
-        if self._pipeline is None:
-            assert self._stack is not None
-            self._pipeline = await self._stack.enter_async_context(self._conn.pipeline())
-            await self._stack.enter_async_context(self._conn.transaction())
-        return self._pipeline
-
-    async def _one_before(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        if self._pipeline is not None or self.slot is not None:
-            return await self._one(sql, params)
-        cur = await self._conn.execute(sql, params)  # autocommit: one statement, one round trip
-        return await cur.fetchone()
-
-    async def _claim_stamp(self, parent: ParentRecord) -> Stamp:
-        await self._unqueue()
-        if not self._queue or self._wrote:
-            return self._ahead.predict(parent.id, parent.stamp)
-        self.slot = self._ahead.claim(parent.id, parent.stamp)
-        return self.slot.stamp
-
-    def _saw_stamp(self, parent_id: int, stamp: Stamp) -> None:
-        self._ahead.saw(parent_id, stamp)
-
-    async def _unqueue(self) -> None:
-        """Send the queued statements on this connection (an answer is needed after them)."""
-        slot, self.slot = self.slot, None
-        if slot is None:
-            return
-        slot.withdraw()
-        await self._begin()
-        for sql, params, many in slot.statements:
-            if many:
-                await self._run_many(sql, params)
-            else:
-                await self._send(sql, params)
-
-    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        await self._unqueue()
-        await self._begin()
-        return await super()._one(sql, params)
-
-    async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
-    ) -> list[Row]:
-        await self._unqueue()
-        await self._begin()
-        return await super()._all(sql, params, custom_plan=custom_plan)
-
-    async def _run(self, sql: str, params: Sequence[Any] = (), *, long: bool = False) -> int:
-        await self._unqueue()
-        pipeline = await self._begin()
-        self._wrote = True
-        cur = await self._conn.execute(sql, params)
-        await pipeline.sync()
-        return cur.rowcount
-
-    async def _send(self, sql: str, params: Sequence[Any] = ()) -> None:
-        if self.slot is not None:
-            self.slot.statements.append((sql, params, False))
-            return
-        await self._begin()
-        self._wrote = True
-        await self._conn.execute(sql, params)
-
-    async def _one_each(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Row | None]:
-        await self._unqueue()
-        pipeline = await self._begin()
-        cursors = [await self._conn.execute(sql, params) for sql, params in statements]
-        await pipeline.sync()
-        return [await cur.fetchone() for cur in cursors]
-
-    async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
-        if self.slot is not None:
-            self.slot.statements.append((sql, list(params), True))
-            return
-        await self._begin()
-        self._wrote = True
-        async with self._conn.cursor() as cur:
-            await cur.executemany(sql, params)
 
 
 class PostgreSQLStorage(StorageBackend):
