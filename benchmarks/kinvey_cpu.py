@@ -19,7 +19,9 @@ of a new entity with a generated ``_id``, one at a time) and ``create-16`` (the 
 concurrent tasks: writers of one collection share commits where the engine groups them). For
 the writes the statements column counts the round trips to the database instead (PostgreSQL:
 the waits of psycopg's connections; SQLite: commits), and ``per commit`` how many writes one
-commit served.
+commit served. On PostgreSQL, ``server µs`` is the CPU time of the database backends serving the
+worker's pool per write (``/proc``, found by the ``application_name`` the worker's URL sets: the
+server runs on this machine).
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ async def _worker(engine: str, requests: int, items: int, workloads: list[str]) 
         schema = "kcpu_" + secrets.token_hex(4)
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {schema}")
-        kwargs["database_url"] = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        kwargs["database_url"] = f"{PG_URL}?options=-csearch_path%3D{schema}&application_name={schema}"
     settings = Settings(**kwargs)
     app = create_app(settings)
     task, inbox = await _lifespan(app)
@@ -338,6 +340,30 @@ class _RoundTrips:
         psycopg.AsyncConnection.wait = self._original  # type: ignore[method-assign]
 
 
+def _backend_cpu(core: Any) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving this worker's pool (by the
+    ``application_name`` the worker's URL sets; read from ``/proc``: the server runs on this
+    machine). Empty on SQLite."""
+    url = getattr(core.storage, "url", None)
+    if not url or "application_name=" not in url:
+        return {}
+    import psycopg
+
+    name = url.rsplit("application_name=", 1)[1].split("&")[0]
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+        ).fetchall()
+    out = {}
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 async def _measure_create(
     drive: Driver, coll: str, auth: dict[str, str], requests: int, tasks: int
 ) -> dict[str, Any]:
@@ -355,11 +381,16 @@ async def _measure_create(
 
     core = drive.app.core
     await run(min(200, requests))  # warm
+    backends0 = _backend_cpu(core)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await run(requests)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    backends = _backend_cpu(core)
     n = requests // tasks * tasks
     out: dict[str, Any] = {"cpu_us": cpu / n * 1e6, "wall_us": wall / n * 1e6, "n": n}
+    if backends:
+        server = sum(t - backends0.get(pid, 0.0) for pid, t in backends.items())
+        out["server_us"] = server / n * 1e6
     ahead = getattr(core.storage, "_ahead", None)
     trips = _RoundTrips()
     batches0 = ahead.batches if ahead is not None else 0
@@ -426,15 +457,32 @@ def main() -> None:
                     json.loads(out.stdout.strip().splitlines()[-1])
                 )
     print(f"load average: {os.getloadavg()}")
-    head = ("engine", "tree", "workload", "CPU µs/req", "wall µs/req", "statements", "per commit")
-    print(f"{head[0]:<11} {head[1]:<7} {head[2]:<11} {head[3]:>11} {head[4]:>12} {head[5]:>11} {head[6]:>10}")
+    head = (
+        "engine",
+        "tree",
+        "workload",
+        "CPU µs/req",
+        "server µs",
+        "wall µs/req",
+        "statements",
+        "per commit",
+    )
+    print(
+        f"{head[0]:<11} {head[1]:<7} {head[2]:<11} {head[3]:>11} {head[4]:>10} {head[5]:>12} {head[6]:>11}"
+        f" {head[7]:>10}"
+    )
     for (engine, label), runs in results.items():
         for name in workloads:
             cpu = statistics.median(r[name]["cpu_us"] for r in runs)
             wall = statistics.median(r[name]["wall_us"] for r in runs)
+            servers = [r[name]["server_us"] for r in runs if "server_us" in r[name]]
+            server = f"{statistics.median(servers):.1f}" if servers else ""
             stmts = runs[0][name].get("statements", "")
             per = runs[0][name].get("per_commit", "")
-            print(f"{engine:<11} {label:<7} {name:<11} {cpu:>11.1f} {wall:>12.1f} {stmts!s:>11} {per!s:>10}")
+            print(
+                f"{engine:<11} {label:<7} {name:<11} {cpu:>11.1f} {server:>10} {wall:>12.1f} {stmts!s:>11}"
+                f" {per!s:>10}"
+            )
 
 
 if __name__ == "__main__":
