@@ -131,7 +131,9 @@ async def test_an_unstarted_bus_delivers_locally_only_when_it_has_no_feed() -> N
     await bus.stop()
 
 
-async def test_postgresql_notify_reaches_the_other_process(postgresql_storage: StorageBackend) -> None:
+async def test_postgresql_notify_reaches_the_other_process(
+    postgresql_storage: StorageBackend, caplog: pytest.LogCaptureFixture
+) -> None:
     assert isinstance(postgresql_storage, PostgreSQLStorage)
     a = Invalidations(postgresql_storage.invalidation_feed("a"))
     b = Invalidations(postgresql_storage.invalidation_feed("b"))
@@ -153,6 +155,8 @@ async def test_postgresql_notify_reaches_the_other_process(postgresql_storage: S
         await seen_b.wait_for(ALL, b)
         assert seen_b.keys == ["k1", ALL]
         assert seen_a.keys == ["k1", "x" * 9000]
+        # each publish returned on its acknowledgements (both processes'), not on the timeout
+        assert "acknowledged by" not in caplog.text
     finally:
         await a.stop()
         await b.stop()
@@ -175,7 +179,9 @@ async def test_a_lost_notify_feed_trusts_no_cache() -> None:
     await bus.stop()
 
 
-async def test_redis_reaches_the_other_process_and_only_on_the_same_database() -> None:
+async def test_redis_reaches_the_other_process_and_only_on_the_same_database(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     identity = f"test:{uuid.uuid4()}"
     a = Invalidations(RedisFeed(REDIS_URL, identity, "a"))
     b = Invalidations(RedisFeed(REDIS_URL, identity, "b"))
@@ -190,6 +196,7 @@ async def test_redis_reaches_the_other_process_and_only_on_the_same_database() -
         await seen_b.wait_for("k1", b)
         assert seen_a.keys[-1:] == ["k1"]
         assert "k1" not in seen_elsewhere.keys
+        assert "acknowledged by" not in caplog.text
     finally:
         for bus in (a, b, elsewhere):
             await bus.stop()

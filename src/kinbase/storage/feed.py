@@ -221,9 +221,13 @@ class SubscribedFeed:
         if origin != self._origin:
             deliver(topic, key)  # the copy is dropped before the acknowledgement leaves
         if numbered:
-            task = asyncio.create_task(self._post(encode_ack(sender), count=False))
-            self._acking.add(task)
-            task.add_done_callback(self._acking.discard)
+            self._acknowledge(encode_ack(sender))
+
+    def _acknowledge(self, ack: str) -> None:
+        """Send ``ack`` (in a task of its own: :meth:`_receive` runs in the subscriber's loop)."""
+        task = asyncio.create_task(self._post(ack, count=False))
+        self._acking.add(task)
+        task.add_done_callback(self._acking.discard)
 
     async def _listen(self, deliver: Deliver) -> None:
         delay = 0.1
