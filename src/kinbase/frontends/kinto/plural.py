@@ -40,7 +40,8 @@ def _page_response(call: KintoCall, page: Page, result: ListResult, items: list[
         headers["Alert"] = jsonutil.dumps_str(
             {"code": "soft-eol", "message": "_to is deprecated, use _before instead.", "url": ""}
         )
-    return KintoResponse(200, b'{"data":[' + b",".join(items) + b"]}", headers)
+    # one copy of a long page (``b",".join`` of one item is that item)
+    return KintoResponse(200, b"".join((b'{"data":[', b",".join(items), b"]}")), headers)
 
 
 async def get_plural(call: KintoCall, plural: Target) -> KintoResponse:
