@@ -201,6 +201,18 @@ class Writer(Reader):
     StampConflict at its commit (or its next statement that waits for an answer); nothing is
     written. Engines without the path ignore it."""
 
+    needs_oid: bool = True
+    """Set False by a caller that does not read the ``oid`` of the new objects it puts: an
+    optimistic put of a new object may then leave the oid to the statement that locks the
+    parent (PostgreSQL: no reservation before it, one round trip less for a collection without
+    indexes), and the :class:`StoredObject` it returns carries oid 0."""
+
+    puts_ahead: bool = False
+    """Whether an optimistic :meth:`put` of a new object checks its parent's row (id, version,
+    stamp below the prediction) in the statement that writes it (PostgreSQL). A caller may then
+    pass a parent it read earlier (a cache of its own) without reading it in this transaction:
+    a stale one fails the put with :class:`~kinbase.storage.exceptions.StampConflict`."""
+
     # apps ---------------------------------------------------------------------------------
     @abstractmethod
     async def create_app(

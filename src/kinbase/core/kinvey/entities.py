@@ -147,6 +147,11 @@ class EntityService:
         """Collections by (app id, name) as last read by a list: a list's statement checks that
         the row is still the one read (:meth:`Reader.find_joined`)."""
 
+    def _cache_parent(self, key: tuple[int, str], parent: ParentRecord) -> None:
+        if len(self._parents) >= _MAX_PARENTS:
+            self._parents.clear()
+        self._parents[key] = parent
+
     def _observe(self, app: AppRecord, parent: ParentRecord, query: Query, started: float) -> None:
         if self.observer is not None:
             self.observer(app, parent, query, time.perf_counter() - started)
@@ -195,9 +200,7 @@ class EntityService:
                 if parent is None:
                     self._parents.pop(key, None)
                     return ReadResult([], now_ms(), 0 if with_count else None)
-                if len(self._parents) >= _MAX_PARENTS:
-                    self._parents.clear()
-                self._parents[key] = parent
+                self._cache_parent(key, parent)
                 started = time.perf_counter()
                 result = await read_window(reader, parent, caller, query, api_version, with_count)
         assert parent is not None
@@ -228,11 +231,23 @@ class EntityService:
         entity_id: str = object_id() if generated else check_entity_id(doc["_id"])
         if generated:
             # optimistic: a generated id is new, its stamp is predicted and the collection locked
-            # only with the commit (Writer.optimistic); on a wrong prediction, once more, locking first
+            # only with the commit (Writer.optimistic); on a wrong prediction, once more, locking
+            # first. Where the engine checks the collection's row in the put's own statement
+            # (Writer.puts_ahead), the first attempt starts from the collection as this worker
+            # last read it (no lookup: on PostgreSQL no connection of its own); if it failed (a
+            # conflict, or an error its stale settings gave) the collection is read again, locked.
+            key = (app.id, collection)
+            cached = self._parents.get(key)
             try:
+                if cached is not None:
+                    return await self._create(app, caller, collection, entity_id, doc, cached=cached)
                 return await self._create(app, caller, collection, entity_id, doc, optimistic=True)
             except StampConflict:
-                pass
+                self._parents.pop(key, None)
+            except KinveyError:
+                if cached is None:
+                    raise
+                self._parents.pop(key, None)
         return await self._create(app, caller, collection, entity_id, doc)
 
     async def _create(
@@ -244,11 +259,18 @@ class EntityService:
         doc: Document,
         *,
         optimistic: bool = False,
+        cached: ParentRecord | None = None,
     ) -> StoredObject:
         async with self._storage.grouped_writer((app.id, APPDATA, collection)) as writer:
-            writer.optimistic = optimistic
-            parent = await writer.ensure_parent(app.id, APPDATA, collection)
-            return await insert(writer, parent, app, caller, entity_id, doc, new=optimistic)
+            writer.optimistic = optimistic or cached is not None
+            writer.needs_oid = False  # the response is the entity's text
+            if cached is not None and writer.puts_ahead:
+                parent = cached
+            else:
+                parent = await writer.ensure_parent(app.id, APPDATA, collection)
+                if optimistic and writer.puts_ahead:
+                    self._cache_parent((app.id, collection), parent)
+            return await insert(writer, parent, app, caller, entity_id, doc, new=writer.optimistic)
 
     async def save(
         self, app: AppRecord, caller: Caller, collection: str, entity_id: str, body: Any

@@ -220,7 +220,8 @@ class PostgreSQLStorage(StorageBackend):
         """One member of a group commit: a savepoint of the shared transaction. Its queued
         statements are sent before the savepoint is released, so its errors are its own."""
         assert isinstance(outer, PGWriter)
-        conn, pipeline = outer._conn, await outer._begin()
+        pipeline = await outer._begin()
+        conn = outer._conn
         try:
             async with conn.transaction():
                 writer = PGWriter(conn, pipeline, self._ahead, queue=False)
@@ -288,10 +289,14 @@ class PostgreSQLStorage(StorageBackend):
     async def writer(self) -> AsyncIterator[Writer]:
         writer: PGWriter | None = None
         try:
-            async with self._connection() as conn:
+            # the connection is lent by the first statement that needs one (none for an
+            # optimistic put into a parent the caller read earlier)
+            async with contextlib.AsyncExitStack() as lent:
                 # the pipeline and the transaction are entered here once begun (PGWriter._begin)
                 async with contextlib.AsyncExitStack() as stack:
-                    writer = PGWriter(conn, stack, self._ahead)
+                    writer = PGWriter(
+                        lambda: lent.enter_async_context(self._connection()), stack, self._ahead
+                    )
                     try:
                         yield writer
                     except BaseException:
@@ -302,11 +307,13 @@ class PostgreSQLStorage(StorageBackend):
                         # ready as soon as the block ended: the batch may commit while this
                         # transaction (reads only, if one began) ends
                         writer.slot.finish()
-                self._used[conn] = time.monotonic()
-                self._bulk_rows += writer.bulk_rows
-                if self._bulk_rows >= ANALYZE_EVERY_ROWS:
-                    self._bulk_rows = 0
-                    await self._analyze(conn)
+                conn = writer.lent
+                if conn is not None:
+                    self._used[conn] = time.monotonic()
+                    self._bulk_rows += writer.bulk_rows
+                    if self._bulk_rows >= ANALYZE_EVERY_ROWS:
+                        self._bulk_rows = 0
+                        await self._analyze(conn)
             if writer.slot is not None:
                 await asyncio.shield(writer.slot.done)
         except _CLIENT_ERRORS as exc:

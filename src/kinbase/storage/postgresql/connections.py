@@ -8,7 +8,7 @@ in pipeline mode, begun with the first statement that needs it), and the engine'
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -39,7 +39,8 @@ DIALECT = Dialect(
     next_oid="nextval(pg_get_serial_sequence('objects', 'oid'))",
     put_ahead=(
         "WITH o AS (INSERT INTO objects (oid, parent_id, id, stamp, created, creator, deleted, data) "
-        "SELECT a.oid, a.parent_id, a.id, a.stamp, a.stamp, a.creator, false, a.data "
+        "SELECT COALESCE(a.oid, nextval(pg_get_serial_sequence('objects', 'oid'))), "
+        "a.parent_id, a.id, a.stamp, a.stamp, a.creator, false, a.data "
         "FROM (VALUES (%s::bigint, %s::bigint, %s::text, %s::bigint, %s::text, %s::jsonb, %s::bigint)) "
         "AS a (oid, parent_id, id, stamp, creator, data, version), "
         "LATERAL kinbase_advance_parent(a.parent_id, a.version, a.stamp, 1) RETURNING oid) "
@@ -126,17 +127,25 @@ class PGWriter(_PGOps, PGBulkWriter):
     The transaction (and the pipeline) begins with the first statement that is not a
     :meth:`_one_before` read: a writer that only looks its parent up and queues an optimistic put
     (:mod:`.appends`) opens none, and costs its connection one round trip (no ``BEGIN``, no
-    ``COMMIT``, no pipeline synchronisation)."""
+    ``COMMIT``, no pipeline synchronisation). The connection itself may be lent when the first
+    statement needs it (``conn`` a callable): a writer that queues an optimistic put into a
+    parent it did not read (:attr:`~kinbase.storage.base.Writer.puts_ahead`) borrows none."""
+
+    puts_ahead = True
 
     def __init__(
         self,
-        conn: psycopg.AsyncConnection[Row],
+        conn: psycopg.AsyncConnection[Row] | Callable[[], Awaitable[psycopg.AsyncConnection[Row]]],
         pipeline: AsyncPipeline | contextlib.AsyncExitStack,
         ahead: Ahead,
         *,
         queue: bool = True,
     ) -> None:
-        _PGOps.__init__(self, conn)
+        self._lend: Callable[[], Awaitable[psycopg.AsyncConnection[Row]]] | None = None
+        if isinstance(conn, psycopg.AsyncConnection):
+            _PGOps.__init__(self, conn)
+        else:
+            self._lend = conn
         PGBulkWriter.__init__(self)
         self._pipeline: AsyncPipeline | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -150,10 +159,22 @@ class PGWriter(_PGOps, PGBulkWriter):
         self.slot: Slot | None = None
         """The queued locked part of an optimistic put (:mod:`.appends`), until the block ends."""
 
+    @property
+    def lent(self) -> psycopg.AsyncConnection[Row] | None:
+        """The connection, if one was lent to this writer yet."""
+        return None if self._lend is not None else self._conn
+
+    async def _connect(self) -> None:
+        """Borrow the connection, if not yet (a lazy writer's first statement)."""
+        if self._lend is not None:
+            self._conn = await self._lend()
+            self._lend = None
+
     async def _begin(self) -> AsyncPipeline:
         """The transaction's pipeline, the pipeline and the transaction entered if not yet."""
         if self._pipeline is None:
             assert self._stack is not None
+            await self._connect()
             self._pipeline = await self._stack.enter_async_context(self._conn.pipeline())
             await self._stack.enter_async_context(self._conn.transaction())
         return self._pipeline
@@ -161,6 +182,7 @@ class PGWriter(_PGOps, PGBulkWriter):
     async def _one_before(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         if self._pipeline is not None or self.slot is not None:
             return await self._one(sql, params)
+        await self._connect()
         cur = await self._conn.execute(sql, params)  # autocommit: one statement, one round trip
         return await cur.fetchone()
 

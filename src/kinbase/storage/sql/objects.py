@@ -104,7 +104,11 @@ class ObjectWriter(IndexWriter):
         with it, and the parent's lock taken by :attr:`Dialect.put_ahead`, which checks the
         prediction and writes the object and its grants (one statement), queued: on PostgreSQL
         all of it travels with the commit."""
-        oid = await self._reserve_oid()
+        # the oid: reserved by the parent's lookup, else now; or, where the caller does not read
+        # it and no index entry needs it, taken by the statement itself under the parent's lock
+        oid: int | None = None
+        if self.needs_oid or parent.indexes or self._next_oid is not None:
+            oid = await self._reserve_oid()
         stamp = await self._claim_stamp(parent)
         version: NewVersion = build(WriteContext(stamp=stamp, current=None, tombstone=None))
         data = dump_document(version.data)
@@ -129,9 +133,10 @@ class ObjectWriter(IndexWriter):
         )
         locked = parent.moved(stamp, parent.live + 1)
         self._locked[parent.id] = locked
-        await self._reindex(locked, [(oid, None, version.data)])
+        if oid is not None:
+            await self._reindex(locked, [(oid, None, version.data)])
         stored = StoredObject(
-            oid=oid, id=object_id, stamp=stamp, created=stamp, creator=creator, deleted=False, data=data
+            oid=oid or 0, id=object_id, stamp=stamp, created=stamp, creator=creator, deleted=False, data=data
         )
         return PutResult(object=stored, created=True, previous=None)
 

@@ -105,7 +105,8 @@ class ParentWriter(SqlReader, Writer):
         oid, self._next_oid = self._next_oid, None
         if oid is None:
             assert self.dialect.next_oid is not None
-            row = await self._one(f"SELECT {self.dialect.next_oid}")
+            # nothing to undo: before the transaction where it has not begun (PostgreSQL)
+            row = await self._one_before(f"SELECT {self.dialect.next_oid}")
             assert row is not None
             oid = int(row[0])
         return oid

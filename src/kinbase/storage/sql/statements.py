@@ -62,7 +62,8 @@ class Dialect:
     """The locked part of an optimistic put of a new object as one statement: it locks the
     parent, checks that its version is the one given and its stamp below the one given, saves
     the stamp and counts one more live object, or fails with SQLSTATE :data:`STAMP_CONFLICT`;
-    then inserts the object and its grants. Parameters: the object's oid, parent id, id, stamp,
+    then inserts the object and its grants. Parameters: the object's oid (NULL: taken by the
+    statement, from :attr:`next_oid`, under the parent's lock), parent id, id, stamp,
     creator and data, the parent's version, and the grants' permissions and principals as two
     arrays (PostgreSQL: ``kinbase_advance_parent`` feeding the inserts). None: no optimistic puts."""
 
