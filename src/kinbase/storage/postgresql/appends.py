@@ -171,12 +171,20 @@ class Ahead:
 
     @staticmethod
     async def _run(conn: psycopg.AsyncConnection[Any], batch: list[Slot]) -> None:
-        """The batch's transaction in one round trip: ``BEGIN``, the statements and ``COMMIT``
-        sent as plain statements in one pipeline, answered after its closing Sync (psycopg's
+        """The batch's transaction in one round trip: its one statement alone, in autocommit,
+        else ``BEGIN``, the statements and ``COMMIT`` sent as plain statements in one
+        pipeline, answered after its closing Sync (psycopg's
         ``transaction()`` synchronises after ``BEGIN`` and after ``COMMIT``: three round trips).
         A statement that fails makes the server skip the rest up to the Sync and leaves the
         transaction aborted: it is rolled back here, which also makes psycopg forget the
         statements it prepared in the skipped part."""
+        alone = batch[0].statements if len(batch) == 1 else ()
+        if len(alone) == 1 and not alone[0][2]:
+            # One statement (a lone put without index entries): in autocommit it is its own
+            # transaction, committed (synchronously) when it returns, and undone if it fails:
+            # no BEGIN, no COMMIT, no pipeline.
+            await conn.execute(alone[0][0], alone[0][1])
+            return
         merged = merge(batch) if len(batch) > 1 else None
         try:
             async with conn.pipeline():
