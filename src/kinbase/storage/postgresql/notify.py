@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import psycopg
 
+from kinbase.storage.exceptions import StorageError
 from kinbase.storage.feed import Deliver, SubscribedFeed
 
 __all__ = ["NotifyFeed"]
@@ -73,6 +74,6 @@ class NotifyFeed(SubscribedFeed):
     async def _post(self, payload: str, *, count: bool) -> int | None:
         try:
             return await self._send(self.channel, payload)
-        except (psycopg.Error, OSError) as exc:
+        except (psycopg.Error, OSError, StorageError) as exc:  # StorageError: the engine stopped
             log.warning("could not publish an invalidation (%s)", exc)
             return None
