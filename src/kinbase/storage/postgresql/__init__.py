@@ -36,6 +36,7 @@ from kinbase.storage.postgresql.connections import DIALECT, READ_RETRIES, PGRead
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.postgresql.pool import connection_class, loan
+from kinbase.storage.postgresql.statistics import Statistics
 from kinbase.storage.sql import Row
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
@@ -106,6 +107,7 @@ class PostgreSQLStorage(StorageBackend):
         self._ahead = Ahead(lambda: self._require_pool().connection())
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
         self._bulk_rows = 0
+        self.statistics = Statistics(self._connection)
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -191,6 +193,7 @@ class PostgreSQLStorage(StorageBackend):
             raise StorageError("Cannot connect to PostgreSQL.", original=exc) from exc
 
     async def stop(self) -> None:
+        await self.statistics.stop()
         for pool in (self._planned, self._pool):
             if pool is not None:
                 await pool.close()
@@ -325,6 +328,7 @@ class PostgreSQLStorage(StorageBackend):
                         # transaction (reads only, if one began) ends
                         writer.slot.finish()
                 self._used[conn] = time.monotonic()
+                self.statistics.wrote()
                 self._bulk_rows += writer.bulk_rows
                 if self._bulk_rows >= ANALYZE_EVERY_ROWS:
                     self._bulk_rows = 0
