@@ -192,21 +192,37 @@ async def test_joined_reads_the_watched_parent_in_its_statement(
 
 
 async def test_postgresql_plans_a_find_with_its_values_every_time(postgresql_storage: StorageBackend) -> None:
-    """A compiled find is never a prepared statement on PostgreSQL (planned with its values each
-    time: a generic plan from average selectivities once made indexed lists 20x slower), while
-    other statements still are after psycopg's threshold."""
+    """A compiled find is planned with its values on every execution (a generic plan from average
+    selectivities once made indexed lists 20x slower). A reader whose first statement is a find
+    borrows a connection of the planned pool (``plan_cache_mode = force_custom_plan``): the find
+    is prepared (parsed once) and never runs a generic plan. A reader that began with a point read
+    holds a main-pool connection, where the find is not prepared and other statements keep their
+    generic plans."""
     storage = postgresql_storage
     async with storage.writer() as w:
         app = await w.create_app("kid_" + secrets.token_hex(8), "Test app", "s", "m", {})
         parent = await w.ensure_parent(app.id, "test.collection", "planned")
     await put_doc(storage, parent, "a", {"n": 1})
+    statements = "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+
     async with storage.reader() as r:
         for _ in range(8):
             assert len(await r.find(parent, Query(filter=Eq(("n",), 1), limit=5))) == 1
             assert (await r.find_joined(parent, Query(limit=5)))[0] == 1
+        prepared = await r._all(statements)  # type: ignore[attr-defined]
+        mode = await r._one("SHOW plan_cache_mode")  # type: ignore[attr-defined]
+    assert mode == ("force_custom_plan",)
+    finds = [row for row in prepared if "FROM objects o" in row[0] and "ORDER BY" in row[0]]
+    assert len(finds) >= 2, prepared
+    assert all(generic == 0 and custom >= 3 for _, generic, custom in finds), finds
+
+    async with storage.reader() as r:
+        for _ in range(8):
             assert await r.get_parent(app.id, "test.collection", "planned") is not None
-        prepared = await r._all("SELECT statement FROM pg_prepared_statements")  # type: ignore[attr-defined]
+            assert len(await r.find(parent, Query(filter=Eq(("n",), 1), limit=5))) == 1
+        prepared = await r._all(statements)  # type: ignore[attr-defined]
+        mode = await r._one("SHOW plan_cache_mode")  # type: ignore[attr-defined]
+    assert mode == ("auto",)
     texts = [row[0] for row in prepared]
     assert any("FROM parents p" in text for text in texts), texts
-    finds = [text for text in texts if "FROM objects o" in text and "ORDER BY" in text]
-    assert finds == [], finds
+    assert [text for text in texts if "FROM objects o" in text and "ORDER BY" in text] == []

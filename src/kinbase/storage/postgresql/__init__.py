@@ -36,6 +36,7 @@ from kinbase.storage.postgresql.connections import DIALECT, READ_RETRIES, PGRead
 from kinbase.storage.postgresql.errors import broken, classify
 from kinbase.storage.postgresql.notify import NotifyFeed
 from kinbase.storage.postgresql.pool import connection_class, loan
+from kinbase.storage.postgresql.statistics import Statistics
 from kinbase.storage.sql import Row
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 
@@ -95,6 +96,9 @@ class PostgreSQLStorage(StorageBackend):
         self.query_timeout = query_timeout
         """How long one statement may run before the server cancels it (``statement_timeout``)."""
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._planned: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        """Connections whose prepared statements are planned with each execution's values, for
+        the compiled finds of readers (:class:`~.connections.PGReader`); opened on first use."""
         self._min_size = min_size
         self.max_size = max_size
         self.pool_timeout = pool_timeout
@@ -103,6 +107,7 @@ class PostgreSQLStorage(StorageBackend):
         self._ahead = Ahead(lambda: self._require_pool().connection())
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
         self._bulk_rows = 0
+        self.statistics = Statistics(self._connection)
         self._used: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = (
             weakref.WeakKeyDictionary()
         )
@@ -113,9 +118,12 @@ class PostgreSQLStorage(StorageBackend):
             return
         await AsyncConnectionPool.check_connection(conn)
 
-    async def _loan(self) -> psycopg.AsyncConnection[Row]:
-        """A pooled connection, checked unless trusted (:func:`~kinbase.storage.postgresql.pool.loan`)."""
-        return await loan(self._require_pool(), self._check, self.pool_timeout)
+    async def _loan(
+        self, pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+    ) -> psycopg.AsyncConnection[Row]:
+        """A connection of ``pool`` (the main pool by default), checked unless trusted
+        (:func:`~kinbase.storage.postgresql.pool.loan`)."""
+        return await loan(pool or self._require_pool(), self._check, self.pool_timeout)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
@@ -141,6 +149,10 @@ class PostgreSQLStorage(StorageBackend):
         # JIT compilation made some generated statements take 0.1-9 s instead of milliseconds.
         await conn.execute("SET jit = off")
 
+    async def _configure_planned(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await self._configure(conn)
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
+
     async def start(self) -> None:
         try:
             if self.schema is not None:
@@ -161,23 +173,38 @@ class PostgreSQLStorage(StorageBackend):
             )
             await pool.open(wait=True, timeout=10)
             self._pool = pool
+            # No connection until a find needs one; at most half the main pool's.
+            self._planned = AsyncConnectionPool(
+                self.url,
+                min_size=0,
+                max_size=max(1, self.max_size // 2),
+                kwargs={"autocommit": True},
+                connection_class=connection_class(self._configure_planned),
+                timeout=self.pool_timeout,
+                reconnect_timeout=RECONNECT_TIMEOUT,
+                open=False,
+                name="kinbase-planned",
+            )
+            await self._planned.open(wait=False)
             await self._migrate()
             await purge_leftovers(self)
         except (psycopg.Error, TimeoutError) as exc:
-            if self._pool is not None:
-                await self._pool.close()
-                self._pool = None
+            await self.stop()
             raise StorageError("Cannot connect to PostgreSQL.", original=exc) from exc
 
     async def stop(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self.statistics.stop()
+        for pool in (self._planned, self._pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._planned = None
 
-    def _require_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
-        if self._pool is None:
+    def _require_pool(self, *, planned: bool = False) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        """The main pool, or with ``planned`` the pool of the compiled finds."""
+        pool = self._planned if planned else self._pool
+        if pool is None:
             raise StorageError("the PostgreSQL storage is not started")
-        return self._pool
+        return pool
 
     async def _migrate(self) -> None:
         async with self._connection() as conn, conn.transaction():
@@ -257,21 +284,19 @@ class PostgreSQLStorage(StorageBackend):
 
     @contextlib.asynccontextmanager
     async def reader(self) -> AsyncIterator[Reader]:
-        pool = self._require_pool()
-        try:
-            reader = PGReader(self, await self._loan())
-        except psycopg.Error as exc:
-            raise classify(exc, "read") from exc
+        self._require_pool()
+        reader = PGReader(self)  # borrows its connection with its first statement
         try:
             yield reader
-            self._used[reader._conn] = time.monotonic()
+            if reader.pool is not None:
+                self._used[reader._conn] = time.monotonic()
         except _CLIENT_ERRORS as exc:
             if broken(exc):
                 self.distrust()
             raise classify(exc, "read") from exc
         finally:
-            if not reader.returned:
-                await pool.putconn(reader._conn)
+            if reader.pool is not None and not reader.returned:
+                await reader.pool.putconn(reader._conn)
 
     async def _analyze(self, conn: psycopg.AsyncConnection[Row]) -> None:
         """Fresh statistics after a bulk load: without them the planner keeps the row counts of
@@ -307,6 +332,7 @@ class PostgreSQLStorage(StorageBackend):
                         # ready as soon as the block ended: the batch may commit while this
                         # transaction (reads only, if one began) ends
                         writer.slot.finish()
+                self.statistics.wrote()
                 conn = writer.lent
                 if conn is not None:
                     self._used[conn] = time.monotonic()

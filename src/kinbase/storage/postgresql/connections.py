@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import AsyncPipeline
-from psycopg_pool import PoolTimeout
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from kinbase.storage.base import ParentRecord
 from kinbase.storage.postgresql.appends import Ahead, Slot
@@ -73,49 +73,68 @@ class PGReader(_PGOps, SqlReader):
     connection was gone (terminated by the server, a restart, the network) is run again on a
     fresh connection, checked just before. A connection can pass the check and die an instant
     later (a backend handles ``pg_terminate_backend`` asynchronously), so a read gets up to
-    :data:`READ_RETRIES` such retries; past them the caller gets its 503."""
+    :data:`READ_RETRIES` such retries; past them the caller gets its 503.
 
-    def __init__(self, storage: PostgreSQLStorage, conn: psycopg.AsyncConnection[Row]) -> None:
-        super().__init__(conn)
+    The connection is borrowed by the first statement, from the pool that suits it: a compiled
+    find (``custom_plan``: lists, counts, ``_group``, Kinto pages) takes one of the *planned*
+    pool, whose prepared statements are planned with each execution's values
+    (``plan_cache_mode = force_custom_plan``): the parse is saved without a generic plan chosen
+    from average selectivities. Any other first statement (a point read) takes one of the main
+    pool, whose prepared statements keep their generic plans. Later statements of the reader use
+    the connection it has."""
+
+    def __init__(self, storage: PostgreSQLStorage) -> None:
         self._storage = storage
         self._retries = READ_RETRIES
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        """The pool of the connection this reader holds (None until its first statement)."""
         self.returned = False
         """The connection went back to the pool (no good one was found to retry on)."""
+
+    async def _take(self, planned: bool) -> psycopg.AsyncConnection[Row]:
+        if self.pool is None:
+            self.pool = self._storage._require_pool(planned=planned)
+            self._conn = await self._storage._loan(self.pool)
+        return self._conn
 
     async def _retry_conn(self, exc: psycopg.Error) -> psycopg.AsyncConnection[Row]:
         """A connection to run the failed statement again on, checked now (the others of the
         pool may have died at the same moment), whatever its last use."""
-        if self._retries <= 0 or not broken(exc, self._conn):
+        if self._retries <= 0 or not broken(exc, self._conn) or self.pool is None:
             raise exc
         self._retries -= 1
         self._storage.distrust()
-        pool = self._storage._require_pool()
         self.returned = True
-        await pool.putconn(self._conn)  # the pool drops a broken connection
+        await self.pool.putconn(self._conn)  # the pool drops a broken connection
         try:
-            self._conn = await self._storage._loan()
+            self._conn = await self._storage._loan(self.pool)
         except PoolTimeout:
             raise exc from None
         self.returned = False
         return self._conn
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        conn = await self._take(False)
         while True:
             try:
-                cur = await self._conn.execute(sql, params)
+                cur = await conn.execute(sql, params)
                 return await cur.fetchone()
             except psycopg.Error as exc:
-                await self._retry_conn(exc)
+                conn = await self._retry_conn(exc)
 
     async def _all(
         self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
     ) -> list[Row]:
+        conn = await self._take(custom_plan)
+        # a compiled find on a connection of the main pool (not the reader's first statement)
+        # is not prepared: planned with its values all the same
+        prepare = False if custom_plan and self.pool is not self._storage._planned else None
         while True:
             try:
-                cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
+                cur = await conn.execute(sql, params, prepare=prepare)
                 return await cur.fetchall()
             except psycopg.Error as exc:
-                await self._retry_conn(exc)
+                conn = await self._retry_conn(exc)
 
 
 class PGWriter(_PGOps, PGBulkWriter):
