@@ -187,7 +187,7 @@ def _reuse_big(store: KinbaseStore, base: str) -> dict[str, Any]:
     if store.engine == "postgresql":
         row = psql(BIG_DATABASE, f"{query}'{KINVEY_APP}'")[0]
     else:
-        import sqlite3
+        from kinbase.storage.sqlite.driver import sqlite as sqlite3  # the SQLite kinbase runs on
 
         with sqlite3.connect(WORK / f"data-{store.label}" / "kinbase.db") as conn:
             row = conn.execute(query + "?", (KINVEY_APP,)).fetchone()

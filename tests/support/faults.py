@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import random
 import secrets
-import sqlite3
 import subprocess
 import threading
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from kinbase.storage.sqlite.driver import sqlite as sqlite3  # the SQLite kinbase runs on (JSONB)
 from tests.conftest import POSTGRES_URL
 from tests.support.databases import database_args
 from tests.support.server import ServerProcess, kinbase_cli, run_server
