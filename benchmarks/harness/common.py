@@ -112,13 +112,20 @@ class Server:
         return found
 
     def rss_mib(self) -> float:
-        total = 0
+        return self.rss_parts_mib()["VmRSS"]
+
+    def rss_parts_mib(self) -> dict[str, float]:
+        """``VmRSS`` and its parts ``RssAnon`` (the heap: Python's objects, SQLite's page caches)
+        and ``RssFile`` (mapped files: the code, and the database pages SQLite reads through
+        ``mmap``, which the kernel may drop), summed over the server's processes."""
+        total = dict.fromkeys(("VmRSS", "RssAnon", "RssFile"), 0)
         for pid in self.pids():
             with contextlib.suppress(OSError):
                 for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        return total / 1024
+                    key, _, value = line.partition(":")
+                    if key in total:
+                        total[key] += int(value.split()[0])
+        return {key: kib / 1024 for key, kib in total.items()}
 
     def cpu_seconds(self) -> float:
         ticks = os.sysconf("SC_CLK_TCK")

@@ -66,7 +66,7 @@ def soak(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
         expect(call("PUT", f"{base}/v1/accounts/bench", {"data": {"password": "bench"}}), 201)
         loads.update(kinto.loads("/v1", kinto.seed(base + "/v1")))
         servers[engine] = (server, base, _mixed(loads))
-    rss: dict[str, list[float]] = {e: [] for e in servers}
+    rss: dict[str, list[dict[str, float]]] = {e: [] for e in servers}
     rates: dict[str, list[float]] = {e: [] for e in servers}
     errors: dict[str, int] = dict.fromkeys(servers, 0)
 
@@ -76,10 +76,12 @@ def soak(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
             got = wrk.run_script(base, "/", script, 60, args.connections, 1, WORK / "lua")
             rates[engine].append(got["rps"])
             errors[engine] += got["non2xx"] + got["socket_errors"]
-            rss[engine].append(server.rss_mib())
+            rss[engine].append(server.rss_parts_mib())
+            now = rss[engine][-1]
             print(
                 f"soak {engine} minute {len(rss[engine])}: {got['rps']:,.0f} req/s, "
-                f"RSS {rss[engine][-1]:.1f} MiB",
+                f"RSS {now['VmRSS']:.1f} MiB "
+                f"(anon {now['RssAnon']:.1f}, file {now['RssFile']:.1f})",
                 flush=True,
             )
 
@@ -94,22 +96,36 @@ def soak(stack: contextlib.ExitStack, args: argparse.Namespace) -> list[str]:
         "one worker each, "
         f"wrk -c{args.connections} per server, requests rotating over {', '.join(SOAK_KEYS)}):",
         "",
-        "| minute | " + " | ".join(f"{e} RSS MiB | {e} req/s" for e in servers) + " |",
-        "|---|" + "---|---|" * len(servers),
+        "| minute | "
+        + " | ".join(f"{e} RSS MiB | {e} RssAnon | {e} RssFile | {e} req/s" for e in servers)
+        + " |",
+        "|---|" + "---|---|---|---|" * len(servers),
     ]
     for m in range(minutes):
         if m + 1 in (1, 2, 5, 10, 15, 20, 25, 30) or m == minutes - 1:
             out.append(
-                f"| {m + 1} | " + " | ".join(f"{rss[e][m]:.1f} | {rates[e][m]:,.0f}" for e in servers) + " |"
+                f"| {m + 1} | "
+                + " | ".join(
+                    f"{rss[e][m]['VmRSS']:.1f} | {rss[e][m]['RssAnon']:.1f} | {rss[e][m]['RssFile']:.1f} | "
+                    f"{rates[e][m]:,.0f}"
+                    for e in servers
+                )
+                + " |"
             )
     out.append("")
     for e in servers:
         if minutes >= 5:
-            change = rss[e][-1] / rss[e][4] - 1
+            first, last = rss[e][4], rss[e][-1]
+            change = last["VmRSS"] / first["VmRSS"] - 1
             verdict = "met" if abs(change) <= 0.10 else "**not met**"
+            anon = last["RssAnon"] / first["RssAnon"] - 1
             out.append(
-                f"- {verdict}: {e} RSS minute 5 {rss[e][4]:.1f} MiB → minute {minutes} {rss[e][-1]:.1f} MiB "
-                f"({change:+.1%}, goal within ±10 %); {errors[e]} non-2xx or socket errors"
+                f"- {verdict}: {e} RSS minute 5 {first['VmRSS']:.1f} MiB → minute {minutes} "
+                f"{last['VmRSS']:.1f} MiB "
+                f"({change:+.1%}, goal within ±10 %); {errors[e]} non-2xx or socket errors. Of which RssAnon "
+                f"(heap) {first['RssAnon']:.1f} → {last['RssAnon']:.1f} MiB ({anon:+.1%}), RssFile (mapped "
+                f"files: code and the SQLite database's mmap) {first['RssFile']:.1f} → "
+                f"{last['RssFile']:.1f} MiB"
             )
     return out
 

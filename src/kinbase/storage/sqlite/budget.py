@@ -22,11 +22,7 @@ __all__ = ["Budget", "classify", "install_budget", "interrupted"]
 _LOOP_STEPS = 10_000
 """Virtual-machine steps between two checks on the event loop (a point read takes ~100)."""
 
-_THREAD_STEPS = 1_000_000
-"""Between two checks on a thread's connection (a few ms of work: the budget there is seconds).
-Each check is a Python call, so it waits for the GIL: with the event loop's thread busy, checks
-every 10,000 steps made a long read wait for the GIL hundreds of times, and under a load average
-of 8-13 on 2 cores a few reads of the soak passed the 10 s query budget."""
+_THREAD_STEPS = 10_000
 
 _TOO_COMPLEX = (
     "too many sql variables",
