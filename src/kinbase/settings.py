@@ -90,7 +90,13 @@ class Settings:
         "(docs/performance.md), as the members' whole transactions run one after another on one connection.",
     )
     postgres_pool_min: int = setting(2, "Minimum open PostgreSQL connections per worker.", minimum=1)
-    postgres_pool_max: int = setting(16, "Maximum open PostgreSQL connections per worker.", minimum=1)
+    postgres_pool_max: int = setting(
+        16,
+        "Maximum open PostgreSQL connections per worker in its main pool. The compiled finds (lists, "
+        "counts, Kinto pages) borrow from a second pool of at most half as many, opened on first use "
+        "(docs/storage.md): a worker opens at most 1.5 times this.",
+        minimum=1,
+    )
     max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)
     max_header_bytes: int = setting(
         16 * 1024,

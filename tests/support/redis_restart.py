@@ -15,6 +15,7 @@ import contextlib
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -42,8 +43,12 @@ class PrivateRedis:
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._log = workdir / f"redis-{self.port}.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._hold: socket.socket | None = None
 
     def start(self) -> None:
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 [
@@ -71,18 +76,32 @@ class PrivateRedis:
                     raise
                 time.sleep(0.05)
 
-    def kill(self) -> None:
+    def kill(self, *, hold: bool = True) -> None:
+        """Kill the server; with ``hold`` its port stays bound (never listening) until
+        :meth:`start`, so a connection is refused and no other test's server takes the port
+        meanwhile (a client reconnecting to another test's Redis saw that Redis as this one)."""
         if self._process is not None:
             self._process.send_signal(signal.SIGKILL)
             self._process.wait(timeout=30)
             self._process = None
+            if hold:
+                held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    held.bind(("127.0.0.1", self.port))
+                except OSError:  # taken already: nothing to hold
+                    held.close()
+                else:
+                    self._hold = held
 
     def __enter__(self) -> PrivateRedis:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.kill()
+        self.kill(hold=False)
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
 
 @dataclass

@@ -249,9 +249,11 @@ class SubscribedFeed:
             self._reset()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        tasks = [*self._acking, *([self._task] if self._task is not None else [])]
+        for task in tasks:  # acknowledgements in flight too: the transport closes after this
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._task = None
         self.connected = False
