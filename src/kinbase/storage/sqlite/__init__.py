@@ -61,13 +61,33 @@ _ANALYZE_EVERY_CHANGES = 50_000
 _READ_META = "SELECT value FROM server_meta WHERE key = ?"
 
 
-def _connect(path: str, *, synchronous: str) -> sqlite3.Connection:
+READ_CACHE_KIB = 65_536
+"""Page cache of each reading connection (``PRAGMA cache_size``): the database pages beyond the
+``mmap`` (256 MiB) and those whose latest version is still in the WAL are read into it."""
+
+WRITE_CACHE_KIB = 8_192
+"""Page cache of the write connection. Every page a write changes is copied into it and stays
+after the commit, so a cache as large as the readers' fills with the pages of new rows: a
+worker's heap grew by as much as the database did, up to the cap (64 MiB: +59 MiB over 200,000
+mixed requests, docs/performance.md "Server memory over a 30-minute mixed run"), private copies
+of pages the ``mmap`` shares between workers and the kernel can drop. Writes read the page they
+change from the ``mmap`` when it is not cached (a copy of 4 KiB)."""
+
+WRITE_SPILL_PAGES = 16_000
+"""Dirty pages one transaction may hold before SQLite writes some to the WAL ahead of the commit
+(``PRAGMA cache_spill``): ~62 MiB of 4-KiB pages, about where the 64-MiB cache put it, so a large
+import spills no sooner than before; after the commit the cache shrinks back to its size. (Not
+16,384: SQLite also reads the number as a boolean from its low byte, and a multiple of 256 would
+turn spilling off, letting one transaction's dirty pages grow without bound.)"""
+
+
+def _connect(path: str, *, synchronous: str, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 0")
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
     conn.execute("PRAGMA mmap_size = 268435456")
     conn.execute("PRAGMA temp_store = MEMORY")
     register_sqlite_functions(conn)
@@ -228,7 +248,8 @@ class SQLiteStorage(StorageBackend):
     async def start(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._write_conn = _connect(self.path, synchronous=self.synchronous)
+            self._write_conn = _connect(self.path, synchronous=self.synchronous, cache_kib=WRITE_CACHE_KIB)
+            self._write_conn.execute(f"PRAGMA cache_spill = {WRITE_SPILL_PAGES}")
             await self._migrate(self._write_conn)
             await self._analyze(self._write_conn)
             self._write_budget = install_budget(self._write_conn, on_loop=True)
