@@ -288,15 +288,18 @@ async def _pair(kind: str, postgresql_storage: StorageBackend) -> tuple[Invalida
     return a, b
 
 
-def _slow(feed: InvalidationFeed | None, delay: float) -> None:
-    """The feed's process hears every message ``delay`` seconds late (a busy event loop)."""
+def _slow(feed: InvalidationFeed | None, delay: float) -> list[asyncio.TimerHandle]:
+    """The feed's process hears every message ``delay`` seconds late (a busy event loop); the
+    returned handles are the deliveries still to come (cancel them before the test ends)."""
     assert isinstance(feed, SubscribedFeed)
     receive = feed._receive
+    pending: list[asyncio.TimerHandle] = []
 
     def late(payload: str | bytes, deliver: Callable[[str, str], None]) -> None:
-        asyncio.get_running_loop().call_later(delay, receive, payload, deliver)
+        pending.append(asyncio.get_running_loop().call_later(delay, receive, payload, deliver))
 
     feed._receive = late  # type: ignore[method-assign]
+    return pending
 
 
 @pytest.mark.parametrize("kind", ["notify", "redis"])
@@ -326,13 +329,16 @@ async def test_a_process_that_never_acknowledges_costs_the_sender_its_timeout_on
     assert isinstance(a.feed, SubscribedFeed)
     a.feed.ack_timeout = 0.3
     seen_b = Seen(b)
+    pending: list[asyncio.TimerHandle] = []
     try:
-        _slow(b.feed, 5)  # stalled well beyond the sender's patience
+        pending = _slow(b.feed, 5)  # stalled well beyond the sender's patience
         started = asyncio.get_running_loop().time()
         await a.publish("t", "k1")
         assert 0.3 <= asyncio.get_running_loop().time() - started < 3
         assert seen_b.keys == []
         assert "acknowledged by 1 of 2 processes" in caplog.text
     finally:
+        for handle in pending:
+            handle.cancel()
         await a.stop()
         await b.stop()

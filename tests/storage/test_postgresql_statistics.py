@@ -52,6 +52,7 @@ async def _refreshed(storage: PostgreSQLStorage) -> list[str]:
 
 
 async def test_a_collection_that_grew_is_planned_with_its_size(storage: PostgreSQLStorage) -> None:
+    storage.statistics.delay = 3600  # only the checks below (the writes take seconds when loaded)
     async with storage.writer() as w:
         app = await w.create_app("kid_" + secrets.token_hex(8), "Test app", "s", "m", {})
         small = await w.ensure_parent(app.id, "test.collection", "small")

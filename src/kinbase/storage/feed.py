@@ -224,7 +224,10 @@ class SubscribedFeed:
             self._acknowledge(encode_ack(sender))
 
     def _acknowledge(self, ack: str) -> None:
-        """Send ``ack`` (in a task of its own: :meth:`_receive` runs in the subscriber's loop)."""
+        """Send ``ack`` (in a task of its own: :meth:`_receive` runs in the subscriber's loop);
+        a stopped feed sends nothing (its transport is closed)."""
+        if self._task is None:
+            return
         task = asyncio.create_task(self._post(ack, count=False))
         self._acking.add(task)
         task.add_done_callback(self._acking.discard)
