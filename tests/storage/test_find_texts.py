@@ -213,8 +213,10 @@ async def test_postgresql_plans_a_find_with_its_values_every_time(postgresql_sto
         mode = await r._one("SHOW plan_cache_mode")  # type: ignore[attr-defined]
     assert mode == ("force_custom_plan",)
     finds = [row for row in prepared if "FROM objects o" in row[0] and "ORDER BY" in row[0]]
-    assert len(finds) >= 2, prepared
-    assert all(generic == 0 and custom >= 3 for _, generic, custom in finds), finds
+    # never a generic plan, whichever test prepared a find on this pooled connection; this
+    # test's two finds ran 8 times each, prepared from psycopg's 5th execution on
+    assert all(generic == 0 for _, generic, _ in finds), finds
+    assert sum(custom >= 3 for _, _, custom in finds) >= 2, finds
 
     async with storage.reader() as r:
         for _ in range(8):
