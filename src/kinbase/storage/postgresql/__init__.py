@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -160,30 +160,11 @@ class PostgreSQLStorage(StorageBackend):
                     await conn.execute(
                         pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(self.schema))
                     )
-            pool: AsyncConnectionPool[psycopg.AsyncConnection[Row]] = AsyncConnectionPool(
-                self.url,
-                min_size=self._min_size,
-                max_size=self.max_size,
-                kwargs={"autocommit": True},
-                connection_class=connection_class(self._configure),
-                timeout=self.pool_timeout,
-                reconnect_timeout=RECONNECT_TIMEOUT,
-                open=False,
-                name="kinbase",
-            )
-            await pool.open(wait=True, timeout=10)
-            self._pool = pool
+            self._pool = self._new_pool(self._configure, self._min_size, self.max_size, "kinbase")
+            await self._pool.open(wait=True, timeout=10)
             # No connection until a find needs one; at most half the main pool's.
-            self._planned = AsyncConnectionPool(
-                self.url,
-                min_size=0,
-                max_size=max(1, self.max_size // 2),
-                kwargs={"autocommit": True},
-                connection_class=connection_class(self._configure_planned),
-                timeout=self.pool_timeout,
-                reconnect_timeout=RECONNECT_TIMEOUT,
-                open=False,
-                name="kinbase-planned",
+            self._planned = self._new_pool(
+                self._configure_planned, 0, max(1, self.max_size // 2), "kinbase-planned"
             )
             await self._planned.open(wait=False)
             await self._migrate()
@@ -191,6 +172,25 @@ class PostgreSQLStorage(StorageBackend):
         except (psycopg.Error, TimeoutError) as exc:
             await self.stop()
             raise StorageError("Cannot connect to PostgreSQL.", original=exc) from exc
+
+    def _new_pool(
+        self,
+        configure: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]],
+        low: int,
+        high: int,
+        name: str,
+    ) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        return AsyncConnectionPool(
+            self.url,
+            min_size=low,
+            max_size=high,
+            kwargs={"autocommit": True},
+            connection_class=connection_class(configure),
+            timeout=self.pool_timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT,
+            open=False,
+            name=name,
+        )
 
     async def stop(self) -> None:
         await self.statistics.stop()
