@@ -7,8 +7,15 @@ JSONB document is walked, never parsed (a JSON text is parsed once per statement
 parse cache), and an element's text is never re-parsed as JSON.
 
 Functions registered by :func:`register_sqlite_functions`: ``kb_regexp(pattern, flags, value)``
-(an RE2 search with the program of :mod:`kinbase.query.regex`, linear time) and ``kb_json_eq(a, b)``
-(JSON equality of two JSON texts).
+(an RE2 search with the program of :mod:`kinbase.query.regex`, linear time), ``kb_json_eq(a, b)``
+(JSON equality of two JSON texts) and ``kb_number(text)`` (the double of a JSON number's text).
+
+SQLite's conversion of a number's text to a double (``sqlite3AtoF``, for ``json_extract`` as for
+``CAST``) is exact for magnitudes between about 1e-83 and 1e117, and beyond them up to a few units
+in the last place off, and not monotonic: ``1e-300`` and the double just below it read back as
+each other. A number compared to a literal outside :data:`PLAIN_MIN` .. :data:`PLAIN_MAX` is
+therefore read by Python (``kb_number``) when SQLite's reading falls within :data:`BAND_ULPS` of
+the literal (:meth:`SqliteDialect.number_test`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,16 @@ __all__ = ["SqliteDialect", "register_sqlite_functions"]
 
 _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NUMBER: Final = frozenset({"number"})
+PLAIN_MIN: Final = 1e-75
+PLAIN_MAX: Final = 1e75
+"""A number literal of magnitude within these bounds (or zero) is compared as SQLite reads the
+stored numbers: every double within :data:`BAND_ULPS` of it is in the range SQLite reads exactly
+(its conversion multiplies by 1e100 or 1e-100, the steps that round, only below about 1e-83 and
+above 1e117; 0 misread in 16 million random doubles from 1e-80 to 1e109)."""
+BAND_ULPS: Final = 16
+"""How far, in units in the last place, SQLite may read a number from its double: at most 4 were
+measured (16 million random doubles below 1e-217, as many above 1e204: the conversion rounds at
+each of its at most 3 multiplications by 1e100 or 1e-100), and the band takes four times that."""
 _SORT_NULL: Final = "-9e999"
 """The sort key of null and of a missing value: -Infinity, below every stored (finite) number."""
 _TYPE_NAMES: Final = {
@@ -46,6 +63,21 @@ _TYPE_NAMES: Final = {
 
 def _in_list(values: list[object]) -> Sql:
     return Sql("(" + ", ".join("?" for _ in values) + ")", list(values))
+
+
+def plain_number(value: float) -> bool:
+    """Whether SQLite's reading of a stored number compares to ``value`` as the number itself does
+    (see :data:`PLAIN_MIN`)."""
+    return value == 0 or PLAIN_MIN <= abs(value) <= PLAIN_MAX
+
+
+def band(value: float) -> tuple[float, float]:
+    """The doubles :data:`BAND_ULPS` units in the last place below and above ``value`` (infinite
+    past the largest double)."""
+    low = high = value
+    for _ in range(BAND_ULPS):
+        low, high = math.nextafter(low, -math.inf), math.nextafter(high, math.inf)
+    return low, high
 
 
 def int_bound(op: RangeOp, value: int | float) -> tuple[str, int] | bool:
@@ -151,6 +183,8 @@ class SqliteDialect(JsonDialect):
         if value is None or isinstance(value, bool):
             return self.kind_in(v, frozenset({"null" if value is None else ("true" if value else "false")}))
         if isinstance(value, int | float):
+            if not plain_number(float(value)):
+                return self.number_test(v, "=", float(value))
             if abs(value) >= TWO_53:
                 return and_(
                     self.kind_in(v, _NUMBER), fmt("{} + 0.0 = ?", self.value(v)) + Sql("", [float(value)])
@@ -190,7 +224,9 @@ class SqliteDialect(JsonDialect):
             elif isinstance(x, bool):
                 kinds.add("true" if x else "false")
             elif isinstance(x, int | float):
-                if abs(x) >= TWO_53:
+                if not plain_number(float(x)):
+                    parts.append(self.number_test(v, "=", float(x)))
+                elif abs(x) >= TWO_53:
                     big.append(float(x))
                 else:
                     (zero_one if x in (0, 1) else plain).append(x)
@@ -231,11 +267,30 @@ class SqliteDialect(JsonDialect):
         if isinstance(value, str):
             test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
             return and_(self.kind_in(v, frozenset({"string"})), test)
-        if abs(value) >= TWO_53:
+        if not plain_number(float(value)):
+            test = self.number_test(v, _SYM[op], float(value))
+        elif abs(value) >= TWO_53:
             test = fmt("{} + 0.0 " + _SYM[op] + " ?", self.value(v)) + Sql("", [float(value)])
         else:
             test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
         return and_(self.kind_in(v, _NUMBER), test)
+
+    def number_test(self, v: Val, sym: str, value: float) -> Sql:
+        """``v`` (a JSON value, not a column) compares ``sym`` (``=``, ``<``, ``<=``, ``>``,
+        ``>=``) to ``value``, a literal outside the plain range (:func:`plain_number`), as the
+        doubles do: SQLite's reading of ``v`` decides beyond :func:`band`, Python's reading of its
+        text (``kb_number``, NULL for what is not a number) within it, so only the rows SQLite
+        reads within a few units of ``value`` cost a call into Python. ``v`` is read once: a
+        reading clamped to an end of the band is that far from ``value``, on that side of it."""
+        x = self.value(v)
+        low, high = band(value)
+        exact = Sql("kb_number(o.data -> ") + self.path(v) + Sql(f") {sym} ?", [value])
+        if sym == "=":
+            return Sql("(") + x + Sql(" BETWEEN ? AND ? AND ", [low, high]) + exact + Sql(")")
+        below, above = ("0", "1") if sym in (">", ">=") else ("1", "0")
+        clamped = Sql("max(min(") + x + Sql(", ?), ?)", [high, low])
+        ends = Sql(f" WHEN ? THEN {below} WHEN ? THEN {above} ELSE ", [low, high])
+        return Sql("CASE ") + clamped + ends + exact + Sql(" END")
 
     def regex(self, v: Val, program: RegexProgram) -> Cond:
         test = fmt("kb_regexp(?, 0, {})", self.value(v))
@@ -400,9 +455,10 @@ def prefix_range(column: str, prefix: str | None, placeholder: str) -> Cond:
 
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
-    """Register ``kb_regexp`` and ``kb_json_eq`` on ``conn`` (deterministic, so SQLite may use them
-    anywhere). ``kb_regexp(pattern, 0, value)`` matches with RE2 (linear time; the middle argument
-    is kept for the statement's shape); compiled patterns are cached."""
+    """Register ``kb_regexp``, ``kb_json_eq`` and ``kb_number`` on ``conn`` (deterministic, so
+    SQLite may use them anywhere). ``kb_regexp(pattern, 0, value)`` matches with RE2 (linear time;
+    the middle argument is kept for the statement's shape); compiled patterns are cached.
+    ``kb_number(text)`` is the double of a JSON number's text, NULL for any other text."""
 
     def kb_regexp(pattern: str, flags: int, value: object) -> int | None:
         if not isinstance(value, str):
@@ -417,9 +473,18 @@ def register_sqlite_functions(conn: sqlite3.Connection) -> None:
         except orjson.JSONDecodeError:
             return 0
 
-    functions: list[tuple[str, int, Callable[..., int | None]]] = [
+    def kb_number(text: object) -> float | None:
+        if not isinstance(text, str):
+            return None
+        try:
+            return float(text)  # correctly rounded, as the evaluator reads the document
+        except ValueError:  # a JSON text that is not a number
+            return None
+
+    functions: list[tuple[str, int, Callable[..., float | int | None]]] = [
         ("kb_regexp", 3, kb_regexp),
         ("kb_json_eq", 2, kb_json_eq),
+        ("kb_number", 1, kb_number),
     ]
     for name, nargs, fn in functions:
         conn.create_function(name, nargs, fn, deterministic=True)
