@@ -1,5 +1,6 @@
-// The twin service, written with the official kinvey-flex-sdk. tests/twin_service.py is the same
-// service written with kinbase-flex; tests/test_node_parity.py sends both the same requests.
+// The twin service, written with the official kinvey-flex-sdk. tests/twin_service.py (with
+// tests/twin_modules.py) is the same service written with kinbase-flex; tests/test_flex_node_parity.py
+// sends both the same requests.
 'use strict';
 
 const sdk = require('kinvey-flex-sdk');
