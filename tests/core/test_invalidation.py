@@ -280,8 +280,12 @@ async def _pair(kind: str, postgresql_storage: StorageBackend) -> tuple[Invalida
         )
     else:
         assert isinstance(postgresql_storage, PostgreSQLStorage)
-        a = Invalidations(postgresql_storage.invalidation_feed("a"))
-        b = Invalidations(postgresql_storage.invalidation_feed("b"))
+        # a channel of their own: the storage is shared by this process's tests, and a server
+        # another test left listening on its channel would be counted as a third process
+        identity = f"{postgresql_storage.identity}:{uuid.uuid4()}"
+        url, send = postgresql_storage.url, postgresql_storage._notify
+        a = Invalidations(NotifyFeed(url, identity, "a", send))
+        b = Invalidations(NotifyFeed(url, identity, "b", send))
     await a.start()
     await b.start()
     await _until(lambda: a.connected and b.connected)
