@@ -14,6 +14,8 @@ from harness.common import PG_ADMIN, VENV_PYTHON, WORK, Server, free_port, fresh
 from kinto_compare import KINTO_INI, KINTO_WSGI, ensure_kinto_venv
 
 KINVEY_APP = "kid_bench"
+POOL_MAX = 8
+"""``postgres_pool_max`` of every kinbase server of the suite (the default is 16)."""
 KINTO_CONFIG = "[kinto]\naccount_write_principals = ['account:admin']\nhistory = false\n"
 
 
@@ -38,6 +40,11 @@ class KinbaseStore:
         }
         if self.database_url:
             env["KINBASE_DATABASE_URL"] = self.database_url
+            # Every PostgreSQL server of the suite shares one PostgreSQL (max_connections 100 here):
+            # four kinbase workers at the default 16 (+ 8 planned + the listener) with Parse and
+            # Kinto's uWSGI processes ran out of connections ("too many clients"). 8 + 4 per
+            # worker leave room for all; wrk's 32 connections queue in the pool either way.
+            env["KINBASE_POSTGRES_POOL_MAX"] = str(POOL_MAX)
         if self.src is not None:
             env["PYTHONPATH"] = str(self.src / "src")
         return env
