@@ -240,4 +240,5 @@ def compile_find(
         params += term.params
         separator = ", "
     texts += [separator, tie.lstrip(), *window]
-    return Sql("".join(texts), [*params, *window_params], compiler.probed or walked)
+    walk = walked and sort_index is not None
+    return Sql("".join(texts), [*params, *window_params], compiler.probed or walked, walk)

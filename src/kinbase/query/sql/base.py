@@ -27,6 +27,11 @@ class Sql:
     """Set by :func:`~kinbase.query.sql.compile_find` on a whole statement that an index bounds:
     a top-level conjunct is an index probe (a field or compound index, or the id column), or an
     index walk in the order stops at the limit. A statement without it may scan the parent."""
+    walk: bool = False
+    """Set on a statement whose order a field or compound index gives, with a limit: its plan is
+    meant to be that index's walk in order, stopping after skip + limit rows that pass the
+    filter (PostgreSQL runs such a statement on a generic plan once its shape is checked:
+    :mod:`kinbase.storage.postgresql.generic`)."""
 
     def __add__(self, other: Sql) -> Sql:
         return Sql(self.text + other.text, self.params + other.params)

@@ -34,8 +34,9 @@ from kinbase.storage.migrations import load_migrations
 from kinbase.storage.postgresql.appends import Ahead
 from kinbase.storage.postgresql.connections import DIALECT, READ_RETRIES, PGReader, PGWriter
 from kinbase.storage.postgresql.errors import broken, classify
+from kinbase.storage.postgresql.generic import GENERIC_MODE, GenericPlans
 from kinbase.storage.postgresql.notify import NotifyFeed
-from kinbase.storage.postgresql.pool import connection_class, loan
+from kinbase.storage.postgresql.pool import PoolKind, connection_class, loan
 from kinbase.storage.postgresql.statistics import Statistics
 from kinbase.storage.sql import Row
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
@@ -99,6 +100,10 @@ class PostgreSQLStorage(StorageBackend):
         self._planned: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         """Connections whose prepared statements are planned with each execution's values, for
         the compiled finds of readers (:class:`~.connections.PGReader`); opened on first use."""
+        self._generic: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        """Connections whose prepared statements keep one generic plan, for the index walks whose
+        generic plan was checked (:mod:`.generic`); opened on first use."""
+        self.generic_plans = GenericPlans(self._generic_connection)
         self._min_size = min_size
         self.max_size = max_size
         self.pool_timeout = pool_timeout
@@ -153,6 +158,19 @@ class PostgreSQLStorage(StorageBackend):
         await self._configure(conn)
         await conn.execute("SET plan_cache_mode = force_custom_plan")
 
+    async def _configure_generic(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await self._configure(conn)
+        await conn.execute(f"SET plan_cache_mode = {GENERIC_MODE}")
+
+    @contextlib.asynccontextmanager
+    async def _generic_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        pool = self._require_pool("generic")
+        conn = await self._loan(pool)
+        try:
+            yield conn
+        finally:
+            await pool.putconn(conn)
+
     async def start(self) -> None:
         try:
             if self.schema is not None:
@@ -162,11 +180,15 @@ class PostgreSQLStorage(StorageBackend):
                     )
             self._pool = self._new_pool(self._configure, self._min_size, self.max_size, "kinbase")
             await self._pool.open(wait=True, timeout=10)
-            # No connection until a find needs one; at most half the main pool's.
+            # No connection until a find needs one; at most half the main pool's each.
             self._planned = self._new_pool(
                 self._configure_planned, 0, max(1, self.max_size // 2), "kinbase-planned"
             )
             await self._planned.open(wait=False)
+            self._generic = self._new_pool(
+                self._configure_generic, 0, max(1, self.max_size // 2), "kinbase-generic"
+            )
+            await self._generic.open(wait=False)
             await self._migrate()
             await purge_leftovers(self)
         except (psycopg.Error, TimeoutError) as exc:
@@ -194,14 +216,16 @@ class PostgreSQLStorage(StorageBackend):
 
     async def stop(self) -> None:
         await self.statistics.stop()
-        for pool in (self._planned, self._pool):
+        await self.generic_plans.stop()
+        for pool in (self._generic, self._planned, self._pool):
             if pool is not None:
                 await pool.close()
-        self._pool = self._planned = None
+        self._pool = self._planned = self._generic = None
 
-    def _require_pool(self, *, planned: bool = False) -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
-        """The main pool, or with ``planned`` the pool of the compiled finds."""
-        pool = self._planned if planned else self._pool
+    def _require_pool(self, kind: PoolKind = "main") -> AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        """The main pool, the pool of the compiled finds (``planned``) or of the index walks on
+        generic plans (``generic``)."""
+        pool = self._planned if kind == "planned" else self._generic if kind == "generic" else self._pool
         if pool is None:
             raise StorageError("the PostgreSQL storage is not started")
         return pool

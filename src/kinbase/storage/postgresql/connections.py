@@ -19,6 +19,8 @@ from kinbase.storage.base import ParentRecord
 from kinbase.storage.postgresql.appends import Ahead, Slot
 from kinbase.storage.postgresql.bulk import PGBulkWriter
 from kinbase.storage.postgresql.errors import broken
+from kinbase.storage.postgresql.generic import GENERIC_MODE
+from kinbase.storage.postgresql.pool import PoolKind
 from kinbase.storage.sql import Dialect, Row, SqlReader
 from kinbase.types import Stamp
 
@@ -61,7 +63,13 @@ class _PGOps:
         return await cur.fetchone()
 
     async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        long: bool = False,
+        custom_plan: bool = False,
+        walk: bool = False,
     ) -> list[Row]:
         # custom_plan: never prepared, so PostgreSQL plans each execution with its values.
         cur = await self._conn.execute(sql, params, prepare=False if custom_plan else None)
@@ -75,13 +83,17 @@ class PGReader(_PGOps, SqlReader):
     later (a backend handles ``pg_terminate_backend`` asynchronously), so a read gets up to
     :data:`READ_RETRIES` such retries; past them the caller gets its 503.
 
-    The connection is borrowed by the first statement, from the pool that suits it: a compiled
-    find (``custom_plan``: lists, counts, ``_group``, Kinto pages) takes one of the *planned*
-    pool, whose prepared statements are planned with each execution's values
-    (``plan_cache_mode = force_custom_plan``): the parse is saved without a generic plan chosen
-    from average selectivities. Any other first statement (a point read) takes one of the main
-    pool, whose prepared statements keep their generic plans. Later statements of the reader use
-    the connection it has."""
+    The connection is borrowed by the first statement, from the pool that suits it: an index
+    walk (``walk``) whose generic plan was checked to be the walk
+    (:class:`~kinbase.storage.postgresql.generic.GenericPlans`) takes one of the *generic* pool,
+    where it is prepared and keeps that plan; another compiled find (``custom_plan``: lists,
+    counts, ``_group``, Kinto pages) takes one of the *planned* pool, whose prepared statements
+    are planned with each execution's values (``plan_cache_mode = force_custom_plan``): the
+    parse is saved without a generic plan chosen from average selectivities. Any other first
+    statement (a point read) takes one of the main pool, whose prepared statements keep their
+    generic plans. Later statements of the reader use the connection it has: there, a compiled
+    find that may not run on a generic plan is not prepared (the main pool plans an unprepared
+    statement with its values), and on the generic pool it is run under ``force_custom_plan``."""
 
     def __init__(self, storage: PostgreSQLStorage) -> None:
         self._storage = storage
@@ -91,9 +103,9 @@ class PGReader(_PGOps, SqlReader):
         self.returned = False
         """The connection went back to the pool (no good one was found to retry on)."""
 
-    async def _take(self, planned: bool) -> psycopg.AsyncConnection[Row]:
+    async def _take(self, kind: PoolKind) -> psycopg.AsyncConnection[Row]:
         if self.pool is None:
-            self.pool = self._storage._require_pool(planned=planned)
+            self.pool = self._storage._require_pool(kind)
             self._conn = await self._storage._loan(self.pool)
         return self._conn
 
@@ -114,7 +126,7 @@ class PGReader(_PGOps, SqlReader):
         return self._conn
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        conn = await self._take(False)
+        conn = await self._take("main")
         while True:
             try:
                 cur = await conn.execute(sql, params)
@@ -123,18 +135,44 @@ class PGReader(_PGOps, SqlReader):
                 conn = await self._retry_conn(exc)
 
     async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        long: bool = False,
+        custom_plan: bool = False,
+        walk: bool = False,
     ) -> list[Row]:
-        conn = await self._take(custom_plan)
-        # a compiled find on a connection of the main pool (not the reader's first statement)
-        # is not prepared: planned with its values all the same
-        prepare = False if custom_plan and self.pool is not self._storage._planned else None
+        storage = self._storage
+        generic = walk and storage.generic_plans.allowed(sql, params)
+        conn = await self._take("generic" if generic else "planned" if custom_plan else "main")
+        prepare: bool | None = None
+        if custom_plan:
+            if self.pool is storage._generic:
+                prepare = True if generic else None
+            elif self.pool is not storage._planned:
+                prepare = False  # the main pool: planned with its values all the same
         while True:
             try:
+                if custom_plan and not generic and self.pool is storage._generic:
+                    return await self._custom_on_generic(conn, sql, params)
                 cur = await conn.execute(sql, params, prepare=prepare)
                 return await cur.fetchall()
             except psycopg.Error as exc:
                 conn = await self._retry_conn(exc)
+
+    @staticmethod
+    async def _custom_on_generic(
+        conn: psycopg.AsyncConnection[Row], sql: str, params: Sequence[Any]
+    ) -> list[Row]:
+        """A compiled find planned with its values on a connection of the generic pool (a later
+        statement of a reader whose first was a generic walk): rare, so two more round trips."""
+        await conn.execute("SET plan_cache_mode = force_custom_plan")
+        try:
+            cur = await conn.execute(sql, params, prepare=False)
+            return await cur.fetchall()
+        finally:
+            await conn.execute(f"SET plan_cache_mode = {GENERIC_MODE}")
 
 
 class PGWriter(_PGOps, PGBulkWriter):
@@ -234,7 +272,13 @@ class PGWriter(_PGOps, PGBulkWriter):
         return await super()._one(sql, params)
 
     async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        long: bool = False,
+        custom_plan: bool = False,
+        walk: bool = False,
     ) -> list[Row]:
         await self._unqueue()
         await self._begin()

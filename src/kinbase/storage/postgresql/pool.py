@@ -18,14 +18,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Self
+from typing import Any, Literal, Self, TypeAlias
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from kinbase.storage.sql import Row
 
-__all__ = ["RECONNECT_DELAY", "RECONNECT_SECONDS", "connection_class", "loan"]
+__all__ = ["RECONNECT_DELAY", "RECONNECT_SECONDS", "PoolKind", "connection_class", "loan"]
+
+PoolKind: TypeAlias = Literal["main", "planned", "generic"]
+"""The engine's pools: the main one (point reads, writes), the compiled finds planned with their
+values, and the index walks on generic plans (:mod:`~kinbase.storage.postgresql.generic`)."""
 
 RECONNECT_DELAY = 0.25
 """The fixed pause between two attempts at a new connection, and between two loans once more dead

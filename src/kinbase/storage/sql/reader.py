@@ -131,11 +131,12 @@ class _Slot:
 class _Template:
     """A compiled statement whose engine condition values are :class:`_Slot` placeholders."""
 
-    __slots__ = ("indexed", "params", "slots", "text")
+    __slots__ = ("indexed", "params", "slots", "text", "walk")
 
     def __init__(self, sql: Sql) -> None:
         self.text = sql.text
         self.indexed = sql.indexed
+        self.walk = sql.walk
         self.params = tuple(sql.params)
         self.slots = tuple((i, p.index) for i, p in enumerate(sql.params) if isinstance(p, _Slot))
 
@@ -144,7 +145,7 @@ class _Template:
         params = list(self.params)
         for position, index in self.slots:
             params[position] = values[index]
-        return Sql(self.text, params, self.indexed)
+        return Sql(self.text, params, self.indexed, self.walk)
 
 
 _COMPILED: Final[OrderedDict[Hashable, _Template]] = OrderedDict()
@@ -176,13 +177,21 @@ class SqlReader(Reader):
 
     @abstractmethod
     async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        long: bool = False,
+        custom_plan: bool = False,
+        walk: bool = False,
     ) -> list[Row]:
         """Run a statement and return every row. ``long`` marks a statement that may take long;
         ``custom_plan`` one whose plan depends on its values (a compiled find): PostgreSQL plans
         it with them at every execution instead of settling on a generic plan (chosen from average
         selectivities over every collection and index slot, and kept for the connection: the
-        suite saw an indexed list fall from ~1,400 to ~70 req/s on every connection at once)."""
+        suite saw an indexed list fall from ~1,400 to ~70 req/s on every connection at once).
+        ``walk`` marks a compiled find that is an index walk (``Sql.walk``): PostgreSQL keeps its
+        generic plan once checked to be that walk (:mod:`kinbase.storage.postgresql.generic`)."""
 
     # -- helpers --------------------------------------------------------------------------
     def _parent_sql(self, where: str) -> str:
@@ -369,7 +378,9 @@ class SqlReader(Reader):
         opts = options or NO_OPTIONS
         sql = await self._compiled(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True)
+        rows = await self._all(
+            sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
+        )
         return [object_from_row(r) for r in rows]
 
     async def find_texts(
@@ -379,7 +390,9 @@ class SqlReader(Reader):
         select = _texts_select(self.dialect.name, opts)
         sql = await self._compiled(query, parent, opts, select=select)
         check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True)
+        rows = await self._all(
+            sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
+        )
         return [row[0] for row in rows]
 
     async def find_joined(
@@ -414,7 +427,9 @@ class SqlReader(Reader):
         watched = self.dialect(_WATCHED_STAMP) if watch is not None else "NULL"
         text = f"SELECT count(*), {agg}, {self.dialect(_PARENT_STAMP)}, {watched} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement and constant subqueries; every value is bound
         params = (parent.id, parent.kind, parent.name, parent.version, *(watch or ()), *sql.params)
-        rows = await self._all(text, params, long=self._is_long(parent, sql, opts), custom_plan=True)
+        rows = await self._all(
+            text, params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
+        )
         count, joined, stamp, other = rows[0]
         if sqlite:
             joined = joined[1:-1]  # the array's brackets

@@ -133,7 +133,13 @@ class _SQLiteOps:
         return rows[0] if rows else None
 
     async def _all(
-        self, sql: str, params: Sequence[Any] = (), *, long: bool = False, custom_plan: bool = False
+        self,
+        sql: str,
+        params: Sequence[Any] = (),
+        *,
+        long: bool = False,
+        custom_plan: bool = False,
+        walk: bool = False,
     ) -> list[Row]:
         if long or len(sql) > _LONG_SQL or "kb_regexp(" in sql:
             return await self._off_loop(sql, params)
