@@ -129,6 +129,7 @@ class GenericPlans:
         self._checking: dict[str, asyncio.Task[None]] = {}
         self.checks = 0
         """Checks run so far (tests and diagnostics)."""
+        self._serial = 0
 
     def allowed(self, text: str, params: Sequence[Any]) -> bool:
         """Whether the statement ``text`` may run on the generic pool now: its last verdict,
@@ -182,15 +183,17 @@ class GenericPlans:
     async def _explain(self, text: str, params: tuple[Any, ...]) -> Mapping[str, Any]:
         """The generic plan of ``text``, prepared on a connection of the generic pool and
         explained with ``params`` written as literals (each converted to its parameter's type)."""
+        self._serial += 1
+        name = f"{_STATEMENT}_{self._serial}"  # a check cancelled at shutdown leaves its own name
         async with self._connect() as conn:
-            await conn.execute(f"PREPARE {_STATEMENT} AS {numbered(text)}")  # nosec B608: a compiled statement; values stay parameters
+            await conn.execute(f"PREPARE {name} AS {numbered(text)}")  # nosec B608: a compiled statement; values stay parameters
             try:
                 cur = psycopg.AsyncClientCursor(conn)
                 values = f" ({', '.join(['%s'] * len(params))})" if params else ""
-                await cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {_STATEMENT}{values}", params)  # nosec B608: placeholders only; values quoted by psycopg
+                await cur.execute(f"EXPLAIN (FORMAT JSON) EXECUTE {name}{values}", params)  # nosec B608: placeholders only; values quoted by psycopg
                 row = await cur.fetchone()
             finally:
-                await conn.execute(f"DEALLOCATE {_STATEMENT}")
+                await conn.execute(f"DEALLOCATE {name}")
         assert row is not None  # nosec B101: EXPLAIN answers one row
         document = row[0]
         return document[0]["Plan"]  # type: ignore[no-any-return]
