@@ -93,8 +93,9 @@ class Settings:
     postgres_pool_max: int = setting(
         16,
         "Maximum open PostgreSQL connections per worker in its main pool. The compiled finds (lists, "
-        "counts, Kinto pages) borrow from a second pool of at most half as many, opened on first use "
-        "(docs/storage.md): a worker opens at most 1.5 times this.",
+        "counts, Kinto pages) borrow from a second pool of at most half as many, and the index walks "
+        "on checked generic plans from a third of at most half as many, both opened on first use "
+        "(docs/storage.md): a worker opens at most twice this.",
         minimum=1,
     )
     max_body_bytes: int = setting(16 * 1024 * 1024, "Largest accepted request body, in bytes.", minimum=1)
