@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
-from functools import lru_cache
 from typing import Any, Final
 
 import orjson
@@ -24,6 +22,7 @@ from kinbase.storage.base import (
     Reader,
     StoredObject,
 )
+from kinbase.storage.sql.selects import joined_sqlite, texts_select
 from kinbase.storage.sql.statements import (
     APP_COLUMNS,
     NO_OPTIONS,
@@ -65,51 +64,6 @@ def _size(node: Node, limit: int) -> int:
         elif isinstance(current, ElemMatch):
             stack.append(current.condition)
     return count
-
-
-_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-
-
-def _tombstone_names(options: FindOptions) -> list[str]:
-    names = [
-        p[0] if p is not None and len(p) == 1 else "" for p in (options.columns.id, options.columns.stamp)
-    ]
-    if not all(_NAME.fullmatch(name) for name in names):
-        raise ValueError("find_texts needs one-segment id and stamp columns to render tombstones")
-    return names
-
-
-@lru_cache(maxsize=16)
-def _texts_select(dialect: str, options: FindOptions) -> str:
-    """The select list of :meth:`SqlReader.find_texts`: the stored text, and with
-    ``options.include_deleted`` the tombstone built by the database (``json_quote``/``to_json``
-    escape an id exactly as orjson does; a test holds both engines to it). SQLite's
-    ``json(o.data)`` is the expression that ``objects_parent_stamp_doc`` stores (migration 0004)."""
-    data = "json(o.data)" if dialect == "sqlite" else "o.data::text"
-    if not options.include_deleted:
-        return data
-    names = _tombstone_names(options)
-    quoted_id = "json_quote(o.id)" if dialect == "sqlite" else "to_json(o.id)::text"
-    return (
-        f"""CASE WHEN o.deleted THEN '{{"deleted":true,"{names[0]}":' || {quoted_id} || """
-        f"""',"{names[1]}":' || o.stamp || '}}' ELSE {data} END"""
-    )
-
-
-@lru_cache(maxsize=16)
-def _joined_sqlite(options: FindOptions) -> str:
-    """SQLite's select list of :meth:`SqlReader.find_joined`: each row's stored JSONB (every
-    write stores JSONB, migration 0003 converted the rest) or, with ``options.include_deleted``,
-    its tombstone as a JSONB object, for ``json_group_array`` to render once (the renderer of
-    ``json()``: the same text as :func:`_texts_select` gives, a test holds them to it) instead of
-    ``json()`` per row and ``group_concat`` over the texts: 1,000 objects 0.34 -> 0.31 ms. The
-    aggregate's result has the array's brackets. Not for a page in stamp order, whose texts the
-    stamp index holds."""
-    if not options.include_deleted:
-        return "o.data AS t"
-    names = _tombstone_names(options)
-    tombstone = f"jsonb_object('deleted', json('true'), '{names[0]}', o.id, '{names[1]}', o.stamp)"
-    return f"CASE WHEN o.deleted THEN {tombstone} ELSE o.data END AS t"
 
 
 _PARENT_STAMP = (
@@ -387,7 +341,7 @@ class SqlReader(Reader):
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[str]:
         opts = options or NO_OPTIONS
-        select = _texts_select(self.dialect.name, opts)
+        select = texts_select(self.dialect.name, opts)
         sql = await self._compiled(query, parent, opts, select=select)
         check_params(sql.params, json_text=self._json_params)
         rows = await self._all(
@@ -412,10 +366,10 @@ class SqlReader(Reader):
         stamp_order = bool(query.sort) and query.sort[0].path == opts.columns.stamp
         sqlite = self.dialect.name == "sqlite" and separator == "," and not stamp_order
         if sqlite:
-            select = _joined_sqlite(opts)
+            select = joined_sqlite(opts)
             agg = "json_group_array(q.t)"
         else:
-            select = _texts_select(self.dialect.name, opts) + " AS t"
+            select = texts_select(self.dialect.name, opts) + " AS t"
             sep = "','" if separator == "," else ("char(30)" if self.dialect.name == "sqlite" else "chr(30)")
             concat = "group_concat" if self.dialect.name == "sqlite" else "string_agg"
             agg = f"coalesce({concat}(q.t, {sep}), '')"
