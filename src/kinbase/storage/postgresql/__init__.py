@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 import weakref
@@ -103,7 +104,7 @@ class PostgreSQLStorage(StorageBackend):
         self._generic: AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
         """Connections whose prepared statements keep one generic plan, for the index walks whose
         generic plan was checked (:mod:`.generic`); opened on first use."""
-        self.generic_plans = GenericPlans(self._generic_connection)
+        self.generic_plans = GenericPlans(functools.partial(self._connection, "generic"))
         self._min_size = min_size
         self.max_size = max_size
         self.pool_timeout = pool_timeout
@@ -131,12 +132,14 @@ class PostgreSQLStorage(StorageBackend):
         return await loan(pool or self._require_pool(), self._check, self.pool_timeout)
 
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
-        conn = await self._loan()
+    async def _connection(self, kind: PoolKind = "main") -> AsyncIterator[psycopg.AsyncConnection[Row]]:
+        """A checked connection of the ``kind`` pool, for the block."""
+        pool = self._require_pool(kind)
+        conn = await self._loan(pool)
         try:
             yield conn
         finally:
-            await self._require_pool().putconn(conn)
+            await pool.putconn(conn)
 
     def distrust(self) -> None:
         """Check every pooled connection before it is lent again (one was found dead: the others
@@ -161,15 +164,6 @@ class PostgreSQLStorage(StorageBackend):
     async def _configure_generic(self, conn: psycopg.AsyncConnection[Any]) -> None:
         await self._configure(conn)
         await conn.execute(f"SET plan_cache_mode = {GENERIC_MODE}")
-
-    @contextlib.asynccontextmanager
-    async def _generic_connection(self) -> AsyncIterator[psycopg.AsyncConnection[Row]]:
-        pool = self._require_pool("generic")
-        conn = await self._loan(pool)
-        try:
-            yield conn
-        finally:
-            await pool.putconn(conn)
 
     async def start(self) -> None:
         try:

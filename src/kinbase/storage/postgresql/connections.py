@@ -146,15 +146,16 @@ class PGReader(_PGOps, SqlReader):
         storage = self._storage
         generic = walk and storage.generic_plans.allowed(sql, params)
         conn = await self._take("generic" if generic else "planned" if custom_plan else "main")
+        # the connection's pool, not the statement, may differ from the first statement's
         prepare: bool | None = None
-        if custom_plan:
-            if self.pool is storage._generic:
-                prepare = True if generic else None
-            elif self.pool is not storage._planned:
-                prepare = False  # the main pool: planned with its values all the same
+        switch = False  # run under force_custom_plan on a generic connection
+        if custom_plan and self.pool is storage._generic:
+            prepare, switch = (True, False) if generic else (False, True)
+        elif custom_plan and self.pool is not storage._planned:
+            prepare = False  # the main pool: planned with its values all the same
         while True:
             try:
-                if custom_plan and not generic and self.pool is storage._generic:
+                if switch:
                     return await self._custom_on_generic(conn, sql, params)
                 cur = await conn.execute(sql, params, prepare=prepare)
                 return await cur.fetchall()
