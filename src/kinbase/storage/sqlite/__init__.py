@@ -24,7 +24,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Hashable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -38,7 +38,7 @@ from kinbase.storage.group import WriteGroups
 from kinbase.storage.migrations import load_migrations, split_statements
 from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
-from kinbase.storage.sqlite.budget import Budget, classify, install_budget, interrupted
+from kinbase.storage.sqlite.budget import Budget, Watch, classify, install_budget, interrupted
 from kinbase.storage.sqlite.driver import sqlite as sqlite3
 
 __all__ = ["SQLiteStorage"]
@@ -258,10 +258,10 @@ class SQLiteStorage(StorageBackend):
             self._write_conn.execute(f"PRAGMA cache_spill = {WRITE_SPILL_PAGES}")
             await self._migrate(self._write_conn)
             await self._analyze(self._write_conn)
-            self._write_budget = install_budget(self._write_conn, on_loop=True)
+            self._write_budget = install_budget(self._write_conn)
             self._read_conn = _connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
-            self._read_budget = install_budget(self._read_conn, on_loop=True)
+            self._read_budget = install_budget(self._read_conn)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
@@ -424,44 +424,52 @@ class SQLiteStorage(StorageBackend):
             delay = min(delay * 2, 0.05)
 
     # -- statements that may take long -------------------------------------------------------
-    def _thread_conn(self) -> tuple[sqlite3.Connection, Budget]:
-        found: tuple[sqlite3.Connection, Budget] | None = getattr(self._local, "conn", None)
+    def _thread_conn(self) -> sqlite3.Connection:
+        """This thread's read connection (no progress handler: see :class:`.budget.Watch`)."""
+        found: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if found is None:
-            conn = _connect(self.path, synchronous=self.synchronous)
-            conn.execute("PRAGMA query_only = ON")
-            found = (conn, install_budget(conn, on_loop=False))
+            found = _connect(self.path, synchronous=self.synchronous)
+            found.execute("PRAGMA query_only = ON")
             self._local.conn = found
             with self._thread_conns_lock:
-                self._thread_conns.append(conn)
+                self._thread_conns.append(found)
         return found
 
-    def _budgeted(
-        self, conn: sqlite3.Connection, budget: Budget, sql: str, params: Sequence[Any]
-    ) -> list[Row]:
-        budget.deadline = time.monotonic() + self.query_timeout
+    def _budgeted(self, conn: sqlite3.Connection, watch: Watch, sql: str, params: Sequence[Any]) -> list[Row]:
+        """A read on a thread; ``watch`` interrupts it past the query budget."""
+        watch.begin(conn)
         try:
             return conn.execute(sql, params).fetchall()
         except _DRIVER_ERRORS as exc:
             raise classify(exc, "read") from exc
         finally:
-            budget.deadline = math.inf
+            watch.end()
+
+    async def _on_thread(self, run: Callable[[Watch], list[Row]]) -> list[Row]:
+        loop = asyncio.get_running_loop()
+        watch = Watch(loop, self.query_timeout)
+        try:
+            return await loop.run_in_executor(self._executor, run, watch)
+        finally:
+            watch.cancel()
 
     async def _read_long(self, sql: str, params: Sequence[Any]) -> list[Row]:
         """A read on a thread's own connection, under the query budget."""
-
-        def run() -> list[Row]:
-            return self._budgeted(*self._thread_conn(), sql, params)
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+        return await self._on_thread(lambda watch: self._budgeted(self._thread_conn(), watch, sql, params))
 
     async def _run_long(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
         """A read on the write connection (inside its transaction), on a thread, under the query
-        budget. The write lock keeps every other task off the connection meanwhile."""
+        budget. The write lock keeps every other task off the connection meanwhile; its progress
+        handler (for the loop) is off while the thread runs."""
 
-        def run() -> list[Row]:
-            return self._budgeted(conn, self._write_budget, sql, params)
+        def run(watch: Watch) -> list[Row]:
+            conn.set_progress_handler(None, 0)
+            try:
+                return self._budgeted(conn, watch, sql, params)
+            finally:
+                self._write_budget.attach(conn)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, run)
+        return await self._on_thread(run)
 
     async def _write_long(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
         """A write statement that may take long, on a thread (never interrupted)."""
