@@ -106,6 +106,83 @@ async def test_one_request_polls_once_and_the_next_request_polls_again(
     assert seen_b.keys == ["during", "next", "outside"]
 
 
+async def test_the_sqlite_commit_marker_moves_with_every_commit_of_any_process(
+    sqlite_pair: tuple[StorageBackend, StorageBackend],
+) -> None:
+    first, second = sqlite_pair
+    marker = second.commit_marker()
+    assert marker is not None
+    async with second.reader() as reader:
+        await reader.get_meta("anything")
+    assert second.commit_marker() == marker  # reads move nothing
+    for n, storage in enumerate([first, second, first]):
+        async with storage.writer() as writer:
+            await writer.set_meta("marker-test", str(n))
+        moved = second.commit_marker()
+        assert moved != marker, n  # another process's commit, and its own
+        assert first.commit_marker() == moved  # one shared header
+        marker = moved
+
+
+async def test_the_sqlite_feed_reads_the_database_only_when_something_was_committed(
+    sqlite_pair: tuple[StorageBackend, StorageBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = sqlite_pair
+    a = Invalidations(DatabaseFeed(first, "a"))
+    b = Invalidations(DatabaseFeed(second, "b"))
+    seen_b = Seen(b)
+    await a.start()
+    await b.start()
+    reads: list[str] = []
+    read_meta = second.read_meta
+
+    async def counted(key: str) -> str | None:
+        reads.append(key)
+        return await read_meta(key)
+
+    monkeypatch.setattr(second, "read_meta", counted)
+    await b.sync()
+    polls = len(reads)
+    await b.sync()
+    await b.sync()
+    assert len(reads) == polls  # no commit since: no statement
+    await a.publish("t", "k1")
+    await b.sync()
+    assert seen_b.keys == ["k1"] and len(reads) > polls  # the commit is seen at once
+    polls = len(reads)
+    async with first.writer() as writer:  # a commit that publishes nothing: one read, no message
+        await writer.set_meta("unrelated", "x")
+    await b.sync()
+    await b.sync()
+    assert seen_b.keys == ["k1"] and len(reads) == polls + 1
+
+
+async def test_without_a_commit_marker_every_poll_reads(
+    sqlite_pair: tuple[StorageBackend, StorageBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = sqlite_pair
+    monkeypatch.setattr(second, "commit_marker", lambda: None)
+    a = Invalidations(DatabaseFeed(first, "a"))
+    b = Invalidations(DatabaseFeed(second, "b"))
+    seen_b = Seen(b)
+    await a.start()
+    await b.start()
+    reads: list[str] = []
+    read_meta = second.read_meta
+
+    async def counted(key: str) -> str | None:
+        reads.append(key)
+        return await read_meta(key)
+
+    monkeypatch.setattr(second, "read_meta", counted)
+    await b.sync()
+    await b.sync()
+    assert len(reads) == 2
+    await a.publish("t", "k1")
+    await b.sync()
+    assert seen_b.keys == ["k1"]
+
+
 async def test_a_process_that_fell_behind_the_log_drops_everything(
     sqlite_pair: tuple[StorageBackend, StorageBackend],
 ) -> None:

@@ -17,7 +17,10 @@ How the message travels (:func:`create_invalidations`):
   machine, a sequence number and a short log in ``server_meta`` (:class:`DatabaseFeed`): before
   the first cache a request trusts the worker reads the sequence (one point read on the event
   loop, microseconds, once per request: :data:`IN_REQUEST`), so a change is seen by the very next
-  request of every worker.
+  request of every worker. The read is skipped while the storage's commit marker
+  (:meth:`~kinbase.storage.base.StorageBackend.commit_marker`: on SQLite the WAL index header
+  in shared memory, which every commit of every process rewrites) has not changed since the
+  last one.
 
 What is never cached needs no message: Kinvey credentials are read on every request
 (a verified password is remembered by an HMAC of the stored hash, so a new password never matches
@@ -134,6 +137,7 @@ class DatabaseFeed:
         self._storage = storage
         self._origin = origin
         self._seen: int | None = None
+        self._marker: bytes | None = None
         self._deliver: Deliver = lambda topic, key: None
         self._reset: Reset = lambda: None
         self.connected = False
@@ -156,7 +160,13 @@ class DatabaseFeed:
         seen = self._seen
         if seen is None:
             return
+        # Nothing committed since the last poll (a few bytes of shared memory, no statement):
+        # the sequence has not moved. Taken before the read, so a commit after it moves it again.
+        marker = self._storage.commit_marker()
+        if marker is not None and marker == self._marker:
+            return
         seq = int(await self._storage.read_meta(_SEQ) or 0)
+        self._marker = marker
         if seq == seen:
             return
         entries = orjson.loads(await self._storage.read_meta(_LOG) or "[]")
@@ -171,6 +181,7 @@ class DatabaseFeed:
 
     async def stop(self) -> None:
         self._seen = None
+        self._marker = None
         self.connected = False
 
 

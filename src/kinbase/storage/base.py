@@ -430,6 +430,13 @@ class StorageBackend(ABC):
         async with self.reader() as reader:
             return await reader.get_meta(key)
 
+    def commit_marker(self) -> bytes | None:
+        """Bytes that change whenever any process commits to the database, read without a
+        statement, or None when the engine has no such thing (SQLite: the header of the WAL
+        index). Equal markers mean nothing was committed in between, so a :meth:`read_meta` would
+        answer as before; different ones mean only that something may have changed."""
+        return None
+
     def invalidation_feed(self, origin: str) -> InvalidationFeed | None:
         """A feed the engine pushes invalidations through (PostgreSQL: ``LISTEN``/``NOTIFY``), or
         None when it has none (the core then keeps a log in the database). ``origin`` names this

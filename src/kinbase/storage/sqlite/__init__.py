@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import mmap
 import os
 import threading
 import time
@@ -59,6 +60,23 @@ _BUSY_DEADLINE_SECONDS = 10.0
 _DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
 _READ_META = "SELECT value FROM server_meta WHERE key = ?"
+
+_WAL_INDEX_HEADER = 48
+"""Bytes of the first copy of the WAL index header, at the start of the ``-shm`` file
+(sqlite.org/walformat.html: version, change counter, page size, last valid frame, database size,
+checksums and salts). Every commit, by any connection of any process, writes it with a new change
+counter; checkpoints that restart the WAL write new salts."""
+
+
+def _map_wal_index(path: str) -> mmap.mmap | None:
+    """A read-only map of the WAL index's first page, or None (no ``-shm`` file: then every
+    invalidation poll reads the database). The file lives as long as a connection to the database
+    is open (the last one to close deletes it), and this storage keeps its own open meanwhile."""
+    try:
+        with open(path + "-shm", "rb") as shm:
+            return mmap.mmap(shm.fileno(), _WAL_INDEX_HEADER, prot=mmap.PROT_READ)
+    except (OSError, ValueError):
+        return None
 
 
 READ_CACHE_KIB = 65_536
@@ -243,6 +261,7 @@ class SQLiteStorage(StorageBackend):
         self._thread_conns: list[sqlite3.Connection] = []
         self._thread_conns_lock = threading.Lock()
         self._changes_at_analyze = 0
+        self._wal_index: mmap.mmap | None = None
         self.group_commit = group_commit
         self.groups = WriteGroups(self.writer, self._member, purge=lambda ids: purge_dropped(self, ids))
 
@@ -262,8 +281,10 @@ class SQLiteStorage(StorageBackend):
             self._read_conn = _connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
             self._read_budget = install_budget(self._read_conn)
+            self._read_conn.execute(_READ_META, ("",)).fetchone()  # the WAL index is mapped now
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
+        self._wal_index = _map_wal_index(self.path)
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
         await purge_leftovers(self)
 
@@ -271,6 +292,9 @@ class SQLiteStorage(StorageBackend):
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        if self._wal_index is not None:
+            self._wal_index.close()
+            self._wal_index = None
         for conn in [self._read_conn, self._write_conn, *self._thread_conns]:
             if conn is not None:
                 conn.close()
@@ -316,6 +340,12 @@ class SQLiteStorage(StorageBackend):
         except BaaSError:
             return False
         return True
+
+    def commit_marker(self) -> bytes | None:
+        # A copy of the WAL index header: 0.1 us, where the poll's statement costs a few us and
+        # three system calls (the shared lock taken and released, a stat).
+        wal_index = self._wal_index
+        return None if wal_index is None else wal_index[:_WAL_INDEX_HEADER]
 
     async def read_meta(self, key: str) -> str | None:
         # A primary-key probe of a small table: on the loop's reader, without a reader object or
