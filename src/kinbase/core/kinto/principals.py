@@ -3,7 +3,9 @@
 The structure version is the stamp of the ``kinto.meta``/``structure`` parent, which every change
 of a bucket, collection, group or account bumps in its own transaction. Each request reads it once
 (one point read); caches keyed by it (group principals here, objects and verified credentials in
-the store and the authenticator) are therefore never stale, on any worker of any machine.
+the store and the authenticator) are therefore never stale, on any worker of any machine. Where
+the storage has a commit marker (SQLite), the read is skipped while the marker is the one taken
+before the last read: nothing was committed since, by any process.
 
 A group's members are ``member`` grants on the group object, so "which groups is this user in"
 is one indexed read of the grants table, run only after a structure change.
@@ -30,11 +32,24 @@ class Membership:
         self._store = store
         self._cache: dict[tuple[int, Principal], tuple[Stamp, frozenset[Principal]]] = {}
         self._seen: dict[int, Stamp] = {}
+        self._marked: dict[int, tuple[bytes, Stamp]] = {}
+        """The version read last per app, with the commit marker taken before that read."""
 
     async def version(self, reader: Reader, app_id: int) -> Stamp:
         """The app's structure version (0 before its first structure change)."""
+        marker = None
+        if not isinstance(reader, Writer):  # a transaction's own bump moves no marker
+            marker = self._store.storage.commit_marker()
+            if marker is not None:
+                marked = self._marked.get(app_id)
+                if marked is not None and marked[0] == marker:
+                    return self.saw(app_id, marked[1])
         parent = await self._store.parent(reader, app_id, META_KIND, STRUCTURE, fresh=True)
         version = parent.stamp if parent is not None else 0
+        if marker is not None:
+            if len(self._marked) >= _MAX_CACHED and app_id not in self._marked:
+                self._marked.clear()
+            self._marked[app_id] = (marker, version)
         self.saw(app_id, version)
         return version
 
