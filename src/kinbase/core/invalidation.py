@@ -25,7 +25,8 @@ How the message travels (:func:`create_invalidations`):
 What is never cached needs no message: Kinvey credentials are read on every request
 (a verified password is remembered by an HMAC of the stored hash, so a new password never matches
 an old entry), entity ACLs are grant rows read with the entity, and the Kinto API keys every cache
-by the app's structure version, read once per request.
+by the app's structure version, read once per request (on SQLite only when something was
+committed since the worker last read it).
 
 A lost feed (Redis or the listening connection down) makes every cache untrusted until it is back:
 each check drops what is cached, so correctness never depends on the feed, only speed.

@@ -20,9 +20,10 @@ vocabulary (``account:alice`` is ``user:alice``, a group URI ``/buckets/b/groups
 ``group:/buckets/b/groups/g``). A group's members are also grants: ``member`` rows, which index
 membership for the principal lookup. The parent ``kinto.meta``/``structure`` is bumped by every
 change of a bucket, collection, group or account (in the same transaction): its stamp is the
-app's **structure version**, which every request reads once, so workers may cache principals,
-verified credentials and bucket/collection/group/account objects and know cheaply, at once and
-without talking to each other, when those caches are stale.
+app's **structure version**, which every request reads once (on SQLite, only after a commit:
+:mod:`.principals`), so workers may cache principals, verified credentials and
+bucket/collection/group/account objects and know cheaply, at once and without talking to each
+other, when those caches are stale.
 """
 
 from __future__ import annotations
