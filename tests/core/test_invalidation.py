@@ -106,6 +106,19 @@ async def test_one_request_polls_once_and_the_next_request_polls_again(
     assert seen_b.keys == ["during", "next", "outside"]
 
 
+def _counted_reads(monkeypatch: pytest.MonkeyPatch, storage: StorageBackend) -> list[str]:
+    """The keys ``storage.read_meta`` is called with from now on."""
+    reads: list[str] = []
+    read_meta = storage.read_meta
+
+    async def counted(key: str) -> str | None:
+        reads.append(key)
+        return await read_meta(key)
+
+    monkeypatch.setattr(storage, "read_meta", counted)
+    return reads
+
+
 async def test_the_sqlite_commit_marker_moves_with_every_commit_of_any_process(
     sqlite_pair: tuple[StorageBackend, StorageBackend],
 ) -> None:
@@ -133,14 +146,7 @@ async def test_the_sqlite_feed_reads_the_database_only_when_something_was_commit
     seen_b = Seen(b)
     await a.start()
     await b.start()
-    reads: list[str] = []
-    read_meta = second.read_meta
-
-    async def counted(key: str) -> str | None:
-        reads.append(key)
-        return await read_meta(key)
-
-    monkeypatch.setattr(second, "read_meta", counted)
+    reads = _counted_reads(monkeypatch, second)
     await b.sync()
     polls = len(reads)
     await b.sync()
@@ -167,14 +173,7 @@ async def test_without_a_commit_marker_every_poll_reads(
     seen_b = Seen(b)
     await a.start()
     await b.start()
-    reads: list[str] = []
-    read_meta = second.read_meta
-
-    async def counted(key: str) -> str | None:
-        reads.append(key)
-        return await read_meta(key)
-
-    monkeypatch.setattr(second, "read_meta", counted)
+    reads = _counted_reads(monkeypatch, second)
     await b.sync()
     await b.sync()
     assert len(reads) == 2

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from kinbase.storage import sqlite as sqlite_module
 from kinbase.storage.base import NewVersion, WriteContext
 from kinbase.storage.sqlite import SQLiteStorage
+from kinbase.storage.sqlite import files as sqlite_module
 
 pytestmark = pytest.mark.anyio
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from kinbase.errors import BaaSError
-from kinbase.query.sql import register_sqlite_functions
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.group import WriteGroups
@@ -41,6 +40,13 @@ from kinbase.storage.sql import Dialect, Row, SqlReader, SqlWriter
 from kinbase.storage.sql.purge import purge_dropped, purge_leftovers
 from kinbase.storage.sqlite.budget import Budget, Watch, classify, install_budget, interrupted
 from kinbase.storage.sqlite.driver import sqlite as sqlite3
+from kinbase.storage.sqlite.files import (
+    WAL_INDEX_HEADER,
+    WRITE_CACHE_KIB,
+    WRITE_SPILL_PAGES,
+    connect,
+    map_wal_index,
+)
 
 __all__ = ["SQLiteStorage"]
 
@@ -60,56 +66,6 @@ _BUSY_DEADLINE_SECONDS = 10.0
 _DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
 _READ_META = "SELECT value FROM server_meta WHERE key = ?"
-
-_WAL_INDEX_HEADER = 48
-"""Bytes of the first copy of the WAL index header, at the start of the ``-shm`` file
-(sqlite.org/walformat.html: version, change counter, page size, last valid frame, database size,
-checksums and salts). Every commit, by any connection of any process, writes it with a new change
-counter; checkpoints that restart the WAL write new salts."""
-
-
-def _map_wal_index(path: str) -> mmap.mmap | None:
-    """A read-only map of the WAL index's first page, or None (no ``-shm`` file: then every
-    invalidation poll reads the database). The file lives as long as a connection to the database
-    is open (the last one to close deletes it), and this storage keeps its own open meanwhile."""
-    try:
-        with open(path + "-shm", "rb") as shm:
-            return mmap.mmap(shm.fileno(), _WAL_INDEX_HEADER, prot=mmap.PROT_READ)
-    except (OSError, ValueError):
-        return None
-
-
-READ_CACHE_KIB = 65_536
-"""Page cache of each reading connection (``PRAGMA cache_size``): the database pages beyond the
-``mmap`` (256 MiB) and those whose latest version is still in the WAL are read into it."""
-
-WRITE_CACHE_KIB = 8_192
-"""Page cache of the write connection. Every page a write changes is copied into it and stays
-after the commit, so a cache as large as the readers' fills with the pages of new rows: a
-worker's heap grew by as much as the database did, up to the cap (64 MiB: +59 MiB over 200,000
-mixed requests, docs/performance.md "Server memory over a 30-minute mixed run"), private copies
-of pages the ``mmap`` shares between workers and the kernel can drop. Writes read the page they
-change from the ``mmap`` when it is not cached (a copy of 4 KiB)."""
-
-WRITE_SPILL_PAGES = 16_000
-"""Dirty pages one transaction may hold before SQLite writes some to the WAL ahead of the commit
-(``PRAGMA cache_spill``): ~62 MiB of 4-KiB pages, about where the 64-MiB cache put it, so a large
-import spills no sooner than before; after the commit the cache shrinks back to its size. (Not
-16,384: SQLite also reads the number as a boolean from its low byte, and a multiple of 256 would
-turn spilling off, letting one transaction's dirty pages grow without bound.)"""
-
-
-def _connect(path: str, *, synchronous: str, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA busy_timeout = 0")
-    conn.execute(f"PRAGMA cache_size = -{cache_kib}")
-    conn.execute("PRAGMA mmap_size = 268435456")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    register_sqlite_functions(conn)
-    return conn
 
 
 class _SQLiteOps:
@@ -273,18 +229,18 @@ class SQLiteStorage(StorageBackend):
     async def start(self) -> None:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._write_conn = _connect(self.path, synchronous=self.synchronous, cache_kib=WRITE_CACHE_KIB)
+            self._write_conn = connect(self.path, synchronous=self.synchronous, cache_kib=WRITE_CACHE_KIB)
             self._write_conn.execute(f"PRAGMA cache_spill = {WRITE_SPILL_PAGES}")
             await self._migrate(self._write_conn)
             await self._analyze(self._write_conn)
             self._write_budget = install_budget(self._write_conn)
-            self._read_conn = _connect(self.path, synchronous=self.synchronous)
+            self._read_conn = connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
             self._read_budget = install_budget(self._read_conn)
             self._read_conn.execute(_READ_META, ("",)).fetchone()  # the WAL index is mapped now
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
-        self._wal_index = _map_wal_index(self.path)
+        self._wal_index = map_wal_index(self.path)
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
         await purge_leftovers(self)
 
@@ -345,7 +301,7 @@ class SQLiteStorage(StorageBackend):
         # A copy of the WAL index header: 0.1 us, where the poll's statement costs a few us and
         # three system calls (the shared lock taken and released, a stat).
         wal_index = self._wal_index
-        return None if wal_index is None else wal_index[:_WAL_INDEX_HEADER]
+        return None if wal_index is None else wal_index[:WAL_INDEX_HEADER]
 
     async def read_meta(self, key: str) -> str | None:
         # A primary-key probe of a small table: on the loop's reader, without a reader object or
@@ -458,7 +414,7 @@ class SQLiteStorage(StorageBackend):
         """This thread's read connection (no progress handler: see :class:`.budget.Watch`)."""
         found: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if found is None:
-            found = _connect(self.path, synchronous=self.synchronous)
+            found = connect(self.path, synchronous=self.synchronous)
             found.execute("PRAGMA query_only = ON")
             self._local.conn = found
             with self._thread_conns_lock:
