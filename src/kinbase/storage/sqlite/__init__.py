@@ -237,10 +237,9 @@ class SQLiteStorage(StorageBackend):
             self._read_conn = connect(self.path, synchronous=self.synchronous)
             self._read_conn.execute("PRAGMA query_only = ON")
             self._read_budget = install_budget(self._read_conn)
-            self._read_conn.execute(_READ_META, ("",)).fetchone()  # the WAL index is mapped now
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the SQLite database {self.path!r}", original=exc) from exc
-        self._wal_index = map_wal_index(self.path)
+        self._wal_index = map_wal_index(self.path)  # the connections in WAL mode made the file
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kinbase-sqlite")
         await purge_leftovers(self)
 
