@@ -37,13 +37,16 @@ async def workers(storage: StorageBackend) -> AsyncIterator[tuple[KinveyServices
 async def _resolved(worker: KinveyServices, app: AppRecord, token: str) -> bool:
     """What the worker answers to a new request with ``token``. A pushed feed (NOTIFY) delivers
     in a task of its own: give it a moment, as the next request of a real worker would get."""
-    IN_REQUEST.set([True])
-    for _ in range(50):
-        if await worker.sessions.resolve(app, token) is None:
-            return False
-        await asyncio.sleep(0.02)
-        IN_REQUEST.set([True])
-    return True
+    outside = IN_REQUEST.set([True])
+    try:
+        for _ in range(50):
+            if await worker.sessions.resolve(app, token) is None:
+                return False
+            await asyncio.sleep(0.02)
+            IN_REQUEST.set([True])
+        return True
+    finally:
+        IN_REQUEST.reset(outside)  # later tests in this task run outside any request
 
 
 async def _signup(worker: KinveyServices, app: AppRecord, name: str) -> tuple[str, str]:
