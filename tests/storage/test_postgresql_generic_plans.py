@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from kinbase.query.ast import IndexDef, Query, SortKey
 from kinbase.query.mongo import parse_filter
@@ -23,7 +22,7 @@ from kinbase.storage.indexing import build_index
 from kinbase.storage.postgresql import PostgreSQLStorage, generic
 from kinbase.storage.postgresql.generic import is_walk, numbered
 from kinbase.storage.sql.reader import SqlReader
-from tests.conftest import POSTGRES_URL
+from tests.support.databases import private_postgresql
 
 pytestmark = pytest.mark.anyio
 
@@ -44,14 +43,9 @@ class _NoIndexScans(PostgreSQLStorage):
 
 
 async def _storage(cls: type[PostgreSQLStorage]) -> AsyncIterator[PostgreSQLStorage]:
-    schema = "kbt_generic_" + secrets.token_hex(4)
-    storage = cls(POSTGRES_URL, min_size=1, max_size=4, schema=schema)
-    await storage.start()
-    storage.statistics.delay = 3600
-    yield storage
-    await storage.stop()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP SCHEMA {} CASCADE").format(pgsql.Identifier(schema)))
+    async with private_postgresql("generic", cls) as storage:
+        storage.statistics.delay = 3600
+        yield storage
 
 
 @pytest.fixture

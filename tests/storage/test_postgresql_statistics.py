@@ -9,9 +9,7 @@ import functools
 import secrets
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from kinbase.query.ast import Query, SortKey
 from kinbase.query.mongo import parse_filter
@@ -20,20 +18,15 @@ from kinbase.storage.indexing import build_index
 from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sql.reader import SqlReader
 from kinbase.storage.testing import put_doc
-from tests.conftest import POSTGRES_URL
+from tests.support.databases import private_postgresql
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
 async def storage() -> AsyncIterator[PostgreSQLStorage]:
-    schema = "kbt_stats_" + secrets.token_hex(4)  # tables of its own: counters start at zero
-    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=4, schema=schema)
-    await storage.start()
-    yield storage
-    await storage.stop()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP SCHEMA {} CASCADE").format(pgsql.Identifier(schema)))
+    async with private_postgresql("stats") as storage:  # tables of its own: counters start at zero
+        yield storage
 
 
 async def _estimate(storage: PostgreSQLStorage, parent_id: int) -> float:

@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from kinbase.query.ast import IndexDef, Query, SortKey
 from kinbase.query.mongo import parse_filter
@@ -23,6 +22,7 @@ from kinbase.storage.postgresql import PostgreSQLStorage
 from kinbase.storage.sql.reader import SCAN_ON_LOOP_ROWS, SqlReader
 from kinbase.storage.sqlite import SQLiteStorage
 from tests.conftest import POSTGRES_URL
+from tests.support.databases import private_postgresql
 
 pytestmark = pytest.mark.anyio
 
@@ -131,25 +131,20 @@ def test_indexed_flag(dialect: str) -> None:
 
 
 @pytest.fixture
-async def private_postgresql() -> AsyncIterator[PostgreSQLStorage]:
+async def private_pg() -> AsyncIterator[PostgreSQLStorage]:
     """A schema of its own: the plan depends on the tables' statistics, which the rows other tests
     leave in the shared schema move (one run in CI chose a merge join over the whole
     ``compound_values`` of the shared schema)."""
-    schema = "kbt_placement_" + secrets.token_hex(4)
-    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=4, schema=schema)
-    await storage.start()
-    yield storage
-    await storage.stop()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP SCHEMA {} CASCADE").format(pgsql.Identifier(schema)))
+    async with private_postgresql("placement") as storage:
+        yield storage
 
 
-async def test_postgresql_walks_a_fresh_compound_index_first(private_postgresql: PostgreSQLStorage) -> None:
+async def test_postgresql_walks_a_fresh_compound_index_first(private_pg: PostgreSQLStorage) -> None:
     """Statistics are refreshed when an index becomes ready: with none (a fresh table) PostgreSQL
     drove an owner's filter + sort from the grants and probed the index range once per object
     (seconds for 10,000 objects); with them the walk of the index is the outer loop and stops at
     the limit."""
-    storage = private_postgresql
+    storage = private_pg
     async with storage.writer() as w:
         app = await w.create_app("kid_" + secrets.token_hex(8), "plan", "s" * 16, "m" * 16, {})
         parent = await w.ensure_parent(app.id, KIND, "owned")

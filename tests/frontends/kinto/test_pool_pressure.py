@@ -11,30 +11,23 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql as pgsql
 
 from kinbase.app import create_app
 from kinbase.core import throttle
 from kinbase.core.services import Core
 from kinbase.settings import Settings
 from kinbase.storage.postgresql import PostgreSQLStorage
-from tests.conftest import POSTGRES_URL
 from tests.frontends.kinto.conftest import Kinto, new_app
+from tests.support.databases import private_postgresql
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def small_pool(pg_schema: str) -> AsyncIterator[PostgreSQLStorage]:
-    schema = pg_schema + "_pool"
-    storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=2, schema=schema)
-    await storage.start()
-    yield storage
-    await storage.stop()
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
+async def small_pool() -> AsyncIterator[PostgreSQLStorage]:
+    async with private_postgresql("pool", max_size=2) as storage:
+        yield storage
 
 
 async def test_many_basic_auth_requests_on_a_small_pool(
