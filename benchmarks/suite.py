@@ -13,8 +13,8 @@ Kinto 26.5.0 (its own venv, PostgreSQL, uWSGI with 3 processes), PocketBase 0.40
 worker; ``-2w`` two workers on the same database; ``@before`` the tree ``--before-src``). It loads
 identical data into each (and checks it: counts per status), checks every load answers as
 expected once, then runs wrk in interleaved rounds (the order of the servers rotates each round;
-each sample follows an unmeasured second of the same load, ``wrk.warm``) and prints req/s, p50
-and p99 per workload with the ratios; medians of the rounds go into the generated blocks of
+each sample follows an unmeasured second of the same load, ``wrk.warm``, and on PostgreSQL a
+``CHECKPOINT``) and prints req/s, p50 and p99 per workload with the ratios; medians of the rounds go into the generated blocks of
 ``docs/performance.md``. wrk comes from Debian (``apt-get install -y wrk``).
 PostgreSQL: ``$KINBASE_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432``); the
 databases are named after this process and dropped at the end.
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import cpu, extra, report, wrk
 from harness import profile as spy
-from harness.common import ROOT, WORK, Target, drop_databases
+from harness.common import ROOT, WORK, Target, drop_databases, psql
 from harness.setup import build_targets
 
 GROUPS = ("kinvey", "kinto", "ceiling", "workers")
@@ -77,6 +77,7 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
                 waited = target.server.wait_idle()
                 if waited > 2:
                     print(f"  ({target.name} busy for {waited:.0f} s before {key}: waited)", flush=True)
+                before = checkpoint(target)
                 with cpu.Meter(target.server.process.pid, target.database) as meter:
                     sample = wrk.run(
                         target.base,
@@ -87,6 +88,8 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
                         WORK / "lua",
                     )
                 sample.update(meter.usage)
+                if before is not None:
+                    sample["checkpoints"] = checkpoints() - before
                 if target.check is not None:
                     target.check(key, sample)
                 sample.pop("ids")
@@ -96,6 +99,7 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
                 flags = f" non-2xx {sample['non2xx']}" if sample["non2xx"] else ""
                 flags += f" socket-errors {sample['socket_errors']}" if sample["socket_errors"] else ""
                 flags += f" LOST {sample['lost']}" if sample.get("lost") else ""
+                flags += f" checkpoints {sample['checkpoints']}" if sample.get("checkpoints") else ""
                 print(
                     f"round {round_ + 1} {key:16s} {target.name:26s} {sample['rps']:10,.1f} req/s  "
                     f"p50 {sample['p50_ms']:8.2f}  p99 {sample['p99_ms']:8.2f} ms  "
@@ -103,6 +107,28 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
                     flush=True,
                 )
     return samples
+
+
+def checkpoints() -> int:
+    """PostgreSQL's checkpoints so far (timed and requested; the server's, every database's)."""
+    rows = psql("postgres", "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
+    return int(rows[0][0])
+
+
+def checkpoint(target: Target) -> int | None:
+    """Before a sample of a server on PostgreSQL: a ``CHECKPOINT`` now, and the count after it.
+
+    PostgreSQL starts a checkpoint every ``checkpoint_timeout`` (5 min) after the last one began,
+    or when ``max_wal_size`` of WAL is written (the loads write GBs), spreads its writes over most
+    of the interval and ends with the fsyncs. On this VM's disk a commit that lands in those fsyncs
+    waited 100-300 ms: a p99 of a few hundred ms for whichever server was writing then (Kinto or
+    kinbase, either tree). A checkpoint right before each sample of a server on PostgreSQL (all of
+    them, the same way) puts the next one minutes away; the count during the sample is recorded
+    and printed, so a sample it still hit is visible."""
+    if target.database is None:
+        return None
+    psql("postgres", "CHECKPOINT")
+    return checkpoints()
 
 
 def main() -> None:

@@ -93,6 +93,13 @@ def full(
         if v["non2xx"] or v["socket_errors"]
     ]
     out.append("- responses other than 2xx, and socket errors: " + ("; ".join(errors) if errors else "none"))
+    hit = [
+        f"{t}/{k}: {v['checkpoints']}" for t, by in s.items() for k, v in by.items() if v.get("checkpoints")
+    ]
+    out.append(
+        "- PostgreSQL checkpoints during a sample (a `CHECKPOINT` precedes each sample of a server on"
+        " PostgreSQL): " + ("; ".join(hit) if hit else "none")
+    )
     out += [
         "",
         "### Targets of issue 20 judged by this run",

@@ -41,6 +41,7 @@ def summarize(samples: dict[str, dict[str, list[dict[str, Any]]]]) -> Summary:
                 "lost": sum(r.get("lost", 0) for r in rows),
                 "acknowledged": sum(r.get("acknowledged", 0) for r in rows),
                 "unacknowledged_stored": sum(r.get("unacknowledged_stored", 0) for r in rows),
+                "checkpoints": sum(r.get("checkpoints", 0) for r in rows),
             }
     return out
 
