@@ -157,10 +157,36 @@ def test_postgres_top_n_sort_renders_only_the_kept_rows(
     plan = [row[0] for row in backends.pg.execute("EXPLAIN VERBOSE " + sql.text, sql.params)]
     sort = next(i for i, line in enumerate(plan) if line.lstrip().startswith("->  Sort"))
     assert "(o.data)::text" in plan[1], plan[:2]  # the output of the top node
-    assert "data)::text" not in plan[sort + 1], plan[sort + 1]
+    assert "data" not in plan[sort + 1], plan[sort + 1]  # the sort holds oids and keys only
     rows = backends.pg.execute(sql.text, sql.params).fetchall()
     assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
     assert all(json.loads(text)["tags"] for _, text in rows) and len(rows) == 20
+
+
+def test_sqlite_top_n_sort_renders_only_the_kept_rows(
+    loaded: tuple[Backends, CompileContext, CompileContext],
+) -> None:
+    """SQLite also sorts each row's oid and keys and computes the select list for the kept rows
+    only: a function in the select list is called once per returned row, not once per sorted one,
+    and the rows come in the reference order."""
+    backends, _, _ = loaded
+    plain_lite, _ = contexts()
+    calls: list[int] = []
+
+    def counted(oid: int) -> int:
+        calls.append(oid)
+        return oid
+
+    backends.lite.create_function("counted", 1, counted)
+    query = Query(
+        parse_filter({"tags": "t3"}), (SortKey(("price",), True), SortKey(("name",))), skip=3, limit=20
+    )
+    where = Sql("o.parent_id = ? AND NOT o.deleted", [PARENT])
+    sql = compile_find(query, plain_lite, select="counted(o.oid), json(o.data)", where=where)
+    rows = backends.lite.execute(sql.text, sql.params).fetchall()
+    assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
+    assert len(rows) == 20 and all("t3" in json.loads(text)["tags"] for _, text in rows)
+    assert sorted(calls) == sorted(oid for oid, _ in rows)
 
 
 def test_postgres_top_n_sort_reads_a_top_level_key_once(
