@@ -14,8 +14,9 @@ worker; ``-2w`` two workers on the same database; ``@before`` the tree ``--befor
 identical data into each (and checks it: counts per status), checks every load answers as
 expected once, then runs wrk in interleaved rounds (the order of the servers rotates each round;
 each sample follows an unmeasured second of the same load, ``wrk.warm``, and on PostgreSQL a
-``CHECKPOINT``) and prints req/s, p50 and p99 per workload with the ratios; medians of the rounds go into the generated blocks of
-``docs/performance.md``. wrk comes from Debian (``apt-get install -y wrk``).
+``CHECKPOINT``) and prints req/s, p50 and p99 per workload with the ratios; medians of the
+rounds go into the generated blocks of ``docs/performance.md``. wrk comes from Debian
+(``apt-get install -y wrk``).
 PostgreSQL: ``$KINBASE_BENCH_PG`` (default ``postgresql://postgres@127.0.0.1:5432``); the
 databases are named after this process and dropped at the end.
 """
