@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -24,6 +25,7 @@ from kinbase.core.mic.server import AuthorizationServer
 from kinbase.core.permissions import Principals
 from kinbase.core.throttle import LoginThrottle, ThrottlePolicy
 from kinbase.storage.base import AppRecord, StorageBackend
+from kinbase.storage.sqlite import SQLiteStorage
 from kinbase.storage.stamps import now_ms
 
 
@@ -117,3 +119,14 @@ def make_stack(
 @pytest.fixture
 def stack(storage: StorageBackend, app: AppRecord) -> Stack:
     return make_stack(storage, app)
+
+
+@pytest.fixture
+async def sqlite_pair(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStorage, SQLiteStorage]]:
+    """Two started handles on one SQLite file: two worker processes."""
+    first, second = SQLiteStorage(tmp_path / "db.sqlite"), SQLiteStorage(tmp_path / "db.sqlite")
+    await first.start()
+    await second.start()
+    yield first, second
+    await first.stop()
+    await second.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,25 +44,24 @@ class Seen:
         raise AssertionError(f"{key!r} never arrived: {self.keys}")
 
 
-@pytest.fixture
-async def sqlite_pair(tmp_path: Path) -> AsyncIterator[tuple[StorageBackend, StorageBackend]]:
-    first, second = SQLiteStorage(tmp_path / "db.sqlite"), SQLiteStorage(tmp_path / "db.sqlite")
-    await first.start()
-    await second.start()
-    yield first, second
-    await first.stop()
-    await second.stop()
-
-
-async def test_the_sqlite_log_reaches_the_other_process_on_its_next_check(
-    sqlite_pair: tuple[StorageBackend, StorageBackend],
-) -> None:
-    first, second = sqlite_pair
+async def sqlite_buses(
+    pair: tuple[SQLiteStorage, SQLiteStorage],
+) -> tuple[Invalidations, Invalidations, Seen, Seen]:
+    """The started buses of two processes on one SQLite file (origins "a" and "b"), each with
+    what it was delivered on topic "t"."""
+    first, second = pair
     a = Invalidations(DatabaseFeed(first, "a"))
     b = Invalidations(DatabaseFeed(second, "b"))
     seen_a, seen_b = Seen(a), Seen(b)
     await a.start()
     await b.start()
+    return a, b, seen_a, seen_b
+
+
+async def test_the_sqlite_log_reaches_the_other_process_on_its_next_check(
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage],
+) -> None:
+    a, b, seen_a, seen_b = await sqlite_buses(sqlite_pair)
     await a.publish("t", "k1")
     assert seen_a.keys == ["k1"]  # at once in the publishing process
     await b.sync()
@@ -77,14 +76,9 @@ async def test_the_sqlite_log_reaches_the_other_process_on_its_next_check(
 
 
 async def test_one_request_polls_once_and_the_next_request_polls_again(
-    sqlite_pair: tuple[StorageBackend, StorageBackend],
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage],
 ) -> None:
-    first, second = sqlite_pair
-    a = Invalidations(DatabaseFeed(first, "a"))
-    b = Invalidations(DatabaseFeed(second, "b"))
-    seen_b = Seen(b)
-    await a.start()
-    await b.start()
+    a, b, _, seen_b = await sqlite_buses(sqlite_pair)
     request = [True]
     token = IN_REQUEST.set(request)
     try:
@@ -120,7 +114,7 @@ def _counted_reads(monkeypatch: pytest.MonkeyPatch, storage: StorageBackend) -> 
 
 
 async def test_the_sqlite_commit_marker_moves_with_every_commit_of_any_process(
-    sqlite_pair: tuple[StorageBackend, StorageBackend],
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage],
 ) -> None:
     first, second = sqlite_pair
     marker = second.commit_marker()
@@ -138,14 +132,10 @@ async def test_the_sqlite_commit_marker_moves_with_every_commit_of_any_process(
 
 
 async def test_the_sqlite_feed_reads_the_database_only_when_something_was_committed(
-    sqlite_pair: tuple[StorageBackend, StorageBackend], monkeypatch: pytest.MonkeyPatch
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = sqlite_pair
-    a = Invalidations(DatabaseFeed(first, "a"))
-    b = Invalidations(DatabaseFeed(second, "b"))
-    seen_b = Seen(b)
-    await a.start()
-    await b.start()
+    a, b, _, seen_b = await sqlite_buses(sqlite_pair)
     reads = _counted_reads(monkeypatch, second)
     await b.sync()
     polls = len(reads)
@@ -164,15 +154,11 @@ async def test_the_sqlite_feed_reads_the_database_only_when_something_was_commit
 
 
 async def test_without_a_commit_marker_every_poll_reads(
-    sqlite_pair: tuple[StorageBackend, StorageBackend], monkeypatch: pytest.MonkeyPatch
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, second = sqlite_pair
+    second = sqlite_pair[1]
     monkeypatch.setattr(second, "commit_marker", lambda: None)
-    a = Invalidations(DatabaseFeed(first, "a"))
-    b = Invalidations(DatabaseFeed(second, "b"))
-    seen_b = Seen(b)
-    await a.start()
-    await b.start()
+    a, b, _, seen_b = await sqlite_buses(sqlite_pair)
     reads = _counted_reads(monkeypatch, second)
     await b.sync()
     await b.sync()
@@ -183,7 +169,7 @@ async def test_without_a_commit_marker_every_poll_reads(
 
 
 async def test_a_process_that_fell_behind_the_log_drops_everything(
-    sqlite_pair: tuple[StorageBackend, StorageBackend],
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage],
 ) -> None:
     first, second = sqlite_pair
     feed_a = DatabaseFeed(first, "a")

@@ -4,8 +4,6 @@ any process), and always inside a write transaction, whose own bump moves no mar
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,17 +14,6 @@ from kinbase.storage.base import AppRecord
 from kinbase.storage.sqlite import SQLiteStorage
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def workers(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStorage, SQLiteStorage]]:
-    """Two handles on one database file: two worker processes."""
-    first, second = SQLiteStorage(tmp_path / "k.db"), SQLiteStorage(tmp_path / "k.db")
-    await first.start()
-    await second.start()
-    yield first, second
-    await first.stop()
-    await second.stop()
 
 
 class Counted(KintoStore):
@@ -45,9 +32,9 @@ async def _app(storage: SQLiteStorage) -> AppRecord:
 
 
 async def test_the_version_is_read_again_only_after_a_commit(
-    workers: tuple[SQLiteStorage, SQLiteStorage],
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage],
 ) -> None:
-    first, second = workers
+    first, second = sqlite_pair
     app = await _app(first)
     one, two = Membership(KintoStore(first)), Counted(second)
     membership = Membership(two)
@@ -71,8 +58,8 @@ async def test_the_version_is_read_again_only_after_a_commit(
     assert await version() == bumped and two.reads == 3
 
 
-async def test_a_transaction_reads_its_own_bump(workers: tuple[SQLiteStorage, SQLiteStorage]) -> None:
-    first, _ = workers
+async def test_a_transaction_reads_its_own_bump(sqlite_pair: tuple[SQLiteStorage, SQLiteStorage]) -> None:
+    first, _ = sqlite_pair
     app = await _app(first)
     store = Counted(first)
     membership = Membership(store)
@@ -87,9 +74,9 @@ async def test_a_transaction_reads_its_own_bump(workers: tuple[SQLiteStorage, SQ
 
 
 async def test_without_a_marker_every_call_reads(
-    workers: tuple[SQLiteStorage, SQLiteStorage], monkeypatch: pytest.MonkeyPatch
+    sqlite_pair: tuple[SQLiteStorage, SQLiteStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first, _ = workers
+    first, _ = sqlite_pair
     app = await _app(first)
     monkeypatch.setattr(first, "commit_marker", lambda: None)
     store = Counted(first)
