@@ -121,11 +121,11 @@ def checkpoint(target: Target) -> int | None:
 
     PostgreSQL starts a checkpoint every ``checkpoint_timeout`` (5 min) after the last one began,
     or when ``max_wal_size`` of WAL is written (the loads write GBs), spreads its writes over most
-    of the interval and ends with the fsyncs. On this VM's disk a commit that lands in those fsyncs
-    waited 100-300 ms: a p99 of a few hundred ms for whichever server was writing then (Kinto or
-    kinbase, either tree). A checkpoint right before each sample of a server on PostgreSQL (all of
-    them, the same way) puts the next one minutes away; the count during the sample is recorded
-    and printed, so a sample it still hit is visible."""
+    of the interval and ends with the fsyncs: the suspected cause of the write p99s of a few
+    hundred ms that hit whichever server was writing (Kinto or kinbase, either tree) on this VM's
+    disk. A checkpoint right before each sample of a server on PostgreSQL (all of them, the same
+    way) puts the next timed one minutes away; the count during the sample is recorded and
+    printed, so a sample one still hit is visible."""
     if target.database is None:
         return None
     psql("postgres", "CHECKPOINT")
