@@ -110,10 +110,13 @@ def run_rounds(targets: list[Target], args: argparse.Namespace, load_max: list[f
     return samples
 
 
-def checkpoints() -> int:
-    """PostgreSQL's checkpoints so far (timed and requested; the server's, every database's)."""
-    rows = psql("postgres", "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter")
-    return int(rows[0][0])
+_CHECKPOINTS = "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"
+
+
+def checkpoints(*before: str) -> int:
+    """PostgreSQL's checkpoints so far (timed and requested; the server's, every database's),
+    read after the statements ``before`` on the same connection."""
+    return int(psql("postgres", *before, _CHECKPOINTS)[0][0])
 
 
 def checkpoint(target: Target) -> int | None:
@@ -128,8 +131,7 @@ def checkpoint(target: Target) -> int | None:
     printed, so a sample one still hit is visible."""
     if target.database is None:
         return None
-    psql("postgres", "CHECKPOINT")
-    return checkpoints()
+    return checkpoints("CHECKPOINT")
 
 
 def main() -> None:
