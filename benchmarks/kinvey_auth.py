@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/kinvey_auth.py [--engine sqlite|postgresql] [--workers 1]
         [--duration 10] [--connections 32] [--rounds 1] [--before-src DIR]
 
-Starts a real server (``kinbase serve``, default settings: argon2id t=2 m=19 MiB) on a free
+Starts a real server (``kinbase serve``, default settings: argon2id t=5 m=7 MiB) on a free
 port over a fresh database, creates an app, 50 users and 100 entities, then runs wrk against:
 
 1. ``GET /appdata/:k/books/:id`` with ``Authorization: Kinvey <token>`` (session + ACL check),

@@ -177,6 +177,13 @@ class UserService:
         Raises:
             KinveyError: LoginThrottled while the username or the address is refused.
         """
+        checked = await self._checked(app, username, password, address)
+        return None if checked is None else checked[0]
+
+    async def _checked(
+        self, app: AppRecord, username: str, password: str, address: str | None
+    ) -> tuple[str, str] | None:
+        """:meth:`check_password`'s user id with the stored hash the password matched."""
         async with self._storage.reader() as reader:
             creds = await reader.get_parent(app.id, CREDENTIALS, "")
             found = await reader.get_object(creds, username) if creds is not None else None
@@ -184,13 +191,13 @@ class UserService:
         usable = record is not None and not record.get("disabled")
         if record is not None and usable and self.passwords.remembered(str(record["hash"]), password):
             await self.throttle.check_cached(app.id, username, address)
-            return str(record["user"])
+            return str(record["user"]), str(record["hash"])
         await self.throttle.check(app.id, username, address)
         if record is None or not usable or not await self.passwords.verify(str(record["hash"]), password):
             await self.throttle.failed(app.id, username, address)
             return None
         await self.throttle.succeeded(app.id, username)
-        return str(record["user"])
+        return str(record["user"]), str(record["hash"])
 
     async def login(self, app: AppRecord, body: Any, address: str | None) -> LoginResult:
         """Check a username and password, open a session, update ``_kmd.llt``.
@@ -206,10 +213,16 @@ class UserService:
         password = body.get("password")
         if not isinstance(password, str):
             raise KinveyError("BadRequest", "password is required.")
-        user_id = await self.check_password(app, username, password, address)
-        if user_id is None:
+        checked = await self._checked(app, username, password, address)
+        if checked is None:
             raise KinveyError("InvalidCredentials", "Wrong username or password, or the user is disabled.")
+        user_id, stored_hash = checked
+        # A hash of other argon2 parameters (the settings changed since it was stored) is replaced
+        # by one of the current parameters: the password is at hand only now.
+        rehashed = await self.passwords.hash(password) if self.passwords.needs_rehash(stored_hash) else None
         async with self._storage.writer() as writer:
+            if rehashed is not None:
+                await self._rehash(writer, app, username, stored_hash, rehashed)
             users = await writer.ensure_parent(app.id, USERS, "")
             current = await writer.get_object(users, user_id)
             if current is None:
@@ -312,6 +325,20 @@ class UserService:
                 await writer.purge_tombstones(creds, now_ms() + 1)
         if new != old or hashed is not None:
             await writer.put(creds, new, lambda ctx: NewVersion(record, creator=user_id))
+
+    async def _rehash(
+        self, writer: Writer, app: AppRecord, username: str, verified: str, hashed: str
+    ) -> None:
+        """Store ``hashed`` for ``username`` if its stored hash is still the ``verified`` one (a
+        password changed meanwhile stays changed); sessions are left alone: the password is the
+        same."""
+        creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
+        found = await writer.get_object(creds, username)
+        record = _doc(found.data) if found is not None else None
+        if record is None or record.get("hash") != verified:
+            return
+        record["hash"] = hashed
+        await writer.put(creds, username, lambda ctx: NewVersion(record, creator=str(record["user"])))
 
     async def set_password(self, writer: Writer, app: AppRecord, user_id: str, password: str) -> None:
         """Replace the password of ``user_id`` and revoke its sessions (reset flow), inside
