@@ -153,6 +153,65 @@ def test_sorts(backends: Backends, title: str, keys: tuple[SortKey, ...], expect
     assert backends.run_pg(Query(sort=keys), pg) == expected
 
 
+# Every window of every sort of DOCS, with a second key, through a top-N sort (SQLite: the quick
+# keys of top-level fields, checked against the exact ones: sqlite.quick_sort_key).
+WINDOWS = [(0, 1), (0, 3), (2, 4), (5, 5), (0, 20), (14, 3)]
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+def test_top_n_windows(backends: Backends, descending: bool) -> None:
+    backends.load(DOCS)
+    lite, pg = contexts(quick_sort=True)
+    for skip, limit in WINDOWS:
+        for keys in ((SortKey(A, descending),), (SortKey(("b",)), SortKey(A, descending))):
+            query = Query(sort=keys, skip=skip, limit=limit)
+            expected = evaluate.find(query, DOCS)
+            assert backends.run_sqlite(query, lite) == expected, (skip, limit, keys)
+            assert backends.run_pg(query, pg) == expected, (skip, limit, keys)
+
+
+TIES = [
+    {"n": 2**53 + 1},  # 0: as doubles, 0 to 2 are one value, 2**53
+    {"n": 2**53},  # 1
+    {"n": 2.0**53},  # 2
+    {"n": 5},  # 3
+    {"n": -(2.0**53)},  # 4
+    {"n": -(2**53) - 1},  # 5: as a double, -2**53
+    {"n": "s"},  # 6
+    {},  # 7
+]
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+def test_top_n_numbers_equal_as_doubles_tie(backends: Backends, descending: bool) -> None:
+    """Numbers of 2**53 and more that are one double tie (the insertion order breaks the tie),
+    in a window too: the quick key, which keeps an integer exact, orders them otherwise, and the
+    statement falls back to the exact key when a kept row holds such a number."""
+    backends.load(TIES)
+    lite, pg = contexts(quick_sort=True)
+    for skip, limit in [(0, 2), (1, 2), (0, 9), (3, 3)]:
+        query = Query(sort=(SortKey(("n",), descending),), skip=skip, limit=limit)
+        expected = evaluate.find(query, TIES)
+        refusals = backends.refusals
+        assert backends.run_sqlite(query, lite) == expected, (skip, limit)
+        assert backends.refusals == refusals + 1  # every window holds a number past 2**53
+        assert backends.run_pg(query, pg) == expected, (skip, limit)
+    # a window of small numbers and strings only is answered by the quick keys
+    small = Query(In(("n",), (5, "s")), sort=(SortKey(("n",), descending),), limit=3)
+    refusals = backends.refusals
+    assert backends.run_sqlite(small, lite) == evaluate.find(small, TIES)
+    assert backends.refusals == refusals
+    # the quick key alone would order them by their exact values
+    order = "DESC" if descending else "ASC"
+    quick = [
+        r[0] - 1
+        for r in backends.lite.execute(
+            "SELECT oid FROM objects ORDER BY jsonb_extract(data, '$.n') " + order + ", oid " + order
+        )
+    ]
+    assert quick[:3] != evaluate.find(Query(sort=(SortKey(("n",), descending),), limit=3), TIES)
+
+
 def test_walk_and_candidates() -> None:
     doc: dict[str, Any] = {"a": [{"b": 1}, 2, [], {"b": [3]}]}
     assert evaluate.walk(doc, ("a", "b")) == [1, MISSING, MISSING, [3]]

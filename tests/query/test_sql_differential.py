@@ -51,7 +51,8 @@ def check_all(
     stamp_path: Path | None = None,
 ) -> None:
     """Load ``docs`` (with index rows for every path the queries use) and compare every query
-    under three compilations (inline walks, CTE chains, field indexes) and as a count."""
+    under four compilations (inline walks, CTE chains, field indexes; on SQLite also quick sort
+    keys) and as a count."""
     used: set[Path] = set()
     for q in query_list:
         used |= top_paths(q.filter)
@@ -60,7 +61,13 @@ def check_all(
     backends.load(docs, slots, ids=[str(d["_id"]) for d in docs], stamps=[int(d["lm"]) for d in docs])  # type: ignore[arg-type]
     plain = contexts(id_path=id_path, stamp_path=stamp_path)
     indexed = contexts(index_defs(docs, slots), id_path=id_path, stamp_path=stamp_path)
-    variants = [("inline", plain, TREE_BUDGET), ("chain", plain, 0), ("indexed", indexed, TREE_BUDGET)]
+    quick = contexts(id_path=id_path, stamp_path=stamp_path, quick_sort=True)
+    variants = [
+        ("inline", plain, TREE_BUDGET),
+        ("chain", plain, 0),
+        ("indexed", indexed, TREE_BUDGET),
+        ("quick", quick, TREE_BUDGET),
+    ]
     expected: list[list[int]] = []
     pg_statements = []
     labels: list[tuple[str, Query]] = []
@@ -70,6 +77,8 @@ def check_all(
             if q.filter is not None and statement_depth(q.filter, budget) > MAX_DEPTH:
                 continue  # refused as too complex (tests/query/test_sql_depth.py)
             assert backends.run_sqlite(q, lite, tree_budget=budget) == want, ("sqlite", label, q)
+            if label == "quick":
+                continue  # a SQLite compilation: PostgreSQL's is the inline one
             pg_statements.append(backends.statement("postgresql", q, pg, budget))
             expected.append([oid + 1 for oid in want])
             labels.append((label, q))

@@ -163,14 +163,15 @@ def test_postgres_top_n_sort_renders_only_the_kept_rows(
     assert all(json.loads(text)["tags"] for _, text in rows) and len(rows) == 20
 
 
+@pytest.mark.parametrize("quick_sort", [False, True], ids=["exact keys", "quick keys"])
 def test_sqlite_top_n_sort_renders_only_the_kept_rows(
-    loaded: tuple[Backends, CompileContext, CompileContext],
+    loaded: tuple[Backends, CompileContext, CompileContext], quick_sort: bool
 ) -> None:
     """SQLite also sorts each row's oid and keys and computes the select list for the kept rows
-    only: a function in the select list is called once per returned row, not once per sorted one,
-    and the rows come in the reference order."""
+    only (not the skipped ones either): a function in the select list is called once per returned
+    row, not once per sorted one, and the rows come in the reference order."""
     backends, _, _ = loaded
-    plain_lite, _ = contexts()
+    plain_lite, _ = contexts(quick_sort=quick_sort)
     calls: list[int] = []
 
     def counted(oid: int) -> int:
@@ -183,6 +184,7 @@ def test_sqlite_top_n_sort_renders_only_the_kept_rows(
     )
     where = Sql("o.parent_id = ? AND NOT o.deleted", [PARENT])
     sql = compile_find(query, plain_lite, select="counted(o.oid), json(o.data)", where=where)
+    assert ("jsonb_extract" in sql.text) == quick_sort
     rows = backends.lite.execute(sql.text, sql.params).fetchall()
     assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
     assert len(rows) == 20 and all("t3" in json.loads(text)["tags"] for _, text in rows)

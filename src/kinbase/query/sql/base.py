@@ -157,6 +157,9 @@ class CompileContext:
             ``field_values``; only valid when every row the read can return has its index
             entries (set False when the read includes tombstones without entries).
         compounds: the parent's compound indexes (:mod:`kinbase.query.sql.compound`).
+        quick_sort: SQLite: a top-N sort may order by quick keys of top-level fields, which a
+            statement refuses when it cannot trust them (``compile_find``): only a caller that
+            then runs the query again with the exact keys (the storage reader) sets it.
     """
 
     dialect: Dialect
@@ -166,3 +169,4 @@ class CompileContext:
     stamp_path: Path | None = None
     index_sort: bool = True
     compounds: tuple[IndexDef, ...] = ()
+    quick_sort: bool = False

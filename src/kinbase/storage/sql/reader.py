@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from abc import abstractmethod
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, Final
 
 import orjson
 
 from kinbase.errors import InvalidQuery
 from kinbase.query.ast import And, ElemMatch, Node, Nor, Not, Or, Query
-from kinbase.query.sql import CompileContext, Sql, compile_find
+from kinbase.query.sql import CompileContext, QuickSortRefused, Sql, compile_find
 from kinbase.storage.base import (
     RECORD_SEPARATOR,
     AclFilter,
@@ -43,6 +43,7 @@ __all__ = ["DROPPED_KIND", "SCAN_ON_LOOP_ROWS", "SqlReader"]
 SEPARATORS: Final = (",", RECORD_SEPARATOR)
 
 SCAN_ON_LOOP_ROWS = 200
+
 """A parent this small is scanned on the event loop (well under a millisecond): a read of a larger
 one that no index bounds runs on a thread."""
 
@@ -70,6 +71,10 @@ _PARENT_STAMP = (
     "(SELECT p.stamp FROM parents p WHERE p.id = ? AND p.kind = ? AND p.name = ? AND p.version = ?)"
 )
 """The stamp of a parent's row if it is still that parent with the same settings (``find_joined``)."""
+
+
+def _as_is(sql: Sql) -> tuple[str, Sequence[Any]]:
+    return sql.text, sql.params
 
 
 class _Slot:
@@ -165,6 +170,8 @@ class SqlReader(Reader):
         # The query by its repr, not by equality: 1, 1.0 and True are equal in Python but not
         # in a query (MongoDB's types), and a value may be an unhashable list or object.
         shape = repr(query)
+        # SQLite orders a top-N sort by quick keys unless told the exact ones (``_found``).
+        quick = not kwargs.pop("exact_sort", False)
         key = (
             self.dialect.name,
             shape,
@@ -172,6 +179,7 @@ class SqlReader(Reader):
             parent.ready_indexes,
             options.columns,
             options.include_deleted,
+            quick,
             where.text,
             len(where.params),
             tuple(sorted(kwargs.items())),
@@ -181,9 +189,9 @@ class SqlReader(Reader):
             return template.bind(where.params)
         slots = Sql(where.text, [_Slot(i) for i in range(len(where.params))])
         if query.filter is not None and _size(query.filter, _COMPILE_ON_LOOP) > _COMPILE_ON_LOOP:
-            compiled = await asyncio.to_thread(self._compile, query, parent, options, slots, **kwargs)
+            compiled = await asyncio.to_thread(self._compile, query, parent, options, slots, quick, **kwargs)
         else:
-            compiled = self._compile(query, parent, options, slots, **kwargs)
+            compiled = self._compile(query, parent, options, slots, quick, **kwargs)
         template = _Template(compiled)
         if len(shape) > _COMPILED_QUERY_CHARS:
             return template.bind(where.params)
@@ -198,16 +206,17 @@ class SqlReader(Reader):
         parent: ParentRecord,
         options: FindOptions,
         where: Sql | None = None,
+        quick: bool = False,
         **kwargs: Any,
     ) -> Sql:
         if where is None:
             where = self._base_where(parent, options)
         try:
-            return compile_find(query, self._context(parent, options), where=where, **kwargs)
+            return compile_find(query, self._context(parent, options, quick), where=where, **kwargs)
         except orjson.JSONEncodeError:
             raise InvalidQuery("A value of the query cannot be encoded (a lone surrogate).") from None
 
-    def _context(self, parent: ParentRecord, options: FindOptions) -> CompileContext:
+    def _context(self, parent: ParentRecord, options: FindOptions, quick: bool = False) -> CompileContext:
         return CompileContext(
             dialect="sqlite" if self.dialect.name == "sqlite" else "postgresql",
             parent_id=parent.id,
@@ -216,6 +225,7 @@ class SqlReader(Reader):
             id_path=options.columns.id,
             stamp_path=options.columns.stamp,
             index_sort=not options.include_deleted,
+            quick_sort=quick,
         )
 
     def _base_where(self, parent: ParentRecord, options: FindOptions) -> Sql:
@@ -326,27 +336,42 @@ class SqlReader(Reader):
         row = await self._one(self.dialect(sql), (app_id, kind, parent_name, object_id))
         return object_from_row(row) if row else None
 
+    async def _found(
+        self,
+        query: Query,
+        parent: ParentRecord,
+        options: FindOptions,
+        wrap: Callable[[Sql], tuple[str, Sequence[Any]]],
+        *,
+        select: str,
+        walk: bool = True,
+    ) -> list[Row]:
+        """The rows of ``query``'s statement, as ``wrap`` embeds it. A statement that ordered by
+        quick sort keys and refused a row it kept (SQLite: ``QuickSortRefused``) runs again with
+        the exact keys."""
+        sql = await self._compiled(query, parent, options, select=select)
+        check_params(sql.params, json_text=self._json_params)
+        long = self._is_long(parent, sql, options)
+        text, params = wrap(sql)
+        try:
+            return await self._all(text, params, long=long, custom_plan=True, walk=walk and sql.walk)
+        except QuickSortRefused:
+            sql = await self._compiled(query, parent, options, select=select, exact_sort=True)
+            text, params = wrap(sql)
+            return await self._all(text, params, long=long, custom_plan=True, walk=walk and sql.walk)
+
     async def find(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[StoredObject]:
         opts = options or NO_OPTIONS
-        sql = await self._compiled(query, parent, opts, select=self.dialect(OBJECT_COLUMNS))
-        check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(
-            sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
-        )
+        rows = await self._found(query, parent, opts, _as_is, select=self.dialect(OBJECT_COLUMNS))
         return [object_from_row(r) for r in rows]
 
     async def find_texts(
         self, parent: ParentRecord, query: Query, options: FindOptions | None = None
     ) -> list[str]:
         opts = options or NO_OPTIONS
-        select = texts_select(self.dialect.name, opts)
-        sql = await self._compiled(query, parent, opts, select=select)
-        check_params(sql.params, json_text=self._json_params)
-        rows = await self._all(
-            sql.text, sql.params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
-        )
+        rows = await self._found(query, parent, opts, _as_is, select=texts_select(self.dialect.name, opts))
         return [row[0] for row in rows]
 
     async def find_joined(
@@ -373,17 +398,17 @@ class SqlReader(Reader):
             sep = "','" if separator == "," else ("char(30)" if self.dialect.name == "sqlite" else "chr(30)")
             concat = "group_concat" if self.dialect.name == "sqlite" else "string_agg"
             agg = f"coalesce({concat}(q.t, {sep}), '')"
-        sql = await self._compiled(query, parent, opts, select=select)
-        check_params(sql.params, json_text=self._json_params)
         # The page's statement (ORDER BY and LIMIT) is a subquery of a plain aggregate: both
         # engines feed the aggregate its rows in the subquery's order (SQLite does not flatten a
         # limited subquery into an aggregate; PostgreSQL documents a sorted subquery for it).
         watched = self.dialect(_WATCHED_STAMP) if watch is not None else "NULL"
-        text = f"SELECT count(*), {agg}, {self.dialect(_PARENT_STAMP)}, {watched} FROM ({sql.text}) AS q"  # nosec B608: the compiled statement and constant subqueries; every value is bound
-        params = (parent.id, parent.kind, parent.name, parent.version, *(watch or ()), *sql.params)
-        rows = await self._all(
-            text, params, long=self._is_long(parent, sql, opts), custom_plan=True, walk=sql.walk
-        )
+        head = f"SELECT count(*), {agg}, {self.dialect(_PARENT_STAMP)}, {watched} FROM ("  # nosec B608: constant subqueries; every value is bound
+        head_params = (parent.id, parent.kind, parent.name, parent.version, *(watch or ()))
+
+        def wrap(sql: Sql) -> tuple[str, Sequence[Any]]:
+            return head + sql.text + ") AS q", (*head_params, *sql.params)
+
+        rows = await self._found(query, parent, opts, wrap, select=select)
         count, joined, stamp, other = rows[0]
         if sqlite:
             joined = joined[1:-1]  # the array's brackets
@@ -398,8 +423,6 @@ class SqlReader(Reader):
         self, parent: ParentRecord, keys: Sequence[Path], query: Query, options: FindOptions | None = None
     ) -> list[tuple[tuple[str, ...], int]]:
         opts = options or NO_OPTIONS
-        sql = await self._compiled(query, parent, opts, select="o.oid AS oid, o.data AS d")
-        check_params(sql.params, json_text=self._json_params)
         exprs: list[str] = []
         key_params: list[Any] = []
         for path in keys:
@@ -413,10 +436,12 @@ class SqlReader(Reader):
                 key_params.extend(path)
         select = ", ".join([*exprs, "count(*)"])
         group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        text = f"SELECT {select} FROM ({sql.text}) AS q{group} ORDER BY min(q.oid)"  # nosec B608: the compiled statement and constant key expressions; every value is bound
-        rows = await self._all(
-            text, (*key_params, *sql.params), long=self._is_long(parent, sql, opts), custom_plan=True
-        )
+
+        def wrap(sql: Sql) -> tuple[str, Sequence[Any]]:
+            text = f"SELECT {select} FROM ({sql.text}) AS q{group} ORDER BY min(q.oid)"  # nosec B608: the compiled statement and constant key expressions; every value is bound
+            return text, (*key_params, *sql.params)
+
+        rows = await self._found(query, parent, opts, wrap, select="o.oid AS oid, o.data AS d", walk=False)
         return [(tuple(row[: len(keys)]), int(row[len(keys)])) for row in rows if row[len(keys)]]
 
     async def count(self, parent: ParentRecord, query: Query, options: FindOptions | None = None) -> int:

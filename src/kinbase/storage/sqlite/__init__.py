@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kinbase.errors import BaaSError
+from kinbase.query.sql import QuickSortRefused, quick_sort_refused
 from kinbase.storage.base import Reader, StorageBackend, Writer
 from kinbase.storage.exceptions import StorageError
 from kinbase.storage.group import WriteGroups
@@ -120,7 +121,11 @@ class _SQLiteOps:
         budget = self._budget
         budget.deadline = time.monotonic() + self._storage.loop_slice
         try:
-            return self._conn.execute(sql, params).fetchall()
+            quick_sort_refused()  # a mark an interrupted statement left
+            rows = self._conn.execute(sql, params).fetchall()
+            if quick_sort_refused():
+                raise QuickSortRefused
+            return rows
         except _DRIVER_ERRORS as exc:
             if not interrupted(exc):
                 raise classify(exc, "read") from exc
@@ -424,11 +429,15 @@ class SQLiteStorage(StorageBackend):
         """A read on a thread; ``watch`` interrupts it past the query budget."""
         watch.begin(conn)
         try:
-            return conn.execute(sql, params).fetchall()
+            quick_sort_refused()  # a mark an interrupted statement left
+            rows = conn.execute(sql, params).fetchall()
         except _DRIVER_ERRORS as exc:
             raise classify(exc, "read") from exc
         finally:
             watch.end()
+        if quick_sort_refused():
+            raise QuickSortRefused
+        return rows
 
     async def _on_thread(self, run: Callable[[Watch], list[Row]]) -> list[Row]:
         loop = asyncio.get_running_loop()
