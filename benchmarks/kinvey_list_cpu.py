@@ -8,6 +8,7 @@ server's backends per request (read from ``/proc``: a server on this machine).
 
     .venv/bin/python benchmarks/kinvey_list_cpu.py seed --engine sqlite --dir /tmp/klc
     .venv/bin/python benchmarks/kinvey_list_cpu.py run --dir /tmp/klc [--src /tmp/before] [-n 200]
+        (--src: a tree's root or its src/)
     .venv/bin/python benchmarks/kinvey_list_cpu.py explain --dir /tmp/klc
 
 ``seed`` makes a database (SQLite in DIR, or a fresh PostgreSQL database named in DIR/state.json)
@@ -308,6 +309,11 @@ def main() -> None:
         asyncio.run(explain(state, only))
         return
     if args.command == "_run":
+        import kinbase
+
+        wanted = os.environ.get("PYTHONPATH")
+        if wanted and not Path(kinbase.__file__).resolve().is_relative_to(Path(wanted).resolve()):
+            sys.exit(f"kinbase came from {kinbase.__file__}, not from {wanted}")
         print(json.dumps(asyncio.run(run(state, args.n, args.repeats, only))))
         return
     trees = [("checkout", None), *((src.name, src) for src in args.src)]
@@ -316,7 +322,9 @@ def main() -> None:
         for label, src in trees:
             env = dict(os.environ)
             if src is not None:
-                env["PYTHONPATH"] = str(src / "src")
+                # A tree's root or its src/ (a path without kinbase/ below would silently measure
+                # the installed checkout instead: the child checks where it imported kinbase from).
+                env["PYTHONPATH"] = str(src / "src" if (src / "src" / "kinbase").is_dir() else src)
             command = [sys.executable, __file__, "_run", "--dir", str(args.dir), "-n", str(args.n)]
             command += ["--repeats", str(args.repeats), "--only", ",".join(only)]
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
