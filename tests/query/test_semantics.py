@@ -212,6 +212,39 @@ def test_top_n_numbers_equal_as_doubles_tie(backends: Backends, descending: bool
     assert quick[:3] != evaluate.find(Query(sort=(SortKey(("n",), descending),), limit=3), TIES)
 
 
+STRINGS: list[Document] = [
+    {"s": "a"},  # 0
+    {"s": ["b", "a"]},  # 1
+    {"s": [["a"]]},  # 2: an element that is an array holding "a" is not "a"
+    {"s": {"k": "a"}},  # 3: nor is an object with a member "a"
+    {"s": "[1]"},  # 4: a string that reads as JSON
+    {"s": [[1]]},  # 5
+    {"s": ["[1]"]},  # 6
+    {"s": 1},  # 7
+    {"s": None},  # 8
+    {},  # 9
+    {"s": {"k": "[1]"}},  # 10
+]
+STRING_CASES = [
+    ("string", parse_filter({"s": "a"}), [0, 1]),
+    ("string that reads as JSON", parse_filter({"s": "[1]"}), [4, 6]),
+    ("$in of strings", parse_filter({"s": {"$in": ["a", "[1]"]}}), [0, 1, 4, 6]),
+    ("$ne of a string matches the rest", parse_filter({"s": {"$ne": "a"}}), [2, 3, 4, 5, 6, 7, 8, 9, 10]),
+    ("$nin of strings", parse_filter({"s": {"$nin": ["a", "[1]"]}}), [2, 3, 5, 7, 8, 9, 10]),
+]
+
+
+@pytest.mark.parametrize(("title", "node", "expected"), STRING_CASES, ids=[c[0] for c in STRING_CASES])
+def test_string_equality(backends: Backends, title: str, node: Node, expected: list[int]) -> None:
+    """Equality to strings: to a string, or to an array element that is one, never to an
+    object member, a nested array or a number."""
+    assert evaluate.find(Query(node), STRINGS) == expected
+    backends.load(STRINGS)
+    lite, pg = contexts()
+    assert backends.run_sqlite(Query(node), lite) == expected
+    assert backends.run_pg(Query(node), pg) == expected
+
+
 def test_walk_and_candidates() -> None:
     doc: dict[str, Any] = {"a": [{"b": 1}, 2, [], {"b": [3]}]}
     assert evaluate.walk(doc, ("a", "b")) == [1, MISSING, MISSING, [3]]

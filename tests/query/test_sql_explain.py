@@ -184,7 +184,7 @@ def test_sqlite_top_n_sort_renders_only_the_kept_rows(
     )
     where = Sql("o.parent_id = ? AND NOT o.deleted", [PARENT])
     sql = compile_find(query, plain_lite, select="counted(o.oid), json(o.data)", where=where)
-    assert ("jsonb_extract" in sql.text) == quick_sort
+    assert ("kb_quick_refuse" in sql.text) == quick_sort
     rows = backends.lite.execute(sql.text, sql.params).fetchall()
     assert [oid - 1 for oid, _ in rows] == backends.run_sqlite(query, plain_lite)
     assert len(rows) == 20 and all("t3" in json.loads(text)["tags"] for _, text in rows)
