@@ -56,8 +56,12 @@ import spills no sooner than before; after the commit the cache shrinks back to 
 turn spilling off, letting one transaction's dirty pages grow without bound.)"""
 
 
-def connect(path: str, *, synchronous: str, cache_kib: int = READ_CACHE_KIB) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=512)
+def connect(
+    path: str, *, synchronous: str, cache_kib: int = READ_CACHE_KIB, statements: int = 512
+) -> sqlite3.Connection:
+    """A connection to the database at ``path`` with kinbase's settings; ``statements`` is how
+    many prepared statements it keeps (``cached_statements``)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=statements)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys = ON")
