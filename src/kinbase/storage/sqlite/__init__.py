@@ -67,14 +67,10 @@ _BUSY_DEADLINE_SECONDS = 10.0
 _DRIVER_ERRORS = (sqlite3.Error, OverflowError, UnicodeEncodeError)
 _ANALYZE_EVERY_CHANGES = 50_000
 THREAD_STATEMENTS = 4
-"""Prepared statements each read thread's connection keeps (the loop's keep 512). A JSON function
-allocates per call (SQLite's JsonParse), which a connection's lookaside memory serves without a
-lock; every statement the connection keeps prepared holds some of that lookaside, and with 8 or
-more of these large statements none is left: each call then goes to malloc under SQLite's memory
-mutex. The threads run the scans, where that is per row: 50 of 10,000 unindexed and sorted,
-3.1 ms with 200 statements kept against 2.35 ms with 4, and 4.4 -> 3.4 ms of CPU per request
-with a filter (in process, after the other list workloads). A statement prepared again costs
-about 100 µs."""
+"""Prepared statements each read thread's connection keeps (the loop's keep 512; ``pysqlite3``
+keeps at least 5 whatever it is asked). The threads run the scans, whose statements are large:
+each one kept holds ~40 slots of the connection's lookaside memory, which the scan's per-row JSON
+calls need (``driver.LOOKASIDE_SLOTS``). A statement prepared again costs about 100 µs."""
 _READ_META = "SELECT value FROM server_meta WHERE key = ?"
 
 

@@ -8,6 +8,7 @@ import mmap
 
 from kinbase.query.sql import register_sqlite_functions
 from kinbase.storage.sqlite.driver import sqlite as sqlite3
+from kinbase.storage.sqlite.driver import widen_lookaside
 
 __all__ = [
     "READ_CACHE_KIB",
@@ -62,6 +63,7 @@ def connect(
     """A connection to the database at ``path`` with kinbase's settings; ``statements`` is how
     many prepared statements it keeps (``cached_statements``)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=statements)
+    widen_lookaside(conn, path)  # before any statement: none may hold lookaside yet
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys = ON")
