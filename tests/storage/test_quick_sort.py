@@ -14,7 +14,7 @@ import pytest
 from kinbase.query import evaluate
 from kinbase.query.ast import Query, SortKey
 from kinbase.query.mongo import parse_filter
-from kinbase.query.sql import sqlite as sqlite_dialect
+from kinbase.query.sql import quick as quick_module
 from kinbase.storage import sqlite as sqlite_module
 from kinbase.storage.base import FindOptions, NewVersion, ParentRecord, StorageBackend, SystemColumns
 from kinbase.storage.sql.reader import SCAN_ON_LOOP_ROWS
@@ -55,7 +55,7 @@ async def loaded(
 def _refusals(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Each SQLite ``quick_sort_refused`` check that found a refused row."""
     seen: list[bool] = []
-    original = sqlite_dialect.quick_sort_refused
+    original = quick_module.quick_sort_refused
 
     def counted() -> bool:
         refused = original()

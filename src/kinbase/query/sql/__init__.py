@@ -18,13 +18,8 @@ from kinbase.query.sql.compiler import Compiler
 from kinbase.query.sql.compound import plan_for_sort, sort_join_sql
 from kinbase.query.sql.depth import MAX_DEPTH, TREE_BUDGET, statement_depth
 from kinbase.query.sql.index import index_entries, is_multikey, row_condition, sort_join, sort_tiebreak
-from kinbase.query.sql.sqlite import (
-    QuickSortRefused,
-    SqliteDialect,
-    quick_key_suspect,
-    quick_sort_refused,
-    register_sqlite_functions,
-)
+from kinbase.query.sql.quick import QuickSortRefused, quick_key_suspect, quick_sort_refused
+from kinbase.query.sql.sqlite import SqliteDialect, register_sqlite_functions
 from kinbase.query.values import INT64_MAX
 
 __all__ = [

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -31,17 +30,11 @@ import orjson
 from kinbase.query.regex import RegexProgram, matcher
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
+from kinbase.query.sql.quick import quick_refuse
 from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
 from kinbase.types import JSONValue
 
-__all__ = [
-    "QUICK_KEY_LIMIT",
-    "QuickSortRefused",
-    "SqliteDialect",
-    "quick_key_suspect",
-    "quick_sort_refused",
-    "register_sqlite_functions",
-]
+__all__ = ["SqliteDialect", "register_sqlite_functions"]
 
 _SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NUMBER: Final = frozenset({"number"})
@@ -57,9 +50,6 @@ measured (16 million random doubles below 1e-217, as many above 1e204: the conve
 each of its at most 3 multiplications by 1e100 or 1e-100), and the band takes four times that."""
 _SORT_NULL: Final = "-9e999"
 """The sort key of null and of a missing value: -Infinity, below every stored (finite) number."""
-QUICK_KEY_LIMIT: Final = 9007199254740992.0
-"""2**53: below it in magnitude, an integer is exactly a double, so :meth:`SqliteDialect.quick_sort_key`
-and the exact key order every number the same way."""
 _TYPE_NAMES: Final = {
     "null": ("null",),
     "bool": ("true", "false"),
@@ -448,7 +438,7 @@ class SqliteDialect(JsonDialect):
         it is, except that ``exact`` compares a number as a double (``+ 0.0``) where this key
         keeps an integer's exact value: the two orders differ only between numbers that are
         equal as doubles, which needs a magnitude of 2**53 or more (see
-        :data:`QUICK_KEY_LIMIT`, :func:`quick_key_suspect` and :func:`quick_sort_refused`)."""
+        :mod:`kinbase.query.sql.quick`)."""
         assert not v.base and len(v.steps) == 1, "a top-level field of the document"
         return fmt(
             "coalesce(nullif(nullif(nullif(ifnull(min(jsonb_extract(o.data, {}), X''), "
@@ -478,40 +468,6 @@ class SqliteDialect(JsonDialect):
         if isinstance(c, bool):
             return Sql("1" if c else "0")
         return fmt("CASE WHEN {} THEN 1 ELSE 0 END", render(c))
-
-
-def quick_key_suspect(column: str) -> str:
-    """Whether a row's :meth:`SqliteDialect.quick_sort_key` in ``column`` is a number of magnitude
-    :data:`QUICK_KEY_LIMIT` or more (null's -Infinity excepted): only then may its order differ
-    from the exact key's."""
-    limit = repr(QUICK_KEY_LIMIT)
-    return (
-        f"(typeof({column}) IN ('integer', 'real') AND ({column} >= {limit} "
-        f"OR ({column} <= -{limit} AND {column} > {_SORT_NULL})))"
-    )
-
-
-class QuickSortRefused(Exception):
-    """A statement ordered by quick sort keys kept a row whose quick key it cannot trust: run the
-    query again with the exact keys (raised by the storage engine, see :func:`quick_sort_refused`)."""
-
-
-_QUICK = threading.local()
-
-
-def _quick_refuse() -> int:
-    _QUICK.refused = True
-    return 1
-
-
-def quick_sort_refused() -> bool:
-    """Whether a statement this thread ran since the last call called ``kb_quick_refuse()``
-    (clears the mark). A connection runs its statements, and their functions, in the calling
-    thread: the storage engine calls this after each read it ran, in the same thread."""
-    if getattr(_QUICK, "refused", False):
-        _QUICK.refused = False
-        return True
-    return False
 
 
 def _bool_kinds(op: RangeOp, value: bool) -> frozenset[str]:
@@ -553,7 +509,7 @@ def prefix_range(column: str, prefix: str | None, placeholder: str) -> Cond:
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
     """Register ``kb_regexp``, ``kb_json_eq`` and ``kb_number`` on ``conn`` (deterministic, so
-    SQLite may use them anywhere), and ``kb_quick_refuse()`` (see :func:`quick_sort_refused`).
+    SQLite may use them anywhere), and ``kb_quick_refuse()`` (:mod:`kinbase.query.sql.quick`).
     ``kb_regexp(pattern, 0, value)`` matches with RE2 (linear time; the middle argument is kept
     for the statement's shape); compiled patterns are cached. ``kb_number(text)`` is the double
     of a JSON number's text, NULL for any other text."""
@@ -587,4 +543,4 @@ def register_sqlite_functions(conn: sqlite3.Connection) -> None:
     for name, nargs, fn in functions:
         conn.create_function(name, nargs, fn, deterministic=True)
     # Not deterministic: it marks the thread (quick_sort_refused), and must run where it is written.
-    conn.create_function("kb_quick_refuse", 0, _quick_refuse)
+    conn.create_function("kb_quick_refuse", 0, quick_refuse)
