@@ -44,12 +44,16 @@ least 5), and once none is left every call mallocs under SQLite's memory mutex: 
 docs/performance.md). 600 KiB per connection."""
 
 
+_OBJECT_HEADER = 16  # CPython's PyObject_HEAD on 64-bit builds without trace-refs
+_DBCONFIG_LOOKASIDE = 1001  # SQLITE_DBCONFIG_LOOKASIDE
+
+
 def _lookaside_setter() -> Callable[[Any, str], bool] | None:
     """``SQLITE_DBCONFIG_LOOKASIDE`` through ctypes, which neither ``sqlite3`` module exposes, or
     None where it cannot be done safely. The connection's ``sqlite3 *`` is the first field after
     the object header in both modules' ``Connection`` (CPython's ``pysqlite_Connection``); every
     call checks it by asking SQLite for the database's file name before configuring anything."""
-    if sys.implementation.name != "cpython" or sys.getsizeof(object()) != 16:
+    if sys.implementation.name != "cpython" or sys.getsizeof(object()) != _OBJECT_HEADER:
         return None  # another object layout (PyPy, a trace-refs build)
     extension = "pysqlite3._sqlite3" if sqlite.__name__.startswith("pysqlite3") else "_sqlite3"
     path = getattr(sys.modules.get(extension), "__file__", None)
@@ -64,14 +68,19 @@ def _lookaside_setter() -> Callable[[Any, str], bool] | None:
     db_config.restype = ctypes.c_int
 
     def configure(conn: Any, filename: str) -> bool:
-        handle = ctypes.c_void_p.from_address(id(conn) + 16).value
+        if not isinstance(conn, sqlite.Connection):
+            return False
+        handle = ctypes.c_void_p.from_address(id(conn) + _OBJECT_HEADER).value
         if not handle:
             return False
         named = db_filename(handle, b"main")
         if named is None or os.path.realpath(named.decode()) != os.path.realpath(filename):
             return False
         size, slots = ctypes.c_int(1200), ctypes.c_int(LOOKASIDE_SLOTS)
-        return int(db_config(ctypes.c_void_p(handle), 1001, ctypes.c_void_p(None), size, slots)) == 0
+        return (
+            int(db_config(ctypes.c_void_p(handle), _DBCONFIG_LOOKASIDE, ctypes.c_void_p(None), size, slots))
+            == 0
+        )
 
     return configure
 
