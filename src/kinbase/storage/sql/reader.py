@@ -165,7 +165,8 @@ class SqlReader(Reader):
         (compiling takes about a millisecond per condition: a query of a thousand would hold the
         event loop for a second). A statement compiled before for the same query, parent
         indexes and options is taken from :data:`_COMPILED` (the engine's conditions' values,
-        e.g. the caller's principals, are bound anew)."""
+        e.g. the caller's principals, are bound anew). ``exact_sort=True``: without SQLite's
+        quick sort keys (``_found`` after a ``QuickSortRefused``); other engines ignore it."""
         where = self._base_where(parent, options)
         # The query by its repr, not by equality: 1, 1.0 and True are equal in Python but not
         # in a query (MongoDB's types), and a value may be an unhashable list or object.
