@@ -66,6 +66,10 @@ def _documents() -> list[Document]:
         {"x": [FOUND, 2]},
         {"x": [math.nextafter(1e-300, 0)]},
         {"x": {"y": 1e-300}},
+        # Within arrays the path is built from the element's ``fullkey`` (an expression, not a
+        # parameter): the differential test met a missing parenthesis there.
+        {"x": [{"y": FOUND}, {"y": [1e300]}]},
+        {"x": [[{"y": 1e-300}]]},
     ]
     return docs
 
@@ -81,6 +85,8 @@ def _mongo_filters(value: float) -> list[dict[str, Any]]:
         {"x": {"$nin": [value]}},
         {"x": {"$elemMatch": {"$gte": value, "$lte": value}}},
         {"x.y": {"$lte": value}},
+        {"x.y": {"$gte": value}},
+        {"x.y": value},
     ]
 
 

@@ -316,7 +316,7 @@ class SqliteDialect(JsonDialect):
         reading clamped to an end of the band is that far from ``value``, on that side of it."""
         x = self.value(v)
         low, high = band(value)
-        exact = Sql("kb_number(o.data -> ") + self.path(v) + Sql(f") {sym} ?", [value])
+        exact = Sql("kb_number(o.data -> (") + self.path(v) + Sql(f")) {sym} ?", [value])
         if sym == "=":
             return Sql("(") + x + Sql(" BETWEEN ? AND ? AND ", [low, high]) + exact + Sql(")")
         below, above = ("0", "1") if sym in (">", ">=") else ("1", "0")
