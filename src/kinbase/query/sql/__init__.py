@@ -253,7 +253,7 @@ def compile_find(
         texts += [separator, term.text, " DESC" if descending else ""]
         params += term.params
         separator = ", "
-    walk = walked and sort_index is not None
+    texts += [separator, "o.oid", tie_dir]
     if ctx.dialect == "sqlite" and query.skip:
         # SQLite 3.51 runs a top-level ``EXISTS`` over several matching rows as a join that
         # stops at the first ("SCAN ... EXISTS"), but its OFFSET counts the rows that loop
@@ -261,10 +261,9 @@ def compile_find(
         # counted twice and returned anyway. The offset applies to the rows of a subquery with a
         # LIMIT, which SQLite does not flatten (a co-routine: it still stops after skip + limit).
         end = -1 if query.limit is None else min(query.limit + query.skip, INT64_MAX)
-        texts = ["SELECT * FROM (", *texts, separator, "o.oid", tie_dir, f" LIMIT {int(end)})", *window]
-        return Sql("".join(texts), [*params, *window_params], compiler.probed or walked, walk)
-    texts += [separator, "o.oid", tie_dir, *window]
-    return Sql("".join(texts), [*params, *window_params], compiler.probed or walked, walk)
+        texts = ["SELECT * FROM (", *texts, f" LIMIT {int(end)})"]
+    walk = walked and sort_index is not None
+    return Sql("".join([*texts, *window]), [*params, *window_params], compiler.probed or walked, walk)
 
 
 def _quick_top_n(
