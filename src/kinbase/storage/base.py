@@ -323,6 +323,18 @@ class Writer(Reader):
 
     # objects ------------------------------------------------------------------------------
     @abstractmethod
+    async def get_object_for_update(
+        self, parent: ParentRecord, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        """Lock the parent for the rest of the transaction, then read one of its objects as
+        committed: the read of a read-modify-write whose new version is computed outside
+        :meth:`put`'s builder (a check that raises, a field carried over, another object written
+        from it). A concurrent writer of the parent waits for this transaction, so what it read
+        cannot change before the commit. :meth:`get_object` takes no lock: on an engine whose
+        writers run concurrently (PostgreSQL), a version computed from it may overwrite a
+        write committed in between (a lost update)."""
+
+    @abstractmethod
     async def put(
         self,
         parent: ParentRecord,

@@ -273,6 +273,13 @@ class ParentWriter(SqlReader, Writer):
     async def lock_parent(self, parent: ParentRecord) -> ParentRecord:
         return await self._lock(parent)
 
+    async def get_object_for_update(
+        self, parent: ParentRecord, object_id: str, *, include_deleted: bool = False
+    ) -> StoredObject | None:
+        check_text(object_id)
+        _, found, _ = await self._lock_with(parent, object_id, include_deleted=include_deleted)
+        return found
+
     async def update_parent_settings(self, parent: ParentRecord, settings: Mapping[str, Any]) -> ParentRecord:
         locked = await self._lock(parent)
         merged = dict(settings)

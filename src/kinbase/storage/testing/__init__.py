@@ -269,6 +269,33 @@ class StorageContract(ReadContract):
         assert counter is not None and orjson.loads(counter.data)["n"] == 2
         assert late is not None and orjson.loads(late.data)["n"] == 2
 
+    async def test_a_read_for_update_holds_off_other_writers(
+        self, storage: StorageBackend, app: AppRecord
+    ) -> None:
+        """A version computed outside the builder from get_object_for_update is not overwritten
+        by, and does not overwrite, a writer that read the object at the same time."""
+        parent = await new_parent(storage, app)
+        await put_doc(storage, parent, "counter", {"n": 0})
+
+        async def bump(i: int) -> None:
+            async with storage.writer() as w:
+                current = await w.get_object_for_update(parent, "counter")
+                assert current is not None
+                n = orjson.loads(current.data)["n"] + 1
+                await asyncio.sleep(0.005 * (i % 3))  # the caller's own awaits (not timed)
+                await w.put(parent, "counter", lambda ctx: NewVersion(data={"n": n}))
+
+        await asyncio.gather(*(bump(i) for i in range(12)))
+        async with storage.reader() as r:
+            counter = await r.get_object(parent, "counter")
+        assert counter is not None and orjson.loads(counter.data)["n"] == 12
+        async with storage.writer() as w:
+            assert await w.get_object_for_update(parent, "missing") is None
+            await w.delete(parent, "counter")
+            assert await w.get_object_for_update(parent, "counter") is None
+            tombstone = await w.get_object_for_update(parent, "counter", include_deleted=True)
+            assert tombstone is not None and tombstone.deleted
+
     async def test_requested_stamps(self, storage: StorageBackend, app: AppRecord) -> None:
         parent = await new_parent(storage, app)
         future = now_ms() + 60_000
