@@ -113,6 +113,27 @@ async def test_a_second_writer_is_refused_while_one_uploads(core: Core, app: App
     assert (await first).complete
 
 
+async def test_a_lease_renewed_as_the_upload_completes_does_not_undo_it(core: Core, app: AppRecord) -> None:
+    """The lease of a slow upload is renewed while it completes: a renewal that read the entry
+    before the completion committed must not write it back as uploading (a lost update on
+    PostgreSQL, whose writers run concurrently; the last CI failure of a slow S3 upload)."""
+    ledger = core.files.ledger
+    key = f"{app.id}/kinvey/race/{secrets.token_hex(4)}"
+    async with core.storage.writer() as writer:
+        await ledger.reserve(writer, app, key, owner={"area": "none"}, content_type="text/plain", size=4)
+    _, holder = await ledger.lease(app, key, 60)
+
+    async def complete() -> None:
+        async with core.storage.writer() as writer:
+            await ledger.mark_stored(writer, app, key, 4)
+
+    await asyncio.gather(*(ledger.renew(app, key, holder, 60) for _ in range(6)), complete())
+    async with core.storage.reader() as reader:
+        entry = await ledger.get(reader, app.id, key)
+    assert entry is not None and entry.stored and entry.size == 4 and not entry.lease
+    assert not await ledger.renew(app, key, holder, 60)  # the completion ended the lease
+
+
 async def test_the_collector_removes_what_nobody_owns(
     core: Core, app: AppRecord, storage: StorageBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:

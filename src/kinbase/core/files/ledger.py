@@ -12,6 +12,12 @@ checked under the parent's lock. Dropping an entry (a file deleted or replaced, 
 tombstones it in the caller's transaction; the bytes go after the commit: :meth:`BlobLedger.discard`
 checks the tombstone is committed before it deletes anything, so a rolled-back transaction never
 loses bytes, and whatever a crash leaves behind the collector removes.
+
+Lock order. A transaction that writes the ledger locks the owner's parent first (the Kinvey
+files, the Kinto record's collection), then the ledger, then the usage: writers of one app on an
+engine whose writers run concurrently (PostgreSQL) then never wait on each other in a cycle. An
+entry is read for a change with :meth:`~kinbase.storage.base.Writer.get_object_for_update`, so a
+lease renewed at the moment an upload completes cannot write the entry back as uploading.
 """
 
 from __future__ import annotations
@@ -169,7 +175,6 @@ class BlobLedger:
         limit = self.limits(app).max_file_bytes
         if size > limit:
             raise FileTooLarge(limit, size)
-        await self._adjust(writer, app, size, check=True)
         parent = await writer.ensure_parent(app.id, LEDGER, "")
         now = now_ms()
         data: Document = {
@@ -186,6 +191,7 @@ class BlobLedger:
             return NewVersion(data)
 
         await writer.put(parent, key, build)
+        await self._adjust(writer, app, size, check=True)  # after the entry (the lock order)
 
     async def mark_stored(
         self, writer: Writer, app: AppRecord, key: str, size: int, sha256: str | None = None, **extra: Any
@@ -197,7 +203,7 @@ class BlobLedger:
             QuotaExceeded: the file grew past its reservation and past the quota.
         """
         parent = await writer.ensure_parent(app.id, LEDGER, "")
-        current = await writer.get_object(parent, key)
+        current = await writer.get_object_for_update(parent, key)
         if current is None:
             raise UploadGone()
         entry = LedgerEntry.of(current)
@@ -230,7 +236,7 @@ class BlobLedger:
         """Keep ``key``'s bytes (and its quota) but detach them from their owner (``keep_old_files``):
         no owner's deletion reaches them any more."""
         parent = await writer.ensure_parent(app.id, LEDGER, "")
-        current = await writer.get_object(parent, key)
+        current = await writer.get_object_for_update(parent, key)
         if current is None:
             return
         entry = LedgerEntry.of(current)
@@ -249,7 +255,7 @@ class BlobLedger:
         holder = secrets.token_hex(8)
         async with self.storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, LEDGER, "")
-            current = await writer.get_object(parent, key)
+            current = await writer.get_object_for_update(parent, key)
             if current is None:
                 raise UploadGone()
             entry = LedgerEntry.of(current)
@@ -269,7 +275,7 @@ class BlobLedger:
             return
         async with self.storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, LEDGER, "")
-            current = await writer.get_object(parent, key)
+            current = await writer.get_object_for_update(parent, key)
             if current is None:
                 return
             entry = LedgerEntry.of(current)
@@ -283,7 +289,7 @@ class BlobLedger:
         """Extend ``holder``'s lease to ``seconds`` from now; False when it is no longer held."""
         async with self.storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, LEDGER, "")
-            current = await writer.get_object(parent, key)
+            current = await writer.get_object_for_update(parent, key)
             if current is None:
                 return False
             entry = LedgerEntry.of(current)

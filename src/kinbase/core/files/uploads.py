@@ -31,8 +31,10 @@ __all__ = ["Finisher", "ResumableUploads", "UploadProgress", "UploadRange", "sta
 
 logger = logging.getLogger("kinbase.files")
 
-Finisher = Callable[[Writer, LedgerEntry], Awaitable[Any]]
-"""Called inside the transaction that records a finished upload (the owner updates its metadata)."""
+Finisher = Callable[[Writer, int], Awaitable[Any]]
+"""Called with the file's size inside the transaction that records a finished upload, before the
+ledger is written (the owner updates its metadata, locking its parent first: the ledger's lock
+order)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +217,10 @@ class ResumableUploads:
         if info is None:
             info = await self.store.complete(key)
         async with self.ledger.storage.writer() as writer:
-            entry = await self.ledger.mark_stored(writer, app, key, info.size, info.sha256)
-            result = await finish(writer, entry)
+            result = await finish(writer, info.size)
+            await self.ledger.mark_stored(writer, app, key, info.size, info.sha256)
         return UploadProgress(info.size, info.size, True, result)
 
     async def _finished(self, app: AppRecord, entry: LedgerEntry, finish: Finisher) -> Any:
         async with self.ledger.storage.writer() as writer:
-            return await finish(writer, entry)
+            return await finish(writer, entry.size)

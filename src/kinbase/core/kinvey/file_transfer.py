@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from kinbase.core.files.errors import FileNotFound, UploadGone
-from kinbase.core.files.ledger import BlobLedger, LedgerEntry
+from kinbase.core.files.ledger import BlobLedger
 from kinbase.core.files.signing import LinkInvalid, LinkSigner, Purpose
 from kinbase.core.files.uploads import ResumableUploads, UploadProgress, UploadRange
 from kinbase.core.kinvey.access import Caller, acl_filter
@@ -122,8 +122,8 @@ class FileTransfer:
         blob = stored_blob(doc)
         declared = doc.get("size")
 
-        async def finish(writer: Writer, entry: LedgerEntry) -> Document:
-            return await self._uploaded(writer, app, file_id, str(blob["v"]), entry)
+        async def finish(writer: Writer, size: int) -> Document:
+            return await self._uploaded(writer, app, file_id, str(blob["v"]), size)
 
         return await self.uploads.receive(
             app,
@@ -135,17 +135,17 @@ class FileTransfer:
         )
 
     async def _uploaded(
-        self, writer: Writer, app: AppRecord, file_id: str, version: str, entry: LedgerEntry
+        self, writer: Writer, app: AppRecord, file_id: str, version: str, size: int
     ) -> Document:
         """Record the finished upload in the file's metadata (same transaction as the ledger)."""
         parent = await writer.ensure_parent(app.id, FILES, "")
-        current = await writer.get_object(parent, file_id)
+        current = await writer.get_object_for_update(parent, file_id)
         if current is None or stored_blob(decode(current.data)).get("v") != version:
             raise UploadGone("The file was deleted or replaced during its upload.")
         doc = decode(current.data)
-        if stored_blob(doc).get("state") == "stored" and doc.get("size") == entry.size:
+        if stored_blob(doc).get("state") == "stored" and doc.get("size") == size:
             return public_doc(doc)
-        updated: Document = {**doc, "size": entry.size, "_blob": {**stored_blob(doc), "state": "stored"}}
+        updated: Document = {**doc, "size": size, "_blob": {**stored_blob(doc), "state": "stored"}}
         result = await writer.put(parent, file_id, lambda ctx: NewVersion(_with_lmt(updated, ctx.stamp)))
         return public_doc(decode(result.object.data))
 

@@ -156,7 +156,7 @@ class FileService:
         async with self.storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, FILES, "")
             policy = CollectionPolicy.of(parent.settings)
-            current = await writer.get_object(parent, file_id)
+            current = await writer.get_object_for_update(parent, file_id)  # first: the ledger's lock order
             if current is not None and create_only:
                 raise KinveyError("EntityAlreadyExists", f"A file with _id {file_id!r} already exists.")
             if current is None:
@@ -257,7 +257,7 @@ class FileService:
     async def remove(self, writer: Writer, app: AppRecord, caller: Caller, file_id: str) -> int:
         """Delete a file inside ``writer``'s transaction (its bytes go after the commit)."""
         parent = await writer.get_parent(app.id, FILES, "")
-        current = await writer.get_object(parent, file_id) if parent is not None else None
+        current = await writer.get_object_for_update(parent, file_id) if parent is not None else None
         if parent is None or current is None:
             raise KinveyError("BlobNotFound", f"There is no file {file_id!r}.")
         check_write(caller, CollectionPolicy.of(parent.settings))
