@@ -285,7 +285,7 @@ class EntityService:
         async with self._storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, APPDATA, collection)
             policy = CollectionPolicy.of(parent.settings)
-            current = await writer.get_object(parent, entity_id)
+            current = await writer.get_object_for_update(parent, entity_id)
             if current is None:
                 check_create(caller, policy)
             else:
@@ -345,7 +345,7 @@ class EntityService:
         """
         async with self._storage.writer() as writer:
             parent = await writer.get_parent(app.id, APPDATA, collection)
-            current = await writer.get_object(parent, entity_id) if parent is not None else None
+            current = await writer.get_object_for_update(parent, entity_id) if parent is not None else None
             if parent is None or current is None:
                 raise KinveyError("EntityNotFound", f"No entity {entity_id!r} in {collection!r}.")
             check_write(caller, CollectionPolicy.of(parent.settings))

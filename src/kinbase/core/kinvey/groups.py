@@ -98,7 +98,7 @@ class GroupService:
         async with self._storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, GROUPS, "")
             policy = CollectionPolicy.of(parent.settings)
-            current = await writer.get_object(parent, group_id)
+            current = await writer.get_object_for_update(parent, group_id)
             if current is not None:
                 if creating:
                     raise KinveyError("EntityAlreadyExists", f"The group {group_id!r} already exists.")
@@ -119,7 +119,7 @@ class GroupService:
     async def delete(self, app: AppRecord, caller: Caller, group_id: str) -> None:
         async with self._storage.writer() as writer:
             parent = await writer.get_parent(app.id, GROUPS, "")
-            found = await writer.get_object(parent, group_id) if parent is not None else None
+            found = await writer.get_object_for_update(parent, group_id) if parent is not None else None
             if parent is None or found is None:
                 raise KinveyError("EntityNotFound", f"No group {group_id!r}.")
             await check_access(writer, caller, found, "delete")
@@ -155,7 +155,7 @@ class RoleService:
         role_id = check_entity_id(body.get("_id", role_id or object_id()))
         async with self._storage.writer() as writer:
             parent = await writer.ensure_parent(app.id, ROLES, "")
-            if creating and await writer.get_object(parent, role_id) is not None:
+            if creating and await writer.get_object_for_update(parent, role_id) is not None:
                 raise KinveyError("EntityAlreadyExists", f"The role {role_id!r} already exists.")
             result = await writer.put(
                 parent, role_id, build_entity(body, role_id, caller, CollectionPolicy("private"), app)

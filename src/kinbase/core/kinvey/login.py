@@ -138,7 +138,7 @@ class LoginService:
         """
         async with self._storage.writer() as writer:
             users = await writer.ensure_parent(app.id, USERS, "")
-            current = await writer.get_object(users, user_id)
+            current = await writer.get_object_for_update(users, user_id)
             doc = fields(current) if current is not None else None
             if doc is None or "status" in (doc.get("_kmd") or {}):
                 raise KinveyError("InvalidCredentials", "The user was removed or disabled.")

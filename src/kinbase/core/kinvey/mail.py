@@ -155,7 +155,7 @@ class MailService:
         key = hashlib.sha256(token.encode()).hexdigest()
         async with self._storage.writer() as writer:
             parent = await writer.get_parent(app.id, MAIL_TOKENS, "")
-            found = await writer.get_object(parent, key) if parent is not None and token else None
+            found = await writer.get_object_for_update(parent, key) if parent is not None and token else None
             if parent is None or found is None:
                 return None
             record: dict[str, Any] = orjson.loads(found.data)

@@ -151,10 +151,12 @@ class UserService:
         user_id = object_id()
         hashed = await self.passwords.hash(password)
         async with self._storage.writer() as writer:
+            # the users first, the credentials after (every writer of both takes them in this
+            # order); locked before the check, so two sign-ups of one name cannot both pass it
+            users = await writer.lock_parent(await writer.ensure_parent(app.id, USERS, ""))
             creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
-            if await writer.get_object(creds, username) is not None:
+            if await writer.get_object_for_update(creds, username) is not None:
                 raise KinveyError("UserAlreadyExists", f"The username {username!r} is taken.")
-            users = await writer.ensure_parent(app.id, USERS, "")
             stored = await writer.put(users, user_id, user_builder(fields, user_id, self.policy(users)))
             await writer.put(
                 creds, username, lambda ctx: NewVersion({"user": user_id, "hash": hashed}, creator=user_id)
@@ -221,12 +223,12 @@ class UserService:
         # by one of the current parameters: the password is at hand only now.
         rehashed = await self.passwords.hash(password) if self.passwords.needs_rehash(stored_hash) else None
         async with self._storage.writer() as writer:
-            if rehashed is not None:
-                await self._rehash(writer, app, username, stored_hash, rehashed)
             users = await writer.ensure_parent(app.id, USERS, "")
-            current = await writer.get_object(users, user_id)
+            current = await writer.get_object_for_update(users, user_id)
             if current is None:
                 raise KinveyError("InvalidCredentials", "The user was removed meanwhile.")
+            if rehashed is not None:
+                await self._rehash(writer, app, username, stored_hash, rehashed)
             fields = _doc(current.data)
             kmd = {"llt": iso_of(now_ms())}
             stored = await writer.put(
@@ -291,7 +293,7 @@ class UserService:
         hashed = await self.passwords.hash(new_password) if new_password is not None else None
         async with self._storage.writer() as writer:
             users = await writer.ensure_parent(app.id, USERS, "")
-            current = await writer.get_object(users, user_id)
+            current = await writer.get_object_for_update(users, user_id)
             if current is None:
                 raise KinveyError("UserNotFound", f"No user {user_id!r}.")
             await check_access(writer, caller, current, "update")
@@ -311,7 +313,7 @@ class UserService:
         self, writer: Writer, app: AppRecord, user_id: str, old: str, new: str, hashed: str | None
     ) -> None:
         creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
-        record_obj = await writer.get_object(creds, old)
+        record_obj = await writer.get_object_for_update(creds, old)
         record: dict[str, Any] = (
             _doc(record_obj.data) if record_obj is not None else {"user": user_id, "hash": ""}
         )
@@ -333,7 +335,7 @@ class UserService:
         password changed meanwhile stays changed); sessions are left alone: the password is the
         same."""
         creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
-        found = await writer.get_object(creds, username)
+        found = await writer.get_object_for_update(creds, username)
         record = _doc(found.data) if found is not None else None
         if record is None or record.get("hash") != verified:
             return
@@ -344,7 +346,7 @@ class UserService:
         """Replace the password of ``user_id`` and revoke its sessions (reset flow), inside
         ``writer``'s transaction: the caller calls ``sessions.changed(app)`` once it committed."""
         users = await writer.ensure_parent(app.id, USERS, "")
-        current = await writer.get_object(users, user_id)
+        current = await writer.get_object_for_update(users, user_id)
         if current is None:
             raise KinveyError("UserNotFound", f"No user {user_id!r}.")
         name = str(_doc(current.data).get("username"))
@@ -354,7 +356,7 @@ class UserService:
 
     async def _set_status(self, writer: Writer, app: AppRecord, user_id: str, disabled: bool) -> None:
         users = await writer.ensure_parent(app.id, USERS, "")
-        current = await writer.get_object(users, user_id)
+        current = await writer.get_object_for_update(users, user_id)
         if current is None:
             raise KinveyError("UserNotFound", f"No user {user_id!r}.")
         doc = _doc(current.data)
@@ -366,7 +368,7 @@ class UserService:
         )
         creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
         name = str(doc.get("username"))
-        record_obj = await writer.get_object(creds, name)
+        record_obj = await writer.get_object_for_update(creds, name)
         if record_obj is not None:
             record = {**_doc(record_obj.data), "disabled": disabled}
             await writer.put(creds, name, lambda ctx: NewVersion(record, creator=user_id))
@@ -384,7 +386,7 @@ class UserService:
             raise refuse("Only the master secret may hard-delete users.")
         async with self._storage.writer() as writer:
             users = await writer.ensure_parent(app.id, USERS, "")
-            current = await writer.get_object(users, user_id)
+            current = await writer.get_object_for_update(users, user_id)
             if current is None:
                 raise KinveyError("UserNotFound", f"No user {user_id!r}.")
             await check_access(writer, caller, current, "delete")
@@ -437,7 +439,7 @@ class UserService:
 
     async def verify_email(self, writer: Writer, app: AppRecord, user_id: str, email: str) -> bool:
         users = await writer.ensure_parent(app.id, USERS, "")
-        current = await writer.get_object(users, user_id)
+        current = await writer.get_object_for_update(users, user_id)
         if current is None:
             return False
         doc = _doc(current.data)

@@ -94,7 +94,7 @@ class DeviceService:
         """Forget the token if it is registered for this user; False if it was not."""
         async with self._storage.writer() as writer:
             parent = await writer.get_parent(app.id, DEVICES, "")
-            current = await writer.get_object(parent, device.key) if parent is not None else None
+            current = await writer.get_object_for_update(parent, device.key) if parent is not None else None
             if parent is None or current is None or fields(current).get("userId") != device.user_id:
                 return False
             await writer.delete(parent, device.key)

@@ -151,7 +151,7 @@ class AuthenticatorStore:
         parent = await writer.get_parent(app_id, AUTHENTICATORS, "")
         if parent is None or not aid:
             return False
-        found = await writer.get_object(parent, aid)
+        found = await writer.get_object_for_update(parent, aid)
         if found is None or fields(found).get("user") != user_id:
             return False
         return await writer.delete(parent, aid) is not None
