@@ -63,3 +63,13 @@ async def test_logins_do_not_undo_a_profile_update(storage: StorageBackend, app:
         await asyncio.gather(*(login() for _ in range(4)), update, *(login() for _ in range(4)))
         stored = await kinvey.users.stored(app, user_id)
         assert stored is not None and orjson.loads(stored.data).get("nickname") == f"bob-{round_}"
+
+
+async def test_a_mail_token_is_redeemed_once(storage: StorageBackend, app: AppRecord) -> None:
+    kinvey = _services(storage)
+    for _ in range(5):
+        token = await kinvey.mail._token(app, "reset", "u1", "u1@example.com")
+        redeemed = await asyncio.gather(
+            *(kinvey.mail.redeem(app, token, "reset", consume=True) for _ in range(6))
+        )
+        assert sum(r is not None for r in redeemed) == 1
