@@ -312,6 +312,8 @@ class UserService:
     async def _move_credentials(
         self, writer: Writer, app: AppRecord, user_id: str, old: str, new: str, hashed: str | None
     ) -> None:
+        if new == old and hashed is None:
+            return  # nothing to change (and no lock to take)
         creds = await writer.ensure_parent(app.id, CREDENTIALS, "")
         record_obj = await writer.get_object_for_update(creds, old)
         record: dict[str, Any] = (
