@@ -4,8 +4,10 @@ record, its collection or its bucket."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -261,3 +263,30 @@ async def test_attachment_metadata_cannot_be_changed_by_hand(core: Core, storage
         )
     await core.kinto.objects.patch(alice, record(), Patch("json", Body({"title": "ok"})), Conditions())
     assert (await _record(core, alice, record()))["attachment"] == attached.attachment
+
+
+async def test_the_collector_leaves_an_attachment_in_flight_alone(
+    core: Core, storage: StorageBackend
+) -> None:
+    """The entry of an attachment is written before its bytes and its record: a collection that
+    runs while the bytes arrive (the record not created yet) must not take it for an orphan."""
+    app = await _app(storage)
+    alice = ctx_of(core, app, "alice")
+    await _collection(core, alice)
+    arrived, go_on = asyncio.Event(), asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        yield b"first half, "
+        arrived.set()
+        await go_on.wait()
+        yield b"second half"
+
+    attaching = asyncio.create_task(
+        core.files.attachments.attach(alice, record("new"), IncomingFile("a.txt", "text/plain", slow(), None))
+    )
+    await arrived.wait()
+    report = await core.files.collector.collect()
+    assert report.errors == []
+    go_on.set()
+    result = await attaching
+    assert await _read(core, app, result.attachment["location"]) == b"first half, second half"

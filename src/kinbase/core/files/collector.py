@@ -8,8 +8,9 @@ idempotent, so workers running it together only repeat each other. For each app,
    upload sessions nobody owns; a short grace period covers stores that list lazily;
 2. uploads that got no byte for ``upload_session_seconds`` are dropped with their bytes (the
    quota they reserved comes back);
-3. entries whose owner no longer points at them (a metadata change that bypassed the services)
-   are dropped, as each owner's validator says;
+3. stored entries whose owner no longer points at them (a metadata change that bypassed the
+   services) are dropped, as each owner's validator says (an unfinished upload's owner may not
+   point at it yet: step 2 decides its fate);
 4. leftovers of interrupted ``put`` calls are swept, and ledger tombstones older than a day purged.
 """
 
@@ -115,7 +116,9 @@ class FileCollector:
                     doomed.append(entry.key)
             areas: dict[str, list[LedgerEntry]] = {}
             for entry in entries:
-                if not entry.owner.get("kept"):
+                # an upload's owner may not point at it yet (a Kinto record is written with the
+                # completion): unfinished uploads go by the rule above, not by their owner
+                if entry.stored and not entry.owner.get("kept"):
                     areas.setdefault(str(entry.owner.get("area", "")), []).append(entry)
             for area, owned in areas.items():
                 check = self.owners.get(area)
