@@ -73,3 +73,14 @@ async def test_a_mail_token_is_redeemed_once(storage: StorageBackend, app: AppRe
             *(kinvey.mail.redeem(app, token, "reset", consume=True) for _ in range(6))
         )
         assert sum(r is not None for r in redeemed) == 1
+
+
+async def test_a_reset_token_sets_one_password(storage: StorageBackend, app: AppRecord) -> None:
+    kinvey = _services(storage)
+    signed = await kinvey.users.signup(app, {"username": "cid", "password": "old"}, with_token=False)
+    token = await kinvey.mail._token(app, "reset", signed.user["_id"], "cid@example.com")
+    done = await asyncio.gather(*(kinvey.mail.finish_reset(app, token, f"new-{i}") for i in range(4)))
+    assert done.count(True) == 1
+    chosen = f"new-{done.index(True)}"
+    assert await kinvey.users.check_password(app, "cid", chosen, None) is not None
+    assert not await kinvey.mail.finish_reset(app, token, "again")

@@ -21,7 +21,7 @@ import orjson
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.kinvey.users import UserService
 from kinbase.settings import Settings
-from kinbase.storage.base import AppRecord, NewVersion, StorageBackend
+from kinbase.storage.base import AppRecord, NewVersion, StorageBackend, Writer
 from kinbase.storage.stamps import now_ms
 
 __all__ = ["MAIL_TOKENS", "MailService", "flex_email"]
@@ -152,17 +152,25 @@ class MailService:
         self, app: AppRecord, token: str, purpose: str, *, consume: bool
     ) -> dict[str, Any] | None:
         """The record of a valid token for ``purpose`` (deleted when ``consume``), or None."""
-        key = hashlib.sha256(token.encode()).hexdigest()
         async with self._storage.writer() as writer:
-            parent = await writer.get_parent(app.id, MAIL_TOKENS, "")
-            found = await writer.get_object_for_update(parent, key) if parent is not None and token else None
-            if parent is None or found is None:
-                return None
-            record: dict[str, Any] = orjson.loads(found.data)
-            if record.get("purpose") != purpose or int(record.get("expires", 0)) <= now_ms():
-                return None
-            if consume:
-                await writer.delete(parent, key)
+            return await self._redeem(writer, app, token, purpose, consume=consume)
+
+    @staticmethod
+    async def _redeem(
+        writer: Writer, app: AppRecord, token: str, purpose: str, *, consume: bool
+    ) -> dict[str, Any] | None:
+        """:meth:`redeem` in ``writer``'s transaction: the token's parent stays locked until the
+        commit, so two requests cannot both spend it."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        parent = await writer.get_parent(app.id, MAIL_TOKENS, "")
+        found = await writer.get_object_for_update(parent, key) if parent is not None and token else None
+        if parent is None or found is None:
+            return None
+        record: dict[str, Any] = orjson.loads(found.data)
+        if record.get("purpose") != purpose or int(record.get("expires", 0)) <= now_ms():
+            return None
+        if consume:
+            await writer.delete(parent, key)
         return record
 
     async def start_reset(self, app: AppRecord, login: str, base_url: str) -> None:
@@ -181,13 +189,14 @@ class MailService:
             )
 
     async def finish_reset(self, app: AppRecord, token: str, password: str) -> bool:
-        record = await self.redeem(app, token, "reset", consume=False)
-        if record is None:
-            return False
+        # spent in the transaction that sets the password: a second request with the same token
+        # waits for it, then finds the token gone (a failure leaves it unspent)
         async with self._storage.writer() as writer:
+            record = await self._redeem(writer, app, token, "reset", consume=True)
+            if record is None:
+                return False
             await self._users.set_password(writer, app, str(record["user"]), password)
         await self._users.sessions.changed(app)
-        await self.redeem(app, token, "reset", consume=True)
         return True
 
     async def start_verification(self, app: AppRecord, login: str, base_url: str) -> None:
