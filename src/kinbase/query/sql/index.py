@@ -24,7 +24,7 @@ from kinbase.query.ast import MISSING, Eq, Exists, In, IndexDef, Node, Range, Re
 from kinbase.query.evaluate import walk
 from kinbase.query.regex import translate
 from kinbase.query.sql.base import Cond, Sql, fmt, join, or_
-from kinbase.query.sql.sqlite import successor
+from kinbase.query.sql.comparisons import SYMBOLS, successor
 from kinbase.query.values import R_ARRAY, R_BOOL, R_NULL, R_NUMBER, R_OBJECT, R_STRING, is_number
 from kinbase.types import Document, JSONValue, Path
 
@@ -100,7 +100,6 @@ def _scalar(value: JSONValue, ph: str) -> tuple[Sql, bool] | None:
     return None
 
 
-_SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _RELAXED: Final = {"gt": ">=", "gte": ">=", "lt": "<=", "lte": "<="}
 
 
@@ -145,12 +144,12 @@ def _row_condition(node: Node, ph: str) -> tuple[Sql, bool] | None:
     if isinstance(node, Range):
         value = node.value
         if isinstance(value, bool):
-            return Sql(f"(fv.t = {R_BOOL} AND fv.n {_SYM[node.op]} {ph})", [1.0 if value else 0.0]), True
+            return Sql(f"(fv.t = {R_BOOL} AND fv.n {SYMBOLS[node.op]} {ph})", [1.0 if value else 0.0]), True
         if isinstance(value, int | float):
-            return Sql(f"(fv.t = {R_NUMBER} AND fv.n {_SYM[node.op]} {ph})", [float(value)]), True
+            return Sql(f"(fv.t = {R_NUMBER} AND fv.n {SYMBOLS[node.op]} {ph})", [float(value)]), True
         if isinstance(value, str):
             exact = len(value) < PREFIX
-            op = _SYM[node.op] if exact else _RELAXED[node.op]
+            op = SYMBOLS[node.op] if exact else _RELAXED[node.op]
             return Sql(f"(fv.t = {R_STRING} AND fv.n = 0 AND fv.s {op} {ph})", [value[:PREFIX]]), exact
         return None
     if isinstance(node, Exists) and node.present:

@@ -18,14 +18,13 @@ import orjson
 
 from kinbase.query.regex import RegexProgram
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
+from kinbase.query.sql.comparisons import SYMBOLS, bool_kinds, int_bound, int_equal, prefix_range
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
-from kinbase.query.sql.sqlite import _bool_kinds, int_bound, int_equal, prefix_range
 from kinbase.query.values import R_EMPTY, TWO_53, TWO_63
 from kinbase.types import JSONValue
 
 __all__ = ["PostgresDialect"]
 
-_SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _TEXT: Final = '({} #>> ARRAY[]::text[]) COLLATE "C"'
 """The text of a jsonb string (template taking the jsonb expression), ordered by code point."""
 
@@ -195,10 +194,10 @@ class PostgresDialect(JsonDialect):
 
     def compare(self, v: Val, op: RangeOp, value: int | float | str | bool) -> Cond:
         if isinstance(value, bool):
-            return self.kind_in(v, _bool_kinds(op, value))
+            return self.kind_in(v, bool_kinds(op, value))
         if v.column is not None:
             if v.column_kind == "string":
-                return Sql(f"{v.column} {_SYM[op]} %s", [value]) if isinstance(value, str) else False
+                return Sql(f"{v.column} {SYMBOLS[op]} %s", [value]) if isinstance(value, str) else False
             if isinstance(value, str):
                 return False
             bound = int_bound(op, value)
@@ -207,9 +206,9 @@ class PostgresDialect(JsonDialect):
             return Sql(f"{v.column} {bound[0]} %s", [bound[1]])
         x = self.expr(v)
         if isinstance(value, str):
-            test = fmt("(jsonb_typeof({}) = 'string' AND " + _TEXT + " " + _SYM[op] + " %s)", x, x)
+            test = fmt("(jsonb_typeof({}) = 'string' AND " + _TEXT + " " + SYMBOLS[op] + " %s)", x, x)
             return test + Sql("", [value])
-        return self._float_test(v, _SYM[op] + " %s", [float(value)])
+        return self._float_test(v, SYMBOLS[op] + " %s", [float(value)])
 
     def regex(self, v: Val, program: RegexProgram) -> Cond:
         if v.column is not None:

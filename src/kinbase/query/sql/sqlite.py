@@ -29,14 +29,14 @@ import orjson
 
 from kinbase.query.regex import RegexProgram, matcher
 from kinbase.query.sql.base import Cond, Sql, and_, fmt, or_, render
+from kinbase.query.sql.comparisons import SYMBOLS, bool_kinds, int_bound, int_equal, prefix_range
 from kinbase.query.sql.dialect import JsonDialect, RangeOp, Val
 from kinbase.query.sql.quick import quick_refuse
-from kinbase.query.values import INT64_MAX, INT64_MIN, TWO_53, is_number, json_equal
+from kinbase.query.values import TWO_53, json_equal
 from kinbase.types import JSONValue
 
 __all__ = ["SqliteDialect", "register_sqlite_functions"]
 
-_SYM: Final = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _NUMBER: Final = frozenset({"number"})
 PLAIN_MIN: Final = 1e-75
 PLAIN_MAX: Final = 1e75
@@ -79,27 +79,6 @@ def band(value: float) -> tuple[float, float]:
     for _ in range(BAND_ULPS):
         low, high = math.nextafter(low, -math.inf), math.nextafter(high, math.inf)
     return low, high
-
-
-def int_bound(op: RangeOp, value: int | float) -> tuple[str, int] | bool:
-    """An integer column compared to a number: the equivalent integer comparison, or a constant."""
-    if isinstance(value, float) and not value.is_integer():
-        value = math.floor(value) if op in ("gt", "lte") else math.ceil(value)
-    value = int(value)
-    if value > INT64_MAX:
-        return op in ("lt", "lte")
-    if value < INT64_MIN:
-        return op in ("gt", "gte")
-    return _SYM[op], value
-
-
-def int_equal(value: JSONValue) -> int | None:
-    """The integer an integer column must equal to JSON-equal ``value`` (None: none can)."""
-    if is_number(value):
-        assert isinstance(value, int | float)
-        if (isinstance(value, int) or value.is_integer()) and INT64_MIN <= value <= INT64_MAX:
-            return int(value)
-    return None
 
 
 class SqliteDialect(JsonDialect):
@@ -286,10 +265,10 @@ class SqliteDialect(JsonDialect):
 
     def compare(self, v: Val, op: RangeOp, value: int | float | str | bool) -> Cond:
         if isinstance(value, bool):
-            return self.kind_in(v, _bool_kinds(op, value))
+            return self.kind_in(v, bool_kinds(op, value))
         if v.column is not None:
             if v.column_kind == "string":
-                return Sql(f"{v.column} {_SYM[op]} ?", [value]) if isinstance(value, str) else False
+                return Sql(f"{v.column} {SYMBOLS[op]} ?", [value]) if isinstance(value, str) else False
             if isinstance(value, str):
                 return False
             bound = int_bound(op, value)
@@ -297,14 +276,14 @@ class SqliteDialect(JsonDialect):
                 return bound
             return Sql(f"{v.column} {bound[0]} ?", [bound[1]])
         if isinstance(value, str):
-            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+            test = fmt("{} " + SYMBOLS[op] + " ?", self.value(v)) + Sql("", [value])
             return and_(self.kind_in(v, frozenset({"string"})), test)
         if not plain_number(float(value)):
-            test = self.number_test(v, _SYM[op], float(value))
+            test = self.number_test(v, SYMBOLS[op], float(value))
         elif abs(value) >= TWO_53:
-            test = fmt("{} + 0.0 " + _SYM[op] + " ?", self.value(v)) + Sql("", [float(value)])
+            test = fmt("{} + 0.0 " + SYMBOLS[op] + " ?", self.value(v)) + Sql("", [float(value)])
         else:
-            test = fmt("{} " + _SYM[op] + " ?", self.value(v)) + Sql("", [value])
+            test = fmt("{} " + SYMBOLS[op] + " ?", self.value(v)) + Sql("", [value])
         return and_(self.kind_in(v, _NUMBER), test)
 
     def number_test(self, v: Val, sym: str, value: float) -> Sql:
@@ -468,43 +447,6 @@ class SqliteDialect(JsonDialect):
         if isinstance(c, bool):
             return Sql("1" if c else "0")
         return fmt("CASE WHEN {} THEN 1 ELSE 0 END", render(c))
-
-
-def _bool_kinds(op: RangeOp, value: bool) -> frozenset[str]:
-    """Booleans compared to a boolean (false < true)."""
-    table: dict[tuple[str, bool], tuple[str, ...]] = {
-        ("gt", False): ("true",),
-        ("gte", False): ("true", "false"),
-        ("lt", False): (),
-        ("lte", False): ("false",),
-        ("gt", True): (),
-        ("gte", True): ("true",),
-        ("lt", True): ("false",),
-        ("lte", True): ("true", "false"),
-    }
-    return frozenset(table[(op, value)])
-
-
-def successor(prefix: str) -> str | None:
-    """The least string greater than every string starting with ``prefix`` (None: there is none)."""
-    chars = list(prefix)
-    while chars:
-        o = ord(chars[-1])
-        if o < 0x10FFFF:
-            chars[-1] = chr(0xE000 if o == 0xD7FF else o + 1)
-            return "".join(chars)
-        chars.pop()
-    return None
-
-
-def prefix_range(column: str, prefix: str | None, placeholder: str) -> Cond:
-    """``column`` starts with ``prefix`` as a range an index can seek (None or '': no condition)."""
-    if not prefix:
-        return True
-    upper = successor(prefix)
-    if upper is None:
-        return Sql(f"{column} >= {placeholder}", [prefix])
-    return Sql(f"({column} >= {placeholder} AND {column} < {placeholder})", [prefix, upper])
 
 
 def register_sqlite_functions(conn: sqlite3.Connection) -> None:
