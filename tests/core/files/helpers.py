@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -68,6 +69,24 @@ async def create_file(
     progress = await upload(core, app, doc["_uploadURL"], data)
     assert progress.complete
     return await core.files.kinvey.get(app, caller, doc["_id"], OPTIONS)
+
+
+class Paused:
+    """A body sent in two halves, paused in between: ``sent`` is set once the first half is
+    read; the second follows ``resume()``."""
+
+    def __init__(self, first: bytes, second: bytes) -> None:
+        self.first, self.second = first, second
+        self.sent, self._resumed = asyncio.Event(), asyncio.Event()
+
+    def resume(self) -> None:
+        self._resumed.set()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.first
+        self.sent.set()
+        await self._resumed.wait()
+        yield self.second
 
 
 async def eventually(predicate: Any, timeout: float = 15.0) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -23,7 +22,7 @@ from kinbase.core.services import Core
 from kinbase.errors import NotAuthenticated, PermissionDenied
 from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.blobs.testing import chunked
-from tests.core.files.helpers import eventually
+from tests.core.files.helpers import Paused, eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -273,20 +272,15 @@ async def test_the_collector_leaves_an_attachment_in_flight_alone(
     app = await _app(storage)
     alice = ctx_of(core, app, "alice")
     await _collection(core, alice)
-    arrived, go_on = asyncio.Event(), asyncio.Event()
-
-    async def slow() -> AsyncIterator[bytes]:
-        yield b"first half, "
-        arrived.set()
-        await go_on.wait()
-        yield b"second half"
-
+    body = Paused(b"first half, ", b"second half")
     attaching = asyncio.create_task(
-        core.files.attachments.attach(alice, record("new"), IncomingFile("a.txt", "text/plain", slow(), None))
+        core.files.attachments.attach(
+            alice, record("new"), IncomingFile("a.txt", "text/plain", body.chunks(), None)
+        )
     )
-    await arrived.wait()
+    await body.sent.wait()
     report = await core.files.collector.collect()
     assert report.errors == []
-    go_on.set()
+    body.resume()
     result = await attaching
     assert await _read(core, app, result.attachment["location"]) == b"first half, second half"

@@ -16,7 +16,7 @@ from kinbase.core.services import Core
 from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.blobs import UploadBusy
 from kinbase.storage.blobs.testing import chunked
-from tests.core.files.helpers import OPTIONS, create_file, download, parse_link, upload, user
+from tests.core.files.helpers import OPTIONS, Paused, create_file, download, parse_link, upload, user
 from tests.core.files.test_kinvey_files import _save
 
 pytestmark = pytest.mark.anyio
@@ -97,19 +97,14 @@ async def test_a_stalled_upload_is_cut_and_resumes(core: Core, app: AppRecord) -
 async def test_a_second_writer_is_refused_while_one_uploads(core: Core, app: AppRecord) -> None:
     doc, _ = await _save(core, app, ALICE, {"size": 8})
     _, file_id, _, token = parse_link(doc["_uploadURL"])
-    started, release = asyncio.Event(), asyncio.Event()
-
-    async def held() -> AsyncIterator[bytes]:
-        yield b"1234"
-        started.set()
-        await release.wait()
-        yield b"5678"
-
-    first = asyncio.create_task(core.files.transfer.upload(app, file_id, token, UploadRange(0, 7, 8), held()))
-    await started.wait()
+    held = Paused(b"1234", b"5678")
+    first = asyncio.create_task(
+        core.files.transfer.upload(app, file_id, token, UploadRange(0, 7, 8), held.chunks())
+    )
+    await held.sent.wait()
     with pytest.raises(UploadBusy):
         await core.files.transfer.upload(app, file_id, token, UploadRange(0, 7, 8), chunked(b"12345678"))
-    release.set()
+    held.resume()
     assert (await first).complete
 
 
