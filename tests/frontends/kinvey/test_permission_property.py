@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg import sql as pgsql
 
 from kinbase.app import create_app
 from kinbase.core.services import Core
@@ -258,6 +260,7 @@ async def check_users(
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_permissions_match_the_reference(engine: str, tmp_path: Path) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    schema = f"kbt_prop_{worker}_{os.getpid()}"
 
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     @given(scenarios())
@@ -267,9 +270,7 @@ def test_permissions_match_the_reference(engine: str, tmp_path: Path) -> None:
             if engine == "sqlite":
                 storage = SQLiteStorage(tmp_path / "prop.db")
             else:
-                storage = PostgreSQLStorage(
-                    POSTGRES_URL, min_size=1, max_size=2, schema=f"kbt_prop_{worker}_{os.getpid()}"
-                )
+                storage = PostgreSQLStorage(POSTGRES_URL, min_size=1, max_size=2, schema=schema)
             await storage.start()
             try:
                 await run(storage, tmp_path, s)
@@ -278,4 +279,9 @@ def test_permissions_match_the_reference(engine: str, tmp_path: Path) -> None:
 
         asyncio.run(main())
 
-    check()
+    try:
+        check()
+    finally:
+        if engine == "postgresql":  # the examples share it; dropped once they ran
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))

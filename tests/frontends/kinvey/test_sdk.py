@@ -62,6 +62,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     data = tmp_path_factory.mktemp("sdk-server")
     env = {**os.environ, "KINBASE_DATA_DIR": str(data), "KINBASE_LOG_LEVEL": "warning"}
     env.pop("KINBASE_CONFIG", None)
+    schema = ""
     if request.param == "postgresql":
         schema = f"kbt_sdk_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{os.getpid()}"
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
@@ -108,6 +109,9 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         proc.terminate()
         proc.wait(timeout=15)
         log.close()
+        if schema:
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                conn.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(schema)))
 
 
 def _run(script: str, server: Server) -> list[str]:
