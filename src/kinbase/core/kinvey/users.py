@@ -347,12 +347,13 @@ class UserService:
     async def set_password(self, writer: Writer, app: AppRecord, user_id: str, password: str) -> None:
         """Replace the password of ``user_id`` and revoke its sessions (reset flow), inside
         ``writer``'s transaction: the caller calls ``sessions.changed(app)`` once it committed."""
+        hashed = await self.passwords.hash(password)  # before the users' lock: a hash takes a while
         users = await writer.ensure_parent(app.id, USERS, "")
         current = await writer.get_object_for_update(users, user_id)
         if current is None:
             raise KinveyError("UserNotFound", f"No user {user_id!r}.")
         name = str(_doc(current.data).get("username"))
-        await self._move_credentials(writer, app, user_id, name, name, await self.passwords.hash(password))
+        await self._move_credentials(writer, app, user_id, name, name, hashed)
         await self.sessions.close_all(writer, app, user_id)
         await revoke(writer, app.id, user_id, ON_CREDENTIALS)
 
