@@ -63,7 +63,7 @@ def loaded() -> Iterator[tuple[Backends, CompileContext, CompileContext]]:
     backends = Backends(lite, pg)
     load(backends, items(6000), [STATUS_N, OWNER_STATUS_N])
     lite.execute("ANALYZE")
-    pg.conn.execute("ANALYZE")
+    pg.analyze()
     lite_ctx, pg_ctx = contexts()
     kw = {"compounds": (STATUS_N, OWNER_STATUS_N)}
     yield (

@@ -42,7 +42,7 @@ def loaded() -> Iterator[tuple[Backends, CompileContext, CompileContext]]:
     backends = Backends(lite, pg)
     backends.load(docs, SLOTS)
     lite.execute("ANALYZE")
-    pg.conn.execute("ANALYZE")
+    pg.analyze()
     ctx_lite, ctx_pg = contexts(index_defs(docs, SLOTS))
     yield backends, ctx_lite, ctx_pg
     lite.close()
