@@ -156,6 +156,44 @@ def test_a_change_through_one_worker_is_seen_by_the_other_at_once(
             assert locked.status_code == 429, locked.text
             assert locked.json()["error"] == "LoginThrottled"
 
+            # Kinto permissions, behind each worker's structure version (on PostgreSQL trusted
+            # through the feed, on SQLite through its commit marker): a collection's read given
+            # and taken away on A is in force on B at once, B having served the record before.
+            kinto = f"/kinto/{key}/v1"
+            for name in ("alice", "bob"):
+                made = call(
+                    a, "PUT", f"{kinto}/accounts/{name}", (name, "pw"), json={"data": {"password": "pw"}}
+                )
+                assert made.status_code == 201, made.text
+            alice, bob = ("alice", "pw"), ("bob", "pw")
+            coll = f"{kinto}/buckets/b/collections/c"
+            assert call(a, "PUT", f"{kinto}/buckets/b", alice, json={}).status_code == 201
+            assert call(a, "PUT", coll, alice, json={}).status_code == 201
+            assert call(a, "PUT", f"{coll}/records/r", alice, json={"data": {"n": 1}}).status_code == 201
+            for _ in range(2):  # B warms its structure version and its caches
+                assert call(b, "GET", f"{coll}/records/r", bob).status_code == 403
+                assert call(b, "GET", f"{coll}/records/r", alice).status_code == 200
+            given = call(a, "PATCH", coll, alice, json={"permissions": {"read": ["account:bob"]}})
+            assert given.status_code == 200, given.text
+            assert call(b, "GET", f"{coll}/records/r", bob).status_code == 200
+            assert call(b, "GET", f"{coll}/records", bob).json()["data"][0]["id"] == "r"
+            taken = call(a, "PATCH", coll, alice, json={"permissions": {"read": []}})
+            assert taken.status_code == 200, taken.text
+            assert call(b, "GET", f"{coll}/records/r", bob).status_code == 403
+            assert call(b, "GET", f"{coll}/records", bob).status_code == 403
+            # A batch on A that makes the bucket readable by everyone: B serves it at once.
+            batch = {
+                "requests": [
+                    {
+                        "method": "PATCH",
+                        "path": "/buckets/b",
+                        "body": {"permissions": {"read": ["system.Everyone"]}},
+                    }
+                ]
+            }
+            assert call(a, "POST", f"{kinto}/batch", alice, json=batch).status_code == 200
+            assert http.get(b.url + f"{coll}/records/r").status_code == 200
+
             # The app itself, deleted by another process (the CLI): both workers forget it at once.
             assert call(b, "GET", f"/appdata/{key}", (key, secret)).status_code == 200
             deleted = kinbase_cli("apps", "delete", key, "--yes", *args, env=env, cwd=tmp_path)

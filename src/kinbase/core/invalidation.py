@@ -26,7 +26,8 @@ What is never cached needs no message: Kinvey credentials are read on every requ
 (a verified password is remembered by an HMAC of the stored hash, so a new password never matches
 an old entry), entity ACLs are grant rows read with the entity, and the Kinto API keys every cache
 by the app's structure version, read once per request (on SQLite only when something was
-committed since the worker last read it).
+committed since the worker last read it; over a pushed feed only after a change of it was heard:
+topic ``kinto-structure``, :mod:`kinbase.core.kinto.principals`).
 
 A lost feed (Redis or the listening connection down) makes every cache untrusted until it is back:
 each check drops what is cached, so correctness never depends on the feed, only speed.
@@ -43,7 +44,7 @@ import orjson
 
 from kinbase.settings import Settings
 from kinbase.storage.base import StorageBackend
-from kinbase.storage.feed import Deliver, InvalidationFeed, Reset
+from kinbase.storage.feed import Deliver, InvalidationFeed, Reset, SubscribedFeed
 
 __all__ = ["ALL", "IN_REQUEST", "DatabaseFeed", "Invalidations", "create_invalidations"]
 
@@ -83,6 +84,15 @@ class Invalidations:
         """Whether this process hears the others (a started feed that is subscribed, or no
         other process to hear: no feed); while False every cache is bypassed."""
         return self._feed is None or (self.started and self._feed.connected)
+
+    @property
+    def pushed(self) -> bool:
+        """Whether :meth:`publish` returns only once every listening process has dropped its
+        copy (a subscription: Redis, PostgreSQL's ``NOTIFY``; or no feed, no other process), so
+        that what it invalidates may be trusted without a read per request while
+        :attr:`connected`. The database log (:class:`DatabaseFeed`) is read by each process when
+        it polls instead."""
+        return self._feed is None or isinstance(self._feed, SubscribedFeed)
 
     def on(self, topic: str, callback: Callable[[str], None]) -> None:
         """Call ``callback(key)`` whenever ``topic`` changes (``key`` may be :data:`ALL`)."""

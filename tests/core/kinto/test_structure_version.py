@@ -1,16 +1,23 @@
 """The Kinto structure version behind SQLite's commit marker: read again only after a commit (of
-any process), and always inside a write transaction, whose own bump moves no marker."""
+any process), and always inside a write transaction, whose own bump moves no marker. On
+PostgreSQL, behind the invalidation feed: read again only after a structure change was heard,
+never trusted while the feed is down or when a change was heard during the read."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from kinbase.core.kinto.principals import Membership
+from kinbase.core.kinto.context import after_commit, transaction
+from kinbase.core.kinto.principals import STRUCTURE_TOPIC, Membership
 from kinbase.core.kinto.store import KintoStore
-from kinbase.storage.base import AppRecord
+from kinbase.core.services import Core
+from kinbase.settings import Settings
+from kinbase.storage.base import AppRecord, StorageBackend
 from kinbase.storage.sqlite import SQLiteStorage
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +33,7 @@ class Counted(KintoStore):
         return await super().parent(*args, **kwargs)
 
 
-async def _app(storage: SQLiteStorage) -> AppRecord:
+async def _app(storage: StorageBackend) -> AppRecord:
     async with storage.writer() as w:
         return await w.create_app("kid_" + secrets.token_hex(6), "structure", "s" * 16, "m" * 16, {})
 
@@ -85,3 +92,119 @@ async def test_without_a_marker_every_call_reads(
         async with first.reader() as reader:
             await membership.version(reader, app.id)
     assert store.reads == 3
+
+
+@pytest.fixture
+async def pg_cores(
+    settings: Settings, postgresql_storage: StorageBackend
+) -> AsyncIterator[tuple[Core, Core]]:
+    """Two workers' cores on one PostgreSQL database, each listening on the feed (NOTIFY)."""
+    cores = (Core(settings, postgresql_storage), Core(settings, postgresql_storage))
+    for core in cores:
+        await core.invalidations.start()
+    yield cores
+    for core in cores:
+        await core.invalidations.stop()
+
+
+def _count_reads(core: Core) -> list[int]:
+    """Counts the structure version's reads (``KintoStore.parent``) of ``core``."""
+    store = core.kinto.store
+    reads = [0]
+    parent = store.parent
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        reads[0] += 1
+        return await parent(*args, **kwargs)
+
+    store.parent = counted  # type: ignore[method-assign]
+    return reads
+
+
+async def _version(core: Core, app: AppRecord) -> int:
+    async with core.storage.reader() as reader:
+        return await core.kinto.membership.version(reader, app.id)
+
+
+async def _change(core: Core, app: AppRecord) -> None:
+    async with transaction(core.storage) as w:
+        await core.kinto.membership.changed(w, app.id)
+
+
+async def test_over_the_feed_the_version_is_read_again_only_after_a_change_is_heard(
+    pg_cores: tuple[Core, Core],
+) -> None:
+    one, two = pg_cores
+    app = await _app(one.storage)
+    reads = _count_reads(two)
+    assert await _version(two, app) == 0 and reads[0] == 1
+    assert await _version(two, app) == 0 and await _version(two, app) == 0
+    assert reads[0] == 1  # trusted: no statement
+    await _change(one, app)  # the other worker; published once committed, heard before it returns
+    bumped = await _version(two, app)
+    assert bumped > 0 and reads[0] == 2  # seen at once
+    assert await _version(two, app) == bumped and reads[0] == 2
+    await _change(two, app)  # its own change: dropped here at once
+    assert await _version(two, app) > bumped and reads[0] == 3
+    other = await _app(one.storage)  # another app's version is its own
+    assert await _version(two, other) == 0 and reads[0] == 4
+
+
+async def test_a_version_read_while_a_change_is_heard_is_not_trusted(pg_cores: tuple[Core, Core]) -> None:
+    _, two = pg_cores
+    app = await _app(two.storage)
+    reads = _count_reads(two)
+    parent = two.kinto.store.parent
+
+    async def heard_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        found = await parent(*args, **kwargs)
+        two.invalidations._deliver(STRUCTURE_TOPIC, str(app.id))  # arrives before the answer is kept
+        return found
+
+    two.kinto.store.parent = heard_meanwhile  # type: ignore[method-assign]
+    await _version(two, app)
+    two.kinto.store.parent = parent  # type: ignore[method-assign]
+    await _version(two, app)
+    await _version(two, app)
+    assert reads[0] == 2  # the first answer was not kept; the second was
+
+
+async def test_without_the_feed_every_call_reads(pg_cores: tuple[Core, Core]) -> None:
+    _, two = pg_cores
+    app = await _app(two.storage)
+    reads = _count_reads(two)
+    await _version(two, app)
+    await two.invalidations.stop()  # a lost feed: nothing heard, nothing trusted
+    await _version(two, app)
+    await _version(two, app)
+    assert reads[0] == 3
+    await two.invalidations.start()
+    for _ in range(500):  # subscribed again (its first start's event is already set)
+        if two.invalidations.connected:
+            break
+        await asyncio.sleep(0.01)
+    await _version(two, app)
+    await _version(two, app)
+    assert reads[0] == 4
+
+
+async def test_actions_run_after_the_commit_only(storage: StorageBackend) -> None:
+    ran: list[str] = []
+
+    async def record() -> None:
+        ran.append("ran")
+
+    with pytest.raises(RuntimeError):
+        after_commit(record)  # no transaction to follow
+    async with transaction(storage):
+        after_commit(record)
+        assert ran == []
+    assert ran == ["ran"]
+    with pytest.raises(ValueError):
+        async with transaction(storage) as w:
+            await w.set_meta("after-commit-test", "x")
+            after_commit(record)
+            raise ValueError
+    assert ran == ["ran"]  # rolled back: not run
+    with pytest.raises(RuntimeError):
+        after_commit(record)  # the transaction is over

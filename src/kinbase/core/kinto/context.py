@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from kinbase.core.kinto.config import KintoConfig
@@ -11,7 +12,12 @@ from kinbase.core.kinto.model import from_kinto
 from kinbase.storage.base import AppRecord, Reader, StorageBackend, Writer
 from kinbase.types import Principal
 
-__all__ = ["KintoContext", "StaleStructure", "reading", "writing"]
+__all__ = ["KintoContext", "StaleStructure", "after_commit", "reading", "transaction", "writing"]
+
+_AFTER_COMMIT: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar(
+    "kinbase_kinto_after_commit", default=None
+)
+"""The actions to run once the current :func:`transaction` committed."""
 
 
 class StaleStructure(Exception):
@@ -82,5 +88,34 @@ async def writing(
     if ctx.tx is not None:
         yield ctx.tx
         return
-    async with storage.writer() if group is None else storage.grouped_writer(group) as writer:
+    async with transaction(storage, group) as writer:
         yield writer
+
+
+@contextlib.asynccontextmanager
+async def transaction(storage: StorageBackend, group: Hashable | None = None) -> AsyncIterator[Writer]:
+    """A write transaction of the Kinto API (a request's, or a batch's), which runs the actions
+    :func:`after_commit` registered in it once it committed, before the caller goes on (and so
+    before the client is answered). Nothing runs if it rolled back."""
+    actions: list[Callable[[], Awaitable[None]]] = []
+    token = _AFTER_COMMIT.set(actions)
+    try:
+        async with storage.writer() if group is None else storage.grouped_writer(group) as writer:
+            yield writer
+    finally:
+        _AFTER_COMMIT.reset(token)
+    for action in actions:
+        await action()
+
+
+def after_commit(action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` once the current :func:`transaction` committed.
+
+    Raises:
+        RuntimeError: outside a transaction of :func:`transaction` (a write whose commit no
+            one would follow: its action would never run).
+    """
+    actions = _AFTER_COMMIT.get()
+    if actions is None:
+        raise RuntimeError("a Kinto write outside kinbase.core.kinto.context.transaction()")
+    actions.append(action)

@@ -51,7 +51,7 @@ class KintoService:
         self._secret = secret
         self._configs: dict[tuple[int, int], KintoConfig] = {}
         self.store = KintoStore(storage)
-        self.membership = Membership(self.store)
+        self.membership = Membership(self.store, invalidations)
         self.hasher = PasswordHasher()
         self.history = History(self.store)
         hooks: dict[Resource, Hooks] = {
@@ -106,7 +106,9 @@ class KintoService:
             TooManyRequests: while the account of the credentials is throttled.
         """
         config = self.config(app)
-        seen = self.membership.last_seen(app.id) if presume else None
+        seen = None
+        if presume and await self.membership.trusted(app.id) is None:
+            seen = self.membership.last_seen(app.id)
         if seen is not None:
             try:
                 return await self._context(app, config, authorization, address, seen)
@@ -197,6 +199,7 @@ class KintoService:
             await self._flush(writer, ctx.app.id)
 
     async def _flush(self, writer: Writer, app_id: int) -> None:
+        self.membership.publish_on_commit(app_id)  # the version's parent goes too
         for kind in (*KINDS.values(), META_KIND):
             for parent in await writer.list_parents(app_id, kind):
                 await writer.delete_parent(parent)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from kinbase import jsonutil
+from kinbase.core.kinto.context import transaction
 from kinbase.errors import InvalidPath
 from kinbase.frontends.kinto.call import KintoCall, KintoRequest, KintoResponse
 from kinbase.frontends.kinto.errors import invalid
@@ -120,7 +121,7 @@ async def batch(call: KintoCall, run: SubRunner) -> KintoResponse:
     subs = [_validate(i, _merge(defaults, r) if isinstance(r, dict) else r) for i, r in enumerate(requests)]
     parts: list[bytes] = []
     try:
-        async with call.core.storage.writer() as tx:
+        async with transaction(call.core.storage) as tx:
             for sub in subs:
                 request, shown_path = _subrequest(call.request, sub)
                 response = await run(call, request, tx)
