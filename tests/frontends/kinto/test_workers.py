@@ -60,3 +60,27 @@ async def test_group_and_permission_changes_reach_every_worker(pair) -> None:
     assert (await two.get(f"{R}/r", "bob")).status_code == 403
     await one.delete("/buckets/b/collections/c", "alice")
     assert (await two.get(R, "alice")).status_code == 404
+
+
+async def test_a_post_into_a_collection_recreated_by_another_worker_lands_in_the_new_one(
+    pair, storage
+) -> None:
+    # A worker posts into the collection as it last read it, unread (PostgreSQL: the insert checks
+    # the collection's row itself); recreated meanwhile by another worker, it is read again.
+    app = await new_app(storage, {"history": False})  # with the history on, posts lock first
+    one, two = (Kinto(each.http, app) for each in pair)
+    await one.account("alice")
+    await one.tree("alice")
+    first = await two.post(R, "alice", json={"data": {"n": 1}})
+    assert first.status_code == 201, first.text
+    assert (await one.delete("/buckets/b/collections/c", "alice")).status_code == 200
+    assert (await two.post(R, "alice", json={"data": {"n": 2}})).status_code == 404  # gone: no write
+    assert (await one.put("/buckets/b/collections/c", "alice", json={})).status_code == 201
+    again = await two.post(R, "alice", json={"data": {"n": 3}})
+    assert again.status_code == 201, again.text
+    listed = (await one.get(R, "alice")).json()["data"]
+    assert [r["n"] for r in listed] == [3]
+    assert listed[0]["last_modified"] == again.json()["data"]["last_modified"]
+    for n in (4, 5):  # and goes on from the new one
+        assert (await two.post(R, "alice", json={"data": {"n": n}})).status_code == 201
+    assert sorted(r["n"] for r in (await one.get(R, "alice")).json()["data"]) == [3, 4, 5]

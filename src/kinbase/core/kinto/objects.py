@@ -415,7 +415,15 @@ class KintoObjects:
         async with writing(self.storage, ctx, group) as writer:
             writer.optimistic = optimistic
             ancestors = await self.store.ancestors(writer, ctx.app.id, target, ctx.cached)
-            parent = await self._lock(ctx, writer, target, ancestors)
+            parent = None
+            if optimistic and writer.puts_ahead and all(a.exists for a in ancestors.values()):
+                # the collection as this worker last read it, unread: the put checks its row in
+                # its own statement (Writer.puts_ahead); a stale one fails it with StampConflict,
+                # and the retry reads and locks it first. A new record's answer is its text.
+                writer.needs_oid = False
+                parent = self.store.cached_parent(ctx.app.id, target.kind, target.parent_name)
+            if parent is None:
+                parent = await self._lock(ctx, writer, target, ancestors)
             own = Loaded(None, {})
             if posted is not None and parent is not None:
                 own = await self.store.load(writer, ctx.app.id, target)

@@ -64,6 +64,11 @@ class KintoStore:
     def forget(self, app_id: int, kind: str, name: str) -> None:
         self._parents.pop((app_id, kind, name), None)
 
+    def cached_parent(self, app_id: int, kind: str, name: str) -> ParentRecord | None:
+        """The parent as this worker last read or locked it (possibly stale: for a write that
+        checks it, :attr:`~kinbase.storage.base.Writer.puts_ahead`), or None."""
+        return self._parents.get((app_id, kind, name))
+
     async def parent(
         self, reader: Reader, app_id: int, kind: str, name: str, *, fresh: bool = False
     ) -> ParentRecord | None:
