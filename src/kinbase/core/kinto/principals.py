@@ -76,18 +76,19 @@ class Membership:
     async def version(self, reader: Reader, app_id: int) -> Stamp:
         """The app's structure version (0 before its first structure change)."""
         marker = None
-        messages = self._messages
+        by_feed = False  # the answer is to be trusted through the feed (read outside a transaction)
+        messages = 0
         if not isinstance(reader, Writer):  # a transaction's own bump moves no marker
             marker = self._store.storage.commit_marker()
             if marker is not None:
                 marked = self._marked.get(app_id)
                 if marked is not None and marked[0] == marker:
                     return self.saw(app_id, marked[1])
-            else:
+            elif self._invalidations is not None:
                 trusted = await self.trusted(app_id)
                 if trusted is not None:
                     return self.saw(app_id, trusted)
-                messages = self._messages  # after the poll: what it delivered is taken in
+                by_feed, messages = True, self._messages  # after the poll: its messages are in
         parent = await self._store.parent(reader, app_id, META_KIND, STRUCTURE, fresh=True)
         version = parent.stamp if parent is not None else 0
         if marker is not None:
@@ -95,8 +96,8 @@ class Membership:
                 self._marked.clear()
             self._marked[app_id] = (marker, version)
         elif (
-            self._invalidations is not None
-            and not isinstance(reader, Writer)
+            by_feed
+            and self._invalidations is not None
             and self._invalidations.connected
             and messages == self._messages  # no change heard while the read ran
         ):
