@@ -30,7 +30,7 @@ from kinbase.core.files.ledger import BlobLedger, LedgerEntry
 from kinbase.core.files.uploads import stall_guard
 from kinbase.core.kinto.acl import allowed
 from kinbase.core.kinto.attachment_policy import AttachmentPolicy
-from kinbase.core.kinto.context import KintoContext, reading
+from kinbase.core.kinto.context import KintoContext, reading, transaction
 from kinbase.core.kinto.errors import InvalidParameter, MissingObject
 from kinbase.core.kinto.hooks import Change
 from kinbase.core.kinto.model import KINDS, Target
@@ -191,7 +191,7 @@ class AttachmentService:
                 "mimetype": mimetype,
                 "size": info.size,
             }
-            async with self.storage.writer() as writer:
+            async with transaction(self.storage) as writer:
                 record, created = await self._write_record(ctx, writer, target, attachment, data, permissions)
                 await self.ledger.mark_stored(writer, ctx.app, key, info.size, info.sha256)
                 await self._release_others(writer, ctx.app, policy, owner, keep=key)
@@ -275,7 +275,7 @@ class AttachmentService:
             "collection": target.collection,
             "record": target.id,
         }
-        async with self.storage.writer() as writer:
+        async with transaction(self.storage) as writer:
             await self._write_record(ctx, writer, target, None, None, None)
             await self._release_others(writer, ctx.app, policy, owner)
 
