@@ -244,3 +244,13 @@ def test_warm_runs_the_load_unmeasured_except_loads_that_capture_ids(
     # the load's own connections (Kinto: 16), else the run's; the writers' acknowledged ids are
     # checked against the collection, so they are not warmed
     assert calls == [("/v1/x", wrk.WARM_SECONDS, 16), ("/y", wrk.WARM_SECONDS, 32)]
+
+
+def test_a_run_without_kinvey_workloads_has_no_kinvey_table() -> None:
+    from harness.tables import kinvey_tables
+
+    sample = {"rps": 100.0, "p50_ms": 1.0, "p99_ms": 2.0, "non2xx": 0, "socket_errors": 0}
+    assert kinvey_tables({"kinbase-sqlite": {"kt-get": sample}, "kinto": {"kt-get": sample}}) == []
+    shown = kinvey_tables({"kinbase-sqlite": {"kv-get": sample}, "pocketbase": {"kv-get": sample}})
+    assert shown[0].startswith("### Kinvey API with a user session")
+    assert any("1.00x" in line for line in shown)

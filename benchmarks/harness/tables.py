@@ -112,6 +112,9 @@ def kinvey_tables(s: Summary) -> list[str]:
                     rtext(ratio(pg.get(key), pa.get(key)), 2),
                 ]
             )
+    extra = [k for k in KINVEY_WORKLOADS if k not in PEER_WORKLOADS and (k in sq or k in pg)]
+    if not rows and not extra:
+        return []  # a run without the Kinvey workloads (--only kinto)
     out = ["### Kinvey API with a user session and ACLs vs PocketBase and Parse Server", ""]
     out += _table(
         [
@@ -125,7 +128,6 @@ def kinvey_tables(s: Summary) -> list[str]:
         ],
         rows,
     )
-    extra = [k for k in KINVEY_WORKLOADS if k not in PEER_WORKLOADS and (k in sq or k in pg)]
     if extra:
         out += ["", "### Kinvey API, kinbase only", ""]
         out += _table(
