@@ -25,6 +25,7 @@ from kinbase.core.kinto.objects import (
 from kinbase.core.kinto.store import COLUMNS, KintoStore, Loaded
 from kinbase.query.ast import And, Node, Query, SortKey
 from kinbase.storage.base import (
+    RECORD_SEPARATOR,
     AclFilter,
     FindOptions,
     ParentRecord,
@@ -76,10 +77,12 @@ class Listing:
 
 JOINED_FROM = 100
 """A page that may hold more objects than this (``_since`` syncs, pages without ``_limit``) is read
-joined by the database when the caller splices it whole (:meth:`~kinbase.storage.base.Reader.find_joined`:
-one value instead of a row per object), and read again row by row only when it is full (its
-``Next-Page`` needs the last object). Smaller pages are read row by row: a full page is their
-common case."""
+joined by the database with commas when the caller splices it whole
+(:meth:`~kinbase.storage.base.Reader.find_joined`: one value instead of a row per object), and read
+again row by row only when it is full (its ``Next-Page`` needs the last object). Smaller pages are
+joined with :data:`~kinbase.storage.base.RECORD_SEPARATOR` and split again (a full one is their
+common case: its last object is at hand). Either way the page's statement reads the parent's
+stamp too, so a page starts from the cached parent: one statement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,18 +175,23 @@ class KintoListing:
         found: list[str] = []
         body: str | None = None
         stamp: Stamp | None = None
+        # A long page is joined by the database (one value); a short one too, with a separator
+        # its texts are split at again (the Next-Page token of a full page needs the last one).
+        separator = "," if long_page else RECORD_SEPARATOR
         async with reading(self.storage, ctx) as reader:
-            # A long page starts from the cached parent: its statement reads the parent's stamp
-            # too (one statement fewer), and tells when the parent is not the cached one.
-            scope = await self._scope(ctx, reader, plural, perm, fresh=not long_page)
+            # The page starts from the cached parent: its statement reads the parent's stamp too
+            # (one statement fewer), and tells when the parent is not the cached one.
+            scope = await self._scope(ctx, reader, plural, perm, fresh=False)
             parent = scope.parent
             query, options = listing.query(extra=1), listing.options(scope.acl)
-            if ctx.presumed and (parent is None or not long_page):
+            if ctx.presumed and parent is None:
                 await self._confirm(ctx, reader)
-            if parent is not None and long_page:
+            if parent is not None:
                 # with a presumed structure version, the page's statement reads it too
                 watch = (ctx.app.id, META_KIND, STRUCTURE) if ctx.presumed else None
-                count, text, stamp, version = await reader.find_joined(parent, query, options, watch=watch)
+                count, text, stamp, version = await reader.find_joined(
+                    parent, query, options, separator=separator, watch=watch
+                )
                 if watch is not None and (version or 0) != ctx.version:
                     raise StaleStructure
                 if stamp is None:  # deleted, recreated or changed since cached: read it again
@@ -192,13 +200,15 @@ class KintoListing:
                     )
                     scope = replace(scope, parent=parent)
                     if parent is not None:
-                        count, text, stamp, _ = await reader.find_joined(parent, query, options)
-                if parent is not None and (listing.limit is None or count <= listing.limit):
+                        count, text, stamp, _ = await reader.find_joined(
+                            parent, query, options, separator=separator
+                        )
+                if parent is not None and not long_page:
+                    found = text.split(RECORD_SEPARATOR) if count else []
+                elif parent is not None and (listing.limit is None or count <= listing.limit):
                     body = text
                 elif parent is not None:  # full: the Next-Page token needs the last object
                     found = await reader.find_texts(parent, query, options)
-            elif parent is not None:
-                found = await reader.find_texts(parent, query, options)
             if parent is None or (not (found or body) and listing.after is None):
                 await self._check_shared(ctx, reader, scope)
         if parent is None:
