@@ -195,16 +195,32 @@ async def test_actions_run_after_the_commit_only(storage: StorageBackend) -> Non
         ran.append("ran")
 
     with pytest.raises(RuntimeError):
-        after_commit(record)  # no transaction to follow
+        after_commit("record", record)  # no transaction to follow
     async with transaction(storage):
-        after_commit(record)
+        after_commit("record", record)
         assert ran == []
     assert ran == ["ran"]
     with pytest.raises(ValueError):
         async with transaction(storage) as w:
             await w.set_meta("after-commit-test", "x")
-            after_commit(record)
+            after_commit("record", record)
             raise ValueError
     assert ran == ["ran"]  # rolled back: not run
     with pytest.raises(RuntimeError):
-        after_commit(record)  # the transaction is over
+        after_commit("record", record)  # the transaction is over
+
+
+async def test_an_action_runs_once_per_key_and_transaction(storage: StorageBackend) -> None:
+    ran: list[str] = []
+
+    def action(name: str) -> Any:
+        async def run() -> None:
+            ran.append(name)
+
+        return run
+
+    async with transaction(storage):
+        for name in ("first", "again", "again"):
+            after_commit("structure", action(name))  # a batch bumping one app's version thrice
+        after_commit("other", action("other"))
+    assert ran == ["first", "other"]

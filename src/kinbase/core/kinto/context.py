@@ -14,10 +14,10 @@ from kinbase.types import Principal
 
 __all__ = ["KintoContext", "StaleStructure", "after_commit", "reading", "transaction", "writing"]
 
-_AFTER_COMMIT: ContextVar[list[Callable[[], Awaitable[None]]] | None] = ContextVar(
+_AFTER_COMMIT: ContextVar[dict[Hashable, Callable[[], Awaitable[None]]] | None] = ContextVar(
     "kinbase_kinto_after_commit", default=None
 )
-"""The actions to run once the current :func:`transaction` committed."""
+"""The actions to run once the current :func:`transaction` committed, by key."""
 
 
 class StaleStructure(Exception):
@@ -97,19 +97,21 @@ async def transaction(storage: StorageBackend, group: Hashable | None = None) ->
     """A write transaction of the Kinto API (a request's, or a batch's), which runs the actions
     :func:`after_commit` registered in it once it committed, before the caller goes on (and so
     before the client is answered). Nothing runs if it rolled back."""
-    actions: list[Callable[[], Awaitable[None]]] = []
+    actions: dict[Hashable, Callable[[], Awaitable[None]]] = {}
     token = _AFTER_COMMIT.set(actions)
     try:
         async with storage.writer() if group is None else storage.grouped_writer(group) as writer:
             yield writer
     finally:
         _AFTER_COMMIT.reset(token)
-    for action in actions:
+    for action in actions.values():
         await action()
 
 
-def after_commit(action: Callable[[], Awaitable[None]]) -> None:
-    """Run ``action`` once the current :func:`transaction` committed.
+def after_commit(key: Hashable, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` once the current :func:`transaction` committed, once per ``key`` (a
+    transaction that changes one thing several times, a ``/batch``, runs the first action
+    registered under its key only).
 
     Raises:
         RuntimeError: outside a transaction of :func:`transaction` (a write whose commit no
@@ -118,4 +120,4 @@ def after_commit(action: Callable[[], Awaitable[None]]) -> None:
     actions = _AFTER_COMMIT.get()
     if actions is None:
         raise RuntimeError("a Kinto write outside kinbase.core.kinto.context.transaction()")
-    actions.append(action)
+    actions.setdefault(key, action)

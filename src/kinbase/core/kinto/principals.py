@@ -165,4 +165,4 @@ class Membership:
         async def publish() -> None:
             await invalidations.publish(STRUCTURE_TOPIC, str(app_id))
 
-        after_commit(publish)
+        after_commit((STRUCTURE_TOPIC, app_id), publish)  # once per transaction and app
