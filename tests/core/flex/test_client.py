@@ -8,6 +8,8 @@ import asyncio
 import base64
 import json
 import re
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -278,6 +280,82 @@ async def test_malformed_replies(
     with pytest.raises(KinveyError) as bad:
         await svc.discover()
     assert bad.value.name == "BLRuntimeError"
+
+
+class _DropsSecond:
+    """A keep-alive server that answers the first request on each connection and drops the
+    connection, unanswered, when a second request arrives on it: what a service that closes idle
+    connections does to a client that picked the connection in the same instant."""
+
+    def __init__(self, drop_first: bool = False, reset: bool = False) -> None:
+        self.drop_first = drop_first
+        self.reset = reset  # drop with a reset before reading the body (the client is writing it)
+        self.requests = 0
+        self.dropped = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    ),
+                    0,
+                )
+                if (served or self.drop_first) and self.reset:
+                    self.dropped += 1
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                    return
+                await reader.readexactly(length)
+                if served or self.drop_first:
+                    self.dropped += 1
+                    return
+                served += 1
+                body = b'{"response": {"statusCode": 200, "body": {}, "continue": false}}'
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset-while-sending"])
+async def test_a_pooled_connection_the_service_closed_is_retried_on_a_new_one(
+    core: Core, app: AppRecord, reset: bool
+) -> None:
+    service = _DropsSecond(reset=reset)
+    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        app = await declare(core, app, keep={"url": url})
+        svc = await core.flex.service(app, "keep")
+        # Large enough that the reset comes while the client sends it or awaits the answer.
+        task = FunctionTask("customEndpoint", "POST", "e", body={"pad": "x" * (900 << 10)})
+        assert (await svc.function(context(app), "echo", task)).status == 200
+        # The second call takes the pooled connection, which the service drops: sent again.
+        assert (await svc.function(context(app), "echo", task)).status == 200
+        assert (service.requests, service.dropped) == (3, 1)
+
+
+async def test_a_call_cut_on_a_new_connection_is_not_sent_twice(core: Core, app: AppRecord) -> None:
+    service = _DropsSecond(drop_first=True)
+    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        app = await declare(core, app, cut={"url": url})
+        svc = await core.flex.service(app, "cut")
+        with pytest.raises(KinveyError) as cut:
+            await svc.function(context(app), "echo", FunctionTask("customEndpoint", "POST", "e"))
+        assert cut.value.name == "BLInternalError"
+        assert service.requests == 1  # the service may have acted on it: not sent again
 
 
 @pytest.fixture(params=KINDS)
