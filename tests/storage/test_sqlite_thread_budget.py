@@ -85,9 +85,44 @@ async def test_time_queued_for_a_thread_is_not_the_statements() -> None:
     began = time.monotonic()
     watch.begin(Conn())  # type: ignore[arg-type]
     await asyncio.sleep(0.3)
-    assert len(interrupted) == 1 and interrupted[0] - began >= 0.05
+    assert interrupted and interrupted[0] - began >= 0.05
     watch.end()
+    after_end = len(interrupted)
+    await asyncio.sleep(0.05)
+    assert len(interrupted) == after_end  # not once end() was called
     watch.cancel()
+
+
+async def test_an_interrupt_before_the_first_step_is_made_again(tmp_path: Path) -> None:
+    """SQLite forgets an interrupt made while no statement runs, so one that lands between
+    ``begin`` and the statement's first step is lost: past its budget, the watch interrupts again
+    until ``end`` (a lost one let a statement run unbounded; seen in CI with a zero budget)."""
+    conn = sqlite3.connect(tmp_path / "kinbase.db", check_same_thread=False)
+    watch = Watch(asyncio.get_running_loop(), 0.0)
+    watch.begin(conn)
+    await asyncio.sleep(0.05)  # interrupted before the statement starts: that one is lost
+
+    def run() -> BaseException | None:
+        try:
+            conn.execute(ENDLESS).fetchall()
+        except sqlite3.OperationalError as exc:
+            return exc
+        finally:
+            watch.end()
+        return None
+
+    thread = asyncio.ensure_future(asyncio.to_thread(run))
+    try:
+        done, _ = await asyncio.wait({thread}, timeout=10)
+        assert done, "the statement was not interrupted"
+        failed = thread.result()
+        assert isinstance(failed, sqlite3.OperationalError) and "interrupted" in str(failed)
+    finally:
+        while not thread.done():  # a failed check leaves no endless statement behind
+            conn.interrupt()
+            await asyncio.sleep(0.01)
+        watch.cancel()
+        conn.close()
 
 
 async def test_no_interrupt_after_the_statement_ended() -> None:

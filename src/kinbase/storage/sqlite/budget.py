@@ -30,6 +30,9 @@ __all__ = ["Budget", "Watch", "classify", "install_budget", "interrupted"]
 _LOOP_STEPS = 10_000
 """Virtual-machine steps between two checks on the event loop (a point read takes ~100)."""
 
+_AGAIN_SECONDS = 0.005
+"""How often a watch past its budget interrupts its statement again, until the statement ends."""
+
 _TOO_COMPLEX = (
     "too many sql variables",
     "expression tree is too large",
@@ -72,8 +75,10 @@ class Watch:
     before the statement and :meth:`end` after it. The budget counts from :meth:`begin` (time
     queued for a thread is not the statement's): when the timer fires first, it waits again.
     ``interrupt`` is only called between ``begin`` and ``end``, under the lock both take, so it
-    never reaches the connection's next statement (an interrupt with no statement running is a
-    no-op in SQLite).
+    never reaches the connection's next statement (SQLite forgets an interrupt made while no
+    statement runs). For the same reason an interrupt that lands after ``begin`` but before the
+    statement's first step is lost: past the budget, the watch interrupts again every
+    :data:`_AGAIN_SECONDS` until ``end``.
     """
 
     __slots__ = ("_conn", "_ended", "_handle", "_lock", "_loop", "_started", "_timeout")
@@ -112,7 +117,7 @@ class Watch:
                 left = self._started + self._timeout - time.monotonic()
                 if left <= 0:
                     conn.interrupt()
-                    return
+                    left = _AGAIN_SECONDS  # until end(): this one may have come too early
             self._handle = self._loop.call_later(left, self._expire)
 
 
