@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import socket
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from kinbase.core.appconfig import parse_toml
-from kinbase.core.flex import FlexContext, FunctionTask, chain
+from kinbase.core.flex import BoundService, FlexContext, FunctionTask, chain
 from kinbase.core.kinvey.errors import KinveyError
 from kinbase.core.services import Core
 from kinbase.frontends.kinvey.errors import status_of
@@ -327,16 +328,24 @@ class _DropsSecond:
             writer.close()
 
 
+@contextlib.asynccontextmanager
+async def _serving(
+    core: Core, app: AppRecord, service: _DropsSecond
+) -> AsyncIterator[tuple[AppRecord, BoundService]]:
+    """``service`` listening, declared as the app's Flex service ``raw``: the app and the service."""
+    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
+    async with server:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        app = await declare(core, app, raw={"url": url})
+        yield app, await core.flex.service(app, "raw")
+
+
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset-while-sending"])
 async def test_a_pooled_connection_the_service_closed_is_retried_on_a_new_one(
     core: Core, app: AppRecord, reset: bool
 ) -> None:
     service = _DropsSecond(reset=reset)
-    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
-    async with server:
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        app = await declare(core, app, keep={"url": url})
-        svc = await core.flex.service(app, "keep")
+    async with _serving(core, app, service) as (app, svc):
         # Large enough that the reset comes while the client sends it or awaits the answer.
         task = FunctionTask("customEndpoint", "POST", "e", body={"pad": "x" * (900 << 10)})
         assert (await svc.function(context(app), "echo", task)).status == 200
@@ -347,11 +356,7 @@ async def test_a_pooled_connection_the_service_closed_is_retried_on_a_new_one(
 
 async def test_a_call_cut_on_a_new_connection_is_not_sent_twice(core: Core, app: AppRecord) -> None:
     service = _DropsSecond(drop_first=True)
-    server = await asyncio.start_server(service.handle, "127.0.0.1", 0)
-    async with server:
-        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-        app = await declare(core, app, cut={"url": url})
-        svc = await core.flex.service(app, "cut")
+    async with _serving(core, app, service) as (app, svc):
         with pytest.raises(KinveyError) as cut:
             await svc.function(context(app), "echo", FunctionTask("customEndpoint", "POST", "e"))
         assert cut.value.name == "BLInternalError"
