@@ -203,12 +203,13 @@ class KintoListing:
                         count, text, stamp, _ = await reader.find_joined(
                             parent, query, options, separator=separator
                         )
-                if parent is not None and not long_page:
-                    found = text.split(RECORD_SEPARATOR) if count else []
-                elif parent is not None and (listing.limit is None or count <= listing.limit):
-                    body = text
-                elif parent is not None:  # full: the Next-Page token needs the last object
-                    found = await reader.find_texts(parent, query, options)
+                if parent is not None:
+                    if not long_page:
+                        found = text.split(RECORD_SEPARATOR) if count else []
+                    elif listing.limit is None or count <= listing.limit:
+                        body = text
+                    else:  # full: the Next-Page token needs the last object
+                        found = await reader.find_texts(parent, query, options)
             if parent is None or (not (found or body) and listing.after is None):
                 await self._check_shared(ctx, reader, scope)
         if parent is None:
