@@ -143,24 +143,28 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
 def _uvicorn(settings: Settings) -> None:
     import uvicorn
 
+    from kinbase.http import listener
     from kinbase.http.protocol import GuardedHttpToolsProtocol
     from kinbase.workers import run_workers
 
-    run = run_workers if settings.workers > 1 else uvicorn.run
-    run(
-        "kinbase.app:create_app_from_environment",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        loop="uvloop",
-        http=functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds),  # type: ignore[arg-type]
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = {
+        "factory": True,
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "loop": "uvloop",
+        "http": functools.partial(GuardedHttpToolsProtocol, header_timeout=settings.header_timeout_seconds),
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+        "log_config": None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }
+    app = "kinbase.app:create_app_from_environment"
+    if settings.workers > 1:
+        run_workers(app, **options)
+    else:
+        listener.run(uvicorn.Config(app, **options))
 
 
 @main.command()

@@ -19,8 +19,11 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+import uvicorn
 from uvicorn import Config
 from uvicorn.supervisors import multiprocess
+
+from kinbase.http.listener import Server
 
 __all__ = ["ensure_port_free", "reuse_port_socket", "run_workers"]
 
@@ -54,6 +57,13 @@ class _Worker(multiprocess.Process):
             super().start()
         finally:
             self._own.close()
+
+    @property
+    def server(self) -> uvicorn.Server:
+        """The worker's server, which accepts every pending connection at once (kinbase.http.listener)."""
+        if self._server is None:
+            self._server = Server(config=self.config)
+        return self._server
 
 
 def ensure_port_free(host: str, port: int) -> None:
