@@ -1,7 +1,8 @@
 """Kinto authentication: Basic auth against the accounts, or Kinto's legacy ``basicauth`` policy.
 
 Passwords are bcrypt hashes (as Kinto's accounts plugin stores them). bcrypt costs ~200 ms at
-12 rounds, so it runs in a thread pool (it releases the GIL, the event loop stays responsive) and a
+12 rounds, so it runs in a thread pool (it releases the GIL; a thread per core below the server's
+scheduling priority, :mod:`kinbase.core.hashing_pool`, so the event loop stays responsive) and a
 successful check is cached: the cache key is an HMAC (keyed by the server secret) of the app and
 the user, and the cached value an HMAC of the password **and the stored hash**. The account itself
 is read through the structure cache (:mod:`.principals`): any account change bumps the app's
@@ -23,13 +24,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
 import orjson
 
+from kinbase.core.hashing_pool import hashing_pool
 from kinbase.core.kinto.config import KintoConfig
 from kinbase.core.kinto.context import StaleStructure
 from kinbase.core.kinto.model import ACCOUNT_ID, Target
@@ -61,12 +61,10 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 class PasswordHasher:
-    """bcrypt in a thread pool sized to the cores."""
+    """bcrypt in a thread pool of a thread per core, below the server's priority."""
 
     def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(
-            max_workers=os.cpu_count() or 2, thread_name_prefix="kinbase-bcrypt"
-        )
+        self._executor = hashing_pool("kinbase-bcrypt")
 
     async def hash(self, password: str, rounds: int) -> str:
         def run() -> str:

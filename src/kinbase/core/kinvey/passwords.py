@@ -5,9 +5,10 @@ argon2 is deliberately slow (about 16-30 ms of one core and 7 MiB per verificati
 default parameters, t=5 and m=7 MiB: one of the five argon2id configurations OWASP's password
 storage cheat sheet lists as equally strong, from m=46 MiB t=1 to m=7 MiB t=5; on this project's
 machine it costs 18 % less CPU than m=19 MiB t=2 and a third of the memory), so verification runs
-in a thread pool of its own
-(never on the event loop, and never behind other work queued on the default pool, such as
-``_group`` reducers), at most half the cores at once; a successful
+in a thread pool of its own (never on the event loop, and never behind other work queued on the
+default pool, such as ``_group`` reducers): :func:`kinbase.core.hashing_pool.hashing_pool`, a
+thread per core below the server's scheduling priority, so a burst of logins takes the cores
+nothing else needs and yields them to the event loop when it needs them. A successful
 verification is remembered: the cache key is an HMAC, keyed by the server secret, of the stored
 hash and the password. A password change replaces the stored hash, so the old entry can never
 match again, in any worker, without any invalidation message; entries also expire after
@@ -19,15 +20,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from kinbase.core.hashing_pool import hashing_pool
 
 __all__ = ["PasswordService"]
 
@@ -57,11 +58,7 @@ class PasswordService:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._verified: OrderedDict[bytes, float] = OrderedDict()
-        # At most half the cores hash at once, so a burst of logins cannot starve the event loop
-        # (and every request it serves) of CPU; the others wait their turn in this pool's queue.
-        self._executor = ThreadPoolExecutor(
-            max_workers=max(1, (os.cpu_count() or 2) // 2), thread_name_prefix="kinbase-argon2"
-        )
+        self._executor = hashing_pool("kinbase-argon2")
 
     async def _in_thread(self, work: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)
