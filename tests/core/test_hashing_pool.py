@@ -14,6 +14,7 @@ import argon2
 import bcrypt
 import pytest
 
+from kinbase.core import hashing_pool
 from kinbase.core.hashing_pool import NICENESS, cores
 from kinbase.core.kinto.auth import PasswordHasher
 from kinbase.core.kinvey.passwords import PasswordService
@@ -90,3 +91,13 @@ async def test_kinto_bcrypt_threads_run_below_the_process_priority(monkeypatch: 
     process = os.getpriority(os.PRIO_PROCESS, 0)
     assert [name.startswith("kinbase-bcrypt") for _, name in seen] == [True, True]
     assert {priority for priority, _ in seen} == {min(19, process + NICENESS)}
+
+
+def test_the_workers_share_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing_pool, "cores", lambda: 8)
+    sizes = {}
+    for workers in (1, 2, 3, 8, 16):
+        pool = hashing_pool.hashing_pool("kinbase-test", workers)
+        sizes[workers] = pool._max_workers  # the thread limit ThreadPoolExecutor keeps
+        pool.shutdown()
+    assert sizes == {1: 8, 2: 4, 3: 2, 8: 1, 16: 1}

@@ -1,8 +1,10 @@
 """The thread pools that hash passwords (argon2 for Kinvey users, bcrypt for Kinto accounts).
 
 A password hash is tens to hundreds of milliseconds of one core by design. It runs in a pool of
-its own (never on the event loop, never behind other work on the default pool), with a thread per
-core, and on Linux each thread runs at a scheduling priority :data:`NICENESS` below the server's
+its own (never on the event loop, never behind other work on the default pool), with the server's
+share of the cores (a thread per core over the worker processes: each argon2 hash holds its
+memory, 7 MiB by default, while it runs, so the server never holds more than one per core), and
+on Linux each thread runs at a scheduling priority :data:`NICENESS` below the server's
 (the kernel schedules threads one by one: CFS weighs a nice-0 thread 1024 and a nice-10 one 110, so
 when they contend the event loop and the scan threads get about nine times a hashing thread's
 share). A burst of logins therefore takes every core the rest of the server leaves idle, and
@@ -44,6 +46,8 @@ def _lower_priority() -> None:
         pass
 
 
-def hashing_pool(name: str) -> ThreadPoolExecutor:
-    """A pool of a thread per core, each below the process's priority (threads named ``name``)."""
-    return ThreadPoolExecutor(max_workers=cores(), thread_name_prefix=name, initializer=_lower_priority)
+def hashing_pool(name: str, workers: int = 1) -> ThreadPoolExecutor:
+    """A pool of this worker's share of the cores (one of ``workers`` processes; at least one
+    thread), each thread below the process's priority and named after ``name``."""
+    threads = max(1, cores() // max(1, workers))
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name, initializer=_lower_priority)

@@ -61,10 +61,10 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
 
 
 class PasswordHasher:
-    """bcrypt in a thread pool of a thread per core, below the server's priority."""
+    """bcrypt in a thread pool of this worker's share of the cores, below the server's priority."""
 
-    def __init__(self) -> None:
-        self._executor = hashing_pool("kinbase-bcrypt")
+    def __init__(self, workers: int = 1) -> None:
+        self._executor = hashing_pool("kinbase-bcrypt", workers)
 
     async def hash(self, password: str, rounds: int) -> str:
         def run() -> str:

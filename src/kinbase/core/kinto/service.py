@@ -52,7 +52,7 @@ class KintoService:
         self._configs: dict[tuple[int, int], KintoConfig] = {}
         self.store = KintoStore(storage)
         self.membership = Membership(self.store, invalidations)
-        self.hasher = PasswordHasher()
+        self.hasher = PasswordHasher(settings.workers)
         self.history = History(self.store)
         hooks: dict[Resource, Hooks] = {
             "bucket": BucketHooks(self.store, self.membership),

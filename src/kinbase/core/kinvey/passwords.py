@@ -42,6 +42,7 @@ class PasswordService:
         secret: gives the server secret (keys the cache HMAC).
         time_cost, memory_kib: argon2id parameters.
         ttl_seconds: how long a verified password is remembered.
+        workers: the server's worker processes (the hashing threads share the cores among them).
     """
 
     def __init__(
@@ -52,13 +53,14 @@ class PasswordService:
         memory_kib: int = 7168,
         ttl_seconds: float = 300.0,
         max_entries: int = 100_000,
+        workers: int = 1,
     ) -> None:
         self._secret = secret
         self._hasher = argon2.PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
         self._ttl = ttl_seconds
         self._max = max_entries
         self._verified: OrderedDict[bytes, float] = OrderedDict()
-        self._executor = hashing_pool("kinbase-argon2")
+        self._executor = hashing_pool("kinbase-argon2", workers)
 
     async def _in_thread(self, work: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, work)

@@ -41,6 +41,7 @@ class KinveyServices:
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
             ttl_seconds=settings.password_cache_seconds,
+            workers=settings.workers,
         )
         self.throttle = LoginThrottle(
             storage,
