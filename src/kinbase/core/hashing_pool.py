@@ -2,10 +2,10 @@
 
 A password hash is tens to hundreds of milliseconds of one core by design. It runs in a pool of
 its own (never on the event loop, never behind other work on the default pool), with the server's
-share of the cores (a thread per core over the worker processes: each argon2 hash holds its
-memory, 7 MiB by default, while it runs, so the server never holds more than one per core), and
-on Linux each thread runs at a scheduling priority :data:`NICENESS` below the server's
-(the kernel schedules threads one by one: CFS weighs a nice-0 thread 1024 and a nice-10 one 110, so
+share of the cores (a thread per core over the worker processes: an argon2 hash holds its
+memory, 7 MiB by default, while it runs, so the server computes at most one per core at once),
+and on Linux each thread runs at a scheduling priority :data:`NICENESS` below the server's (the
+kernel schedules threads one by one: CFS weighs a nice-0 thread 1024 and a nice-10 one 110, so
 when they contend the event loop and the scan threads get about nine times a hashing thread's
 share). A burst of logins therefore takes every core the rest of the server leaves idle, and
 yields them as soon as the rest needs them: on 2 cores, logins alone went from 55 to 109 per
