@@ -6,10 +6,11 @@ accepting (the server-level tests are ``tests/test_workers.py`` and ``tests/test
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, cast
 
 import pytest
@@ -76,14 +77,29 @@ def _listening() -> tuple[socket.socket, int]:
     return sock, port
 
 
+@contextlib.asynccontextmanager
+async def _accepting(
+    factory: Callable[[], asyncio.Protocol], **options: Any
+) -> AsyncIterator[tuple[Acceptor, int, list[socket.socket]]]:
+    """An acceptor on a new port, and a list for the test's client sockets; all closed after."""
+    sock, port = _listening()
+    acceptor = Acceptor(asyncio.get_running_loop(), sock, factory, **options)
+    clients: list[socket.socket] = []
+    try:
+        yield acceptor, port, clients
+    finally:
+        for client in clients:
+            client.close()
+        acceptor.close()
+        await acceptor.wait_closed()
+
+
 def test_every_pending_connection_is_accepted_in_one_call(run: Callable[..., None]) -> None:
     async def main() -> None:
-        sock, port = _listening()
-        acceptor = Acceptor(asyncio.get_running_loop(), sock, Echo, backlog=128)
-        # 40 clients connect while the loop is busy here: the kernel completes their handshakes
-        # and queues them; one readable event must then take all 40, not one.
-        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
-        try:
+        async with _accepting(Echo, backlog=128) as (acceptor, port, clients):
+            # 40 clients connect while the loop is busy here: the kernel completes their
+            # handshakes and queues them; one readable event must then take all 40, not one.
+            clients += [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
             assert acceptor.accept_pending() == 40
             assert acceptor.accept_pending() == 0
             while len(Echo.made) < 40:
@@ -94,31 +110,18 @@ def test_every_pending_connection_is_accepted_in_one_call(run: Callable[..., Non
                 await loop.sock_sendall(client, b"hello")
             for client in clients:
                 assert await loop.sock_recv(client, 5) == b"HELLO"
-        finally:
-            for client in clients:
-                client.close()
-            acceptor.close()
-            await acceptor.wait_closed()
 
     run(main())
 
 
 def test_a_flood_is_accepted_in_turns_of_at_most_backlog(run: Callable[..., None]) -> None:
     async def main() -> None:
-        sock, port = _listening()
-        acceptor = Acceptor(asyncio.get_running_loop(), sock, Echo, backlog=16)
-        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
-        try:
+        async with _accepting(Echo, backlog=16) as (acceptor, port, clients):
+            clients += [socket.create_connection(("127.0.0.1", port)) for _ in range(12)]
             # listen(16) queues at least 12 on Linux; each call takes at most 16.
             assert acceptor.accept_pending() == 12
-            more = [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
-            clients += more
+            clients += [socket.create_connection(("127.0.0.1", port)) for _ in range(10)]
             assert acceptor.accept_pending() == 10
-        finally:
-            for client in clients:
-                client.close()
-            acceptor.close()
-            await acceptor.wait_closed()
 
     run(main())
 
@@ -178,16 +181,11 @@ def test_a_connection_whose_setup_fails_is_closed_and_others_are_served(run: Cal
         return Echo()
 
     async def main() -> None:
-        sock, port = _listening()
-        acceptor = Acceptor(asyncio.get_running_loop(), sock, factory)
-        try:
+        async with _accepting(factory) as (_, port, _):
             reader, writer = await _connect(port)
             assert await asyncio.wait_for(reader.read(), 10) == b""  # closed, not left open
             writer.close()
             assert await _exchange(port, b"next") == b"NEXT"
-        finally:
-            acceptor.close()
-            await acceptor.wait_closed()
 
     run(main())
 
@@ -199,7 +197,7 @@ def test_close_stops_accepting_and_keeps_what_was_accepted(run: Callable[..., No
         reader, writer = await _connect(port)
         writer.write(b"a")
         assert await reader.readexactly(1) == b"A"
-        assert acceptor.sockets == (sock,)
+        assert sock in acceptor.sockets
         acceptor.close()
         acceptor.close()  # twice is harmless, as for asyncio.Server
         await acceptor.wait_closed()
