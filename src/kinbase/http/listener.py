@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import uvicorn
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 
 __all__ = ["Acceptor", "Server", "bind", "run"]
 
@@ -180,7 +180,7 @@ class Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await self.lifespan.startup()
         if self.lifespan.should_exit:
-            sys.exit(3)  # uvicorn's STARTUP_FAILURE
+            sys.exit(STARTUP_FAILURE)
         config = self.config
 
         def factory() -> asyncio.Protocol:
@@ -195,7 +195,7 @@ class Server(uvicorn.Server):
             except OSError as error:
                 logger.error("cannot listen on %s:%s: %s", config.host, config.port, error)
                 await self.lifespan.shutdown()
-                sys.exit(3)
+                sys.exit(STARTUP_FAILURE)
         loop = asyncio.get_running_loop()
         acceptors = [
             Acceptor(loop, sock, factory, backlog=config.backlog, ssl_context=config.ssl)
@@ -216,4 +216,4 @@ def run(config: Config) -> None:
     except KeyboardInterrupt:  # pragma: no cover - Ctrl+C before the signal handlers are set
         pass
     if not server.started:
-        sys.exit(3)
+        sys.exit(STARTUP_FAILURE)
